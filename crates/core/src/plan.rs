@@ -1,0 +1,355 @@
+//! [`Plan`]: the changes a plan proposes, and the saved-plan file (`infra plan -out`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::format::{PathStepV1, paths_from_file, paths_to_file};
+use crate::{ResourceAddress, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+/// Why a change is planned, when the attributes alone do not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// In state but no longer in the configuration.
+    RemovedFromConfig,
+    /// `-replace ADDR` asked for it.
+    ReplaceRequested,
+    /// Attributes that cannot change in place changed (`replace_paths` names them).
+    ForcedByAttributes,
+    /// The object was deleted outside infra; it will be created again.
+    GoneOutsideInfra,
+    /// `infra destroy`.
+    DestroyRequested,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceChange {
+    pub address: ResourceAddress,
+    pub provider: String,
+    pub action: Action,
+    /// Refreshed prior attributes; `None` when creating.
+    pub before: Option<Value>,
+    /// Planned attributes, unknown parts marked; `None` when deleting.
+    pub after: Option<Value>,
+    /// Attributes whose change forces replacement.
+    pub replace_paths: Vec<String>,
+    pub reason: Option<ChangeReason>,
+    pub dependencies: Vec<ResourceAddress>,
+    pub create_before_destroy: bool,
+}
+
+/// An object that changed outside infra since the last apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drift {
+    pub address: ResourceAddress,
+    pub recorded: Value,
+    /// What refresh found; `None` when the object is gone.
+    pub actual: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputChange {
+    pub name: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanMode {
+    #[default]
+    Normal,
+    Destroy,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Plan {
+    pub mode: PlanMode,
+    pub lineage: String,
+    /// The state serial the plan was made against; apply refuses any other.
+    pub prior_serial: u64,
+    /// Digest of the configuration files and variables; apply refuses a change.
+    pub config_digest: String,
+    pub variables: BTreeMap<String, Value>,
+    pub targets: Vec<ResourceAddress>,
+    /// Every resource instance considered, no-ops included, in address order.
+    pub changes: Vec<ResourceChange>,
+    pub drift: Vec<Drift>,
+    pub outputs: Vec<OutputChange>,
+}
+
+/// Counts for the `Plan: 1 to add, 2 to change, 0 to destroy.` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::NoOp => {}
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                Action::Delete => s.destroy += 1,
+            }
+        }
+        s
+    }
+
+    /// True when applying would change resources or outputs.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+            || self.outputs.iter().any(|o| o.before != o.after)
+    }
+
+    pub fn change(&self, address: &ResourceAddress) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+}
+
+// ---- the saved-plan file ---------------------------------------------------------------
+
+pub const PLAN_FORMAT_VERSION: u64 = 1;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFileV1 {
+    format_version: u64,
+    infra_version: String,
+    mode: PlanMode,
+    lineage: String,
+    prior_serial: u64,
+    config_digest: String,
+    variables: BTreeMap<String, EncodedValue>,
+    targets: Vec<String>,
+    changes: Vec<ChangeV1>,
+    drift: Vec<DriftV1>,
+    outputs: Vec<OutputV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeV1 {
+    address: String,
+    provider: String,
+    action: Action,
+    before: Option<EncodedValue>,
+    after: Option<EncodedValue>,
+    replace_paths: Vec<String>,
+    reason: Option<ChangeReason>,
+    dependencies: Vec<String>,
+    create_before_destroy: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftV1 {
+    address: String,
+    recorded: EncodedValue,
+    actual: Option<EncodedValue>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputV1 {
+    name: String,
+    before: Option<EncodedValue>,
+    after: Option<EncodedValue>,
+}
+
+/// A value with its unknown and sensitive parts listed beside the JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EncodedValue {
+    value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unknown: Vec<Vec<PathStepV1>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sensitive: Vec<Vec<PathStepV1>>,
+}
+
+impl EncodedValue {
+    fn encode(v: &Value) -> EncodedValue {
+        EncodedValue {
+            value: v.to_json(),
+            unknown: paths_to_file(v.unknown_paths()),
+            sensitive: paths_to_file(v.sensitive_paths()),
+        }
+    }
+
+    fn decode(self) -> Value {
+        Value::from_json(&self.value)
+            .mark_unknown(&paths_from_file(self.unknown))
+            .mark_paths(&paths_from_file(self.sensitive))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("not a saved plan: {0}")]
+    Corrupt(String),
+    #[error("saved plan has format version {0}, newer than this infra understands ({PLAN_FORMAT_VERSION})")]
+    NewerFormat(u64),
+}
+
+fn parse_address(text: &str) -> Result<ResourceAddress, PlanFileError> {
+    text.parse().map_err(|e: crate::AddressParseError| PlanFileError::Corrupt(e.to_string()))
+}
+
+impl Plan {
+    /// Serializes the plan for `infra plan -out FILE`.
+    pub fn encode(&self) -> Vec<u8> {
+        let file = PlanFileV1 {
+            format_version: PLAN_FORMAT_VERSION,
+            infra_version: env!("CARGO_PKG_VERSION").to_string(),
+            mode: self.mode,
+            lineage: self.lineage.clone(),
+            prior_serial: self.prior_serial,
+            config_digest: self.config_digest.clone(),
+            variables: self.variables.iter().map(|(k, v)| (k.clone(), EncodedValue::encode(v))).collect(),
+            targets: self.targets.iter().map(ToString::to_string).collect(),
+            changes: self
+                .changes
+                .iter()
+                .map(|c| ChangeV1 {
+                    address: c.address.to_string(),
+                    provider: c.provider.clone(),
+                    action: c.action,
+                    before: c.before.as_ref().map(EncodedValue::encode),
+                    after: c.after.as_ref().map(EncodedValue::encode),
+                    replace_paths: c.replace_paths.clone(),
+                    reason: c.reason,
+                    dependencies: c.dependencies.iter().map(ToString::to_string).collect(),
+                    create_before_destroy: c.create_before_destroy,
+                })
+                .collect(),
+            drift: self
+                .drift
+                .iter()
+                .map(|d| DriftV1 {
+                    address: d.address.to_string(),
+                    recorded: EncodedValue::encode(&d.recorded),
+                    actual: d.actual.as_ref().map(EncodedValue::encode),
+                })
+                .collect(),
+            outputs: self
+                .outputs
+                .iter()
+                .map(|o| OutputV1 {
+                    name: o.name.clone(),
+                    before: o.before.as_ref().map(EncodedValue::encode),
+                    after: o.after.as_ref().map(EncodedValue::encode),
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&file).expect("plan serializes: keys are strings")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Plan, PlanFileError> {
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+        let version = json
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| PlanFileError::Corrupt("no format_version".into()))?;
+        if version > PLAN_FORMAT_VERSION {
+            return Err(PlanFileError::NewerFormat(version));
+        }
+        let file: PlanFileV1 = serde_json::from_value(json).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+        Ok(Plan {
+            mode: file.mode,
+            lineage: file.lineage,
+            prior_serial: file.prior_serial,
+            config_digest: file.config_digest,
+            variables: file.variables.into_iter().map(|(k, v)| (k, v.decode())).collect(),
+            targets: file.targets.iter().map(|t| parse_address(t)).collect::<Result<_, _>>()?,
+            changes: file
+                .changes
+                .into_iter()
+                .map(|c| {
+                    Ok(ResourceChange {
+                        address: parse_address(&c.address)?,
+                        provider: c.provider,
+                        action: c.action,
+                        before: c.before.map(EncodedValue::decode),
+                        after: c.after.map(EncodedValue::decode),
+                        replace_paths: c.replace_paths,
+                        reason: c.reason,
+                        dependencies: c.dependencies.iter().map(|d| parse_address(d)).collect::<Result<_, _>>()?,
+                        create_before_destroy: c.create_before_destroy,
+                    })
+                })
+                .collect::<Result<_, PlanFileError>>()?,
+            drift: file
+                .drift
+                .into_iter()
+                .map(|d| {
+                    Ok(Drift {
+                        address: parse_address(&d.address)?,
+                        recorded: d.recorded.decode(),
+                        actual: d.actual.map(EncodedValue::decode),
+                    })
+                })
+                .collect::<Result<_, PlanFileError>>()?,
+            outputs: file
+                .outputs
+                .into_iter()
+                .map(|o| OutputChange {
+                    name: o.name,
+                    before: o.before.map(EncodedValue::decode),
+                    after: o.after.map(EncodedValue::decode),
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InstanceKey;
+
+    #[test]
+    fn saved_plan_round_trips_unknown_and_sensitive_values() {
+        let address = ResourceAddress::new(vec![], "file", "x", InstanceKey::Str("a".into()));
+        let plan = Plan {
+            lineage: "l".into(),
+            prior_serial: 4,
+            config_digest: "d".into(),
+            variables: [("pw".to_string(), Value::string("s").sensitive())].into(),
+            changes: vec![ResourceChange {
+                address: address.clone(),
+                provider: "local".into(),
+                action: Action::Create,
+                before: None,
+                after: Some(Value::object([("id", Value::Unknown), ("content", Value::string("x").sensitive())])),
+                replace_paths: vec![],
+                reason: None,
+                dependencies: vec![address],
+                create_before_destroy: false,
+            }],
+            ..Plan::default()
+        };
+        assert_eq!(Plan::decode(&plan.encode()).expect("decodes"), plan);
+        assert!(Plan::decode(b"garbage").is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! The [`Provider`] contract every backend implements, and the registry of them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+
+use crate::{ResourceAddress, Schema, Value};
+
+/// Everything a provider declares before it is configured.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderSchema {
+    /// The attributes of its `provider "NAME" { ... }` block.
+    pub config: Schema,
+    /// Resource type name → schema.
+    pub resources: IndexMap<&'static str, Schema>,
+}
+
+/// Identifies the owner of an object being created, so the provider can mark it
+/// (label, tag, comment) and find it again after a crash.
+#[derive(Clone, Debug)]
+pub struct OperationContext {
+    pub lineage: String,
+    pub address: ResourceAddress,
+}
+
+impl OperationContext {
+    /// The marker a provider attaches to what it creates: `LINEAGE/ADDRESS`.
+    pub fn marker(&self) -> String {
+        format!("{}/{}", self.lineage, self.address)
+    }
+}
+
+/// One resource to refresh in a batched read.
+#[derive(Clone, Debug)]
+pub struct ReadRequest {
+    pub address: ResourceAddress,
+    pub kind: String,
+    pub state: Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderErrorKind {
+    /// The configuration was rejected (bad value, missing permission to do that).
+    Invalid,
+    /// The backend could not be reached or refused to answer.
+    Unavailable,
+    /// The backend reported a failure performing the operation.
+    Failed,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub kind: ProviderErrorKind,
+    pub message: String,
+    /// The attribute the error is about, when there is one.
+    pub attribute: Option<String>,
+}
+
+impl ProviderError {
+    pub fn failed(message: impl Into<String>) -> Self {
+        ProviderError { kind: ProviderErrorKind::Failed, message: message.into(), attribute: None }
+    }
+
+    pub fn invalid(attribute: &str, message: impl Into<String>) -> Self {
+        ProviderError { kind: ProviderErrorKind::Invalid, message: message.into(), attribute: Some(attribute.into()) }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ProviderError { kind: ProviderErrorKind::Unavailable, message: message.into(), attribute: None }
+    }
+}
+
+/// A configured backend. Values passed in are already converted to the resource
+/// schema; sensitive marks are kept so a provider can tell secrets apart.
+///
+/// The engine computes the generic plan (config over prior state, defaults,
+/// unknown computed attributes, force-new replacement) and hands it to
+/// [`Provider::plan`] for the provider to refine.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Checks a configuration beyond its types. Errors name the attribute.
+    fn validate(&self, _kind: &str, _config: &Value) -> Vec<ProviderError> {
+        Vec::new()
+    }
+
+    /// Refines the engine's proposed new state: fills what can be known at plan
+    /// time, and lists attributes whose change forces replacement beyond the
+    /// schema's `force_new` ones.
+    fn plan(&self, _kind: &str, _prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+        Ok((proposed, Vec::new()))
+    }
+
+    /// Refreshes many resources at once. `None` means the object is gone.
+    /// Backends that can list objects should do one call per type, not per resource.
+    async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>>;
+
+    async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError>;
+
+    async fn update(
+        &self,
+        ctx: &OperationContext,
+        kind: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, ProviderError>;
+
+    async fn delete(&self, ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError>;
+
+    /// Reads an existing object given its backend id, for `infra import`.
+    async fn import(&self, ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError>;
+
+    /// Finds an object this state created but never recorded (a crash between
+    /// create and save), by the marker of `ctx`. Backends without markers return `None`.
+    async fn adopt(&self, _ctx: &OperationContext, _kind: &str) -> Result<Option<Value>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// Builds configured providers from `provider "NAME" { ... }` blocks.
+#[async_trait]
+pub trait ProviderFactory: Send + Sync {
+    fn schema(&self) -> &ProviderSchema;
+    async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError>;
+}
+
+/// The providers the binary was built with, by name. Core never names one itself.
+#[derive(Default, Clone)]
+pub struct ProviderRegistry {
+    factories: BTreeMap<String, Arc<dyn ProviderFactory>>,
+}
+
+impl ProviderRegistry {
+    pub fn new() -> Self {
+        ProviderRegistry::default()
+    }
+
+    pub fn register(&mut self, name: &str, factory: Arc<dyn ProviderFactory>) {
+        self.factories.insert(name.to_string(), factory);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn ProviderFactory>> {
+        self.factories.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+
+    /// The providers that offer a resource type.
+    pub fn providers_of(&self, kind: &str) -> Vec<&str> {
+        self.factories
+            .iter()
+            .filter(|(_, f)| f.schema().resources.contains_key(kind))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Every resource type name, for suggestions.
+    pub fn resource_types(&self) -> Vec<&'static str> {
+        self.factories.values().flat_map(|f| f.schema().resources.keys().copied()).collect()
+    }
+}

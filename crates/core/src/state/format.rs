@@ -1,0 +1,203 @@
+//! The state file format, version 1 (documented in `state/README.md`).
+//!
+//! Only these types are serialized; the in-memory [`State`] is not. A file of an
+//! older version is upgraded here on load; a newer one is refused.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ResourceState, State, StateError};
+use crate::value::PathStep;
+use crate::{ResourceAddress, Value};
+
+pub const CURRENT_FORMAT_VERSION: u64 = 1;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileV1 {
+    format_version: u64,
+    infra_version: String,
+    lineage: String,
+    serial: u64,
+    #[serde(default)]
+    outputs: BTreeMap<String, OutputV1>,
+    #[serde(default)]
+    resources: Vec<ResourceV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputV1 {
+    value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sensitive_paths: Vec<Vec<PathStepV1>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceV1 {
+    address: String,
+    provider: String,
+    attributes: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sensitive_paths: Vec<Vec<PathStepV1>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dependencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    create_before_destroy: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum PathStepV1 {
+    Index(usize),
+    Key(String),
+}
+
+pub(crate) fn paths_to_file(paths: Vec<Vec<PathStep>>) -> Vec<Vec<PathStepV1>> {
+    paths
+        .into_iter()
+        .map(|p| {
+            p.into_iter()
+                .map(|s| match s {
+                    PathStep::Key(k) => PathStepV1::Key(k),
+                    PathStep::Index(i) => PathStepV1::Index(i),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+pub(crate) fn paths_from_file(paths: Vec<Vec<PathStepV1>>) -> Vec<Vec<PathStep>> {
+    paths
+        .into_iter()
+        .map(|p| {
+            p.into_iter()
+                .map(|s| match s {
+                    PathStepV1::Key(k) => PathStep::Key(k),
+                    PathStepV1::Index(i) => PathStep::Index(i),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Serializes state as pretty JSON, the current format version.
+pub fn encode(state: &State) -> Vec<u8> {
+    let file = FileV1 {
+        format_version: CURRENT_FORMAT_VERSION,
+        infra_version: env!("CARGO_PKG_VERSION").to_string(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        outputs: state
+            .outputs
+            .iter()
+            .map(|(name, value)| {
+                let output = OutputV1 { value: value.to_json(), sensitive_paths: paths_to_file(value.sensitive_paths()) };
+                (name.clone(), output)
+            })
+            .collect(),
+        resources: state
+            .resources
+            .iter()
+            .map(|(address, r)| ResourceV1 {
+                address: address.to_string(),
+                provider: r.provider.clone(),
+                attributes: r.attributes.to_json(),
+                sensitive_paths: paths_to_file(r.attributes.sensitive_paths()),
+                dependencies: r.dependencies.iter().map(ToString::to_string).collect(),
+                create_before_destroy: r.create_before_destroy,
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_vec_pretty(&file).expect("state serializes: keys are strings");
+    out.push(b'\n');
+    out
+}
+
+/// Parses a state file of any supported version. `path` only names it in errors.
+pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let version = json
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| corrupt("no numeric \"format_version\"".into()))?;
+    if version > CURRENT_FORMAT_VERSION {
+        return Err(StateError::NewerFormat {
+            path: path.to_string(),
+            found: version,
+            supported: CURRENT_FORMAT_VERSION,
+        });
+    }
+    // Version 1 is the first format; older versions will be upgraded here, each
+    // step turning version N into N+1 before the final decode.
+    let file: FileV1 = serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))?;
+    let mut state = State {
+        lineage: file.lineage,
+        serial: file.serial,
+        resources: BTreeMap::new(),
+        outputs: BTreeMap::new(),
+    };
+    if state.lineage.is_empty() {
+        return Err(corrupt("empty lineage".into()));
+    }
+    for (name, output) in file.outputs {
+        let value = Value::from_json(&output.value).mark_paths(&paths_from_file(output.sensitive_paths));
+        state.outputs.insert(name, value);
+    }
+    for r in file.resources {
+        let address: ResourceAddress =
+            r.address.parse().map_err(|e: crate::AddressParseError| corrupt(e.to_string()))?;
+        let dependencies = r
+            .dependencies
+            .iter()
+            .map(|d| d.parse())
+            .collect::<Result<_, crate::AddressParseError>>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let attributes = Value::from_json(&r.attributes).mark_paths(&paths_from_file(r.sensitive_paths));
+        let resource = ResourceState {
+            provider: r.provider,
+            attributes,
+            dependencies,
+            create_before_destroy: r.create_before_destroy,
+        };
+        if state.resources.insert(address.clone(), resource).is_some() {
+            return Err(corrupt(format!("resource {address} appears twice")));
+        }
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InstanceKey;
+
+    #[test]
+    fn round_trip_keeps_sensitive_marks_and_dependencies() {
+        let mut state = State::new();
+        let address = ResourceAddress::new(vec!["m".into()], "random_password", "db", InstanceKey::Int(0));
+        state.resources.insert(
+            address.clone(),
+            ResourceState {
+                provider: "local".into(),
+                attributes: Value::object([("result", Value::string("s3cret").sensitive())]),
+                dependencies: vec![ResourceAddress::new(vec![], "file", "x", InstanceKey::None)],
+                create_before_destroy: true,
+            },
+        );
+        state.outputs.insert("pw".into(), Value::string("s3cret").sensitive());
+        let decoded = decode("test", &encode(&state)).expect("decodes");
+        assert_eq!(decoded, state);
+    }
+
+    #[test]
+    fn refuses_newer_and_corrupt_files() {
+        let newer = br#"{"format_version": 99, "lineage": "x", "serial": 1}"#;
+        assert!(matches!(decode("s", newer), Err(StateError::NewerFormat { found: 99, .. })));
+        assert!(matches!(decode("s", b"{\"format_"), Err(StateError::Corrupt { .. })));
+        assert!(matches!(decode("s", b""), Err(StateError::Corrupt { .. })));
+    }
+}

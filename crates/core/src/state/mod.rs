@@ -1,0 +1,76 @@
+//! Recorded state: what `infra` created, as last seen, and where it is kept.
+//!
+//! [`State`] is the in-memory model. [`format`] is the versioned file format (the
+//! only serialized form; see `state/README.md` at the repository root) and
+//! [`LocalStore`] keeps it on disk with atomic writes, a backup and a lock.
+
+pub(crate) mod format;
+mod store;
+
+use std::collections::BTreeMap;
+
+pub use format::{CURRENT_FORMAT_VERSION, decode, encode};
+pub use store::{LocalStore, LockGuard, LockInfo, StateStore};
+
+use crate::{ResourceAddress, Value};
+
+/// One recorded resource instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceState {
+    /// The provider configuration that manages it: `local` or `local.alias`.
+    pub provider: String,
+    /// Attributes as last read or written, sensitive parts marked.
+    pub attributes: Value,
+    /// Resources it depended on when last applied; destroy runs in reverse.
+    pub dependencies: Vec<ResourceAddress>,
+    pub create_before_destroy: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    /// Identifies this state for its whole life; every created object is marked with it.
+    pub lineage: String,
+    /// Increases with every save; a saved plan records the serial it was made against.
+    pub serial: u64,
+    pub resources: BTreeMap<ResourceAddress, ResourceState>,
+    pub outputs: BTreeMap<String, Value>,
+}
+
+impl State {
+    /// A new, empty state with a fresh lineage.
+    pub fn new() -> State {
+        State {
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            resources: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+/// Why state could not be read, written or locked.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot {action} state file {path}: {source}")]
+    Io { action: &'static str, path: String, source: std::io::Error },
+    #[error("state file {path} is corrupt: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error(
+        "state file {path} has format version {found}, newer than this infra understands ({supported}); upgrade infra"
+    )]
+    NewerFormat { path: String, found: u64, supported: u64 },
+    #[error("state is locked by {}", .info.describe())]
+    Locked { path: String, info: Box<LockInfo> },
+    #[error("lock id {given:?} does not match the lock held ({actual:?})")]
+    LockIdMismatch { given: String, actual: String },
+    #[error("the lock is held by a running process ({}); stop it instead of forcing the lock", .info.describe())]
+    LockHeldByLiveProcess { info: Box<LockInfo> },
+    #[error("state is not locked")]
+    NotLocked,
+}

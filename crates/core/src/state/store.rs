@@ -1,0 +1,301 @@
+//! Where state lives: the [`StateStore`] contract and the local-file store.
+//!
+//! The local store writes atomically (temporary file, fsync, rename, fsync of the
+//! directory), keeps the state from before each run as `PATH.backup`, creates
+//! files with mode 0600, and locks with a kernel lock on `PATH.lock`: a process
+//! killed with SIGKILL releases it by itself, and the file names the holder.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::{State, StateError, decode, encode};
+
+/// Who holds a lock, written into the lock so a refused run can say so.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LockInfo {
+    pub id: String,
+    pub operation: String,
+    pub who: String,
+    pub host: String,
+    pub pid: u32,
+    pub created: String,
+}
+
+impl LockInfo {
+    pub fn new(operation: &str, who: &str, host: &str) -> LockInfo {
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_string(),
+            who: who.to_string(),
+            host: host.to_string(),
+            pid: std::process::id(),
+            created: rfc3339(SystemTime::now()),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} on {} (pid {}) running `{}` since {} [lock id {}]",
+            self.who, self.host, self.pid, self.operation, self.created, self.id
+        )
+    }
+}
+
+/// A held lock; dropping it releases the lock.
+pub trait LockGuard: Send {
+    fn info(&self) -> &LockInfo;
+}
+
+/// A place that keeps state. Implementations must make `save` atomic: after a
+/// crash at any point, `load` returns either the previous or the new state.
+pub trait StateStore: Send + Sync {
+    /// Human-readable location, for messages.
+    fn describe(&self) -> String;
+    fn load(&self) -> Result<Option<State>, StateError>;
+    fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Keeps a copy of the current state before an operation changes it.
+    fn backup(&self) -> Result<(), StateError>;
+    fn lock(&self, info: LockInfo, timeout: Duration) -> Result<Box<dyn LockGuard>, StateError>;
+    fn force_unlock(&self, id: &str) -> Result<(), StateError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    path: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(path: impl Into<PathBuf>) -> LocalStore {
+        LocalStore { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        self.path.with_file_name(name)
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.sibling(".lock")
+    }
+
+    fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
+        let path = path.display().to_string();
+        move |source| StateError::Io { action, path, source }
+    }
+
+    fn open_lock_file(&self) -> Result<File, StateError> {
+        let path = self.lock_path();
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(self.io("open the lock of", &path))
+    }
+
+    fn read_holder(file: &mut File) -> Option<LockInfo> {
+        let mut text = String::new();
+        file.seek(SeekFrom::Start(0)).ok()?;
+        file.read_to_string(&mut text).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+struct LocalLock {
+    file: File,
+    info: LockInfo,
+}
+
+impl LockGuard for LocalLock {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+}
+
+impl Drop for LocalLock {
+    fn drop(&mut self) {
+        // Clearing the holder first means a stale name is never shown; the
+        // kernel lock itself goes with the file handle.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+impl StateStore for LocalStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn load(&self) -> Result<Option<State>, StateError> {
+        match fs::read(&self.path) {
+            Ok(bytes) => decode(&self.describe(), &bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("read", &self.path)(e)),
+        }
+    }
+
+    fn save(&self, state: &State) -> Result<(), StateError> {
+        write_atomically(&self.path, &encode(state)).map_err(self.io("write", &self.path))
+    }
+
+    fn backup(&self) -> Result<(), StateError> {
+        let backup = self.sibling(".backup");
+        match fs::read(&self.path) {
+            Ok(bytes) => write_atomically(&backup, &bytes).map_err(self.io("write", &backup)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("read", &self.path)(e)),
+        }
+    }
+
+    fn lock(&self, info: LockInfo, timeout: Duration) -> Result<Box<dyn LockGuard>, StateError> {
+        let mut file = self.open_lock_file()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = LocalStore::read_holder(&mut file).unwrap_or_else(|| LockInfo {
+                        id: "unknown".into(),
+                        operation: "unknown".into(),
+                        who: "another process".into(),
+                        host: "unknown".into(),
+                        pid: 0,
+                        created: "unknown".into(),
+                    });
+                    return Err(StateError::Locked { path: self.describe(), info: Box::new(holder) });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(self.io("lock", &self.lock_path())(e)),
+            }
+        }
+        let written = (|| {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&serde_json::to_vec_pretty(&info).unwrap_or_default())?;
+            file.sync_all()
+        })();
+        written.map_err(self.io("write the lock of", &self.lock_path()))?;
+        Ok(Box::new(LocalLock { file, info }))
+    }
+
+    fn force_unlock(&self, id: &str) -> Result<(), StateError> {
+        let mut file = self.open_lock_file()?;
+        let holder = LocalStore::read_holder(&mut file);
+        match file.try_lock() {
+            Err(fs::TryLockError::WouldBlock) => {
+                let info = holder.ok_or(StateError::NotLocked)?;
+                if info.id != id {
+                    return Err(StateError::LockIdMismatch { given: id.into(), actual: info.id });
+                }
+                Err(StateError::LockHeldByLiveProcess { info: Box::new(info) })
+            }
+            Err(fs::TryLockError::Error(e)) => Err(self.io("lock", &self.lock_path())(e)),
+            Ok(()) => {
+                // Nobody holds the kernel lock: what is left is a stale record.
+                let info = holder.ok_or(StateError::NotLocked)?;
+                if info.id != id {
+                    return Err(StateError::LockIdMismatch { given: id.into(), actual: info.id });
+                }
+                file.set_len(0).map_err(self.io("clear the lock of", &self.lock_path()))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `2026-11-24T11:31:21Z` from a system time, without a date-time dependency.
+pub(crate) fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn info(op: &str) -> LockInfo {
+        LockInfo::new(op, "alice", "laptop")
+    }
+
+    #[test]
+    fn save_is_private_and_load_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(dir.path().join("infra.state"));
+        assert!(store.load().expect("loads").is_none());
+        let state = State::new();
+        store.save(&state).expect("saves");
+        let mode = fs::metadata(store.path()).expect("exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(store.load().expect("loads"), Some(state));
+    }
+
+    #[test]
+    fn second_lock_is_refused_with_the_holder_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(dir.path().join("infra.state"));
+        let held = store.lock(info("apply"), Duration::ZERO).expect("first lock");
+        let second = LocalStore::new(dir.path().join("infra.state"));
+        match second.lock(info("plan"), Duration::ZERO) {
+            Err(StateError::Locked { info, .. }) => {
+                assert_eq!(info.operation, "apply");
+                assert_eq!(info.who, "alice");
+            }
+            Err(other) => panic!("wrong error: {other}"),
+            Ok(_) => panic!("second lock was granted"),
+        }
+        assert!(matches!(store.force_unlock(&held.info().id), Err(StateError::LockHeldByLiveProcess { .. })));
+        drop(held);
+        second.lock(info("plan"), Duration::ZERO).expect("lock after release");
+    }
+
+    #[test]
+    fn dates_are_rfc3339() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_995_081);
+        assert_eq!(rfc3339(t), "2026-11-29T23:31:21Z");
+    }
+}

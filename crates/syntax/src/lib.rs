@@ -1,0 +1,18 @@
+//! Parsing of `.infra` files: source text in, a spanned syntax tree and diagnostics out.
+//!
+//! This crate knows nothing about evaluation, resources or providers. It owns:
+//! - [`SourceMap`]: the files of a configuration, so any [`Span`] can be shown later;
+//! - [`ast`]: the syntax tree, every node carrying the span it came from;
+//! - [`parse`]: the pest grammar in `grammar/infra.pest` turned into that tree;
+//! - [`format`]: the canonical formatter behind `infra fmt` (comment-preserving);
+//! - [`Diagnostic`]: the plain-data error type every later stage reports with.
+
+pub mod ast;
+mod diagnostic;
+pub mod format;
+mod parser;
+mod source;
+
+pub use diagnostic::{Diagnostic, Label, Severity};
+pub use parser::parse;
+pub use source::{FileId, SourceFile, SourceMap, Span};

@@ -1,0 +1,454 @@
+//! The pest grammar (`grammar/infra.pest`) turned into the [`ast`](crate::ast).
+
+use pest::Parser as _;
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use std::sync::LazyLock;
+
+use crate::ast::*;
+use crate::{Diagnostic, FileId, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../../grammar/infra.pest"]
+struct Grammar;
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::or, Assoc::Left))
+        .op(Op::infix(Rule::and, Assoc::Left))
+        .op(Op::infix(Rule::eq, Assoc::Left) | Op::infix(Rule::ne, Assoc::Left))
+        .op(Op::infix(Rule::lt, Assoc::Left)
+            | Op::infix(Rule::gt, Assoc::Left)
+            | Op::infix(Rule::le, Assoc::Left)
+            | Op::infix(Rule::ge, Assoc::Left))
+        .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+        .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left) | Op::infix(Rule::rem, Assoc::Left))
+});
+
+/// Parses one file. Returns the tree, or the diagnostics that stopped it.
+pub fn parse(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
+    let mut pairs = Grammar::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let Some(root) = pairs.next() else {
+        return Ok(File { body: Body::default() });
+    };
+    let mut builder = Builder { file, errors: Vec::new() };
+    let body = root.into_inner().next().map(|b| builder.body(b)).unwrap_or_default();
+    if builder.errors.is_empty() { Ok(File { body }) } else { Err(builder.errors) }
+}
+
+fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
+    let (start, end) = match error.location {
+        pest::error::InputLocation::Pos(p) => (p, (p + 1).min(text.len()).max(p)),
+        pest::error::InputLocation::Span((s, e)) => (s, e),
+    };
+    let expected = match &error.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
+        pest::error::ErrorVariant::CustomError { message } => message.clone(),
+    };
+    let found = text[start..].chars().next().map_or("end of file".to_string(), |c| match c {
+        '\n' => "end of line".to_string(),
+        c => format!("`{c}`"),
+    });
+    Diagnostic::error("infra::syntax", format!("syntax error: expected {expected}, found {found}"))
+        .with_label(Span::new(file, start, end), format!("expected {expected}"))
+        .with_help("blocks look like `TYPE \"NAME\" { ... }` and attributes like `name = value`")
+}
+
+/// Names the tokens a user could have typed, not grammar rule names.
+fn describe_expected(rules: &[Rule]) -> String {
+    let mut names: Vec<&str> = rules.iter().filter_map(|r| rule_symbol(*r)).collect();
+    names.sort_unstable();
+    names.dedup();
+    match names.len() {
+        0 => "something else".into(),
+        1 => names[0].into(),
+        n if n > 6 => "an expression".into(),
+        _ => {
+            let (last, rest) = names.split_last().expect("at least two names");
+            format!("{} or {}", rest.join(", "), last)
+        }
+    }
+}
+
+fn rule_symbol(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "end of file",
+        Rule::ident | Rule::keyword_ident | Rule::variable => "a name",
+        Rule::attribute => "an attribute",
+        Rule::block => "a block",
+        Rule::expr | Rule::binary | Rule::unary | Rule::postfix => "an expression",
+        Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::lt | Rule::gt | Rule::le | Rule::ge => "an operator",
+        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem => "an operator",
+        Rule::string | Rule::string_chars | Rule::escape => "a string",
+        Rule::interpolation => "`${`",
+        Rule::number => "a number",
+        Rule::get_attr => "`.`",
+        Rule::index | Rule::splat | Rule::tuple | Rule::for_tuple => "`[`",
+        Rule::object | Rule::for_object => "`{`",
+        Rule::object_item | Rule::object_key => "an object key",
+        Rule::call | Rule::paren => "`(`",
+        Rule::heredoc | Rule::heredoc_line | Rule::heredoc_end => "the heredoc's closing marker",
+        Rule::for_cond => "`if`",
+        Rule::expand | Rule::group => "`...`",
+        _ => return None,
+    })
+}
+
+struct Builder {
+    file: FileId,
+    errors: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    fn body(&mut self, pair: Pair<Rule>) -> Body {
+        let span = self.span(&pair);
+        let items = pair
+            .into_inner()
+            .map(|item| match item.as_rule() {
+                Rule::attribute => BodyItem::Attribute(self.attribute(item)),
+                _ => BodyItem::Block(self.block(item)),
+            })
+            .collect();
+        Body { items, span }
+    }
+
+    fn attribute(&mut self, pair: Pair<Rule>) -> Attribute {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(next(&mut inner));
+        let value = self.expr(next(&mut inner));
+        Attribute { name, value, span }
+    }
+
+    fn block(&mut self, pair: Pair<Rule>) -> Block {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let kind = self.ident(next(&mut inner));
+        let mut labels = Vec::new();
+        let mut body = Body::default();
+        for part in inner {
+            match part.as_rule() {
+                Rule::ident => labels.push(self.ident(part)),
+                Rule::string => labels.push(self.string_label(part)),
+                _ => body = self.body(part),
+            }
+        }
+        Block { kind, labels, body, span }
+    }
+
+    fn string_label(&mut self, pair: Pair<Rule>) -> Ident {
+        let span = self.span(&pair);
+        let expr = self.string(pair);
+        let name = expr.as_literal_str().unwrap_or_else(|| {
+            self.errors.push(
+                Diagnostic::error("infra::syntax", "a block label cannot contain `${...}`")
+                    .with_label(span, "interpolation not allowed here")
+                    .with_help("block labels are fixed names; use `for_each` to create several"),
+            );
+            String::new()
+        });
+        Ident { name, span }
+    }
+
+    fn ident(&self, pair: Pair<Rule>) -> Ident {
+        Ident { name: pair.as_str().to_string(), span: self.span(&pair) }
+    }
+
+    fn expr(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let condition = self.binary(next(&mut inner));
+        match (inner.next(), inner.next()) {
+            (Some(then), Some(otherwise)) => {
+                let kind = ExprKind::Conditional(Box::new(condition), Box::new(self.expr(then)), Box::new(self.expr(otherwise)));
+                Expr { kind, span }
+            }
+            _ => condition,
+        }
+    }
+
+    fn binary(&mut self, pair: Pair<Rule>) -> Expr {
+        let file = self.file;
+        // The pratt parser takes closures; errors cannot occur below this point except
+        // in nested expressions, which push to `self.errors` through a RefCell-free path:
+        // operands are built first, then combined.
+        let operands: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let mut built = Vec::with_capacity(operands.len());
+        for p in &operands {
+            if p.as_rule() == Rule::unary {
+                built.push(Some(self.unary(p.clone())));
+            }
+        }
+        let mut built = built.into_iter();
+        PRATT
+            .map_primary(|_| built.next().flatten().expect("one operand per unary"))
+            .map_infix(|lhs, op, rhs| {
+                let op = binary_op(op.as_rule());
+                let span = Span::new(file, lhs.span.start, rhs.span.end);
+                Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
+            })
+            .parse(operands.into_iter())
+    }
+
+    fn unary(&mut self, pair: Pair<Rule>) -> Expr {
+        let mut ops = Vec::new();
+        let mut operand = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::neg => ops.push((UnaryOp::Neg, self.span(&part))),
+                Rule::not => ops.push((UnaryOp::Not, self.span(&part))),
+                _ => operand = Some(self.postfix(part)),
+            }
+        }
+        let mut expr = operand.expect("grammar: unary ends in a postfix");
+        for (op, span) in ops.into_iter().rev() {
+            let span = span.to(expr.span);
+            expr = Expr { kind: ExprKind::Unary(op, Box::new(expr)), span };
+        }
+        expr
+    }
+
+    fn postfix(&mut self, pair: Pair<Rule>) -> Expr {
+        let mut inner = pair.into_inner();
+        let mut expr = self.primary(next(&mut inner));
+        let mut splat: Option<(Expr, Vec<Traversal>)> = None;
+        for part in inner {
+            let end = self.span(&part).end;
+            let traversal = match part.as_rule() {
+                Rule::splat => {
+                    let base = match splat.take() {
+                        Some((base, rest)) => finish_splat(base, rest, end),
+                        None => expr.clone(),
+                    };
+                    splat = Some((base, Vec::new()));
+                    continue;
+                }
+                Rule::get_attr => Traversal::Attr(self.ident(next(&mut part.into_inner()))),
+                _ => Traversal::Index(self.expr(next(&mut part.into_inner()))),
+            };
+            match &mut splat {
+                Some((_, rest)) => rest.push(traversal),
+                None => {
+                    let span = Span::new(self.file, expr.span.start, end);
+                    let kind = match traversal {
+                        Traversal::Attr(name) => ExprKind::GetAttr(Box::new(expr), name),
+                        Traversal::Index(index) => ExprKind::Index(Box::new(expr), Box::new(index)),
+                    };
+                    expr = Expr { kind, span };
+                }
+            }
+        }
+        match splat {
+            Some((base, rest)) => {
+                let end = rest.last().map_or(base.span.end, traversal_end).max(base.span.end);
+                finish_splat(base, rest, end)
+            }
+            None => expr,
+        }
+    }
+
+    fn primary(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::number => match pair.as_str().parse::<f64>() {
+                Ok(n) => ExprKind::Number(n),
+                Err(_) => {
+                    self.errors.push(Diagnostic::error("infra::syntax", "invalid number").with_label(span, "not a number"));
+                    ExprKind::Null
+                }
+            },
+            Rule::true_lit => ExprKind::Bool(true),
+            Rule::false_lit => ExprKind::Bool(false),
+            Rule::null_lit => ExprKind::Null,
+            Rule::string => return self.string(pair),
+            Rule::heredoc => return self.heredoc(pair),
+            Rule::tuple => ExprKind::Tuple(pair.into_inner().map(|e| self.expr(e)).collect()),
+            Rule::object => ExprKind::Object(pair.into_inner().map(|item| self.object_item(item)).collect()),
+            Rule::for_tuple | Rule::for_object => ExprKind::For(Box::new(self.for_expr(pair))),
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let name = self.ident(next(&mut inner));
+                let mut args = Vec::new();
+                let mut expand_final = false;
+                for arg in inner {
+                    match arg.as_rule() {
+                        Rule::expand => expand_final = true,
+                        _ => args.push(self.expr(arg)),
+                    }
+                }
+                ExprKind::Call { name, args, expand_final }
+            }
+            Rule::variable => ExprKind::Variable(self.ident(next(&mut pair.into_inner()))),
+            Rule::paren => ExprKind::Paren(Box::new(self.expr(next(&mut pair.into_inner())))),
+            rule => unreachable!("grammar: unexpected primary {rule:?}"),
+        };
+        Expr { kind, span }
+    }
+
+    fn object_item(&mut self, pair: Pair<Rule>) -> ObjectItem {
+        let mut inner = pair.into_inner();
+        let key_pair = next(&mut next(&mut inner).into_inner());
+        let key = match key_pair.as_rule() {
+            Rule::ident | Rule::keyword_ident => ObjectKey::Ident(self.ident(key_pair)),
+            Rule::string => ObjectKey::Expr(self.string(key_pair)),
+            _ => ObjectKey::Expr(self.primary(key_pair)),
+        };
+        let value = self.expr(next(&mut inner));
+        ObjectItem { key, value }
+    }
+
+    fn for_expr(&mut self, pair: Pair<Rule>) -> ForExpr {
+        let is_object = pair.as_rule() == Rule::for_object;
+        let mut inner = pair.into_inner();
+        let mut intro = next(&mut inner).into_inner();
+        let first = self.ident(next(&mut intro));
+        let second = next(&mut intro);
+        let (key_var, value_var, collection) = if second.as_rule() == Rule::ident {
+            (Some(first), self.ident(second), self.expr(next(&mut intro)))
+        } else {
+            (None, first, self.expr(second))
+        };
+        let first_expr = self.expr(next(&mut inner));
+        let (key_expr, value_expr) =
+            if is_object { (Some(first_expr), self.expr(next(&mut inner))) } else { (None, first_expr) };
+        let mut condition = None;
+        let mut group = false;
+        for rest in inner {
+            match rest.as_rule() {
+                Rule::group => group = true,
+                _ => condition = Some(self.expr(next(&mut rest.into_inner()))),
+            }
+        }
+        ForExpr { key_var, value_var, collection, key_expr, value_expr, condition, group }
+    }
+
+    fn string(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        let mut parts = Vec::new();
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::string_chars => push_literal(&mut parts, part.as_str()),
+                Rule::escape => push_literal(&mut parts, &unescape(part.as_str())),
+                _ => parts.push(TemplatePart::Interpolation(self.expr(next(&mut part.into_inner())))),
+            }
+        }
+        Expr { kind: ExprKind::Template(parts), span }
+    }
+
+    fn heredoc(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        let mut strip = false;
+        let mut lines: Vec<Vec<TemplatePart>> = Vec::new();
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::heredoc_strip => strip = true,
+                Rule::heredoc_line => {
+                    let mut line = Vec::new();
+                    for piece in part.into_inner() {
+                        match piece.as_rule() {
+                            Rule::heredoc_chars => push_literal(&mut line, piece.as_str()),
+                            Rule::heredoc_escape => push_literal(&mut line, "${"),
+                            _ => line.push(TemplatePart::Interpolation(self.expr(next(&mut piece.into_inner())))),
+                        }
+                    }
+                    push_literal(&mut line, "\n");
+                    lines.push(line);
+                }
+                _ => {}
+            }
+        }
+        if strip {
+            strip_common_indent(&mut lines);
+        }
+        let mut parts = Vec::new();
+        for line in lines {
+            for part in line {
+                match part {
+                    TemplatePart::Literal(text) => push_literal(&mut parts, &text),
+                    interpolation => parts.push(interpolation),
+                }
+            }
+        }
+        Expr { kind: ExprKind::Template(parts), span }
+    }
+}
+
+fn next<'a>(pairs: &mut pest::iterators::Pairs<'a, Rule>) -> Pair<'a, Rule> {
+    pairs.next().expect("grammar guarantees this child")
+}
+
+fn traversal_end(t: &Traversal) -> usize {
+    match t {
+        Traversal::Attr(name) => name.span.end,
+        Traversal::Index(e) => e.span.end + 1,
+    }
+}
+
+fn finish_splat(base: Expr, rest: Vec<Traversal>, end: usize) -> Expr {
+    let span = Span::new(base.span.file, base.span.start, end);
+    Expr { kind: ExprKind::Splat(Box::new(base), rest), span }
+}
+
+fn binary_op(rule: Rule) -> BinaryOp {
+    match rule {
+        Rule::or => BinaryOp::Or,
+        Rule::and => BinaryOp::And,
+        Rule::eq => BinaryOp::Eq,
+        Rule::ne => BinaryOp::Ne,
+        Rule::lt => BinaryOp::Lt,
+        Rule::gt => BinaryOp::Gt,
+        Rule::le => BinaryOp::Le,
+        Rule::ge => BinaryOp::Ge,
+        Rule::add => BinaryOp::Add,
+        Rule::sub => BinaryOp::Sub,
+        Rule::mul => BinaryOp::Mul,
+        Rule::div => BinaryOp::Div,
+        _ => BinaryOp::Rem,
+    }
+}
+
+fn push_literal(parts: &mut Vec<TemplatePart>, text: &str) {
+    if let Some(TemplatePart::Literal(last)) = parts.last_mut() {
+        last.push_str(text);
+    } else {
+        parts.push(TemplatePart::Literal(text.to_string()));
+    }
+}
+
+fn unescape(escape: &str) -> String {
+    match escape {
+        "$${" => "${".into(),
+        "\\n" => "\n".into(),
+        "\\r" => "\r".into(),
+        "\\t" => "\t".into(),
+        "\\\"" => "\"".into(),
+        "\\\\" => "\\".into(),
+        hex => u32::from_str_radix(&hex[2..], 16)
+            .ok()
+            .and_then(char::from_u32)
+            .map_or_else(|| char::REPLACEMENT_CHARACTER.to_string(), |c| c.to_string()),
+    }
+}
+
+/// `<<-EOT`: removes the indentation shared by every non-blank line.
+fn strip_common_indent(lines: &mut [Vec<TemplatePart>]) {
+    let indent_of = |line: &Vec<TemplatePart>| match line.first() {
+        Some(TemplatePart::Literal(text)) if !text.trim().is_empty() => {
+            Some(text.len() - text.trim_start_matches([' ', '\t']).len())
+        }
+        Some(TemplatePart::Literal(_)) => None,
+        _ => Some(0),
+    };
+    let Some(common) = lines.iter().filter_map(indent_of).min() else { return };
+    for line in lines.iter_mut() {
+        if let Some(TemplatePart::Literal(text)) = line.first_mut() {
+            let strippable = text.len() - text.trim_start_matches([' ', '\t']).len();
+            text.drain(..common.min(strippable));
+        }
+    }
+}
