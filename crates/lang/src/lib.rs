@@ -1,1 +1,28 @@
-//! placeholder
+//! The configuration language: from parsed files to evaluated values.
+//!
+//! - [`load`]: reads a directory of `.infra` files and the modules it calls into a
+//!   [`Config`]: a tree of [`Module`]s whose blocks are decoded but not evaluated;
+//! - [`references`]: what an expression refers to, for building the graph;
+//! - [`eval`]: evaluates an expression against a [`Scope`] the caller provides;
+//! - [`eval_body`]: evaluates a resource body against its [`Schema`](infra_core::Schema),
+//!   reporting unknown, missing and mistyped attributes together.
+//!
+//! Architecture invariant: evaluation does no IO except reading files named by
+//! `file()` / `templatefile()`, and reads the environment only through [`Host`].
+
+mod body;
+mod config;
+mod eval;
+mod functions;
+mod loader;
+mod refs;
+mod suggest;
+
+pub use body::eval_body;
+pub use config::{
+    Config, Lifecycle, Local, Module, ModuleCall, ModuleId, Output, ProviderBlock, ProviderRef, Resource, Variable,
+};
+pub use eval::{Host, Scope, eval, eval_in};
+pub use loader::load;
+pub use refs::{Reference, references};
+pub use suggest::did_you_mean;

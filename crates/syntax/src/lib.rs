@@ -14,5 +14,8 @@ mod parser;
 mod source;
 
 pub use diagnostic::{Diagnostic, Label, Severity};
-pub use parser::parse;
+pub use parser::{parse, parse_template};
 pub use source::{FileId, SourceFile, SourceMap, Span};
+
+#[cfg(test)]
+mod parser_tests;

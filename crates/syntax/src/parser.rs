@@ -36,6 +36,26 @@ pub fn parse(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
     if builder.errors.is_empty() { Ok(File { body }) } else { Err(builder.errors) }
 }
 
+/// Parses the text of a template file (`templatefile()`): literal text with `${...}`.
+pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
+    let mut pairs = Grammar::parse(Rule::template, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let root = next(&mut pairs);
+    let span = Span::new(file, 0, text.len());
+    let mut builder = Builder { file, errors: Vec::new() };
+    let mut parts = Vec::new();
+    for part in root.into_inner() {
+        match part.as_rule() {
+            Rule::template_chars => push_literal(&mut parts, part.as_str()),
+            Rule::heredoc_escape => push_literal(&mut parts, "${"),
+            Rule::interpolation => {
+                parts.push(TemplatePart::Interpolation(builder.expr(next(&mut part.into_inner()))))
+            }
+            _ => {}
+        }
+    }
+    if builder.errors.is_empty() { Ok(Expr { kind: ExprKind::Template(parts), span }) } else { Err(builder.errors) }
+}
+
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
     let (start, end) = match error.location {
         pest::error::InputLocation::Pos(p) => (p, (p + 1).min(text.len()).max(p)),

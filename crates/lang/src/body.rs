@@ -1,0 +1,118 @@
+//! Evaluating a block body against a schema: every attribute checked, converted
+//! and defaulted, every problem reported at once.
+
+use std::collections::BTreeMap;
+
+use infra_core::{BlockNesting, Schema, Value};
+use infra_syntax::ast::{Block, Body};
+use infra_syntax::{Diagnostic, Span};
+
+use crate::{Scope, eval_in};
+
+/// Evaluates `body` as an instance of `schema`. The result is an object holding
+/// every schema attribute (absent optional ones as null, unknown computed ones as
+/// null for the engine to fill); sensitive attributes come back marked.
+/// `header` is where a missing attribute is reported.
+pub fn eval_body(
+    body: &Body,
+    schema: &Schema,
+    scope: &dyn Scope,
+    bindings: &[(String, Value)],
+    header: Span,
+    what: &str,
+) -> Result<Value, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut out = BTreeMap::new();
+    for attribute in body.attributes() {
+        let name = &attribute.name.name;
+        let Some(attr_schema) = schema.attributes.get(name.as_str()) else {
+            errors.push(unknown_attribute(name, attribute.name.span, schema, what));
+            continue;
+        };
+        if attr_schema.read_only {
+            errors.push(
+                Diagnostic::error("infra::read_only_attribute", format!("`{name}` is computed by the provider and cannot be set"))
+                    .with_label(attribute.name.span, "read-only attribute")
+                    .with_help(format!("remove it; read it elsewhere as `{what}.{name}`")),
+            );
+            continue;
+        }
+        let value = match eval_in(&attribute.value, scope, bindings.to_vec()) {
+            Ok(v) => v,
+            Err(d) => {
+                errors.push(d);
+                continue;
+            }
+        };
+        match attr_schema.ty.convert(value) {
+            Ok(v) => {
+                let v = if attr_schema.sensitive && !v.is_null() { v.sensitive() } else { v };
+                out.insert(name.clone(), v);
+            }
+            Err(found) => errors.push(
+                Diagnostic::error("infra::type_mismatch", format!("`{name}` must be {}, found {found}", article(&attr_schema.ty.to_string())))
+                    .with_label(attribute.value.span, format!("expected {}", attr_schema.ty)),
+            ),
+        }
+    }
+    for (name, block_schema) in &schema.blocks {
+        let blocks: Vec<&Block> = body.blocks().filter(|b| b.kind.name == *name).collect();
+        let mut values = Vec::new();
+        for block in &blocks {
+            match eval_body(&block.body, &block_schema.schema, scope, bindings, block.kind.span, name) {
+                Ok(v) => values.push(v),
+                Err(e) => errors.extend(e),
+            }
+        }
+        let value = match block_schema.nesting {
+            BlockNesting::List => Value::List(values),
+            BlockNesting::Single => {
+                if blocks.len() > 1 {
+                    errors.push(
+                        Diagnostic::error("infra::duplicate", format!("only one `{name}` block is allowed here"))
+                            .with_label(blocks[1].kind.span, "second block"),
+                    );
+                }
+                values.into_iter().next().unwrap_or(Value::Null)
+            }
+        };
+        out.insert((*name).to_string(), value);
+    }
+    for block in body.blocks() {
+        if !schema.blocks.contains_key(block.kind.name.as_str()) {
+            errors.push(unknown_attribute(&block.kind.name, block.kind.span, schema, what));
+        }
+    }
+    for (name, attr_schema) in &schema.attributes {
+        if out.contains_key(*name) {
+            continue;
+        }
+        if attr_schema.required {
+            errors.push(
+                Diagnostic::error("infra::missing_attribute", format!("{what} is missing the required attribute `{name}`"))
+                    .with_label(header, format!("add `{name} = ...` to this block"))
+                    .with_help(if attr_schema.description.is_empty() {
+                        format!("`{name}` is {}", article(&attr_schema.ty.to_string()))
+                    } else {
+                        format!("`{name}`: {}", attr_schema.description)
+                    }),
+            );
+            continue;
+        }
+        out.insert((*name).to_string(), attr_schema.default.clone().unwrap_or(Value::Null));
+    }
+    if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
+}
+
+fn article(ty: &str) -> String {
+    let vowel = ty.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {ty}", if vowel { "an" } else { "a" })
+}
+
+fn unknown_attribute(name: &str, span: Span, schema: &Schema, what: &str) -> Diagnostic {
+    let d = Diagnostic::error("infra::unknown_attribute", format!("{what} has no attribute `{name}`")).with_label(span, "unknown attribute");
+    match crate::did_you_mean(name, schema.writable_names()) {
+        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+        None => d.with_help(format!("{what} accepts: {}", schema.writable_names().collect::<Vec<_>>().join(", "))),
+    }
+}

@@ -1,0 +1,519 @@
+//! The decoded configuration: modules with their variables, locals, outputs,
+//! resources, module calls and provider blocks. Nothing here is evaluated yet.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use infra_core::Type;
+use infra_syntax::ast::{Attribute, Block, Body, Expr, ExprKind, Ident};
+use infra_syntax::{Diagnostic, SourceMap, Span};
+
+use crate::refs::RESERVED_ROOTS;
+
+/// Index of a module in [`Config::modules`]; the root is 0.
+pub type ModuleId = usize;
+
+#[derive(Debug)]
+pub struct Config {
+    pub sources: SourceMap,
+    /// Every loaded module; a module called twice is loaded twice (once per call).
+    pub modules: Vec<Module>,
+}
+
+impl Config {
+    pub fn root(&self) -> &Module {
+        &self.modules[0]
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Module {
+    pub dir: PathBuf,
+    /// `module.a.module.b` names: empty for the root.
+    pub path: Vec<String>,
+    pub variables: IndexMap<String, Variable>,
+    pub locals: IndexMap<String, Local>,
+    pub outputs: IndexMap<String, Output>,
+    pub resources: IndexMap<(String, String), Resource>,
+    pub calls: IndexMap<String, ModuleCall>,
+    pub providers: Vec<ProviderBlock>,
+}
+
+#[derive(Debug)]
+pub struct Variable {
+    pub name: Ident,
+    pub ty: Type,
+    pub default: Option<Expr>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub validations: Vec<Validation>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Validation {
+    pub condition: Expr,
+    pub error_message: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Local {
+    pub name: Ident,
+    pub value: Expr,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub name: Ident,
+    pub value: Expr,
+    pub sensitive: bool,
+    pub description: Option<String>,
+    pub depends_on: Vec<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRef {
+    pub name: String,
+    pub alias: Option<String>,
+}
+
+impl ProviderRef {
+    /// `local` or `local.alias`: how state and plans name a provider configuration.
+    pub fn key(&self) -> String {
+        match &self.alias {
+            Some(alias) => format!("{}.{alias}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ProviderBlock {
+    pub reference: ProviderRef,
+    pub body: Body,
+    pub span: Span,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Lifecycle {
+    pub prevent_destroy: bool,
+    pub create_before_destroy: bool,
+    pub ignore_changes: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Resource {
+    pub kind: Ident,
+    pub name: Ident,
+    /// The body with meta-arguments (`count`, `for_each`, `depends_on`,
+    /// `provider`, `lifecycle`) taken out.
+    pub body: Body,
+    pub count: Option<Expr>,
+    pub for_each: Option<Expr>,
+    pub depends_on: Vec<Expr>,
+    pub provider: Option<(ProviderRef, Span)>,
+    pub lifecycle: Lifecycle,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct ModuleCall {
+    pub name: Ident,
+    pub source: String,
+    pub inputs: Vec<Attribute>,
+    pub depends_on: Vec<Expr>,
+    /// The loaded module, when its source could be read.
+    pub module: Option<ModuleId>,
+    pub span: Span,
+}
+
+/// Decodes the top-level blocks of one file into `module`.
+pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Diagnostic>) {
+    for attribute in body.attributes() {
+        errors.push(
+            Diagnostic::error("infra::unexpected_attribute", format!("`{}` cannot stand alone at the top level", attribute.name.name))
+                .with_label(attribute.name.span, "attribute outside any block")
+                .with_help("put it inside a block, or in `locals { ... }` to name a value"),
+        );
+    }
+    for block in body.blocks() {
+        let mut d = Decoder { errors };
+        match block.kind.name.as_str() {
+            "variable" => {
+                if let Some(v) = d.variable(block) {
+                    insert_unique(&mut module.variables, v.name.name.clone(), v, |v| v.name.span, "variable", d.errors);
+                }
+            }
+            "locals" => {
+                for attribute in block.body.attributes() {
+                    let local = Local { name: attribute.name.clone(), value: attribute.value.clone() };
+                    insert_unique(&mut module.locals, attribute.name.name.clone(), local, |l| l.name.span, "local value", d.errors);
+                }
+            }
+            "output" => {
+                if let Some(o) = d.output(block) {
+                    insert_unique(&mut module.outputs, o.name.name.clone(), o, |o| o.name.span, "output", d.errors);
+                }
+            }
+            "module" => {
+                if let Some(c) = d.module_call(block) {
+                    insert_unique(&mut module.calls, c.name.name.clone(), c, |c| c.name.span, "module", d.errors);
+                }
+            }
+            "provider" => {
+                if let Some(p) = d.provider(block) {
+                    if module.providers.iter().any(|q| q.reference == p.reference) {
+                        d.errors.push(
+                            Diagnostic::error("infra::duplicate", format!("provider `{}` is configured twice", p.reference.key()))
+                                .with_label(p.span, "second configuration")
+                                .with_help("give one of them `alias = \"...\"` and select it with `provider = NAME.ALIAS`"),
+                        );
+                    } else {
+                        module.providers.push(p);
+                    }
+                }
+            }
+            _ => {
+                if let Some(r) = d.resource(block) {
+                    let key = (r.kind.name.clone(), r.name.name.clone());
+                    insert_unique(&mut module.resources, key, r, |r| r.name.span, "resource", d.errors);
+                }
+            }
+        }
+    }
+}
+
+fn insert_unique<K: std::hash::Hash + Eq + Shown, V>(
+    map: &mut IndexMap<K, V>,
+    key: K,
+    value: V,
+    span_of: impl Fn(&V) -> Span,
+    what: &str,
+    errors: &mut Vec<Diagnostic>,
+) {
+    if let Some(first) = map.get(&key) {
+        errors.push(
+            Diagnostic::error("infra::duplicate", format!("duplicate {what} `{}`", key.shown()))
+                .with_label(span_of(&value), "declared again here")
+                .with_label(span_of(first), "first declared here")
+                .with_help(format!("each {what} name must be unique in its module")),
+        );
+    } else {
+        map.insert(key, value);
+    }
+}
+
+/// How a declaration's key reads in messages.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+impl Shown for String {
+    fn shown(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Shown for (String, String) {
+    fn shown(&self) -> String {
+        format!("{}.{}", self.0, self.1)
+    }
+}
+
+struct Decoder<'a> {
+    errors: &'a mut Vec<Diagnostic>,
+}
+
+impl Decoder<'_> {
+    fn labels<'b>(&mut self, block: &'b Block, names: &[&str]) -> Option<&'b [Ident]> {
+        if block.labels.len() == names.len() {
+            return Some(&block.labels);
+        }
+        let kind = &block.kind.name;
+        let usage = format!("{kind} {} {{ ... }}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" "));
+        self.errors.push(
+            Diagnostic::error("infra::block_labels", format!("a `{kind}` block takes {} label(s), found {}", names.len(), block.labels.len()))
+                .with_label(block.kind.span, "here")
+                .with_help(format!("write it as `{usage}`")),
+        );
+        None
+    }
+
+    fn literal_string(&mut self, attribute: &Attribute) -> Option<String> {
+        let text = attribute.value.as_literal_str();
+        if text.is_none() {
+            self.errors.push(
+                Diagnostic::error("infra::not_literal", format!("`{}` must be a literal string", attribute.name.name))
+                    .with_label(attribute.value.span, "not a plain string")
+                    .with_help("this is read before anything is evaluated, so it cannot use references or `${}`"),
+            );
+        }
+        text
+    }
+
+    fn literal_bool(&mut self, attribute: &Attribute) -> bool {
+        match attribute.value.kind {
+            ExprKind::Bool(b) => b,
+            _ => {
+                self.errors.push(
+                    Diagnostic::error("infra::not_literal", format!("`{}` must be `true` or `false`", attribute.name.name))
+                        .with_label(attribute.value.span, "not a literal bool"),
+                );
+                false
+            }
+        }
+    }
+
+    fn reject_unknown(&mut self, body: &Body, allowed_attributes: &[&str], allowed_blocks: &[&str], context: &str) {
+        for attribute in body.attributes() {
+            if !allowed_attributes.contains(&attribute.name.name.as_str()) {
+                let mut d = Diagnostic::error("infra::unknown_attribute", format!("unknown attribute `{}` in {context}", attribute.name.name))
+                    .with_label(attribute.name.span, "not expected here");
+                if let Some(s) = crate::did_you_mean(&attribute.name.name, allowed_attributes.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                } else {
+                    d = d.with_help(format!("{context} accepts: {}", allowed_attributes.join(", ")));
+                }
+                self.errors.push(d);
+            }
+        }
+        for block in body.blocks() {
+            if !allowed_blocks.contains(&block.kind.name.as_str()) {
+                self.errors.push(
+                    Diagnostic::error("infra::unknown_block", format!("unexpected block `{}` in {context}", block.kind.name))
+                        .with_label(block.kind.span, "not expected here"),
+                );
+            }
+        }
+    }
+
+    fn variable(&mut self, block: &Block) -> Option<Variable> {
+        let name = self.labels(block, &["NAME"])?[0].clone();
+        self.reject_unknown(&block.body, &["type", "default", "description", "sensitive", "nullable"], &["validation"], "a variable");
+        let ty = match block.body.attribute("type") {
+            Some(a) => match parse_type(&a.value) {
+                Ok(t) => t,
+                Err(d) => {
+                    self.errors.push(d);
+                    Type::Any
+                }
+            },
+            None => Type::Any,
+        };
+        let description = block.body.attribute("description").and_then(|a| self.literal_string(a));
+        let sensitive = block.body.attribute("sensitive").is_some_and(|a| self.literal_bool(a));
+        let mut validations = Vec::new();
+        for v in block.body.blocks().filter(|b| b.kind.name == "validation") {
+            self.reject_unknown(&v.body, &["condition", "error_message"], &[], "a validation block");
+            match (v.body.attribute("condition"), v.body.attribute("error_message")) {
+                (Some(c), Some(m)) => {
+                    validations.push(Validation { condition: c.value.clone(), error_message: m.value.clone(), span: v.span })
+                }
+                _ => self.errors.push(
+                    Diagnostic::error("infra::missing_attribute", "a validation needs `condition` and `error_message`")
+                        .with_label(v.kind.span, "incomplete validation"),
+                ),
+            }
+        }
+        let default = block.body.attribute("default").map(|a| a.value.clone());
+        Some(Variable { name, ty, default, description, sensitive, validations, span: block.span })
+    }
+
+    fn output(&mut self, block: &Block) -> Option<Output> {
+        let name = self.labels(block, &["NAME"])?[0].clone();
+        self.reject_unknown(&block.body, &["value", "sensitive", "description", "depends_on"], &[], "an output");
+        let Some(value) = block.body.attribute("value") else {
+            self.errors.push(
+                Diagnostic::error("infra::missing_attribute", format!("output `{}` has no `value`", name.name))
+                    .with_label(name.span, "missing `value = ...`"),
+            );
+            return None;
+        };
+        Some(Output {
+            value: value.value.clone(),
+            sensitive: block.body.attribute("sensitive").is_some_and(|a| self.literal_bool(a)),
+            description: block.body.attribute("description").and_then(|a| self.literal_string(a)),
+            depends_on: self.depends_on(&block.body),
+            name,
+            span: block.span,
+        })
+    }
+
+    fn depends_on(&mut self, body: &Body) -> Vec<Expr> {
+        match body.attribute("depends_on").map(|a| &a.value.kind) {
+            None => Vec::new(),
+            Some(ExprKind::Tuple(items)) => items.clone(),
+            Some(_) => {
+                let span = body.attribute("depends_on").map(|a| a.value.span).unwrap_or_default();
+                self.errors.push(
+                    Diagnostic::error("infra::depends_on", "`depends_on` must be a list of resources or modules")
+                        .with_label(span, "not a list")
+                        .with_help("write `depends_on = [file.a, module.b]`"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn module_call(&mut self, block: &Block) -> Option<ModuleCall> {
+        let name = self.labels(block, &["NAME"])?[0].clone();
+        let Some(source) = block.body.attribute("source") else {
+            self.errors.push(
+                Diagnostic::error("infra::missing_attribute", format!("module `{}` has no `source`", name.name))
+                    .with_label(name.span, "missing `source = \"./path\"`"),
+            );
+            return None;
+        };
+        let source = self.literal_string(source)?;
+        let inputs = block
+            .body
+            .attributes()
+            .filter(|a| !matches!(a.name.name.as_str(), "source" | "depends_on"))
+            .cloned()
+            .collect();
+        Some(ModuleCall { name, source, inputs, depends_on: self.depends_on(&block.body), module: None, span: block.span })
+    }
+
+    fn provider(&mut self, block: &Block) -> Option<ProviderBlock> {
+        let name = self.labels(block, &["NAME"])?[0].name.clone();
+        let alias = block.body.attribute("alias").and_then(|a| self.literal_string(a));
+        let mut body = block.body.clone();
+        body.items.retain(|item| !matches!(item, infra_syntax::ast::BodyItem::Attribute(a) if a.name.name == "alias"));
+        Some(ProviderBlock { reference: ProviderRef { name, alias }, body, span: block.span })
+    }
+
+    fn resource(&mut self, block: &Block) -> Option<Resource> {
+        let name = self.labels(block, &["NAME"])?[0].clone();
+        if RESERVED_ROOTS.contains(&block.kind.name.as_str()) {
+            self.errors.push(
+                Diagnostic::error("infra::reserved_name", format!("`{}` is reserved and cannot be a resource type", block.kind.name))
+                    .with_label(block.kind.span, "reserved name"),
+            );
+            return None;
+        }
+        let mut resource = Resource {
+            kind: block.kind.clone(),
+            name,
+            body: Body { items: Vec::new(), span: block.body.span },
+            count: None,
+            for_each: None,
+            depends_on: self.depends_on(&block.body),
+            provider: None,
+            lifecycle: Lifecycle::default(),
+            span: block.span,
+        };
+        for item in &block.body.items {
+            match item {
+                infra_syntax::ast::BodyItem::Attribute(a) => match a.name.name.as_str() {
+                    "count" => resource.count = Some(a.value.clone()),
+                    "for_each" => resource.for_each = Some(a.value.clone()),
+                    "depends_on" => {}
+                    "provider" => resource.provider = self.provider_ref(a),
+                    _ => resource.body.items.push(item.clone()),
+                },
+                infra_syntax::ast::BodyItem::Block(b) if b.kind.name == "lifecycle" => {
+                    resource.lifecycle = self.lifecycle(b);
+                }
+                _ => resource.body.items.push(item.clone()),
+            }
+        }
+        if let (Some(count), Some(_)) = (&resource.count, &resource.for_each) {
+            self.errors.push(
+                Diagnostic::error("infra::count_and_for_each", "a resource cannot have both `count` and `for_each`")
+                    .with_label(count.span, "`count` here")
+                    .with_help("keep one: `count` for N identical copies, `for_each` for one per map key"),
+            );
+        }
+        Some(resource)
+    }
+
+    fn provider_ref(&mut self, attribute: &Attribute) -> Option<(ProviderRef, Span)> {
+        let path = attribute.value.as_traversal_path();
+        match path.as_deref() {
+            Some([name]) => Some((ProviderRef { name: name.name.clone(), alias: None }, attribute.value.span)),
+            Some([name, alias]) => {
+                Some((ProviderRef { name: name.name.clone(), alias: Some(alias.name.clone()) }, attribute.value.span))
+            }
+            _ => {
+                self.errors.push(
+                    Diagnostic::error("infra::provider_ref", "`provider` must name a provider configuration")
+                        .with_label(attribute.value.span, "not a provider name")
+                        .with_help("write `provider = NAME` or `provider = NAME.ALIAS`, without quotes"),
+                );
+                None
+            }
+        }
+    }
+
+    fn lifecycle(&mut self, block: &Block) -> Lifecycle {
+        self.reject_unknown(&block.body, &["prevent_destroy", "create_before_destroy", "ignore_changes"], &[], "a lifecycle block");
+        let mut lifecycle = Lifecycle::default();
+        for a in block.body.attributes() {
+            match a.name.name.as_str() {
+                "prevent_destroy" => lifecycle.prevent_destroy = self.literal_bool(a),
+                "create_before_destroy" => lifecycle.create_before_destroy = self.literal_bool(a),
+                "ignore_changes" => match &a.value.kind {
+                    ExprKind::Tuple(items) => {
+                        for item in items {
+                            match item.as_traversal_path().as_deref() {
+                                Some([name]) => lifecycle.ignore_changes.push(name.name.clone()),
+                                _ => self.errors.push(
+                                    Diagnostic::error("infra::ignore_changes", "`ignore_changes` lists attribute names")
+                                        .with_label(item.span, "not an attribute name"),
+                                ),
+                            }
+                        }
+                    }
+                    _ => self.errors.push(
+                        Diagnostic::error("infra::ignore_changes", "`ignore_changes` must be a list of attribute names")
+                            .with_label(a.value.span, "not a list")
+                            .with_help("write `ignore_changes = [content, mode]`"),
+                    ),
+                },
+                _ => {}
+            }
+        }
+        lifecycle
+    }
+}
+
+/// Reads a type expression: `string`, `list(number)`, `map(string)`,
+/// `object({ name = string })`, `any`.
+pub(crate) fn parse_type(expr: &Expr) -> Result<Type, Diagnostic> {
+    let bad = || {
+        Diagnostic::error("infra::bad_type", "not a type")
+            .with_label(expr.span, "unknown type")
+            .with_help("types are string, number, bool, any, list(T), set(T), map(T) and object({ NAME = T, ... })")
+    };
+    match &expr.kind {
+        ExprKind::Variable(name) => match name.name.as_str() {
+            "string" => Ok(Type::String),
+            "number" => Ok(Type::Number),
+            "bool" => Ok(Type::Bool),
+            "any" => Ok(Type::Any),
+            _ => Err(bad()),
+        },
+        ExprKind::Call { name, args, .. } if args.len() == 1 => match name.name.as_str() {
+            "list" | "set" => Ok(Type::list(parse_type(&args[0])?)),
+            "map" => Ok(Type::map(parse_type(&args[0])?)),
+            "object" => match &args[0].kind {
+                ExprKind::Object(items) => {
+                    let mut fields = std::collections::BTreeMap::new();
+                    for item in items {
+                        let key = match &item.key {
+                            infra_syntax::ast::ObjectKey::Ident(i) => i.name.clone(),
+                            infra_syntax::ast::ObjectKey::Expr(e) => e.as_literal_str().ok_or_else(bad)?,
+                        };
+                        fields.insert(key, parse_type(&item.value)?);
+                    }
+                    Ok(Type::Object(fields))
+                }
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        },
+        _ => Err(bad()),
+    }
+}

@@ -1,0 +1,92 @@
+//! Loading a configuration directory and the modules it calls.
+
+use std::path::{Path, PathBuf};
+
+use infra_syntax::{Diagnostic, SourceMap};
+
+use crate::config::{Config, Module, ModuleId, decode_file};
+
+/// How deep module calls may nest before we assume a module calls itself.
+const MAX_MODULE_DEPTH: usize = 16;
+
+/// Reads every `.infra` file in `dir` (a directory is one configuration) and,
+/// recursively, the modules called from it. Returns what could be loaded together
+/// with every problem found, so one run reports them all.
+pub fn load(dir: &Path) -> (Config, Vec<Diagnostic>) {
+    let mut config = Config { sources: SourceMap::new(), modules: Vec::new() };
+    let mut errors = Vec::new();
+    load_module(&mut config, dir, Vec::new(), &mut errors);
+    (config, errors)
+}
+
+fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut Vec<Diagnostic>) -> ModuleId {
+    let id = config.modules.len();
+    config.modules.push(Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() });
+    let mut module = Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() };
+    for file in infra_files(dir, errors) {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(Diagnostic::error("infra::io", format!("cannot read {}: {e}", file.display())));
+                continue;
+            }
+        };
+        let file_id = config.sources.add(file, text.as_str());
+        match infra_syntax::parse(file_id, &text) {
+            Ok(ast) => decode_file(&mut module, &ast.body, errors),
+            Err(parse_errors) => errors.extend(parse_errors),
+        }
+    }
+    let call_names: Vec<String> = module.calls.keys().cloned().collect();
+    for name in call_names {
+        let call = &module.calls[&name];
+        if !(call.source.starts_with("./") || call.source.starts_with("../") || call.source.starts_with('/')) {
+            errors.push(
+                Diagnostic::error("infra::module_source", format!("module source {:?} is not a local path", call.source))
+                    .with_label(call.span, "in this module call")
+                    .with_help("module sources are directories: start them with `./` or `../`"),
+            );
+            continue;
+        }
+        let child_dir = dir.join(&call.source);
+        if path.len() >= MAX_MODULE_DEPTH {
+            errors.push(
+                Diagnostic::error("infra::module_depth", format!("modules nest deeper than {MAX_MODULE_DEPTH} levels"))
+                    .with_label(call.span, "does this module call itself?"),
+            );
+            continue;
+        }
+        if !child_dir.is_dir() {
+            errors.push(
+                Diagnostic::error("infra::module_source", format!("module directory {} does not exist", child_dir.display()))
+                    .with_label(call.span, "in this module call"),
+            );
+            continue;
+        }
+        let mut child_path = path.clone();
+        child_path.push(name.clone());
+        let child = load_module(config, &child_dir, child_path, errors);
+        if let Some(call) = module.calls.get_mut(&name) {
+            call.module = Some(child);
+        }
+    }
+    config.modules[id] = module;
+    id
+}
+
+fn infra_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(Diagnostic::error("infra::io", format!("cannot read directory {}: {e}", dir.display())));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "infra") && p.is_file())
+        .collect();
+    files.sort();
+    files
+}
