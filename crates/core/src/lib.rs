@@ -26,7 +26,7 @@ pub use provider::{
 };
 pub use schema::{AttributeSchema, BlockNesting, BlockSchema, Schema};
 pub use types::Type;
-pub use value::{Value, ValuePath};
+pub use value::{PathStep, Value, ValuePath};
 
 /// The label/tag key under which every object `infra` creates records its owner.
 pub const MARKER_LINEAGE: &str = "infra.lineage";

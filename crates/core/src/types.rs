@@ -31,7 +31,11 @@ impl Type {
     /// strings and back), keeping sensitive marks. The error says what was found.
     pub fn convert(&self, value: Value) -> Result<Value, String> {
         if let Value::Sensitive(inner) = value {
-            return self.convert(*inner).map(Value::sensitive);
+            // Never describe a secret in an error message.
+            return self
+                .convert(*inner)
+                .map(Value::sensitive)
+                .map_err(|_| "a sensitive value of another type".to_string());
         }
         if matches!(value, Value::Null | Value::Unknown) {
             return Ok(value);

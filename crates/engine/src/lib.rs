@@ -1,1 +1,101 @@
-//! placeholder
+//! The engine: configuration + state → graph → plan → apply.
+//!
+//! - [`build_graph`]: the dependency graph, with every reference, type and
+//!   provider checked and cycles reported;
+//! - [`plan()`]: refresh (batched per provider), evaluate in dependency order,
+//!   diff each instance against its refreshed state;
+//! - [`apply()`]: run a plan concurrently in dependency order, saving state
+//!   after every resource operation;
+//! - [`import()`]: adopt an existing object into state.
+//!
+//! Architecture invariant: the engine names no provider. It talks to backends
+//! only through [`infra_core::Provider`], and does no IO of its own except
+//! through the [`StateStore`](infra_core::state::StateStore) it is given.
+
+mod apply;
+mod evaluate;
+mod graph;
+mod plan;
+mod propose;
+mod scope;
+
+use std::collections::BTreeMap;
+
+use infra_core::state::{ResourceState, State};
+use infra_core::{OperationContext, ProviderRegistry, ResourceAddress, Value};
+use infra_lang::{Config, Host};
+use infra_syntax::Diagnostic;
+use sha2::Digest as _;
+
+pub use apply::{ApplyOptions, ApplyReport, Event, Interrupt, Observer, apply};
+pub use graph::{Graph, Node, build as build_graph, describe as describe_node};
+pub use plan::{PlanOptions, plan};
+
+/// What every engine operation works on.
+pub struct Workspace<'a> {
+    pub config: &'a Config,
+    pub registry: &'a ProviderRegistry,
+    pub host: &'a Host,
+}
+
+/// A digest of every configuration file and the variables: a saved plan is
+/// applied only against the same digest.
+pub fn config_digest(config: &Config, variables: &BTreeMap<String, Value>) -> String {
+    let mut hasher = sha2::Sha256::new();
+    for (_, file) in config.sources.files() {
+        hasher.update(file.path.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(file.text.as_bytes());
+        hasher.update([0]);
+    }
+    for (name, value) in variables {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.to_json().to_string().as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// `infra import ADDR ID`: reads an existing object and records it in state.
+pub async fn import(
+    ws: &Workspace<'_>,
+    graph: &Graph,
+    state: &State,
+    address: &ResourceAddress,
+    id: &str,
+    variables: &BTreeMap<String, Value>,
+) -> Result<ResourceState, Vec<Diagnostic>> {
+    let m = ws.config.modules.iter().position(|module| module.path == address.module);
+    let key = m.and_then(|m| graph.resource_provider.get(&(m, address.kind.clone(), address.name.clone())));
+    let Some(provider_key) = key.cloned() else {
+        return Err(vec![
+            Diagnostic::error("infra::import", format!("{address} is not declared in the configuration"))
+                .with_help(format!("add a `{} \"{}\" {{ ... }}` block first, then import into it", address.kind, address.name)),
+        ]);
+    };
+    if state.resources.contains_key(address) {
+        return Err(vec![
+            Diagnostic::error("infra::import", format!("{address} is already managed"))
+                .with_help("remove it from state first with `infra state rm` if you mean to re-import it"),
+        ]);
+    }
+    let eval = evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: variables };
+    // Provider configurations may read variables and locals; evaluate those first.
+    let mut values = scope::Values::default();
+    for node in graph.topological() {
+        let result = match graph.graph[node].clone() {
+            Node::Variable(m, name) => eval.variable(&values, m, &name).map(|v| values.set(Node::Variable(m, name), v)),
+            Node::Local(m, name) => eval.local(&values, m, &name).map(|v| values.set(Node::Local(m, name), v)),
+            _ => Ok(()),
+        };
+        result?;
+    }
+    let provider = plan::configure(ws, &eval, &values, &provider_key).await?;
+    let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone() };
+    let attributes = provider
+        .import(&ctx, &address.kind, id)
+        .await
+        .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
+    Ok(ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false })
+}

@@ -293,7 +293,7 @@ impl Decoder<'_> {
         let name = self.labels(block, &["NAME"])?[0].clone();
         self.reject_unknown(&block.body, &["type", "default", "description", "sensitive", "nullable"], &["validation"], "a variable");
         let ty = match block.body.attribute("type") {
-            Some(a) => match parse_type(&a.value) {
+            Some(a) => match parse_type_expr(&a.value) {
                 Ok(t) => t,
                 Err(d) => {
                     self.errors.push(d);
@@ -481,7 +481,7 @@ impl Decoder<'_> {
 
 /// Reads a type expression: `string`, `list(number)`, `map(string)`,
 /// `object({ name = string })`, `any`.
-pub(crate) fn parse_type(expr: &Expr) -> Result<Type, Diagnostic> {
+pub fn parse_type_expr(expr: &Expr) -> Result<Type, Diagnostic> {
     let bad = || {
         Diagnostic::error("infra::bad_type", "not a type")
             .with_label(expr.span, "unknown type")
@@ -496,8 +496,8 @@ pub(crate) fn parse_type(expr: &Expr) -> Result<Type, Diagnostic> {
             _ => Err(bad()),
         },
         ExprKind::Call { name, args, .. } if args.len() == 1 => match name.name.as_str() {
-            "list" | "set" => Ok(Type::list(parse_type(&args[0])?)),
-            "map" => Ok(Type::map(parse_type(&args[0])?)),
+            "list" | "set" => Ok(Type::list(parse_type_expr(&args[0])?)),
+            "map" => Ok(Type::map(parse_type_expr(&args[0])?)),
             "object" => match &args[0].kind {
                 ExprKind::Object(items) => {
                     let mut fields = std::collections::BTreeMap::new();
@@ -506,7 +506,7 @@ pub(crate) fn parse_type(expr: &Expr) -> Result<Type, Diagnostic> {
                             infra_syntax::ast::ObjectKey::Ident(i) => i.name.clone(),
                             infra_syntax::ast::ObjectKey::Expr(e) => e.as_literal_str().ok_or_else(bad)?,
                         };
-                        fields.insert(key, parse_type(&item.value)?);
+                        fields.insert(key, parse_type_expr(&item.value)?);
                     }
                     Ok(Type::Object(fields))
                 }

@@ -17,6 +17,7 @@ mod functions;
 mod loader;
 mod refs;
 mod suggest;
+mod vars;
 
 pub use body::eval_body;
 pub use config::{
@@ -26,3 +27,6 @@ pub use eval::{Host, Scope, eval, eval_in};
 pub use loader::load;
 pub use refs::{Reference, references};
 pub use suggest::did_you_mean;
+pub use vars::{load_var_file, parse_cli_var};
+
+pub use config::{Validation, parse_type_expr};

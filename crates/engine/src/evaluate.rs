@@ -1,0 +1,230 @@
+//! Evaluation shared by plan and apply: variables, locals, outputs, provider
+//! configurations, resource expansion and instance configurations.
+
+use std::collections::BTreeMap;
+
+use infra_core::{InstanceKey, ResourceAddress, Schema, Type, Value};
+use infra_lang::{Config, Host, ModuleId, Resource, eval, eval_body};
+use infra_syntax::Diagnostic;
+
+use crate::graph::Node;
+use crate::scope::{ModuleScope, Repetition, Values};
+
+pub struct Evaluator<'a> {
+    pub config: &'a Config,
+    pub host: &'a Host,
+    /// Values for root variables (`-var`, var files, environment).
+    pub root_variables: &'a BTreeMap<String, Value>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn scope<'v>(&'v self, values: &'v Values, module: ModuleId, repetition: Repetition) -> ModuleScope<'v> {
+        ModuleScope { config: self.config, values, module, repetition, host: self.host }
+    }
+
+    /// A variable's value: from its module call (or the root inputs), else its
+    /// default; converted to its type, marked if sensitive, validated.
+    pub fn variable(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let module = &self.config.modules[m];
+        let variable = &module.variables[name];
+        let (given, span) = if m == 0 {
+            (self.root_variables.get(name).cloned(), variable.name.span)
+        } else {
+            let (parent, call) = self.caller(m);
+            let input = call.inputs.iter().find(|i| i.name.name == name);
+            match input {
+                Some(input) => {
+                    let scope = self.scope(values, parent, Repetition::Single);
+                    (Some(eval(&input.value, &scope).map_err(|d| vec![d])?), input.value.span)
+                }
+                None => (None, call.name.span),
+            }
+        };
+        let value = match (given, &variable.default) {
+            (Some(v), _) => v,
+            (None, Some(default)) => {
+                let scope = self.scope(values, m, Repetition::Single);
+                eval(default, &scope).map_err(|d| vec![d])?
+            }
+            (None, None) => {
+                return Err(vec![
+                    Diagnostic::error("infra::missing_variable", format!("no value for the required variable `{name}`"))
+                        .with_label(variable.name.span, "declared here without a default")
+                        .with_help(format!("pass `-var {name}=...`, put `{name} = ...` in a `-var-file`, or set INFRA_VAR_{name}")),
+                ]);
+            }
+        };
+        let value = variable.ty.convert(value).map_err(|found| {
+            vec![
+                Diagnostic::error("infra::type_mismatch", format!("variable `{name}` must be {}, found {found}", variable.ty))
+                    .with_label(span, format!("expected {}", variable.ty)),
+            ]
+        })?;
+        let value = if variable.sensitive { value.sensitive() } else { value };
+        self.validate(m, name, &value)?;
+        Ok(value)
+    }
+
+    fn validate(&self, m: ModuleId, name: &str, value: &Value) -> Result<(), Vec<Diagnostic>> {
+        let variable = &self.config.modules[m].variables[name];
+        if variable.validations.is_empty() || !value.is_wholly_known() {
+            return Ok(());
+        }
+        // A validation sees only its own variable.
+        let mut own = Values::default();
+        own.set(Node::Variable(m, name.to_string()), value.clone());
+        let scope = self.scope(&own, m, Repetition::Single);
+        let mut errors = Vec::new();
+        for validation in &variable.validations {
+            match eval(&validation.condition, &scope).map(|v| v.peel().clone()) {
+                Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
+                Ok(Value::Bool(false)) => {
+                    let message = eval(&validation.error_message, &scope)
+                        .ok()
+                        .and_then(|m| m.as_str().map(str::to_string))
+                        .unwrap_or_else(|| "validation failed".into());
+                    errors.push(
+                        Diagnostic::error("infra::validation", format!("invalid value for `var.{name}`: {message}"))
+                            .with_label(validation.condition.span, "this condition is false"),
+                    );
+                }
+                Ok(other) => errors.push(
+                    Diagnostic::error("infra::validation", format!("a validation condition must be a bool, found a {}", other.type_name()))
+                        .with_label(validation.condition.span, "not a bool"),
+                ),
+                Err(d) => errors.push(d),
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// The module that calls `m`, and the call.
+    fn caller(&self, m: ModuleId) -> (ModuleId, &infra_lang::ModuleCall) {
+        for (parent, module) in self.config.modules.iter().enumerate() {
+            if let Some(call) = module.calls.values().find(|c| c.module == Some(m)) {
+                return (parent, call);
+            }
+        }
+        unreachable!("every non-root module is called from somewhere")
+    }
+
+    pub fn local(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let local = &self.config.modules[m].locals[name];
+        eval(&local.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])
+    }
+
+    pub fn output(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let output = &self.config.modules[m].outputs[name];
+        let value = eval(&output.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])?;
+        if m == 0 && value.contains_sensitive() && !output.sensitive {
+            return Err(vec![
+                Diagnostic::error("infra::sensitive_output", format!("output `{name}` would show a sensitive value"))
+                    .with_label(output.value.span, "this value is sensitive")
+                    .with_help("add `sensitive = true` to the output to keep it out of plans and logs"),
+            ]);
+        }
+        Ok(if output.sensitive { value.sensitive() } else { value })
+    }
+
+    pub fn provider_config(&self, values: &Values, key: &str, schema: &Schema) -> Result<Value, Vec<Diagnostic>> {
+        let block = self.config.root().providers.iter().find(|p| p.reference.key() == key);
+        let scope = self.scope(values, 0, Repetition::Single);
+        match block {
+            Some(b) => eval_body(&b.body, schema, &scope, &[], b.span, &format!("provider `{key}`")),
+            None => eval_body(&Default::default(), schema, &scope, &[], Default::default(), &format!("provider `{key}`")),
+        }
+    }
+
+    /// The instances `count` / `for_each` ask for, in key order.
+    pub fn expand(&self, values: &Values, m: ModuleId, resource: &Resource) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
+        let scope = self.scope(values, m, Repetition::Single);
+        if let Some(count) = &resource.count {
+            let v = eval(count, &scope).map_err(|d| vec![d])?;
+            return match Type::Number.convert(v.unmark().0) {
+                Ok(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => Ok((0..n as u64).map(Repetition::Count).collect()),
+                Ok(Value::Unknown) => Err(vec![unknown_expansion(count.span, "count")]),
+                _ => Err(vec![
+                    Diagnostic::error("infra::count", "`count` must be a whole number ≥ 0").with_label(count.span, "not a count"),
+                ]),
+            };
+        }
+        if let Some(for_each) = &resource.for_each {
+            let v = eval(for_each, &scope).map_err(|d| vec![d])?;
+            if !v.is_wholly_known() {
+                return Err(vec![unknown_expansion(for_each.span, "for_each")]);
+            }
+            let sensitive = v.contains_sensitive();
+            let (v, _) = v.unmark();
+            return match v {
+                Value::Object(map) => Ok(map
+                    .into_iter()
+                    .map(|(k, v)| Repetition::Each(k, if sensitive { v.sensitive() } else { v }))
+                    .collect()),
+                Value::List(items) => {
+                    let mut keys = Vec::new();
+                    for item in items {
+                        match item {
+                            Value::String(s) => keys.push(Repetition::Each(s.clone(), Value::String(s))),
+                            other => {
+                                return Err(vec![
+                                    Diagnostic::error("infra::for_each", format!("`for_each` over a list needs strings, found a {}", other.type_name()))
+                                        .with_label(for_each.span, "use a map, or a list of strings"),
+                                ]);
+                            }
+                        }
+                    }
+                    keys.sort_by(|a, b| a.key().cmp(&b.key()));
+                    keys.dedup_by(|a, b| a.key() == b.key());
+                    Ok(keys)
+                }
+                other => Err(vec![
+                    Diagnostic::error("infra::for_each", format!("`for_each` needs a map or a list of strings, found a {}", other.type_name()))
+                        .with_label(for_each.span, "not a collection"),
+                ]),
+            };
+        }
+        Ok(vec![Repetition::Single])
+    }
+
+    pub fn instance_config(
+        &self,
+        values: &Values,
+        m: ModuleId,
+        resource: &Resource,
+        repetition: &Repetition,
+        schema: &Schema,
+        what: &str,
+    ) -> Result<Value, Vec<Diagnostic>> {
+        let scope = self.scope(values, m, repetition.clone());
+        eval_body(&resource.body, schema, &scope, &[], resource.kind.span.to(resource.name.span), what)
+    }
+
+    pub fn address(&self, m: ModuleId, resource: &Resource, key: InstanceKey) -> ResourceAddress {
+        ResourceAddress::new(self.config.modules[m].path.clone(), &resource.kind.name, &resource.name.name, key)
+    }
+}
+
+fn unknown_expansion(span: infra_syntax::Span, what: &str) -> Diagnostic {
+    Diagnostic::error("infra::unknown_expansion", format!("`{what}` depends on values known only after apply"))
+        .with_label(span, "not known at plan time")
+        .with_help("base it on variables and locals, or apply the resources it depends on first with `-target`")
+}
+
+/// The value of a resource node from its instances' values.
+pub fn aggregate(resource: &Resource, instances: Vec<(InstanceKey, Value)>) -> Value {
+    if resource.count.is_some() {
+        Value::List(instances.into_iter().map(|(_, v)| v).collect())
+    } else if resource.for_each.is_some() {
+        Value::Object(
+            instances
+                .into_iter()
+                .filter_map(|(k, v)| match k {
+                    InstanceKey::Str(s) => Some((s, v)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    } else {
+        instances.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)
+    }
+}

@@ -1,0 +1,454 @@
+//! The dependency graph of a configuration: variables, locals, outputs,
+//! providers and resources as nodes; references and `depends_on` as edges.
+//!
+//! Building it checks every reference (with "did you mean"), every resource type
+//! and provider, and reports a cycle as its full path `a → b → c → a`.
+
+use std::collections::HashMap;
+
+use infra_core::ProviderRegistry;
+use infra_lang::{Config, ModuleId, ProviderRef, Reference, did_you_mean, references};
+use infra_syntax::ast::Expr;
+use infra_syntax::{Diagnostic, Span};
+use petgraph::graph::{DiGraph, NodeIndex};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    Variable(ModuleId, String),
+    Local(ModuleId, String),
+    Output(ModuleId, String),
+    /// A resource as written (before `count` / `for_each` expansion).
+    Resource(ModuleId, String, String),
+    /// A provider configuration, by key (`local`, `local.alias`).
+    Provider(String),
+}
+
+pub struct Graph {
+    pub graph: DiGraph<Node, ()>,
+    pub index: HashMap<Node, NodeIndex>,
+    /// The provider key chosen for each resource.
+    pub resource_provider: HashMap<(ModuleId, String, String), String>,
+}
+
+impl Graph {
+    pub fn node(&self, node: &Node) -> Option<NodeIndex> {
+        self.index.get(node).copied()
+    }
+
+    /// Nodes in an order where dependencies come first.
+    pub fn topological(&self) -> Vec<NodeIndex> {
+        petgraph::algo::toposort(&self.graph, None).unwrap_or_default()
+    }
+}
+
+/// How a node reads in messages: `var.region`, `file.motd`, `module.web.local.x`.
+pub fn describe(config: &Config, node: &Node) -> String {
+    let prefix = |m: ModuleId| {
+        config.modules[m].path.iter().map(|p| format!("module.{p}.")).collect::<String>()
+    };
+    match node {
+        Node::Variable(m, n) => format!("{}var.{n}", prefix(*m)),
+        Node::Local(m, n) => format!("{}local.{n}", prefix(*m)),
+        Node::Output(m, n) => format!("{}output.{n}", prefix(*m)),
+        Node::Resource(m, k, n) => format!("{}{k}.{n}", prefix(*m)),
+        Node::Provider(key) => format!("provider.{key}"),
+    }
+}
+
+struct Builder<'a> {
+    config: &'a Config,
+    registry: &'a ProviderRegistry,
+    graph: DiGraph<Node, ()>,
+    index: HashMap<Node, NodeIndex>,
+    spans: HashMap<NodeIndex, Span>,
+    resource_provider: HashMap<(ModuleId, String, String), String>,
+    errors: Vec<Diagnostic>,
+}
+
+pub fn build(config: &Config, registry: &ProviderRegistry) -> Result<Graph, Vec<Diagnostic>> {
+    let mut b = Builder {
+        config,
+        registry,
+        graph: DiGraph::new(),
+        index: HashMap::new(),
+        spans: HashMap::new(),
+        resource_provider: HashMap::new(),
+        errors: Vec::new(),
+    };
+    b.add_nodes();
+    b.add_edges();
+    if b.errors.is_empty() {
+        b.check_cycles();
+    }
+    if b.errors.is_empty() {
+        Ok(Graph { graph: b.graph, index: b.index, resource_provider: b.resource_provider })
+    } else {
+        Err(b.errors)
+    }
+}
+
+/// Where an expression is evaluated: which module, and whether `count` / `each` exist.
+#[derive(Clone, Copy)]
+struct Context {
+    module: ModuleId,
+    has_count: bool,
+    has_each: bool,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, node: Node, span: Span) -> NodeIndex {
+        let i = self.graph.add_node(node.clone());
+        self.index.insert(node, i);
+        self.spans.insert(i, span);
+        i
+    }
+
+    fn add_nodes(&mut self) {
+        for (m, module) in self.config.modules.iter().enumerate() {
+            for (name, v) in &module.variables {
+                self.add(Node::Variable(m, name.clone()), v.name.span);
+            }
+            for (name, l) in &module.locals {
+                self.add(Node::Local(m, name.clone()), l.name.span);
+            }
+            for (name, o) in &module.outputs {
+                self.add(Node::Output(m, name.clone()), o.name.span);
+            }
+            for ((kind, name), r) in &module.resources {
+                self.add(Node::Resource(m, kind.clone(), name.clone()), r.name.span);
+            }
+        }
+        for p in &self.config.root().providers {
+            if self.registry.get(&p.reference.name).is_none() {
+                let d = Diagnostic::error("infra::unknown_provider", format!("unknown provider `{}`", p.reference.name))
+                    .with_label(p.span, "no such provider");
+                let help = match did_you_mean(&p.reference.name, self.registry.names()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("available providers: {}", self.registry.names().collect::<Vec<_>>().join(", ")),
+                };
+                self.errors.push(d.with_help(help));
+                continue;
+            }
+            self.add(Node::Provider(p.reference.key()), p.span);
+        }
+        for (m, module) in self.config.modules.iter().enumerate() {
+            if m != 0 {
+                for p in &module.providers {
+                    self.errors.push(
+                        Diagnostic::error("infra::module_provider", "provider blocks belong in the root configuration")
+                            .with_label(p.span, "inside a module")
+                            .with_help("configure providers once at the root; modules use them by name"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn edge(&mut self, from: NodeIndex, to: NodeIndex) {
+        self.graph.update_edge(from, to, ());
+    }
+
+    fn add_edges(&mut self) {
+        let config = self.config;
+        for (m, module) in config.modules.iter().enumerate() {
+            let plain = Context { module: m, has_count: false, has_each: false };
+            for (name, local) in &module.locals {
+                let to = self.index[&Node::Local(m, name.clone())];
+                self.depend_on_expr(to, &local.value, plain);
+            }
+            for (name, output) in &module.outputs {
+                let to = self.index[&Node::Output(m, name.clone())];
+                self.depend_on_expr(to, &output.value, plain);
+                for d in &output.depends_on {
+                    self.depend_on_expr(to, d, plain);
+                }
+            }
+            for (name, variable) in &module.variables {
+                if let Some(default) = &variable.default {
+                    for (_, span) in references(default) {
+                        self.errors.push(
+                            Diagnostic::error("infra::variable_default", format!("the default of `var.{name}` cannot refer to anything"))
+                                .with_label(span, "a reference")
+                                .with_help("defaults are constants; use a local value to combine variables"),
+                        );
+                    }
+                }
+            }
+            for call in module.calls.values() {
+                let Some(child) = call.module else { continue };
+                let child_module = &config.modules[child];
+                for input in &call.inputs {
+                    let Some(&to) = self.index.get(&Node::Variable(child, input.name.name.clone())) else {
+                        let d = Diagnostic::error(
+                            "infra::unknown_variable",
+                            format!("module `{}` has no variable `{}`", call.name.name, input.name.name),
+                        )
+                        .with_label(input.name.span, "not declared in the module");
+                        let help = did_you_mean(&input.name.name, child_module.variables.keys().map(String::as_str))
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| format!("declare `variable \"{}\" {{}}` in {}", input.name.name, child_module.dir.display()));
+                        self.errors.push(d.with_help(help));
+                        continue;
+                    };
+                    self.depend_on_expr(to, &input.value, plain);
+                }
+                for (name, variable) in &child_module.variables {
+                    if variable.default.is_none() && !call.inputs.iter().any(|i| &i.name.name == name) {
+                        self.errors.push(
+                            Diagnostic::error("infra::missing_variable", format!("module `{}` needs a value for `{name}`", call.name.name))
+                                .with_label(call.name.span, format!("add `{name} = ...` here"))
+                                .with_label(variable.name.span, "declared here without a default"),
+                        );
+                    }
+                }
+                for d in &call.depends_on {
+                    let resources: Vec<NodeIndex> = child_module
+                        .resources
+                        .keys()
+                        .map(|(k, n)| self.index[&Node::Resource(child, k.clone(), n.clone())])
+                        .collect();
+                    for to in resources {
+                        self.depend_on_expr(to, d, plain);
+                    }
+                }
+            }
+            for ((kind, name), resource) in &module.resources {
+                let to = self.index[&Node::Resource(m, kind.clone(), name.clone())];
+                let ctx = Context { module: m, has_count: resource.count.is_some(), has_each: resource.for_each.is_some() };
+                if let Some(count) = &resource.count {
+                    self.depend_on_expr(to, count, plain);
+                }
+                if let Some(for_each) = &resource.for_each {
+                    self.depend_on_expr(to, for_each, plain);
+                }
+                self.depend_on_body(to, &resource.body, ctx);
+                for d in &resource.depends_on {
+                    self.depend_on_expr(to, d, plain);
+                }
+                self.choose_provider(m, resource, to);
+            }
+        }
+        let root = &config.root();
+        for p in &root.providers {
+            if let Some(&to) = self.index.get(&Node::Provider(p.reference.key())) {
+                self.depend_on_body(to, &p.body, Context { module: 0, has_count: false, has_each: false });
+            }
+        }
+    }
+
+    fn depend_on_body(&mut self, to: NodeIndex, body: &infra_syntax::ast::Body, ctx: Context) {
+        for attribute in body.attributes() {
+            self.depend_on_expr(to, &attribute.value, ctx);
+        }
+        for block in body.blocks() {
+            self.depend_on_body(to, &block.body, ctx);
+        }
+    }
+
+    fn choose_provider(&mut self, m: ModuleId, resource: &infra_lang::Resource, to: NodeIndex) {
+        let kind = &resource.kind.name;
+        let offered_by = self.registry.providers_of(kind);
+        let chosen = match (&resource.provider, offered_by.as_slice()) {
+            (_, []) => {
+                let d = Diagnostic::error("infra::unknown_resource_type", format!("unknown resource type `{kind}`"))
+                    .with_label(resource.kind.span, "no provider offers this type");
+                let types = self.registry.resource_types();
+                let help = match did_you_mean(kind, types.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("known types: {}", types.join(", ")),
+                };
+                self.errors.push(d.with_help(help));
+                return;
+            }
+            (Some((reference, span)), offered) => {
+                if !offered.contains(&reference.name.as_str()) {
+                    self.errors.push(
+                        Diagnostic::error("infra::provider_mismatch", format!("provider `{}` does not offer `{kind}`", reference.name))
+                            .with_label(*span, "wrong provider")
+                            .with_help(format!("`{kind}` comes from: {}", offered.join(", "))),
+                    );
+                    return;
+                }
+                (reference.clone(), Some(*span))
+            }
+            (None, [only]) => (ProviderRef { name: (*only).to_string(), alias: None }, None),
+            (None, several) => {
+                self.errors.push(
+                    Diagnostic::error("infra::ambiguous_provider", format!("several providers offer `{kind}`"))
+                        .with_label(resource.kind.span, "which one?")
+                        .with_help(format!("add `provider = NAME` with one of: {}", several.join(", "))),
+                );
+                return;
+            }
+        };
+        let (reference, span) = chosen;
+        let key = reference.key();
+        let provider_node = match self.index.get(&Node::Provider(key.clone())) {
+            Some(&i) => i,
+            None if reference.alias.is_none() => self.add(Node::Provider(key.clone()), resource.kind.span),
+            None => {
+                self.errors.push(
+                    Diagnostic::error("infra::unknown_provider", format!("no provider configuration `{key}`"))
+                        .with_label(span.unwrap_or(resource.kind.span), "not configured")
+                        .with_help(format!(
+                            "add `provider \"{}\" {{ alias = \"{}\" }}` at the root",
+                            reference.name,
+                            reference.alias.as_deref().unwrap_or_default()
+                        )),
+                );
+                return;
+            }
+        };
+        self.edge(provider_node, to);
+        self.resource_provider.insert((m, kind.clone(), resource.name.name.clone()), key);
+    }
+
+    fn depend_on_expr(&mut self, to: NodeIndex, expr: &Expr, ctx: Context) {
+        for (reference, span) in references(expr) {
+            if let Some(targets) = self.resolve(&reference, span, ctx) {
+                for from in targets {
+                    self.edge(from, to);
+                }
+            }
+        }
+    }
+
+    /// The nodes a reference reads, or a diagnostic when it names nothing.
+    fn resolve(&mut self, reference: &Reference, span: Span, ctx: Context) -> Option<Vec<NodeIndex>> {
+        let config = self.config;
+        let module = &config.modules[ctx.module];
+        let m = ctx.module;
+        let unknown = |what: String, candidates: Vec<String>, help_fallback: String| {
+            let d = Diagnostic::error("infra::unknown_reference", format!("unknown reference `{what}`")).with_label(span, "not declared");
+            let leaf = what.rsplit('.').next().unwrap_or(&what).to_string();
+            let suggestion = did_you_mean(&what, candidates.iter().map(String::as_str))
+                .or_else(|| did_you_mean(&leaf, candidates.iter().map(String::as_str)));
+            match suggestion {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(help_fallback),
+            }
+        };
+        let found = match reference {
+            Reference::Var(name) => self.index.get(&Node::Variable(m, name.clone())).map(|i| vec![*i]).ok_or_else(|| {
+                unknown(
+                    format!("var.{name}"),
+                    module.variables.keys().map(|k| format!("var.{k}")).collect(),
+                    format!("declare it with `variable \"{name}\" {{}}`"),
+                )
+            }),
+            Reference::Local(name) => self.index.get(&Node::Local(m, name.clone())).map(|i| vec![*i]).ok_or_else(|| {
+                unknown(
+                    format!("local.{name}"),
+                    module.locals.keys().map(|k| format!("local.{k}")).collect(),
+                    format!("define it in a `locals {{ {name} = ... }}` block"),
+                )
+            }),
+            Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => match module.calls.get(name) {
+                None => Err(unknown(
+                    format!("module.{name}"),
+                    module.calls.keys().map(|k| format!("module.{k}")).collect(),
+                    format!("add a `module \"{name}\" {{ source = \"...\" }}` block"),
+                )),
+                Some(call) => {
+                    let Some(child) = call.module else { return None };
+                    let outputs = &config.modules[child].outputs;
+                    match reference {
+                        Reference::ModuleOutput { output, .. } => match outputs.get(output) {
+                            Some(_) => Ok(vec![self.index[&Node::Output(child, output.clone())]]),
+                            None => Err(unknown(
+                                format!("module.{name}.{output}"),
+                                outputs.keys().map(|k| format!("module.{name}.{k}")).collect(),
+                                format!("the module declares no `output \"{output}\"`"),
+                            )),
+                        },
+                        _ => Ok(outputs.keys().map(|o| self.index[&Node::Output(child, o.clone())]).collect()),
+                    }
+                }
+            },
+            Reference::Resource { kind, name } => {
+                match self.index.get(&Node::Resource(m, kind.clone(), name.clone())) {
+                    Some(i) => Ok(vec![*i]),
+                    None => Err(unknown(
+                        format!("{kind}.{name}"),
+                        module.resources.keys().map(|(k, n)| format!("{k}.{n}")).collect(),
+                        if self.registry.providers_of(kind).is_empty() {
+                            format!("`{kind}` is neither a resource type nor a known name (var, local, module, ...)")
+                        } else {
+                            format!("declare it with `{kind} \"{name}\" {{ ... }}`")
+                        },
+                    )),
+                }
+            }
+            Reference::CountIndex if !ctx.has_count => Err(Diagnostic::error("infra::count_outside", "`count.index` is only available in a resource with `count`")
+                .with_label(span, "no `count` here")),
+            Reference::EachKey | Reference::EachValue if !ctx.has_each => Err(Diagnostic::error(
+                "infra::each_outside",
+                "`each.key` and `each.value` are only available in a resource with `for_each`",
+            )
+            .with_label(span, "no `for_each` here")),
+            Reference::Path(p) if !matches!(p.as_str(), "module" | "root" | "cwd") => Err(Diagnostic::error(
+                "infra::unknown_reference",
+                format!("unknown reference `path.{p}`"),
+            )
+            .with_label(span, "not declared")
+            .with_help("available: path.module, path.root, path.cwd")),
+            Reference::CountIndex | Reference::EachKey | Reference::EachValue | Reference::Path(_) => Ok(Vec::new()),
+        };
+        match found {
+            Ok(nodes) => Some(nodes),
+            Err(d) => {
+                self.errors.push(d);
+                None
+            }
+        }
+    }
+
+    fn check_cycles(&mut self) {
+        for scc in petgraph::algo::tarjan_scc(&self.graph) {
+            let is_cycle = scc.len() > 1 || self.graph.contains_edge(scc[0], scc[0]);
+            if !is_cycle {
+                continue;
+            }
+            let path = self.cycle_path(&scc);
+            let names: Vec<String> = path.iter().map(|i| describe(self.config, &self.graph[*i])).collect();
+            let mut d = Diagnostic::error("infra::cycle", format!("dependency cycle: {}", names.join(" → ")));
+            for (i, node) in path.iter().take(path.len() - 1).enumerate() {
+                let label = format!("{} refers to {}", names[i], names[i + 1]);
+                d = d.with_label(self.spans[node], label);
+            }
+            self.errors.push(d.with_help("break the cycle: one of these must not depend on the other"));
+        }
+    }
+
+    /// A closed walk through one strongly connected component, first node repeated at the end.
+    fn cycle_path(&self, scc: &[NodeIndex]) -> Vec<NodeIndex> {
+        let start = *scc.iter().min().expect("non-empty component");
+        let members: std::collections::HashSet<NodeIndex> = scc.iter().copied().collect();
+        // Breadth-first search for the shortest way back to `start`.
+        let mut previous: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(n) = queue.pop_front() {
+            for next in self.graph.neighbors(n) {
+                if !members.contains(&next) {
+                    continue;
+                }
+                if next == start {
+                    let mut path = vec![start];
+                    let mut cur = n;
+                    while cur != start {
+                        path.push(cur);
+                        cur = previous[&cur];
+                    }
+                    path.push(start);
+                    // Edges point from dependency to dependent; a user reads "a refers to b".
+                    return path;
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = previous.entry(next) {
+                    e.insert(n);
+                    queue.push_back(next);
+                }
+            }
+        }
+        vec![start, start]
+    }
+}

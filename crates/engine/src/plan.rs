@@ -1,0 +1,480 @@
+//! The plan walk: configure providers, refresh what state records (one batched
+//! read per provider), then evaluate every node in dependency order and compare
+//! each resource instance with its refreshed state.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use infra_core::plan::{Action, ChangeReason, Drift, OutputChange, Plan, PlanMode, ResourceChange};
+use infra_core::state::{ResourceState, State};
+use infra_core::{InstanceKey, Provider, ReadRequest, ResourceAddress, Value};
+use infra_syntax::Diagnostic;
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+
+use crate::graph::{Graph, Node};
+use crate::propose::{action, propose, same};
+use crate::scope::{Repetition, Values};
+use crate::{Workspace, evaluate};
+
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    pub mode: PlanMode,
+    /// Read the real world first, so drift shows (`-refresh=false` skips it).
+    pub refresh: bool,
+    pub targets: Vec<ResourceAddress>,
+    pub replace: Vec<ResourceAddress>,
+    pub variables: BTreeMap<String, Value>,
+}
+
+pub(crate) struct Planner<'a> {
+    ws: &'a Workspace<'a>,
+    graph: &'a Graph,
+    state: &'a State,
+    options: &'a PlanOptions,
+    eval: evaluate::Evaluator<'a>,
+    values: Values,
+    pub(crate) providers: HashMap<String, Arc<dyn Provider>>,
+    /// Refreshed attributes by address; `None` when the object is gone.
+    refreshed: HashMap<ResourceAddress, Option<Value>>,
+    changes: Vec<ResourceChange>,
+    drift: Vec<Drift>,
+    errors: Vec<Diagnostic>,
+    failed: HashSet<NodeIndex>,
+    /// Resource nodes the plan may change (all, unless `-target` narrows it).
+    in_scope: Option<HashSet<NodeIndex>>,
+}
+
+pub async fn plan(ws: &Workspace<'_>, graph: &Graph, state: &State, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
+    let mut planner = Planner {
+        ws,
+        graph,
+        state,
+        options,
+        eval: evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: &options.variables },
+        values: Values::default(),
+        providers: HashMap::new(),
+        refreshed: HashMap::new(),
+        changes: Vec::new(),
+        drift: Vec::new(),
+        errors: Vec::new(),
+        failed: HashSet::new(),
+        in_scope: None,
+    };
+    planner.check_root_variables();
+    planner.in_scope = planner.targeted_nodes();
+    for node in graph.topological() {
+        planner.visit(node).await;
+    }
+    planner.plan_removed_resources().await;
+    let outputs = planner.output_changes();
+    if !planner.errors.is_empty() {
+        return Err(planner.errors);
+    }
+    let mut changes = planner.changes;
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    let mut drift = planner.drift;
+    drift.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(Plan {
+        mode: options.mode,
+        lineage: state.lineage.clone(),
+        prior_serial: state.serial,
+        config_digest: crate::config_digest(ws.config, &options.variables),
+        variables: options.variables.clone(),
+        targets: options.targets.clone(),
+        changes,
+        drift,
+        outputs,
+    })
+}
+
+/// Resource dependencies of a node: the resources it reads, directly or through
+/// variables, locals and outputs.
+pub(crate) fn resource_dependencies(ws: &Workspace, graph: &Graph, node: NodeIndex) -> Vec<ResourceAddress> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<NodeIndex> = graph.graph.neighbors_directed(node, Direction::Incoming).collect();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        match &graph.graph[n] {
+            Node::Resource(m, kind, name) => {
+                out.push(ResourceAddress::new(ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None));
+            }
+            Node::Provider(_) => {}
+            _ => stack.extend(graph.graph.neighbors_directed(n, Direction::Incoming)),
+        }
+    }
+    out.sort();
+    out
+}
+
+impl<'a> Planner<'a> {
+    fn check_root_variables(&mut self) {
+        let declared = &self.ws.config.root().variables;
+        for name in self.options.variables.keys() {
+            if !declared.contains_key(name) {
+                let mut d = Diagnostic::error("infra::unknown_variable", format!("a value was given for `{name}`, which is not declared"));
+                if let Some(s) = infra_lang::did_you_mean(name, declared.keys().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                } else {
+                    d = d.with_help(format!("declare it with `variable \"{name}\" {{}}` or remove the value"));
+                }
+                self.errors.push(d);
+            }
+        }
+    }
+
+    /// With `-target`, the targeted resources and everything they depend on;
+    /// in destroy mode, the targets and everything that depends on them.
+    fn targeted_nodes(&self) -> Option<HashSet<NodeIndex>> {
+        if self.options.targets.is_empty() {
+            return None;
+        }
+        let direction = match self.options.mode {
+            PlanMode::Normal => Direction::Incoming,
+            PlanMode::Destroy => Direction::Outgoing,
+        };
+        let mut keep = HashSet::new();
+        let mut stack: Vec<NodeIndex> = self
+            .graph
+            .graph
+            .node_indices()
+            .filter(|i| match &self.graph.graph[*i] {
+                Node::Resource(m, kind, name) => {
+                    let address = ResourceAddress::new(self.ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None);
+                    self.options.targets.iter().any(|t| t.without_key().contains(&address) || t.contains(&address))
+                }
+                _ => false,
+            })
+            .collect();
+        while let Some(n) = stack.pop() {
+            if keep.insert(n) {
+                stack.extend(self.graph.graph.neighbors_directed(n, direction));
+            }
+        }
+        Some(keep)
+    }
+
+    fn targeted(&self, node: NodeIndex, address: &ResourceAddress) -> bool {
+        match &self.in_scope {
+            None => true,
+            Some(nodes) => {
+                nodes.contains(&node)
+                    && (self.options.mode == PlanMode::Destroy
+                        || self.options.targets.iter().any(|t| t.contains(address))
+                        || !self.options.targets.iter().any(|t| t.without_key().contains(&address.without_key())))
+            }
+        }
+    }
+
+    async fn visit(&mut self, node: NodeIndex) {
+        let upstream_failed = self.graph.graph.neighbors_directed(node, Direction::Incoming).any(|n| self.failed.contains(&n));
+        if upstream_failed {
+            self.failed.insert(node);
+            return;
+        }
+        let result = match self.graph.graph[node].clone() {
+            Node::Variable(m, name) => self.eval.variable(&self.values, m, &name).map(|v| self.values.set(Node::Variable(m, name), v)),
+            Node::Local(m, name) => self.eval.local(&self.values, m, &name).map(|v| self.values.set(Node::Local(m, name), v)),
+            Node::Output(m, name) => self.eval.output(&self.values, m, &name).map(|v| self.values.set(Node::Output(m, name), v)),
+            Node::Provider(key) => self.configure_provider(&key).await,
+            Node::Resource(m, kind, name) => self.plan_resource(node, m, &kind, &name),
+        };
+        if let Err(errors) = result {
+            self.errors.extend(errors);
+            self.failed.insert(node);
+        }
+    }
+
+    async fn configure_provider(&mut self, key: &str) -> Result<(), Vec<Diagnostic>> {
+        let provider = configure(self.ws, &self.eval, &self.values, key).await?;
+        self.providers.insert(key.to_string(), provider.clone());
+        if self.options.refresh {
+            self.refresh(key, provider).await;
+        }
+        Ok(())
+    }
+
+    /// One batched read for everything this provider manages.
+    async fn refresh(&mut self, key: &str, provider: Arc<dyn Provider>) {
+        let requests: Vec<ReadRequest> = self
+            .state
+            .resources
+            .iter()
+            .filter(|(_, r)| r.provider == key)
+            .map(|(address, r)| ReadRequest { address: address.clone(), kind: address.kind.clone(), state: r.attributes.clone() })
+            .collect();
+        if requests.is_empty() {
+            return;
+        }
+        let results = provider.read(&requests).await;
+        for (request, result) in requests.into_iter().zip(results) {
+            match result {
+                Ok(found) => {
+                    let recorded = &request.state;
+                    // Secrets stay secret after a read.
+                    let found = found.map(|v| v.unmark().0.mark_paths(&recorded.sensitive_paths()));
+                    let changed = found.as_ref().is_none_or(|f| !same(f, recorded));
+                    if changed {
+                        self.drift.push(Drift { address: request.address.clone(), recorded: recorded.clone(), actual: found.clone() });
+                    }
+                    self.refreshed.insert(request.address, found);
+                }
+                Err(e) => self.errors.push(Diagnostic::error(
+                    "infra::provider",
+                    format!("{}: refreshing failed: {}", request.address, e.message),
+                )),
+            }
+        }
+    }
+
+    fn prior(&self, address: &ResourceAddress) -> Option<Value> {
+        match self.refreshed.get(address) {
+            Some(refreshed) => refreshed.clone(),
+            None => self.state.resources.get(address).map(|r| r.attributes.clone()),
+        }
+    }
+
+    /// State instances of a resource as written, with their keys.
+    fn recorded_instances(&self, m: usize, kind: &str, name: &str) -> Vec<(ResourceAddress, &'a ResourceState)> {
+        let base = ResourceAddress::new(self.ws.config.modules[m].path.clone(), kind, name, InstanceKey::None);
+        let state: &'a State = self.state;
+        state.resources.iter().filter(|(a, _)| a.without_key() == base).map(|(a, r)| (a.clone(), r)).collect()
+    }
+
+    fn plan_resource(&mut self, node: NodeIndex, m: usize, kind: &str, name: &str) -> Result<(), Vec<Diagnostic>> {
+        let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
+        let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
+        let recorded = self.recorded_instances(m, kind, name);
+        let in_scope = self.in_scope.as_ref().is_none_or(|s| s.contains(&node));
+        if self.options.mode == PlanMode::Destroy || !in_scope {
+            let mut instances = Vec::new();
+            for (address, r) in recorded {
+                let prior = self.prior(&address);
+                if self.options.mode == PlanMode::Destroy && self.targeted(node, &address) {
+                    if let Some(prior) = &prior {
+                        self.push_delete(&address, &r.provider, prior.clone(), r.dependencies.clone(), ChangeReason::DestroyRequested, Some(resource))?;
+                    }
+                }
+                instances.push((address.key, prior.unwrap_or(Value::Null)));
+            }
+            self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
+            return Ok(());
+        }
+        let provider = self.providers[&provider_key].clone();
+        let factory = &self.ws.registry.get(provider_key.split('.').next().unwrap_or_default()).expect("graph checked the provider");
+        let schema = &factory.schema().resources[kind];
+        let repetitions = self.eval.expand(&self.values, m, resource)?;
+        let dependencies = resource_dependencies(self.ws, self.graph, node);
+        let mut instances = Vec::new();
+        let mut errors = Vec::new();
+        let mut planned_keys = HashSet::new();
+        for repetition in &repetitions {
+            let address = self.eval.address(m, resource, repetition.key());
+            planned_keys.insert(address.key.clone());
+            if !self.targeted(node, &address) {
+                instances.push((address.key.clone(), self.prior(&address).unwrap_or(Value::Null)));
+                continue;
+            }
+            match self.plan_instance(m, resource, repetition, &address, schema, &provider, &provider_key, &dependencies) {
+                Ok(after) => instances.push((address.key, after)),
+                Err(e) => errors.extend(e),
+            }
+        }
+        for (address, r) in recorded {
+            if planned_keys.contains(&address.key) || !self.targeted(node, &address) {
+                continue;
+            }
+            if let Some(prior) = self.prior(&address) {
+                self.push_delete(&address, &r.provider, prior, r.dependencies.clone(), ChangeReason::RemovedFromConfig, Some(resource))?;
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_instance(
+        &mut self,
+        m: usize,
+        resource: &infra_lang::Resource,
+        repetition: &Repetition,
+        address: &ResourceAddress,
+        schema: &infra_core::Schema,
+        provider: &Arc<dyn Provider>,
+        provider_key: &str,
+        dependencies: &[ResourceAddress],
+    ) -> Result<Value, Vec<Diagnostic>> {
+        let what = address.to_string();
+        let config = self.eval.instance_config(&self.values, m, resource, repetition, schema, &what)?;
+        let provider_errors = provider.validate(&resource.kind.name, &config);
+        if !provider_errors.is_empty() {
+            return Err(provider_errors.into_iter().map(|e| provider_diagnostic(&what, resource, &e)).collect());
+        }
+        let prior = self.prior(address);
+        let gone = self.state.resources.contains_key(address) && prior.is_none();
+        let (proposed, mut replace) = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
+        let (planned, extra) = provider
+            .plan(&resource.kind.name, prior.as_ref(), proposed)
+            .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
+        replace.extend(extra);
+        let requested = self.options.replace.iter().any(|r| r == address);
+        let mut action = action(prior.as_ref(), &planned, &replace);
+        let mut reason = None;
+        if requested && prior.is_some() {
+            action = Action::Replace;
+            reason = Some(ChangeReason::ReplaceRequested);
+        } else if action == Action::Replace {
+            reason = Some(ChangeReason::ForcedByAttributes);
+        } else if gone {
+            reason = Some(ChangeReason::GoneOutsideInfra);
+        }
+        if matches!(action, Action::Replace) && resource.lifecycle.prevent_destroy {
+            return Err(vec![prevented(&what, resource)]);
+        }
+        let (before, after) = (prior.clone(), Some(planned.clone()));
+        self.changes.push(ResourceChange {
+            address: address.clone(),
+            provider: provider_key.to_string(),
+            action,
+            before,
+            after,
+            replace_paths: replace,
+            reason,
+            dependencies: dependencies.to_vec(),
+            create_before_destroy: resource.lifecycle.create_before_destroy,
+        });
+        Ok(planned)
+    }
+
+    fn push_delete(
+        &mut self,
+        address: &ResourceAddress,
+        provider: &str,
+        prior: Value,
+        dependencies: Vec<ResourceAddress>,
+        reason: ChangeReason,
+        resource: Option<&infra_lang::Resource>,
+    ) -> Result<(), Vec<Diagnostic>> {
+        if let Some(resource) = resource.filter(|r| r.lifecycle.prevent_destroy) {
+            return Err(vec![prevented(&address.to_string(), resource)]);
+        }
+        self.changes.push(ResourceChange {
+            address: address.clone(),
+            provider: provider.to_string(),
+            action: Action::Delete,
+            before: Some(prior),
+            after: None,
+            replace_paths: Vec::new(),
+            reason: Some(reason),
+            dependencies,
+            create_before_destroy: false,
+        });
+        Ok(())
+    }
+
+    /// Resources in state whose block is gone from the configuration.
+    async fn plan_removed_resources(&mut self) {
+        let declared: HashSet<ResourceAddress> = self
+            .ws
+            .config
+            .modules
+            .iter()
+            .flat_map(|module| {
+                module.resources.keys().map(|(k, n)| ResourceAddress::new(module.path.clone(), k, n, InstanceKey::None))
+            })
+            .collect();
+        let removed: Vec<(ResourceAddress, ResourceState)> = self
+            .state
+            .resources
+            .iter()
+            .filter(|(a, _)| !declared.contains(&a.without_key()))
+            .filter(|(a, _)| {
+                self.options.targets.is_empty() || self.options.targets.iter().any(|t| t.contains(a) || t.without_key().contains(a))
+            })
+            .map(|(a, r)| (a.clone(), r.clone()))
+            .collect();
+        for (address, r) in removed {
+            if !self.providers.contains_key(&r.provider) {
+                match configure(self.ws, &self.eval, &self.values, &r.provider).await {
+                    Ok(p) => {
+                        self.providers.insert(r.provider.clone(), p.clone());
+                        if self.options.refresh {
+                            self.refresh(&r.provider, p).await;
+                        }
+                    }
+                    Err(e) => {
+                        self.errors.extend(e);
+                        continue;
+                    }
+                }
+            }
+            let reason = match self.options.mode {
+                PlanMode::Destroy => ChangeReason::DestroyRequested,
+                PlanMode::Normal => ChangeReason::RemovedFromConfig,
+            };
+            if let Some(prior) = self.prior(&address) {
+                let _ = self.push_delete(&address, &r.provider, prior, r.dependencies.clone(), reason, None);
+            }
+        }
+    }
+
+    fn output_changes(&mut self) -> Vec<OutputChange> {
+        let root = self.ws.config.root();
+        let mut changes: Vec<OutputChange> = root
+            .outputs
+            .keys()
+            .map(|name| {
+                let after = match self.options.mode {
+                    PlanMode::Destroy => None,
+                    PlanMode::Normal => self.values.get(&Node::Output(0, name.clone())).cloned(),
+                };
+                OutputChange { name: name.clone(), before: self.state.outputs.get(name).cloned(), after }
+            })
+            .collect();
+        for (name, value) in &self.state.outputs {
+            if !root.outputs.contains_key(name) {
+                changes.push(OutputChange { name: name.clone(), before: Some(value.clone()), after: None });
+            }
+        }
+        changes.sort_by(|a, b| a.name.cmp(&b.name));
+        changes
+    }
+}
+
+pub(crate) async fn configure(
+    ws: &Workspace<'_>,
+    eval: &evaluate::Evaluator<'_>,
+    values: &Values,
+    key: &str,
+) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
+    let name = key.split('.').next().unwrap_or(key);
+    let Some(factory) = ws.registry.get(name) else {
+        return Err(vec![Diagnostic::error("infra::unknown_provider", format!("state uses provider `{name}`, which this infra does not have"))]);
+    };
+    let config = eval.provider_config(values, key, &factory.schema().config)?;
+    factory
+        .configure(&config)
+        .await
+        .map_err(|e| vec![Diagnostic::error("infra::provider", format!("provider `{key}`: {}", e.message))])
+}
+
+pub(crate) fn provider_diagnostic(what: &str, resource: &infra_lang::Resource, e: &infra_core::ProviderError) -> Diagnostic {
+    let span = e
+        .attribute
+        .as_ref()
+        .and_then(|a| resource.body.attribute(a))
+        .map_or(resource.kind.span.to(resource.name.span), |a| a.value.span);
+    Diagnostic::error("infra::provider", format!("{what}: {}", e.message)).with_label(span, "rejected by the provider")
+}
+
+fn prevented(what: &str, resource: &infra_lang::Resource) -> Diagnostic {
+    Diagnostic::error("infra::prevent_destroy", format!("{what} has `prevent_destroy` set, but this plan would destroy it"))
+        .with_label(resource.kind.span.to(resource.name.span), "protected resource")
+        .with_help("change the plan so it keeps the resource, or remove `prevent_destroy` from its lifecycle block first")
+}

@@ -1,0 +1,133 @@
+//! The generic part of planning one instance: merging configuration over prior
+//! state, deciding between update and replace, and checking that apply-time
+//! values still match what the plan promised.
+
+use std::collections::BTreeMap;
+
+use infra_core::plan::Action;
+use infra_core::{Schema, Value};
+
+/// The new state the engine proposes before the provider refines it, and the
+/// attributes whose change forces replacement.
+pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_changes: &[String]) -> (Value, Vec<String>) {
+    let get = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null);
+    let mut after = BTreeMap::new();
+    for (name, attr) in &schema.attributes {
+        let configured = get(Some(config), name);
+        let mut value = if attr.computed && configured.is_null() {
+            prior.map_or(Value::Unknown, |p| get(Some(p), name))
+        } else {
+            configured
+        };
+        if prior.is_some() && ignore_changes.iter().any(|i| i == name) {
+            value = get(prior, name);
+        }
+        after.insert((*name).to_string(), value);
+    }
+    for name in schema.blocks.keys() {
+        let mut value = get(Some(config), name);
+        if prior.is_some() && ignore_changes.iter().any(|i| i == name) {
+            value = get(prior, name);
+        }
+        after.insert((*name).to_string(), value);
+    }
+    let mut replace = Vec::new();
+    if let Some(prior) = prior {
+        for (name, attr) in &schema.attributes {
+            if attr.force_new && differs(after.get(*name), prior.get(name)) {
+                replace.push((*name).to_string());
+            }
+        }
+        for (name, block) in &schema.blocks {
+            if block.force_new && differs(after.get(*name), prior.get(name)) {
+                replace.push((*name).to_string());
+            }
+        }
+    }
+    if !replace.is_empty() {
+        // A new object: everything it computes is unknown again.
+        for (name, attr) in &schema.attributes {
+            if attr.computed && get(Some(config), name).is_null() {
+                after.insert((*name).to_string(), Value::Unknown);
+            }
+        }
+    }
+    (Value::Object(after), replace)
+}
+
+/// Compares without sensitivity: marking a value secret is not a change.
+fn differs(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let bare = |v: Option<&Value>| v.map(|v| v.unmark().0).unwrap_or(Value::Null);
+    bare(a) != bare(b)
+}
+
+pub fn same(a: &Value, b: &Value) -> bool {
+    !differs(Some(a), Some(b))
+}
+
+pub fn action(prior: Option<&Value>, planned: &Value, replace: &[String]) -> Action {
+    match prior {
+        None => Action::Create,
+        Some(_) if !replace.is_empty() => Action::Replace,
+        Some(p) if same(p, planned) => Action::NoOp,
+        Some(_) => Action::Update,
+    }
+}
+
+/// The first path where a value known in `promised` differs in `actual`.
+pub fn first_mismatch(promised: &Value, actual: &Value, path: &mut String) -> Option<String> {
+    match (promised.peel(), actual.peel()) {
+        (Value::Unknown, _) => None,
+        (Value::Object(p), Value::Object(a)) => {
+            for (k, pv) in p {
+                let len = path.len();
+                path.push_str(&format!(".{k}"));
+                let found = first_mismatch(pv, a.get(k).unwrap_or(&Value::Null), path);
+                path.truncate(len);
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        (p, a) if same(p, a) => None,
+        _ => Some(path.trim_start_matches('.').to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infra_core::{AttributeSchema, Type};
+
+    fn schema() -> Schema {
+        Schema::new("test")
+            .attribute("path", AttributeSchema::required(Type::String).force_new())
+            .attribute("content", AttributeSchema::optional(Type::String))
+            .attribute("id", AttributeSchema::computed(Type::String))
+    }
+
+    #[test]
+    fn computed_attributes_are_unknown_on_create_and_kept_on_update() {
+        let config = Value::object([("path", Value::string("/a")), ("content", Value::string("x"))]);
+        let (created, replace) = propose(&schema(), None, &config, &[]);
+        assert_eq!(created.get("id"), Some(&Value::Unknown));
+        assert!(replace.is_empty());
+        let prior = Value::object([("path", Value::string("/a")), ("content", Value::string("old")), ("id", Value::string("1"))]);
+        let (updated, replace) = propose(&schema(), Some(&prior), &config, &[]);
+        assert_eq!(updated.get("id"), Some(&Value::string("1")));
+        assert_eq!(action(Some(&prior), &updated, &replace), Action::Update);
+    }
+
+    #[test]
+    fn force_new_attributes_replace_and_ignore_changes_keeps_prior() {
+        let prior = Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::string("1"))]);
+        let moved = Value::object([("path", Value::string("/b")), ("content", Value::string("x"))]);
+        let (after, replace) = propose(&schema(), Some(&prior), &moved, &[]);
+        assert_eq!(replace, vec!["path".to_string()]);
+        assert_eq!(after.get("id"), Some(&Value::Unknown));
+        let edited = Value::object([("path", Value::string("/a")), ("content", Value::string("new"))]);
+        let (after, _) = propose(&schema(), Some(&prior), &edited, &["content".into()]);
+        assert_eq!(action(Some(&prior), &after, &[]), Action::NoOp);
+    }
+}

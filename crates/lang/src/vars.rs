@@ -1,0 +1,86 @@
+//! Values for root variables given on the command line or in var files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use infra_core::{Type, Value};
+use infra_syntax::{Diagnostic, SourceMap};
+
+use crate::{Host, Reference, Scope, eval};
+
+/// Parses `-var NAME=TEXT`: a string variable takes TEXT as it is; any other type
+/// reads TEXT as an expression (`-var 'ports=[80, 443]'`).
+pub fn parse_cli_var(text: &str, ty: &Type) -> Result<Value, String> {
+    if matches!(ty, Type::String | Type::Any) && !looks_like_expression(text) {
+        return Ok(Value::string(text));
+    }
+    let source = format!("v = {text}\n");
+    let file = infra_syntax::parse(infra_syntax::FileId(0), &source).map_err(|d| d[0].message.clone())?;
+    let attr = file.body.attributes().next().ok_or("empty value")?;
+    let scope = ConstantScope { host: Host::default(), dir: PathBuf::new() };
+    eval(&attr.value, &scope).map_err(|d| d.message)
+}
+
+fn looks_like_expression(text: &str) -> bool {
+    text.starts_with('[') || text.starts_with('{')
+}
+
+/// Reads a var file: `name = value` lines, values without references.
+pub fn load_var_file(path: &Path, sources: &mut SourceMap, host: &Host) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![Diagnostic::error("infra::io", format!("cannot read var file {}: {e}", path.display()))])?;
+    let file_id = sources.add(path, text.as_str());
+    let file = infra_syntax::parse(file_id, &text)?;
+    let scope = ConstantScope { host: host.clone(), dir: path.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let mut values = BTreeMap::new();
+    let mut errors = Vec::new();
+    for block in file.body.blocks() {
+        errors.push(
+            Diagnostic::error("infra::var_file", "a var file holds only `name = value` lines")
+                .with_label(block.kind.span, "blocks are not allowed here"),
+        );
+    }
+    for attribute in file.body.attributes() {
+        match eval(&attribute.value, &scope) {
+            Ok(v) => {
+                values.insert(attribute.name.name.clone(), v);
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if errors.is_empty() { Ok(values) } else { Err(errors) }
+}
+
+/// A scope with no names in it: only literals and functions.
+struct ConstantScope {
+    host: Host,
+    dir: PathBuf,
+}
+
+impl Scope for ConstantScope {
+    fn resolve(&self, _: &Reference) -> Option<Value> {
+        None
+    }
+    fn module_dir(&self) -> &Path {
+        &self.dir
+    }
+    fn host(&self) -> &Host {
+        &self.host
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_vars_follow_the_declared_type() {
+        assert_eq!(parse_cli_var("hello world", &Type::String), Ok(Value::string("hello world")));
+        assert_eq!(parse_cli_var("3", &Type::Number), Ok(Value::Number(3.0)));
+        assert_eq!(
+            parse_cli_var("[80, 443]", &Type::list(Type::Number)),
+            Ok(Value::List(vec![Value::Number(80.0), Value::Number(443.0)]))
+        );
+        assert!(parse_cli_var("[80,", &Type::list(Type::Number)).is_err());
+    }
+}
