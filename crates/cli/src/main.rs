@@ -1,1 +1,15 @@
-fn main() {}
+//! The `infra` binary: argument parsing, rendering and exit codes over the
+//! library crates. No engine logic lives here.
+
+mod args;
+mod commands;
+mod context;
+mod progress;
+mod render;
+mod report;
+
+fn main() -> std::process::ExitCode {
+    let argv = args::terraform_style(std::env::args_os().collect());
+    let cli = <args::Cli as clap::Parser>::parse_from(argv);
+    report::exit(commands::run(cli))
+}

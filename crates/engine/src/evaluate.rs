@@ -18,13 +18,29 @@ pub struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn scope<'v>(&'v self, values: &'v Values, module: ModuleId, repetition: Repetition) -> ModuleScope<'v> {
-        ModuleScope { config: self.config, values, module, repetition, host: self.host }
+    pub fn scope<'v>(
+        &'v self,
+        values: &'v Values,
+        module: ModuleId,
+        repetition: Repetition,
+    ) -> ModuleScope<'v> {
+        ModuleScope {
+            config: self.config,
+            values,
+            module,
+            repetition,
+            host: self.host,
+        }
     }
 
     /// A variable's value: from its module call (or the root inputs), else its
     /// default; converted to its type, marked if sensitive, validated.
-    pub fn variable(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+    pub fn variable(
+        &self,
+        values: &Values,
+        m: ModuleId,
+        name: &str,
+    ) -> Result<Value, Vec<Diagnostic>> {
         let module = &self.config.modules[m];
         let variable = &module.variables[name];
         let (given, span) = if m == 0 {
@@ -35,7 +51,10 @@ impl<'a> Evaluator<'a> {
             match input {
                 Some(input) => {
                     let scope = self.scope(values, parent, Repetition::Single);
-                    (Some(eval(&input.value, &scope).map_err(|d| vec![d])?), input.value.span)
+                    (
+                        Some(eval(&input.value, &scope).map_err(|d| vec![d])?),
+                        input.value.span,
+                    )
                 }
                 None => (None, call.name.span),
             }
@@ -56,11 +75,18 @@ impl<'a> Evaluator<'a> {
         };
         let value = variable.ty.convert(value).map_err(|found| {
             vec![
-                Diagnostic::error("infra::type_mismatch", format!("variable `{name}` must be {}, found {found}", variable.ty))
-                    .with_label(span, format!("expected {}", variable.ty)),
+                Diagnostic::error(
+                    "infra::type_mismatch",
+                    format!("variable `{name}` must be {}, found {found}", variable.ty),
+                )
+                .with_label(span, format!("expected {}", variable.ty)),
             ]
         })?;
-        let value = if variable.sensitive { value.sensitive() } else { value };
+        let value = if variable.sensitive {
+            value.sensitive()
+        } else {
+            value
+        };
         self.validate(m, name, &value)?;
         Ok(value)
     }
@@ -84,18 +110,31 @@ impl<'a> Evaluator<'a> {
                         .and_then(|m| m.as_str().map(str::to_string))
                         .unwrap_or_else(|| "validation failed".into());
                     errors.push(
-                        Diagnostic::error("infra::validation", format!("invalid value for `var.{name}`: {message}"))
-                            .with_label(validation.condition.span, "this condition is false"),
+                        Diagnostic::error(
+                            "infra::validation",
+                            format!("invalid value for `var.{name}`: {message}"),
+                        )
+                        .with_label(validation.condition.span, "this condition is false"),
                     );
                 }
                 Ok(other) => errors.push(
-                    Diagnostic::error("infra::validation", format!("a validation condition must be a bool, found a {}", other.type_name()))
-                        .with_label(validation.condition.span, "not a bool"),
+                    Diagnostic::error(
+                        "infra::validation",
+                        format!(
+                            "a validation condition must be a bool, found a {}",
+                            other.type_name()
+                        ),
+                    )
+                    .with_label(validation.condition.span, "not a bool"),
                 ),
                 Err(d) => errors.push(d),
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The module that calls `m`, and the call.
@@ -108,43 +147,93 @@ impl<'a> Evaluator<'a> {
         unreachable!("every non-root module is called from somewhere")
     }
 
-    pub fn local(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+    pub fn local(
+        &self,
+        values: &Values,
+        m: ModuleId,
+        name: &str,
+    ) -> Result<Value, Vec<Diagnostic>> {
         let local = &self.config.modules[m].locals[name];
         eval(&local.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])
     }
 
-    pub fn output(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+    pub fn output(
+        &self,
+        values: &Values,
+        m: ModuleId,
+        name: &str,
+    ) -> Result<Value, Vec<Diagnostic>> {
         let output = &self.config.modules[m].outputs[name];
-        let value = eval(&output.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])?;
+        let value =
+            eval(&output.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])?;
         if m == 0 && value.contains_sensitive() && !output.sensitive {
             return Err(vec![
-                Diagnostic::error("infra::sensitive_output", format!("output `{name}` would show a sensitive value"))
-                    .with_label(output.value.span, "this value is sensitive")
-                    .with_help("add `sensitive = true` to the output to keep it out of plans and logs"),
+                Diagnostic::error(
+                    "infra::sensitive_output",
+                    format!("output `{name}` would show a sensitive value"),
+                )
+                .with_label(output.value.span, "this value is sensitive")
+                .with_help("add `sensitive = true` to the output to keep it out of plans and logs"),
             ]);
         }
-        Ok(if output.sensitive { value.sensitive() } else { value })
+        Ok(if output.sensitive {
+            value.sensitive()
+        } else {
+            value
+        })
     }
 
-    pub fn provider_config(&self, values: &Values, key: &str, schema: &Schema) -> Result<Value, Vec<Diagnostic>> {
-        let block = self.config.root().providers.iter().find(|p| p.reference.key() == key);
+    pub fn provider_config(
+        &self,
+        values: &Values,
+        key: &str,
+        schema: &Schema,
+    ) -> Result<Value, Vec<Diagnostic>> {
+        let block = self
+            .config
+            .root()
+            .providers
+            .iter()
+            .find(|p| p.reference.key() == key);
         let scope = self.scope(values, 0, Repetition::Single);
         match block {
-            Some(b) => eval_body(&b.body, schema, &scope, &[], b.span, &format!("provider `{key}`")),
-            None => eval_body(&Default::default(), schema, &scope, &[], Default::default(), &format!("provider `{key}`")),
+            Some(b) => eval_body(
+                &b.body,
+                schema,
+                &scope,
+                &[],
+                b.span,
+                &format!("provider `{key}`"),
+            ),
+            None => eval_body(
+                &Default::default(),
+                schema,
+                &scope,
+                &[],
+                Default::default(),
+                &format!("provider `{key}`"),
+            ),
         }
     }
 
     /// The instances `count` / `for_each` ask for, in key order.
-    pub fn expand(&self, values: &Values, m: ModuleId, resource: &Resource) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
+    pub fn expand(
+        &self,
+        values: &Values,
+        m: ModuleId,
+        resource: &Resource,
+    ) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
         let scope = self.scope(values, m, Repetition::Single);
         if let Some(count) = &resource.count {
             let v = eval(count, &scope).map_err(|d| vec![d])?;
             return match Type::Number.convert(v.unmark().0) {
-                Ok(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => Ok((0..n as u64).map(Repetition::Count).collect()),
+                Ok(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => {
+                    Ok((0..n as u64).map(Repetition::Count).collect())
+                }
                 Ok(Value::Unknown) => Err(vec![unknown_expansion(count.span, "count")]),
                 _ => Err(vec![
-                    Diagnostic::error("infra::count", "`count` must be a whole number ≥ 0").with_label(count.span, "not a count"),
+                    Diagnostic::error("infra::count", "`count` must be a whole number ≥ 0")
+                        .with_label(count.span, "not a count"),
                 ]),
             };
         }
@@ -164,11 +253,19 @@ impl<'a> Evaluator<'a> {
                     let mut keys = Vec::new();
                     for item in items {
                         match item {
-                            Value::String(s) => keys.push(Repetition::Each(s.clone(), Value::String(s))),
+                            Value::String(s) => {
+                                keys.push(Repetition::Each(s.clone(), Value::String(s)))
+                            }
                             other => {
                                 return Err(vec![
-                                    Diagnostic::error("infra::for_each", format!("`for_each` over a list needs strings, found a {}", other.type_name()))
-                                        .with_label(for_each.span, "use a map, or a list of strings"),
+                                    Diagnostic::error(
+                                        "infra::for_each",
+                                        format!(
+                                            "`for_each` over a list needs strings, found a {}",
+                                            other.type_name()
+                                        ),
+                                    )
+                                    .with_label(for_each.span, "use a map, or a list of strings"),
                                 ]);
                             }
                         }
@@ -178,8 +275,14 @@ impl<'a> Evaluator<'a> {
                     Ok(keys)
                 }
                 other => Err(vec![
-                    Diagnostic::error("infra::for_each", format!("`for_each` needs a map or a list of strings, found a {}", other.type_name()))
-                        .with_label(for_each.span, "not a collection"),
+                    Diagnostic::error(
+                        "infra::for_each",
+                        format!(
+                            "`for_each` needs a map or a list of strings, found a {}",
+                            other.type_name()
+                        ),
+                    )
+                    .with_label(for_each.span, "not a collection"),
                 ]),
             };
         }
@@ -196,11 +299,23 @@ impl<'a> Evaluator<'a> {
         what: &str,
     ) -> Result<Value, Vec<Diagnostic>> {
         let scope = self.scope(values, m, repetition.clone());
-        eval_body(&resource.body, schema, &scope, &[], resource.kind.span.to(resource.name.span), what)
+        eval_body(
+            &resource.body,
+            schema,
+            &scope,
+            &[],
+            resource.kind.span.to(resource.name.span),
+            what,
+        )
     }
 
     pub fn address(&self, m: ModuleId, resource: &Resource, key: InstanceKey) -> ResourceAddress {
-        ResourceAddress::new(self.config.modules[m].path.clone(), &resource.kind.name, &resource.name.name, key)
+        ResourceAddress::new(
+            self.config.modules[m].path.clone(),
+            &resource.kind.name,
+            &resource.name.name,
+            key,
+        )
     }
 }
 
@@ -225,6 +340,10 @@ pub fn aggregate(resource: &Resource, instances: Vec<(InstanceKey, Value)>) -> V
                 .collect(),
         )
     } else {
-        instances.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)
+        instances
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or(Value::Null)
     }
 }

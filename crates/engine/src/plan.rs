@@ -45,13 +45,22 @@ pub(crate) struct Planner<'a> {
     in_scope: Option<HashSet<NodeIndex>>,
 }
 
-pub async fn plan(ws: &Workspace<'_>, graph: &Graph, state: &State, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
+pub async fn plan(
+    ws: &Workspace<'_>,
+    graph: &Graph,
+    state: &State,
+    options: &PlanOptions,
+) -> Result<Plan, Vec<Diagnostic>> {
     let mut planner = Planner {
         ws,
         graph,
         state,
         options,
-        eval: evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: &options.variables },
+        eval: evaluate::Evaluator {
+            config: ws.config,
+            host: ws.host,
+            root_variables: &options.variables,
+        },
         values: Values::default(),
         providers: HashMap::new(),
         refreshed: HashMap::new(),
@@ -90,17 +99,29 @@ pub async fn plan(ws: &Workspace<'_>, graph: &Graph, state: &State, options: &Pl
 
 /// Resource dependencies of a node: the resources it reads, directly or through
 /// variables, locals and outputs.
-pub(crate) fn resource_dependencies(ws: &Workspace, graph: &Graph, node: NodeIndex) -> Vec<ResourceAddress> {
+pub(crate) fn resource_dependencies(
+    ws: &Workspace,
+    graph: &Graph,
+    node: NodeIndex,
+) -> Vec<ResourceAddress> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    let mut stack: Vec<NodeIndex> = graph.graph.neighbors_directed(node, Direction::Incoming).collect();
+    let mut stack: Vec<NodeIndex> = graph
+        .graph
+        .neighbors_directed(node, Direction::Incoming)
+        .collect();
     while let Some(n) = stack.pop() {
         if !seen.insert(n) {
             continue;
         }
         match &graph.graph[n] {
             Node::Resource(m, kind, name) => {
-                out.push(ResourceAddress::new(ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None));
+                out.push(ResourceAddress::new(
+                    ws.config.modules[*m].path.clone(),
+                    kind,
+                    name,
+                    InstanceKey::None,
+                ));
             }
             Node::Provider(_) => {}
             _ => stack.extend(graph.graph.neighbors_directed(n, Direction::Incoming)),
@@ -115,11 +136,17 @@ impl<'a> Planner<'a> {
         let declared = &self.ws.config.root().variables;
         for name in self.options.variables.keys() {
             if !declared.contains_key(name) {
-                let mut d = Diagnostic::error("infra::unknown_variable", format!("a value was given for `{name}`, which is not declared"));
-                if let Some(s) = infra_lang::did_you_mean(name, declared.keys().map(String::as_str)) {
+                let mut d = Diagnostic::error(
+                    "infra::unknown_variable",
+                    format!("a value was given for `{name}`, which is not declared"),
+                );
+                if let Some(s) = infra_lang::did_you_mean(name, declared.keys().map(String::as_str))
+                {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 } else {
-                    d = d.with_help(format!("declare it with `variable \"{name}\" {{}}` or remove the value"));
+                    d = d.with_help(format!(
+                        "declare it with `variable \"{name}\" {{}}` or remove the value"
+                    ));
                 }
                 self.errors.push(d);
             }
@@ -143,8 +170,16 @@ impl<'a> Planner<'a> {
             .node_indices()
             .filter(|i| match &self.graph.graph[*i] {
                 Node::Resource(m, kind, name) => {
-                    let address = ResourceAddress::new(self.ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None);
-                    self.options.targets.iter().any(|t| t.without_key().contains(&address) || t.contains(&address))
+                    let address = ResourceAddress::new(
+                        self.ws.config.modules[*m].path.clone(),
+                        kind,
+                        name,
+                        InstanceKey::None,
+                    );
+                    self.options
+                        .targets
+                        .iter()
+                        .any(|t| t.without_key().contains(&address) || t.contains(&address))
                 }
                 _ => false,
             })
@@ -164,21 +199,38 @@ impl<'a> Planner<'a> {
                 nodes.contains(&node)
                     && (self.options.mode == PlanMode::Destroy
                         || self.options.targets.iter().any(|t| t.contains(address))
-                        || !self.options.targets.iter().any(|t| t.without_key().contains(&address.without_key())))
+                        || !self
+                            .options
+                            .targets
+                            .iter()
+                            .any(|t| t.without_key().contains(&address.without_key())))
             }
         }
     }
 
     async fn visit(&mut self, node: NodeIndex) {
-        let upstream_failed = self.graph.graph.neighbors_directed(node, Direction::Incoming).any(|n| self.failed.contains(&n));
+        let upstream_failed = self
+            .graph
+            .graph
+            .neighbors_directed(node, Direction::Incoming)
+            .any(|n| self.failed.contains(&n));
         if upstream_failed {
             self.failed.insert(node);
             return;
         }
         let result = match self.graph.graph[node].clone() {
-            Node::Variable(m, name) => self.eval.variable(&self.values, m, &name).map(|v| self.values.set(Node::Variable(m, name), v)),
-            Node::Local(m, name) => self.eval.local(&self.values, m, &name).map(|v| self.values.set(Node::Local(m, name), v)),
-            Node::Output(m, name) => self.eval.output(&self.values, m, &name).map(|v| self.values.set(Node::Output(m, name), v)),
+            Node::Variable(m, name) => self
+                .eval
+                .variable(&self.values, m, &name)
+                .map(|v| self.values.set(Node::Variable(m, name), v)),
+            Node::Local(m, name) => self
+                .eval
+                .local(&self.values, m, &name)
+                .map(|v| self.values.set(Node::Local(m, name), v)),
+            Node::Output(m, name) => self
+                .eval
+                .output(&self.values, m, &name)
+                .map(|v| self.values.set(Node::Output(m, name), v)),
             Node::Provider(key) => self.configure_provider(&key).await,
             Node::Resource(m, kind, name) => self.plan_resource(node, m, &kind, &name),
         };
@@ -204,7 +256,11 @@ impl<'a> Planner<'a> {
             .resources
             .iter()
             .filter(|(_, r)| r.provider == key)
-            .map(|(address, r)| ReadRequest { address: address.clone(), kind: address.kind.clone(), state: r.attributes.clone() })
+            .map(|(address, r)| ReadRequest {
+                address: address.clone(),
+                kind: address.kind.clone(),
+                state: r.attributes.clone(),
+            })
             .collect();
         if requests.is_empty() {
             return;
@@ -218,7 +274,11 @@ impl<'a> Planner<'a> {
                     let found = found.map(|v| v.unmark().0.mark_paths(&recorded.sensitive_paths()));
                     let changed = found.as_ref().is_none_or(|f| !same(f, recorded));
                     if changed {
-                        self.drift.push(Drift { address: request.address.clone(), recorded: recorded.clone(), actual: found.clone() });
+                        self.drift.push(Drift {
+                            address: request.address.clone(),
+                            recorded: recorded.clone(),
+                            actual: found.clone(),
+                        });
                     }
                     self.refreshed.insert(request.address, found);
                 }
@@ -233,20 +293,46 @@ impl<'a> Planner<'a> {
     fn prior(&self, address: &ResourceAddress) -> Option<Value> {
         match self.refreshed.get(address) {
             Some(refreshed) => refreshed.clone(),
-            None => self.state.resources.get(address).map(|r| r.attributes.clone()),
+            None => self
+                .state
+                .resources
+                .get(address)
+                .map(|r| r.attributes.clone()),
         }
     }
 
     /// State instances of a resource as written, with their keys.
-    fn recorded_instances(&self, m: usize, kind: &str, name: &str) -> Vec<(ResourceAddress, &'a ResourceState)> {
-        let base = ResourceAddress::new(self.ws.config.modules[m].path.clone(), kind, name, InstanceKey::None);
+    fn recorded_instances(
+        &self,
+        m: usize,
+        kind: &str,
+        name: &str,
+    ) -> Vec<(ResourceAddress, &'a ResourceState)> {
+        let base = ResourceAddress::new(
+            self.ws.config.modules[m].path.clone(),
+            kind,
+            name,
+            InstanceKey::None,
+        );
         let state: &'a State = self.state;
-        state.resources.iter().filter(|(a, _)| a.without_key() == base).map(|(a, r)| (a.clone(), r)).collect()
+        state
+            .resources
+            .iter()
+            .filter(|(a, _)| a.without_key() == base)
+            .map(|(a, r)| (a.clone(), r))
+            .collect()
     }
 
-    fn plan_resource(&mut self, node: NodeIndex, m: usize, kind: &str, name: &str) -> Result<(), Vec<Diagnostic>> {
+    fn plan_resource(
+        &mut self,
+        node: NodeIndex,
+        m: usize,
+        kind: &str,
+        name: &str,
+    ) -> Result<(), Vec<Diagnostic>> {
         let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
-        let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
+        let provider_key =
+            self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
         let recorded = self.recorded_instances(m, kind, name);
         let in_scope = self.in_scope.as_ref().is_none_or(|s| s.contains(&node));
         if self.options.mode == PlanMode::Destroy || !in_scope {
@@ -255,16 +341,30 @@ impl<'a> Planner<'a> {
                 let prior = self.prior(&address);
                 if self.options.mode == PlanMode::Destroy && self.targeted(node, &address) {
                     if let Some(prior) = &prior {
-                        self.push_delete(&address, &r.provider, prior.clone(), r.dependencies.clone(), ChangeReason::DestroyRequested, Some(resource))?;
+                        self.push_delete(
+                            &address,
+                            &r.provider,
+                            prior.clone(),
+                            r.dependencies.clone(),
+                            ChangeReason::DestroyRequested,
+                            Some(resource),
+                        )?;
                     }
                 }
                 instances.push((address.key, prior.unwrap_or(Value::Null)));
             }
-            self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
+            self.values.set(
+                Node::Resource(m, kind.into(), name.into()),
+                evaluate::aggregate(resource, instances),
+            );
             return Ok(());
         }
         let provider = self.providers[&provider_key].clone();
-        let factory = &self.ws.registry.get(provider_key.split('.').next().unwrap_or_default()).expect("graph checked the provider");
+        let factory = &self
+            .ws
+            .registry
+            .get(provider_key.split('.').next().unwrap_or_default())
+            .expect("graph checked the provider");
         let schema = &factory.schema().resources[kind];
         let repetitions = self.eval.expand(&self.values, m, resource)?;
         let dependencies = resource_dependencies(self.ws, self.graph, node);
@@ -275,10 +375,22 @@ impl<'a> Planner<'a> {
             let address = self.eval.address(m, resource, repetition.key());
             planned_keys.insert(address.key.clone());
             if !self.targeted(node, &address) {
-                instances.push((address.key.clone(), self.prior(&address).unwrap_or(Value::Null)));
+                instances.push((
+                    address.key.clone(),
+                    self.prior(&address).unwrap_or(Value::Null),
+                ));
                 continue;
             }
-            match self.plan_instance(m, resource, repetition, &address, schema, &provider, &provider_key, &dependencies) {
+            match self.plan_instance(
+                m,
+                resource,
+                repetition,
+                &address,
+                schema,
+                &provider,
+                &provider_key,
+                &dependencies,
+            ) {
                 Ok(after) => instances.push((address.key, after)),
                 Err(e) => errors.extend(e),
             }
@@ -288,13 +400,23 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if let Some(prior) = self.prior(&address) {
-                self.push_delete(&address, &r.provider, prior, r.dependencies.clone(), ChangeReason::RemovedFromConfig, Some(resource))?;
+                self.push_delete(
+                    &address,
+                    &r.provider,
+                    prior,
+                    r.dependencies.clone(),
+                    ChangeReason::RemovedFromConfig,
+                    Some(resource),
+                )?;
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
+        self.values.set(
+            Node::Resource(m, kind.into(), name.into()),
+            evaluate::aggregate(resource, instances),
+        );
         Ok(())
     }
 
@@ -311,14 +433,24 @@ impl<'a> Planner<'a> {
         dependencies: &[ResourceAddress],
     ) -> Result<Value, Vec<Diagnostic>> {
         let what = address.to_string();
-        let config = self.eval.instance_config(&self.values, m, resource, repetition, schema, &what)?;
+        let config =
+            self.eval
+                .instance_config(&self.values, m, resource, repetition, schema, &what)?;
         let provider_errors = provider.validate(&resource.kind.name, &config);
         if !provider_errors.is_empty() {
-            return Err(provider_errors.into_iter().map(|e| provider_diagnostic(&what, resource, &e)).collect());
+            return Err(provider_errors
+                .into_iter()
+                .map(|e| provider_diagnostic(&what, resource, &e))
+                .collect());
         }
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
-        let (proposed, mut replace) = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
+        let (proposed, mut replace) = propose(
+            schema,
+            prior.as_ref(),
+            &config,
+            &resource.lifecycle.ignore_changes,
+        );
         let (planned, extra) = provider
             .plan(&resource.kind.name, prior.as_ref(), proposed)
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
@@ -386,7 +518,9 @@ impl<'a> Planner<'a> {
             .modules
             .iter()
             .flat_map(|module| {
-                module.resources.keys().map(|(k, n)| ResourceAddress::new(module.path.clone(), k, n, InstanceKey::None))
+                module.resources.keys().map(|(k, n)| {
+                    ResourceAddress::new(module.path.clone(), k, n, InstanceKey::None)
+                })
             })
             .collect();
         let removed: Vec<(ResourceAddress, ResourceState)> = self
@@ -395,7 +529,12 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|(a, _)| !declared.contains(&a.without_key()))
             .filter(|(a, _)| {
-                self.options.targets.is_empty() || self.options.targets.iter().any(|t| t.contains(a) || t.without_key().contains(a))
+                self.options.targets.is_empty()
+                    || self
+                        .options
+                        .targets
+                        .iter()
+                        .any(|t| t.contains(a) || t.without_key().contains(a))
             })
             .map(|(a, r)| (a.clone(), r.clone()))
             .collect();
@@ -419,7 +558,14 @@ impl<'a> Planner<'a> {
                 PlanMode::Normal => ChangeReason::RemovedFromConfig,
             };
             if let Some(prior) = self.prior(&address) {
-                let _ = self.push_delete(&address, &r.provider, prior, r.dependencies.clone(), reason, None);
+                let _ = self.push_delete(
+                    &address,
+                    &r.provider,
+                    prior,
+                    r.dependencies.clone(),
+                    reason,
+                    None,
+                );
             }
         }
     }
@@ -434,12 +580,20 @@ impl<'a> Planner<'a> {
                     PlanMode::Destroy => None,
                     PlanMode::Normal => self.values.get(&Node::Output(0, name.clone())).cloned(),
                 };
-                OutputChange { name: name.clone(), before: self.state.outputs.get(name).cloned(), after }
+                OutputChange {
+                    name: name.clone(),
+                    before: self.state.outputs.get(name).cloned(),
+                    after,
+                }
             })
             .collect();
         for (name, value) in &self.state.outputs {
             if !root.outputs.contains_key(name) {
-                changes.push(OutputChange { name: name.clone(), before: Some(value.clone()), after: None });
+                changes.push(OutputChange {
+                    name: name.clone(),
+                    before: Some(value.clone()),
+                    after: None,
+                });
             }
         }
         changes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -455,22 +609,32 @@ pub(crate) async fn configure(
 ) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
     let name = key.split('.').next().unwrap_or(key);
     let Some(factory) = ws.registry.get(name) else {
-        return Err(vec![Diagnostic::error("infra::unknown_provider", format!("state uses provider `{name}`, which this infra does not have"))]);
+        return Err(vec![Diagnostic::error(
+            "infra::unknown_provider",
+            format!("state uses provider `{name}`, which this infra does not have"),
+        )]);
     };
     let config = eval.provider_config(values, key, &factory.schema().config)?;
-    factory
-        .configure(&config)
-        .await
-        .map_err(|e| vec![Diagnostic::error("infra::provider", format!("provider `{key}`: {}", e.message))])
+    factory.configure(&config).await.map_err(|e| {
+        vec![Diagnostic::error(
+            "infra::provider",
+            format!("provider `{key}`: {}", e.message),
+        )]
+    })
 }
 
-pub(crate) fn provider_diagnostic(what: &str, resource: &infra_lang::Resource, e: &infra_core::ProviderError) -> Diagnostic {
+pub(crate) fn provider_diagnostic(
+    what: &str,
+    resource: &infra_lang::Resource,
+    e: &infra_core::ProviderError,
+) -> Diagnostic {
     let span = e
         .attribute
         .as_ref()
         .and_then(|a| resource.body.attribute(a))
         .map_or(resource.kind.span.to(resource.name.span), |a| a.value.span);
-    Diagnostic::error("infra::provider", format!("{what}: {}", e.message)).with_label(span, "rejected by the provider")
+    Diagnostic::error("infra::provider", format!("{what}: {}", e.message))
+        .with_label(span, "rejected by the provider")
 }
 
 fn prevented(what: &str, resource: &infra_lang::Resource) -> Diagnostic {

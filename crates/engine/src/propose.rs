@@ -9,7 +9,12 @@ use infra_core::{Schema, Value};
 
 /// The new state the engine proposes before the provider refines it, and the
 /// attributes whose change forces replacement.
-pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_changes: &[String]) -> (Value, Vec<String>) {
+pub fn propose(
+    schema: &Schema,
+    prior: Option<&Value>,
+    config: &Value,
+    ignore_changes: &[String],
+) -> (Value, Vec<String>) {
     let get = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null);
     let mut after = BTreeMap::new();
     for (name, attr) in &schema.attributes {
@@ -49,6 +54,15 @@ pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_ch
         for (name, attr) in &schema.attributes {
             if attr.computed && get(Some(config), name).is_null() {
                 after.insert((*name).to_string(), Value::Unknown);
+            }
+        }
+    }
+    for (name, attr) in &schema.attributes {
+        if attr.sensitive {
+            if let Some(v) = after.get_mut(*name) {
+                if !v.is_null() {
+                    *v = std::mem::take(v).sensitive();
+                }
             }
         }
     }
@@ -109,11 +123,18 @@ mod tests {
 
     #[test]
     fn computed_attributes_are_unknown_on_create_and_kept_on_update() {
-        let config = Value::object([("path", Value::string("/a")), ("content", Value::string("x"))]);
+        let config = Value::object([
+            ("path", Value::string("/a")),
+            ("content", Value::string("x")),
+        ]);
         let (created, replace) = propose(&schema(), None, &config, &[]);
         assert_eq!(created.get("id"), Some(&Value::Unknown));
         assert!(replace.is_empty());
-        let prior = Value::object([("path", Value::string("/a")), ("content", Value::string("old")), ("id", Value::string("1"))]);
+        let prior = Value::object([
+            ("path", Value::string("/a")),
+            ("content", Value::string("old")),
+            ("id", Value::string("1")),
+        ]);
         let (updated, replace) = propose(&schema(), Some(&prior), &config, &[]);
         assert_eq!(updated.get("id"), Some(&Value::string("1")));
         assert_eq!(action(Some(&prior), &updated, &replace), Action::Update);
@@ -121,12 +142,22 @@ mod tests {
 
     #[test]
     fn force_new_attributes_replace_and_ignore_changes_keeps_prior() {
-        let prior = Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::string("1"))]);
-        let moved = Value::object([("path", Value::string("/b")), ("content", Value::string("x"))]);
+        let prior = Value::object([
+            ("path", Value::string("/a")),
+            ("content", Value::string("x")),
+            ("id", Value::string("1")),
+        ]);
+        let moved = Value::object([
+            ("path", Value::string("/b")),
+            ("content", Value::string("x")),
+        ]);
         let (after, replace) = propose(&schema(), Some(&prior), &moved, &[]);
         assert_eq!(replace, vec!["path".to_string()]);
         assert_eq!(after.get("id"), Some(&Value::Unknown));
-        let edited = Value::object([("path", Value::string("/a")), ("content", Value::string("new"))]);
+        let edited = Value::object([
+            ("path", Value::string("/a")),
+            ("content", Value::string("new")),
+        ]);
         let (after, _) = propose(&schema(), Some(&prior), &edited, &["content".into()]);
         assert_eq!(action(Some(&prior), &after, &[]), Action::NoOp);
     }

@@ -31,9 +31,12 @@ pub fn eval_body(
         };
         if attr_schema.read_only {
             errors.push(
-                Diagnostic::error("infra::read_only_attribute", format!("`{name}` is computed by the provider and cannot be set"))
-                    .with_label(attribute.name.span, "read-only attribute")
-                    .with_help(format!("remove it; read it elsewhere as `{what}.{name}`")),
+                Diagnostic::error(
+                    "infra::read_only_attribute",
+                    format!("`{name}` is computed by the provider and cannot be set"),
+                )
+                .with_label(attribute.name.span, "read-only attribute")
+                .with_help(format!("remove it; read it elsewhere as `{what}.{name}`")),
             );
             continue;
         }
@@ -46,12 +49,22 @@ pub fn eval_body(
         };
         match attr_schema.ty.convert(value) {
             Ok(v) => {
-                let v = if attr_schema.sensitive && !v.is_null() { v.sensitive() } else { v };
+                let v = if attr_schema.sensitive && !v.is_null() {
+                    v.sensitive()
+                } else {
+                    v
+                };
                 out.insert(name.clone(), v);
             }
             Err(found) => errors.push(
-                Diagnostic::error("infra::type_mismatch", format!("`{name}` must be {}, found {found}", article(&attr_schema.ty.to_string())))
-                    .with_label(attribute.value.span, format!("expected {}", attr_schema.ty)),
+                Diagnostic::error(
+                    "infra::type_mismatch",
+                    format!(
+                        "`{name}` must be {}, found {found}",
+                        article(&attr_schema.ty.to_string())
+                    ),
+                )
+                .with_label(attribute.value.span, format!("expected {}", attr_schema.ty)),
             ),
         }
     }
@@ -59,7 +72,14 @@ pub fn eval_body(
         let blocks: Vec<&Block> = body.blocks().filter(|b| b.kind.name == *name).collect();
         let mut values = Vec::new();
         for block in &blocks {
-            match eval_body(&block.body, &block_schema.schema, scope, bindings, block.kind.span, name) {
+            match eval_body(
+                &block.body,
+                &block_schema.schema,
+                scope,
+                bindings,
+                block.kind.span,
+                name,
+            ) {
                 Ok(v) => values.push(v),
                 Err(e) => errors.extend(e),
             }
@@ -69,8 +89,11 @@ pub fn eval_body(
             BlockNesting::Single => {
                 if blocks.len() > 1 {
                     errors.push(
-                        Diagnostic::error("infra::duplicate", format!("only one `{name}` block is allowed here"))
-                            .with_label(blocks[1].kind.span, "second block"),
+                        Diagnostic::error(
+                            "infra::duplicate",
+                            format!("only one `{name}` block is allowed here"),
+                        )
+                        .with_label(blocks[1].kind.span, "second block"),
                     );
                 }
                 values.into_iter().next().unwrap_or(Value::Null)
@@ -80,7 +103,12 @@ pub fn eval_body(
     }
     for block in body.blocks() {
         if !schema.blocks.contains_key(block.kind.name.as_str()) {
-            errors.push(unknown_attribute(&block.kind.name, block.kind.span, schema, what));
+            errors.push(unknown_attribute(
+                &block.kind.name,
+                block.kind.span,
+                schema,
+                what,
+            ));
         }
     }
     for (name, attr_schema) in &schema.attributes {
@@ -89,19 +117,29 @@ pub fn eval_body(
         }
         if attr_schema.required {
             errors.push(
-                Diagnostic::error("infra::missing_attribute", format!("{what} is missing the required attribute `{name}`"))
-                    .with_label(header, format!("add `{name} = ...` to this block"))
-                    .with_help(if attr_schema.description.is_empty() {
-                        format!("`{name}` is {}", article(&attr_schema.ty.to_string()))
-                    } else {
-                        format!("`{name}`: {}", attr_schema.description)
-                    }),
+                Diagnostic::error(
+                    "infra::missing_attribute",
+                    format!("{what} is missing the required attribute `{name}`"),
+                )
+                .with_label(header, format!("add `{name} = ...` to this block"))
+                .with_help(if attr_schema.description.is_empty() {
+                    format!("`{name}` is {}", article(&attr_schema.ty.to_string()))
+                } else {
+                    format!("`{name}`: {}", attr_schema.description)
+                }),
             );
             continue;
         }
-        out.insert((*name).to_string(), attr_schema.default.clone().unwrap_or(Value::Null));
+        out.insert(
+            (*name).to_string(),
+            attr_schema.default.clone().unwrap_or(Value::Null),
+        );
     }
-    if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Value::Object(out))
+    } else {
+        Err(errors)
+    }
 }
 
 fn article(ty: &str) -> String {
@@ -110,9 +148,16 @@ fn article(ty: &str) -> String {
 }
 
 fn unknown_attribute(name: &str, span: Span, schema: &Schema, what: &str) -> Diagnostic {
-    let d = Diagnostic::error("infra::unknown_attribute", format!("{what} has no attribute `{name}`")).with_label(span, "unknown attribute");
+    let d = Diagnostic::error(
+        "infra::unknown_attribute",
+        format!("{what} has no attribute `{name}`"),
+    )
+    .with_label(span, "unknown attribute");
     match crate::did_you_mean(name, schema.writable_names()) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-        None => d.with_help(format!("{what} accepts: {}", schema.writable_names().collect::<Vec<_>>().join(", "))),
+        None => d.with_help(format!(
+            "{what} accepts: {}",
+            schema.writable_names().collect::<Vec<_>>().join(", ")
+        )),
     }
 }

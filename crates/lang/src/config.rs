@@ -133,9 +133,15 @@ pub struct ModuleCall {
 pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Diagnostic>) {
     for attribute in body.attributes() {
         errors.push(
-            Diagnostic::error("infra::unexpected_attribute", format!("`{}` cannot stand alone at the top level", attribute.name.name))
-                .with_label(attribute.name.span, "attribute outside any block")
-                .with_help("put it inside a block, or in `locals { ... }` to name a value"),
+            Diagnostic::error(
+                "infra::unexpected_attribute",
+                format!(
+                    "`{}` cannot stand alone at the top level",
+                    attribute.name.name
+                ),
+            )
+            .with_label(attribute.name.span, "attribute outside any block")
+            .with_help("put it inside a block, or in `locals { ... }` to name a value"),
         );
     }
     for block in body.blocks() {
@@ -143,23 +149,54 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
         match block.kind.name.as_str() {
             "variable" => {
                 if let Some(v) = d.variable(block) {
-                    insert_unique(&mut module.variables, v.name.name.clone(), v, |v| v.name.span, "variable", d.errors);
+                    insert_unique(
+                        &mut module.variables,
+                        v.name.name.clone(),
+                        v,
+                        |v| v.name.span,
+                        "variable",
+                        d.errors,
+                    );
                 }
             }
             "locals" => {
                 for attribute in block.body.attributes() {
-                    let local = Local { name: attribute.name.clone(), value: attribute.value.clone() };
-                    insert_unique(&mut module.locals, attribute.name.name.clone(), local, |l| l.name.span, "local value", d.errors);
+                    let local = Local {
+                        name: attribute.name.clone(),
+                        value: attribute.value.clone(),
+                    };
+                    insert_unique(
+                        &mut module.locals,
+                        attribute.name.name.clone(),
+                        local,
+                        |l| l.name.span,
+                        "local value",
+                        d.errors,
+                    );
                 }
             }
             "output" => {
                 if let Some(o) = d.output(block) {
-                    insert_unique(&mut module.outputs, o.name.name.clone(), o, |o| o.name.span, "output", d.errors);
+                    insert_unique(
+                        &mut module.outputs,
+                        o.name.name.clone(),
+                        o,
+                        |o| o.name.span,
+                        "output",
+                        d.errors,
+                    );
                 }
             }
             "module" => {
                 if let Some(c) = d.module_call(block) {
-                    insert_unique(&mut module.calls, c.name.name.clone(), c, |c| c.name.span, "module", d.errors);
+                    insert_unique(
+                        &mut module.calls,
+                        c.name.name.clone(),
+                        c,
+                        |c| c.name.span,
+                        "module",
+                        d.errors,
+                    );
                 }
             }
             "provider" => {
@@ -178,7 +215,14 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
             _ => {
                 if let Some(r) = d.resource(block) {
                     let key = (r.kind.name.clone(), r.name.name.clone());
-                    insert_unique(&mut module.resources, key, r, |r| r.name.span, "resource", d.errors);
+                    insert_unique(
+                        &mut module.resources,
+                        key,
+                        r,
+                        |r| r.name.span,
+                        "resource",
+                        d.errors,
+                    );
                 }
             }
         }
@@ -195,10 +239,13 @@ fn insert_unique<K: std::hash::Hash + Eq + Shown, V>(
 ) {
     if let Some(first) = map.get(&key) {
         errors.push(
-            Diagnostic::error("infra::duplicate", format!("duplicate {what} `{}`", key.shown()))
-                .with_label(span_of(&value), "declared again here")
-                .with_label(span_of(first), "first declared here")
-                .with_help(format!("each {what} name must be unique in its module")),
+            Diagnostic::error(
+                "infra::duplicate",
+                format!("duplicate {what} `{}`", key.shown()),
+            )
+            .with_label(span_of(&value), "declared again here")
+            .with_label(span_of(first), "first declared here")
+            .with_help(format!("each {what} name must be unique in its module")),
         );
     } else {
         map.insert(key, value);
@@ -232,11 +279,25 @@ impl Decoder<'_> {
             return Some(&block.labels);
         }
         let kind = &block.kind.name;
-        let usage = format!("{kind} {} {{ ... }}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" "));
+        let usage = format!(
+            "{kind} {} {{ ... }}",
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         self.errors.push(
-            Diagnostic::error("infra::block_labels", format!("a `{kind}` block takes {} label(s), found {}", names.len(), block.labels.len()))
-                .with_label(block.kind.span, "here")
-                .with_help(format!("write it as `{usage}`")),
+            Diagnostic::error(
+                "infra::block_labels",
+                format!(
+                    "a `{kind}` block takes {} label(s), found {}",
+                    names.len(),
+                    block.labels.len()
+                ),
+            )
+            .with_label(block.kind.span, "here")
+            .with_help(format!("write it as `{usage}`")),
         );
         None
     }
@@ -258,23 +319,40 @@ impl Decoder<'_> {
             ExprKind::Bool(b) => b,
             _ => {
                 self.errors.push(
-                    Diagnostic::error("infra::not_literal", format!("`{}` must be `true` or `false`", attribute.name.name))
-                        .with_label(attribute.value.span, "not a literal bool"),
+                    Diagnostic::error(
+                        "infra::not_literal",
+                        format!("`{}` must be `true` or `false`", attribute.name.name),
+                    )
+                    .with_label(attribute.value.span, "not a literal bool"),
                 );
                 false
             }
         }
     }
 
-    fn reject_unknown(&mut self, body: &Body, allowed_attributes: &[&str], allowed_blocks: &[&str], context: &str) {
+    fn reject_unknown(
+        &mut self,
+        body: &Body,
+        allowed_attributes: &[&str],
+        allowed_blocks: &[&str],
+        context: &str,
+    ) {
         for attribute in body.attributes() {
             if !allowed_attributes.contains(&attribute.name.name.as_str()) {
-                let mut d = Diagnostic::error("infra::unknown_attribute", format!("unknown attribute `{}` in {context}", attribute.name.name))
-                    .with_label(attribute.name.span, "not expected here");
-                if let Some(s) = crate::did_you_mean(&attribute.name.name, allowed_attributes.iter().copied()) {
+                let mut d = Diagnostic::error(
+                    "infra::unknown_attribute",
+                    format!("unknown attribute `{}` in {context}", attribute.name.name),
+                )
+                .with_label(attribute.name.span, "not expected here");
+                if let Some(s) =
+                    crate::did_you_mean(&attribute.name.name, allowed_attributes.iter().copied())
+                {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 } else {
-                    d = d.with_help(format!("{context} accepts: {}", allowed_attributes.join(", ")));
+                    d = d.with_help(format!(
+                        "{context} accepts: {}",
+                        allowed_attributes.join(", ")
+                    ));
                 }
                 self.errors.push(d);
             }
@@ -282,8 +360,11 @@ impl Decoder<'_> {
         for block in body.blocks() {
             if !allowed_blocks.contains(&block.kind.name.as_str()) {
                 self.errors.push(
-                    Diagnostic::error("infra::unknown_block", format!("unexpected block `{}` in {context}", block.kind.name))
-                        .with_label(block.kind.span, "not expected here"),
+                    Diagnostic::error(
+                        "infra::unknown_block",
+                        format!("unexpected block `{}` in {context}", block.kind.name),
+                    )
+                    .with_label(block.kind.span, "not expected here"),
                 );
             }
         }
@@ -291,7 +372,12 @@ impl Decoder<'_> {
 
     fn variable(&mut self, block: &Block) -> Option<Variable> {
         let name = self.labels(block, &["NAME"])?[0].clone();
-        self.reject_unknown(&block.body, &["type", "default", "description", "sensitive", "nullable"], &["validation"], "a variable");
+        self.reject_unknown(
+            &block.body,
+            &["type", "default", "description", "sensitive", "nullable"],
+            &["validation"],
+            "a variable",
+        );
         let ty = match block.body.attribute("type") {
             Some(a) => match parse_type_expr(&a.value) {
                 Ok(t) => t,
@@ -302,39 +388,80 @@ impl Decoder<'_> {
             },
             None => Type::Any,
         };
-        let description = block.body.attribute("description").and_then(|a| self.literal_string(a));
-        let sensitive = block.body.attribute("sensitive").is_some_and(|a| self.literal_bool(a));
+        let description = block
+            .body
+            .attribute("description")
+            .and_then(|a| self.literal_string(a));
+        let sensitive = block
+            .body
+            .attribute("sensitive")
+            .is_some_and(|a| self.literal_bool(a));
         let mut validations = Vec::new();
         for v in block.body.blocks().filter(|b| b.kind.name == "validation") {
-            self.reject_unknown(&v.body, &["condition", "error_message"], &[], "a validation block");
-            match (v.body.attribute("condition"), v.body.attribute("error_message")) {
-                (Some(c), Some(m)) => {
-                    validations.push(Validation { condition: c.value.clone(), error_message: m.value.clone(), span: v.span })
-                }
+            self.reject_unknown(
+                &v.body,
+                &["condition", "error_message"],
+                &[],
+                "a validation block",
+            );
+            match (
+                v.body.attribute("condition"),
+                v.body.attribute("error_message"),
+            ) {
+                (Some(c), Some(m)) => validations.push(Validation {
+                    condition: c.value.clone(),
+                    error_message: m.value.clone(),
+                    span: v.span,
+                }),
                 _ => self.errors.push(
-                    Diagnostic::error("infra::missing_attribute", "a validation needs `condition` and `error_message`")
-                        .with_label(v.kind.span, "incomplete validation"),
+                    Diagnostic::error(
+                        "infra::missing_attribute",
+                        "a validation needs `condition` and `error_message`",
+                    )
+                    .with_label(v.kind.span, "incomplete validation"),
                 ),
             }
         }
         let default = block.body.attribute("default").map(|a| a.value.clone());
-        Some(Variable { name, ty, default, description, sensitive, validations, span: block.span })
+        Some(Variable {
+            name,
+            ty,
+            default,
+            description,
+            sensitive,
+            validations,
+            span: block.span,
+        })
     }
 
     fn output(&mut self, block: &Block) -> Option<Output> {
         let name = self.labels(block, &["NAME"])?[0].clone();
-        self.reject_unknown(&block.body, &["value", "sensitive", "description", "depends_on"], &[], "an output");
+        self.reject_unknown(
+            &block.body,
+            &["value", "sensitive", "description", "depends_on"],
+            &[],
+            "an output",
+        );
         let Some(value) = block.body.attribute("value") else {
             self.errors.push(
-                Diagnostic::error("infra::missing_attribute", format!("output `{}` has no `value`", name.name))
-                    .with_label(name.span, "missing `value = ...`"),
+                Diagnostic::error(
+                    "infra::missing_attribute",
+                    format!("output `{}` has no `value`", name.name),
+                )
+                .with_label(name.span, "missing `value = ...`"),
             );
             return None;
         };
         Some(Output {
             value: value.value.clone(),
-            sensitive: block.body.attribute("sensitive").is_some_and(|a| self.literal_bool(a)),
-            description: block.body.attribute("description").and_then(|a| self.literal_string(a)),
+            sensitive: block
+                .body
+                .attribute("sensitive")
+                .is_some_and(|a| self.literal_bool(a)),
+            description: block
+                .body
+                .attribute("description")
+                .and_then(|a| self.literal_string(a)),
             depends_on: self.depends_on(&block.body),
             name,
             span: block.span,
@@ -346,11 +473,17 @@ impl Decoder<'_> {
             None => Vec::new(),
             Some(ExprKind::Tuple(items)) => items.clone(),
             Some(_) => {
-                let span = body.attribute("depends_on").map(|a| a.value.span).unwrap_or_default();
+                let span = body
+                    .attribute("depends_on")
+                    .map(|a| a.value.span)
+                    .unwrap_or_default();
                 self.errors.push(
-                    Diagnostic::error("infra::depends_on", "`depends_on` must be a list of resources or modules")
-                        .with_label(span, "not a list")
-                        .with_help("write `depends_on = [file.a, module.b]`"),
+                    Diagnostic::error(
+                        "infra::depends_on",
+                        "`depends_on` must be a list of resources or modules",
+                    )
+                    .with_label(span, "not a list")
+                    .with_help("write `depends_on = [file.a, module.b]`"),
                 );
                 Vec::new()
             }
@@ -361,8 +494,11 @@ impl Decoder<'_> {
         let name = self.labels(block, &["NAME"])?[0].clone();
         let Some(source) = block.body.attribute("source") else {
             self.errors.push(
-                Diagnostic::error("infra::missing_attribute", format!("module `{}` has no `source`", name.name))
-                    .with_label(name.span, "missing `source = \"./path\"`"),
+                Diagnostic::error(
+                    "infra::missing_attribute",
+                    format!("module `{}` has no `source`", name.name),
+                )
+                .with_label(name.span, "missing `source = \"./path\"`"),
             );
             return None;
         };
@@ -373,30 +509,53 @@ impl Decoder<'_> {
             .filter(|a| !matches!(a.name.name.as_str(), "source" | "depends_on"))
             .cloned()
             .collect();
-        Some(ModuleCall { name, source, inputs, depends_on: self.depends_on(&block.body), module: None, span: block.span })
+        Some(ModuleCall {
+            name,
+            source,
+            inputs,
+            depends_on: self.depends_on(&block.body),
+            module: None,
+            span: block.span,
+        })
     }
 
     fn provider(&mut self, block: &Block) -> Option<ProviderBlock> {
         let name = self.labels(block, &["NAME"])?[0].name.clone();
-        let alias = block.body.attribute("alias").and_then(|a| self.literal_string(a));
+        let alias = block
+            .body
+            .attribute("alias")
+            .and_then(|a| self.literal_string(a));
         let mut body = block.body.clone();
         body.items.retain(|item| !matches!(item, infra_syntax::ast::BodyItem::Attribute(a) if a.name.name == "alias"));
-        Some(ProviderBlock { reference: ProviderRef { name, alias }, body, span: block.span })
+        Some(ProviderBlock {
+            reference: ProviderRef { name, alias },
+            body,
+            span: block.span,
+        })
     }
 
     fn resource(&mut self, block: &Block) -> Option<Resource> {
         let name = self.labels(block, &["NAME"])?[0].clone();
         if RESERVED_ROOTS.contains(&block.kind.name.as_str()) {
             self.errors.push(
-                Diagnostic::error("infra::reserved_name", format!("`{}` is reserved and cannot be a resource type", block.kind.name))
-                    .with_label(block.kind.span, "reserved name"),
+                Diagnostic::error(
+                    "infra::reserved_name",
+                    format!(
+                        "`{}` is reserved and cannot be a resource type",
+                        block.kind.name
+                    ),
+                )
+                .with_label(block.kind.span, "reserved name"),
             );
             return None;
         }
         let mut resource = Resource {
             kind: block.kind.clone(),
             name,
-            body: Body { items: Vec::new(), span: block.body.span },
+            body: Body {
+                items: Vec::new(),
+                span: block.body.span,
+            },
             count: None,
             for_each: None,
             depends_on: self.depends_on(&block.body),
@@ -421,9 +580,14 @@ impl Decoder<'_> {
         }
         if let (Some(count), Some(_)) = (&resource.count, &resource.for_each) {
             self.errors.push(
-                Diagnostic::error("infra::count_and_for_each", "a resource cannot have both `count` and `for_each`")
-                    .with_label(count.span, "`count` here")
-                    .with_help("keep one: `count` for N identical copies, `for_each` for one per map key"),
+                Diagnostic::error(
+                    "infra::count_and_for_each",
+                    "a resource cannot have both `count` and `for_each`",
+                )
+                .with_label(count.span, "`count` here")
+                .with_help(
+                    "keep one: `count` for N identical copies, `for_each` for one per map key",
+                ),
             );
         }
         Some(resource)
@@ -432,15 +596,30 @@ impl Decoder<'_> {
     fn provider_ref(&mut self, attribute: &Attribute) -> Option<(ProviderRef, Span)> {
         let path = attribute.value.as_traversal_path();
         match path.as_deref() {
-            Some([name]) => Some((ProviderRef { name: name.name.clone(), alias: None }, attribute.value.span)),
-            Some([name, alias]) => {
-                Some((ProviderRef { name: name.name.clone(), alias: Some(alias.name.clone()) }, attribute.value.span))
-            }
+            Some([name]) => Some((
+                ProviderRef {
+                    name: name.name.clone(),
+                    alias: None,
+                },
+                attribute.value.span,
+            )),
+            Some([name, alias]) => Some((
+                ProviderRef {
+                    name: name.name.clone(),
+                    alias: Some(alias.name.clone()),
+                },
+                attribute.value.span,
+            )),
             _ => {
                 self.errors.push(
-                    Diagnostic::error("infra::provider_ref", "`provider` must name a provider configuration")
-                        .with_label(attribute.value.span, "not a provider name")
-                        .with_help("write `provider = NAME` or `provider = NAME.ALIAS`, without quotes"),
+                    Diagnostic::error(
+                        "infra::provider_ref",
+                        "`provider` must name a provider configuration",
+                    )
+                    .with_label(attribute.value.span, "not a provider name")
+                    .with_help(
+                        "write `provider = NAME` or `provider = NAME.ALIAS`, without quotes",
+                    ),
                 );
                 None
             }
@@ -448,7 +627,12 @@ impl Decoder<'_> {
     }
 
     fn lifecycle(&mut self, block: &Block) -> Lifecycle {
-        self.reject_unknown(&block.body, &["prevent_destroy", "create_before_destroy", "ignore_changes"], &[], "a lifecycle block");
+        self.reject_unknown(
+            &block.body,
+            &["prevent_destroy", "create_before_destroy", "ignore_changes"],
+            &[],
+            "a lifecycle block",
+        );
         let mut lifecycle = Lifecycle::default();
         for a in block.body.attributes() {
             match a.name.name.as_str() {
@@ -460,16 +644,22 @@ impl Decoder<'_> {
                             match item.as_traversal_path().as_deref() {
                                 Some([name]) => lifecycle.ignore_changes.push(name.name.clone()),
                                 _ => self.errors.push(
-                                    Diagnostic::error("infra::ignore_changes", "`ignore_changes` lists attribute names")
-                                        .with_label(item.span, "not an attribute name"),
+                                    Diagnostic::error(
+                                        "infra::ignore_changes",
+                                        "`ignore_changes` lists attribute names",
+                                    )
+                                    .with_label(item.span, "not an attribute name"),
                                 ),
                             }
                         }
                     }
                     _ => self.errors.push(
-                        Diagnostic::error("infra::ignore_changes", "`ignore_changes` must be a list of attribute names")
-                            .with_label(a.value.span, "not a list")
-                            .with_help("write `ignore_changes = [content, mode]`"),
+                        Diagnostic::error(
+                            "infra::ignore_changes",
+                            "`ignore_changes` must be a list of attribute names",
+                        )
+                        .with_label(a.value.span, "not a list")
+                        .with_help("write `ignore_changes = [content, mode]`"),
                     ),
                 },
                 _ => {}
@@ -504,7 +694,9 @@ pub fn parse_type_expr(expr: &Expr) -> Result<Type, Diagnostic> {
                     for item in items {
                         let key = match &item.key {
                             infra_syntax::ast::ObjectKey::Ident(i) => i.name.clone(),
-                            infra_syntax::ast::ObjectKey::Expr(e) => e.as_literal_str().ok_or_else(bad)?,
+                            infra_syntax::ast::ObjectKey::Expr(e) => {
+                                e.as_literal_str().ok_or_else(bad)?
+                            }
                         };
                         fields.insert(key, parse_type_expr(&item.value)?);
                     }

@@ -13,21 +13,40 @@ const MAX_MODULE_DEPTH: usize = 16;
 /// recursively, the modules called from it. Returns what could be loaded together
 /// with every problem found, so one run reports them all.
 pub fn load(dir: &Path) -> (Config, Vec<Diagnostic>) {
-    let mut config = Config { sources: SourceMap::new(), modules: Vec::new() };
+    let mut config = Config {
+        sources: SourceMap::new(),
+        modules: Vec::new(),
+    };
     let mut errors = Vec::new();
     load_module(&mut config, dir, Vec::new(), &mut errors);
     (config, errors)
 }
 
-fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut Vec<Diagnostic>) -> ModuleId {
+fn load_module(
+    config: &mut Config,
+    dir: &Path,
+    path: Vec<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> ModuleId {
     let id = config.modules.len();
-    config.modules.push(Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() });
-    let mut module = Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() };
+    config.modules.push(Module {
+        dir: dir.to_path_buf(),
+        path: path.clone(),
+        ..Module::default()
+    });
+    let mut module = Module {
+        dir: dir.to_path_buf(),
+        path: path.clone(),
+        ..Module::default()
+    };
     for file in infra_files(dir, errors) {
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
             Err(e) => {
-                errors.push(Diagnostic::error("infra::io", format!("cannot read {}: {e}", file.display())));
+                errors.push(Diagnostic::error(
+                    "infra::io",
+                    format!("cannot read {}: {e}", file.display()),
+                ));
                 continue;
             }
         };
@@ -40,26 +59,38 @@ fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut 
     let call_names: Vec<String> = module.calls.keys().cloned().collect();
     for name in call_names {
         let call = &module.calls[&name];
-        if !(call.source.starts_with("./") || call.source.starts_with("../") || call.source.starts_with('/')) {
+        if !(call.source.starts_with("./")
+            || call.source.starts_with("../")
+            || call.source.starts_with('/'))
+        {
             errors.push(
-                Diagnostic::error("infra::module_source", format!("module source {:?} is not a local path", call.source))
-                    .with_label(call.span, "in this module call")
-                    .with_help("module sources are directories: start them with `./` or `../`"),
+                Diagnostic::error(
+                    "infra::module_source",
+                    format!("module source {:?} is not a local path", call.source),
+                )
+                .with_label(call.span, "in this module call")
+                .with_help("module sources are directories: start them with `./` or `../`"),
             );
             continue;
         }
         let child_dir = dir.join(&call.source);
         if path.len() >= MAX_MODULE_DEPTH {
             errors.push(
-                Diagnostic::error("infra::module_depth", format!("modules nest deeper than {MAX_MODULE_DEPTH} levels"))
-                    .with_label(call.span, "does this module call itself?"),
+                Diagnostic::error(
+                    "infra::module_depth",
+                    format!("modules nest deeper than {MAX_MODULE_DEPTH} levels"),
+                )
+                .with_label(call.span, "does this module call itself?"),
             );
             continue;
         }
         if !child_dir.is_dir() {
             errors.push(
-                Diagnostic::error("infra::module_source", format!("module directory {} does not exist", child_dir.display()))
-                    .with_label(call.span, "in this module call"),
+                Diagnostic::error(
+                    "infra::module_source",
+                    format!("module directory {} does not exist", child_dir.display()),
+                )
+                .with_label(call.span, "in this module call"),
             );
             continue;
         }
@@ -78,7 +109,10 @@ fn infra_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(Diagnostic::error("infra::io", format!("cannot read directory {}: {e}", dir.display())));
+            errors.push(Diagnostic::error(
+                "infra::io",
+                format!("cannot read directory {}: {e}", dir.display()),
+            ));
             return Vec::new();
         }
     };

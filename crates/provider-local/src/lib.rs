@@ -12,7 +12,8 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use infra_core::{
-    OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Schema, Value,
+    OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest,
+    Schema, Value,
 };
 
 pub struct LocalFactory;
@@ -44,7 +45,10 @@ impl ProviderFactory for LocalFactory {
 pub struct LocalProvider;
 
 fn unknown_kind(kind: &str) -> ProviderError {
-    ProviderError::invalid("", format!("the local provider has no resource type `{kind}`"))
+    ProviderError::invalid(
+        "",
+        format!("the local provider has no resource type `{kind}`"),
+    )
 }
 
 #[async_trait]
@@ -58,7 +62,12 @@ impl Provider for LocalProvider {
         }
     }
 
-    fn plan(&self, kind: &str, _prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+    fn plan(
+        &self,
+        kind: &str,
+        _prior: Option<&Value>,
+        proposed: Value,
+    ) -> Result<(Value, Vec<String>), ProviderError> {
         match kind {
             "file" => fs::plan_file(proposed),
             "directory" => Ok((fs::with_id_from_path(proposed), Vec::new())),
@@ -82,29 +91,46 @@ impl Provider for LocalProvider {
         });
         match batch.await {
             Ok(results) => results,
-            Err(e) => vec![Err(ProviderError::failed(format!("refresh task failed: {e}")))],
+            Err(e) => vec![Err(ProviderError::failed(format!(
+                "refresh task failed: {e}"
+            )))],
         }
     }
 
-    async fn create(&self, _ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(
+        &self,
+        _ctx: &OperationContext,
+        kind: &str,
+        planned: &Value,
+    ) -> Result<Value, ProviderError> {
         match kind {
-            "file" => blocking({
-                let planned = planned.clone();
-                move || fs::write_file(&planned)
-            })
-            .await,
-            "directory" => blocking({
-                let planned = planned.clone();
-                move || fs::create_directory(&planned)
-            })
-            .await,
+            "file" => {
+                blocking({
+                    let planned = planned.clone();
+                    move || fs::write_file(&planned)
+                })
+                .await
+            }
+            "directory" => {
+                blocking({
+                    let planned = planned.clone();
+                    move || fs::create_directory(&planned)
+                })
+                .await
+            }
             "random_id" | "random_password" => random::create(kind, planned),
             "exec" => exec::run(planned).await,
             other => Err(unknown_kind(other)),
         }
     }
 
-    async fn update(&self, ctx: &OperationContext, kind: &str, _prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(
+        &self,
+        ctx: &OperationContext,
+        kind: &str,
+        _prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, ProviderError> {
         match kind {
             // Writing is idempotent: update is create over the existing object.
             "file" | "directory" => self.create(ctx, kind, planned).await,
@@ -114,36 +140,59 @@ impl Provider for LocalProvider {
         }
     }
 
-    async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(
+        &self,
+        _ctx: &OperationContext,
+        kind: &str,
+        prior: &Value,
+    ) -> Result<(), ProviderError> {
         match kind {
-            "file" => blocking({
-                let prior = prior.clone();
-                move || fs::delete_file(&prior)
-            })
-            .await,
-            "directory" => blocking({
-                let prior = prior.clone();
-                move || fs::delete_directory(&prior)
-            })
-            .await,
+            "file" => {
+                blocking({
+                    let prior = prior.clone();
+                    move || fs::delete_file(&prior)
+                })
+                .await
+            }
+            "directory" => {
+                blocking({
+                    let prior = prior.clone();
+                    move || fs::delete_directory(&prior)
+                })
+                .await
+            }
             "random_id" | "random_password" | "exec" => Ok(()),
             other => Err(unknown_kind(other)),
         }
     }
 
-    async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {
+    async fn import(
+        &self,
+        _ctx: &OperationContext,
+        kind: &str,
+        id: &str,
+    ) -> Result<Value, ProviderError> {
         let stub = Value::object([("path", Value::string(id))]);
         let found = match kind {
             "file" => fs::read_file(&stub)?,
             "directory" => fs::read_directory(&stub)?,
-            other => return Err(ProviderError::invalid("", format!("`{other}` cannot be imported: it has nothing to read back"))),
+            other => {
+                return Err(ProviderError::invalid(
+                    "",
+                    format!("`{other}` cannot be imported: it has nothing to read back"),
+                ));
+            }
         };
         found.ok_or_else(|| ProviderError::failed(format!("nothing exists at {id}")))
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ProviderError> + Send + 'static) -> Result<T, ProviderError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ProviderError::failed(format!("task failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ProviderError> + Send + 'static,
+) -> Result<T, ProviderError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ProviderError::failed(format!("task failed: {e}")))?
 }
 
 pub(crate) fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {

@@ -82,7 +82,11 @@ pub enum ExprKind {
     Index(Box<Expr>, Box<Expr>),
     /// `list[*].attr`: the traversals after the splat apply to each element.
     Splat(Box<Expr>, Vec<Traversal>),
-    Call { name: Ident, args: Vec<Expr>, expand_final: bool },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+        expand_final: bool,
+    },
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     Conditional(Box<Expr>, Box<Expr>, Box<Expr>),

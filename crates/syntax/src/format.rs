@@ -41,8 +41,8 @@ struct Token<'a> {
 }
 
 const PUNCTS: [&str; 28] = [
-    "...", "=>", "==", "!=", "<=", ">=", "&&", "||", "{", "}", "[", "]", "(", ")", ",", ".", "=", ":", "?", "<",
-    ">", "+", "-", "*", "/", "%", "!", ";",
+    "...", "=>", "==", "!=", "<=", ">=", "&&", "||", "{", "}", "[", "]", "(", ")", ",", ".", "=",
+    ":", "?", "<", ">", "+", "-", "*", "/", "%", "!", ";",
 ];
 
 fn lex(text: &str) -> Vec<Token<'_>> {
@@ -70,7 +70,9 @@ fn lex(text: &str) -> Vec<Token<'_>> {
                 Kind::Comment
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..].find("*/").map_or(bytes.len(), |p| i + 2 + p + 2);
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |p| i + 2 + p + 2);
                 Kind::Comment
             }
             b'"' => {
@@ -82,7 +84,9 @@ fn lex(text: &str) -> Vec<Token<'_>> {
                 Kind::Heredoc
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-') {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-')
+                {
                     i += 1;
                 }
                 Kind::Ident
@@ -101,13 +105,19 @@ fn lex(text: &str) -> Vec<Token<'_>> {
                 Kind::Punct
             }
         };
-        tokens.push(Token { kind, text: &text[start..i] });
+        tokens.push(Token {
+            kind,
+            text: &text[start..i],
+        });
     }
     tokens
 }
 
 fn line_end(bytes: &[u8], from: usize) -> usize {
-    bytes[from..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |p| from + p)
+    bytes[from..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |p| from + p)
 }
 
 fn number_end(bytes: &[u8], mut i: usize) -> usize {
@@ -173,13 +183,18 @@ fn interpolation_end(bytes: &[u8], mut i: usize) -> usize {
 fn heredoc_end(text: &str, start: usize) -> Option<usize> {
     let rest = &text[start + 2..];
     let rest = rest.strip_prefix('-').unwrap_or(rest);
-    let marker_len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+    let marker_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
     if marker_len == 0 {
         return None;
     }
     let marker = &rest[..marker_len];
     let after_marker = &rest[marker_len..];
-    let body_start = after_marker.strip_prefix('\n').or_else(|| after_marker.strip_prefix("\r\n"))?;
+    let body_start = after_marker
+        .strip_prefix('\n')
+        .or_else(|| after_marker.strip_prefix("\r\n"))?;
     let mut offset = text.len() - body_start.len();
     for line in body_start.split_inclusive('\n') {
         let content = line.trim_end_matches(['\n', '\r']);
@@ -197,7 +212,11 @@ fn split_lines<'a>(tokens: &[Token<'a>]) -> Vec<Option<Vec<Token<'a>>>> {
     let mut current = Vec::new();
     for token in tokens {
         if token.kind == Kind::Newline {
-            lines.push(if current.is_empty() { None } else { Some(std::mem::take(&mut current)) });
+            lines.push(if current.is_empty() {
+                None
+            } else {
+                Some(std::mem::take(&mut current))
+            });
         } else {
             current.push(*token);
         }
@@ -260,7 +279,13 @@ fn render_line(tokens: &[Token], stack: &mut Vec<usize>) -> RenderedLine {
         && tokens[1].kind == Kind::Punct
         && tokens[1].text == "=")
         .then(|| tokens[0].text.len());
-    RenderedLine::Code { indent, text, attribute_name, opens: depth_change > 0, closes_first: leading_closers > 0 }
+    RenderedLine::Code {
+        indent,
+        text,
+        attribute_name,
+        opens: depth_change > 0,
+        closes_first: leading_closers > 0,
+    }
 }
 
 fn is_keyword(t: &Token) -> bool {
@@ -331,7 +356,12 @@ fn align_equals(lines: &mut [RenderedLine]) {
             }
         }
         for line in &mut lines[i..end] {
-            if let RenderedLine::Code { text, attribute_name: Some(name_len), .. } = line {
+            if let RenderedLine::Code {
+                text,
+                attribute_name: Some(name_len),
+                ..
+            } = line
+            {
                 let padding = " ".repeat(width - *name_len);
                 text.insert_str(*name_len, &padding);
             }
@@ -342,7 +372,11 @@ fn align_equals(lines: &mut [RenderedLine]) {
 
 fn attribute_at(line: &RenderedLine) -> Option<(usize, usize)> {
     match line {
-        RenderedLine::Code { indent, attribute_name: Some(len), .. } => Some((*indent, *len)),
+        RenderedLine::Code {
+            indent,
+            attribute_name: Some(len),
+            ..
+        } => Some((*indent, *len)),
         _ => None,
     }
 }
@@ -360,7 +394,13 @@ fn join(lines: Vec<RenderedLine>) -> String {
     for line in lines {
         match line {
             RenderedLine::Blank => pending_blank = true,
-            RenderedLine::Code { indent, text, opens, closes_first, .. } => {
+            RenderedLine::Code {
+                indent,
+                text,
+                opens,
+                closes_first,
+                ..
+            } => {
                 if pending_blank && !previous_opened && !closes_first {
                     out.push('\n');
                 }
@@ -418,6 +458,9 @@ mod tests {
 
     #[test]
     fn for_expressions_keep_keywords_spaced() {
-        check("x = [for s in [\"a\"]: upper(s) if s!=\"\"]\n", "x = [for s in [\"a\"] : upper(s) if s != \"\"]\n");
+        check(
+            "x = [for s in [\"a\"]: upper(s) if s!=\"\"]\n",
+            "x = [for s in [\"a\"] : upper(s) if s != \"\"]\n",
+        );
     }
 }

@@ -1,0 +1,266 @@
+//! The command line: every command, flag and its help, defined once with clap.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str =
+    "Plan and apply servers, containers, firewalls and backups from reviewed .infra files.";
+
+const LONG_ABOUT: &str = "\
+infra reads every .infra file in a directory (one configuration), compares it with the
+recorded state, and shows a plan of what it would create, change or destroy. `infra apply`
+carries that plan out, saving state after every single resource operation.
+
+The everyday loop:
+  infra validate            check the configuration without touching anything
+  infra plan                show what would change (-out plan.bin to save it for review)
+  infra apply               apply, after showing the plan and asking for `yes`
+  infra apply plan.bin      apply exactly a reviewed plan
+  infra destroy             remove everything this configuration manages
+
+Flags may be written Terraform-style with one dash: `-auto-approve`, `-var name=value`.";
+
+#[derive(Parser, Debug)]
+#[command(name = "infra", version, about = ABOUT, long_about = LONG_ABOUT, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Run as if started in DIR: the configuration directory (default: current directory)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// State file to read and write (default: infra.state in the configuration directory)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Never colour the output (colour is used only on a terminal, and never when NO_COLOR is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the configuration: syntax, references, types, providers, cycles
+    Validate,
+    /// Rewrite .infra files in the canonical layout (comments kept)
+    Fmt(FmtArgs),
+    /// Show what apply would do; nothing is changed
+    #[command(long_about = "Show what apply would do; nothing is changed.\n\n\
+        Refreshes every resource in state first, so changes made outside infra show up as drift.\n\
+        With -detailed-exitcode: 0 = no changes, 1 = error, 2 = changes present.")]
+    Plan(PlanArgs),
+    /// Apply the changes of a fresh plan, or exactly those of a saved plan file
+    Apply(ApplyArgs),
+    /// Destroy everything this configuration manages (asks first)
+    Destroy(ApplyArgs),
+    /// Show a saved plan, or the current state when no file is given
+    Show(ShowArgs),
+    /// Print the root module's outputs from state
+    Output(OutputArgs),
+    /// Print the dependency graph in Graphviz DOT format
+    Graph(VarArgs),
+    /// Adopt an existing object into state: infra import ADDRESS ID
+    Import(ImportArgs),
+    /// Inspect and edit state: list, show, mv, rm
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Clear a stale lock left by a process that no longer runs
+    ForceUnlock {
+        /// The lock id printed when the state was found locked
+        lock_id: String,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct VarArgs {
+    /// Set a root variable: -var 'name=value' (lists and maps as expressions: -var 'ports=[80,443]')
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read root variables from a file of `name = value` lines (repeatable; later files win)
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Save the plan to FILE, to apply exactly it later with `infra apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Output format: human (default), json (documented schema) or markdown (for pull requests)
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan to destroy everything (what `infra destroy` would do)
+    #[arg(long)]
+    pub destroy: bool,
+    #[command(flatten)]
+    pub common: PlanCommon,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanCommon {
+    /// Read the real world before planning (-refresh=false trusts state as recorded)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Limit the plan to ADDRESS and what it depends on (repeatable)
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Plan to replace ADDRESS even if nothing changed (repeatable)
+    #[arg(long, value_name = "ADDRESS")]
+    pub replace: Vec<String>,
+    /// How many resource operations may run at once
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
+    /// Wait up to this long for a held state lock, e.g. 30s or 2m (default: fail at once)
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ApplyArgs {
+    /// A plan saved with `infra plan -out FILE`: apply exactly it
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[command(flatten)]
+    pub common: PlanCommon,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FmtArgs {
+    /// Only check: exit 3 and list files that are not formatted (for CI)
+    #[arg(long)]
+    pub check: bool,
+    /// Files or directories (default: the configuration directory)
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ShowArgs {
+    pub plan_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// One output's name (default: all)
+    pub name: Option<String>,
+    /// Print as JSON (sensitive values included: you asked for them)
+    #[arg(long)]
+    pub json: bool,
+    /// Print a string output without quotes, for scripts
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// The resource address to import into, e.g. file.motd
+    pub address: String,
+    /// The provider's id for the existing object (a path for local files)
+    pub id: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// List resource addresses in state
+    List,
+    /// Show one resource's recorded attributes (sensitive ones redacted)
+    Show { address: String },
+    /// Rename a resource in state without touching the real object
+    Mv { source: String, destination: String },
+    /// Forget a resource: infra stops managing it; the real object stays
+    Rm { addresses: Vec<String> },
+}
+
+/// Terraform users write `-auto-approve`; clap wants `--auto-approve`. Single-dash
+/// words of two or more letters become long flags (before any `--`).
+pub fn terraform_style(argv: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut passthrough = false;
+    for (i, arg) in argv.into_iter().enumerate() {
+        let text = arg.to_string_lossy();
+        if i == 0 || passthrough {
+            out.push(arg);
+            continue;
+        }
+        if text == "--" {
+            passthrough = true;
+            out.push(arg);
+            continue;
+        }
+        let is_single_dash_word = text.starts_with('-')
+            && !text.starts_with("--")
+            && text.len() > 2
+            && text.as_bytes()[1].is_ascii_alphabetic();
+        if is_single_dash_word {
+            out.push(OsString::from(format!("-{text}")));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_dash_long_flags_are_accepted() {
+        let argv: Vec<OsString> = [
+            "infra",
+            "apply",
+            "-auto-approve",
+            "-var",
+            "a=-x",
+            "-h",
+            "--",
+            "-keep",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let rewritten: Vec<String> = terraform_style(argv)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            rewritten,
+            [
+                "infra",
+                "apply",
+                "--auto-approve",
+                "--var",
+                "a=-x",
+                "-h",
+                "--",
+                "-keep"
+            ]
+        );
+    }
+}

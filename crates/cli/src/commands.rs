@@ -1,0 +1,597 @@
+//! One function per command: parse what the user gave, call the library, render.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use infra_core::plan::{Plan, PlanMode};
+use infra_core::state::{State, StateStore};
+use infra_core::{ResourceAddress, Value};
+use infra_engine::{ApplyOptions, Interrupt, PlanOptions};
+
+use crate::args::{
+    ApplyArgs, Cli, Command, FmtArgs, Format, Global, OutputArgs, PlanArgs, PlanCommon, ShowArgs,
+    StateCommand, VarArgs,
+};
+use crate::context::{Session, parse_addresses, parse_duration};
+use crate::progress::Progress;
+use crate::render::{self, Paint};
+use crate::report::{CliError, Status, color_enabled};
+
+type Outcome = Result<Status, CliError>;
+
+pub fn run(cli: Cli) -> Result<Status, (CliError, bool)> {
+    let no_color = cli.global.no_color;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            (
+                CliError::message(format!("cannot start the runtime: {e}")),
+                no_color,
+            )
+        })?;
+    runtime.block_on(dispatch(cli)).map_err(|e| (e, no_color))
+}
+
+async fn dispatch(cli: Cli) -> Outcome {
+    let global = cli.global;
+    match cli.command {
+        Command::Validate => validate(&global),
+        Command::Fmt(args) => fmt(&global, &args),
+        Command::Plan(args) => plan(&global, &args).await,
+        Command::Apply(args) => apply(&global, &args, PlanMode::Normal).await,
+        Command::Destroy(args) => apply(&global, &args, PlanMode::Destroy).await,
+        Command::Show(args) => show(&global, &args),
+        Command::Output(args) => output(&global, &args),
+        Command::Graph(args) => graph(&global, &args),
+        Command::Import(args) => import(&global, &args).await,
+        Command::State(command) => state_command(&global, command),
+        Command::ForceUnlock { lock_id } => {
+            let store = infra_core::state::LocalStore::new(state_path(&global));
+            store.force_unlock(&lock_id)?;
+            println!("The state lock was cleared. infra can be used again.");
+            Ok(Status::Ok)
+        }
+    }
+}
+
+fn paint(global: &Global) -> Paint {
+    Paint {
+        enabled: color_enabled(global.no_color, std::io::stdout().is_terminal()),
+    }
+}
+
+fn state_path(global: &Global) -> PathBuf {
+    global
+        .state
+        .clone()
+        .unwrap_or_else(|| crate::context::config_dir(global).join(crate::context::STATE_FILE))
+}
+
+fn validate(global: &Global) -> Outcome {
+    let (session, _graph) = Session::open(global)?;
+    let files = session.config.sources.files().count();
+    let resources: usize = session
+        .config
+        .modules
+        .iter()
+        .map(|m| m.resources.len())
+        .sum();
+    println!(
+        "{} The configuration is valid ({files} files, {resources} resources).",
+        paint(global).green("Success!")
+    );
+    Ok(Status::Ok)
+}
+
+fn fmt(global: &Global, args: &FmtArgs) -> Outcome {
+    let roots = if args.paths.is_empty() {
+        vec![crate::context::config_dir(global)]
+    } else {
+        args.paths.clone()
+    };
+    let mut files = Vec::new();
+    for root in roots {
+        if root.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&root)
+                .map_err(|e| CliError::message(format!("cannot read {}: {e}", root.display())))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|x| x == "infra" || x == "infravars")
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(root);
+        }
+    }
+    let mut sources = infra_syntax::SourceMap::new();
+    let mut diagnostics = Vec::new();
+    let mut unformatted = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::message(format!("cannot read {}: {e}", path.display())))?;
+        let id = sources.add(path.clone(), text.as_str());
+        if let Err(errors) = infra_syntax::parse(id, &text) {
+            diagnostics.extend(errors);
+            continue;
+        }
+        let formatted = infra_syntax::format::format(&text);
+        if formatted != text {
+            unformatted.push(crate::report::display_path(path));
+            if !args.check {
+                std::fs::write(path, formatted).map_err(|e| {
+                    CliError::message(format!("cannot write {}: {e}", path.display()))
+                })?;
+            }
+        }
+    }
+    for path in &unformatted {
+        println!("{path}");
+    }
+    if !diagnostics.is_empty() {
+        return Err(CliError::Config {
+            sources,
+            diagnostics,
+        });
+    }
+    Ok(if args.check && !unformatted.is_empty() {
+        Status::Unformatted
+    } else {
+        Status::Ok
+    })
+}
+
+struct Prepared {
+    session: Session,
+    graph: infra_engine::Graph,
+    variables: std::collections::BTreeMap<String, Value>,
+}
+
+fn prepare(global: &Global, vars: &VarArgs) -> Result<Prepared, CliError> {
+    let (mut session, graph) = Session::open(global)?;
+    match session.root_variables(vars) {
+        Ok(variables) => Ok(Prepared {
+            session,
+            graph,
+            variables,
+        }),
+        Err(diagnostics) => Err(session.config_error(diagnostics)),
+    }
+}
+
+fn plan_options(
+    common: &PlanCommon,
+    mode: PlanMode,
+    variables: std::collections::BTreeMap<String, Value>,
+) -> Result<PlanOptions, CliError> {
+    Ok(PlanOptions {
+        mode,
+        refresh: common.refresh,
+        targets: parse_addresses(&common.target)?,
+        replace: parse_addresses(&common.replace)?,
+        variables,
+    })
+}
+
+async fn make_plan(
+    p: Prepared,
+    state: &State,
+    options: &PlanOptions,
+) -> Result<(Prepared, Plan), CliError> {
+    let result = infra_engine::plan(&p.session.workspace(), &p.graph, state, options).await;
+    match result {
+        Ok(plan) => Ok((p, plan)),
+        Err(diagnostics) => Err(p.session.config_error(diagnostics)),
+    }
+}
+
+fn render_plan(plan: &Plan, format: Format, paint: Paint) -> String {
+    match format {
+        Format::Human => render::human::plan(plan, paint),
+        Format::Json => render::json::plan(plan),
+        Format::Markdown => render::markdown::plan(plan),
+    }
+}
+
+async fn plan(global: &Global, args: &PlanArgs) -> Outcome {
+    let prepared = prepare(global, &args.vars)?;
+    let mode = if args.destroy {
+        PlanMode::Destroy
+    } else {
+        PlanMode::Normal
+    };
+    let options = plan_options(&args.common, mode, prepared.variables.clone())?;
+    let _lock = prepared
+        .session
+        .lock("plan", parse_duration(&args.common.lock_timeout)?)?;
+    let state = prepared.session.load_state()?;
+    let (_prepared, plan) = make_plan(prepared, &state, &options).await?;
+    print!("{}", render_plan(&plan, args.format, paint(global)));
+    if let Some(out) = &args.out {
+        write_plan_file(out, &plan)?;
+        if args.format == Format::Human {
+            println!(
+                "\nSaved the plan to {}. Apply exactly it with: infra apply {}",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        Status::Changes
+    } else {
+        Status::Ok
+    })
+}
+
+fn write_plan_file(path: &Path, plan: &Plan) -> Result<(), CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            CliError::message(format!("cannot write the plan to {}: {e}", path.display()))
+        })?;
+    file.write_all(&plan.encode())
+        .map_err(|e| CliError::message(format!("cannot write the plan to {}: {e}", path.display())))
+}
+
+fn read_plan_file(path: &Path) -> Result<Plan, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::message(format!("cannot read the plan {}: {e}", path.display())))?;
+    Plan::decode(&bytes).map_err(|e| {
+        CliError::with_help(
+            format!("{}: {e}", path.display()),
+            "make a new one with `infra plan -out FILE`",
+        )
+    })
+}
+
+fn confirm(mode: PlanMode) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::with_help(
+            "cannot ask for confirmation: standard input is not a terminal",
+            "review the plan and pass -auto-approve, or apply a saved plan with `infra apply FILE`",
+        ));
+    }
+    let question = match mode {
+        PlanMode::Normal => "Do you want to perform these actions?",
+        PlanMode::Destroy => "Do you really want to destroy all resources?",
+    };
+    print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::message(format!("cannot read the answer: {e}")))?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
+    let paint = paint(global);
+    let (prepared, plan) = match &args.plan_file {
+        Some(file) => {
+            let plan = read_plan_file(file)?;
+            let (session, graph) = Session::open(global)?;
+            let variables = plan.variables.clone();
+            (
+                Prepared {
+                    session,
+                    graph,
+                    variables,
+                },
+                Some(plan),
+            )
+        }
+        None => (prepare(global, &args.vars)?, None),
+    };
+    let operation = if mode == PlanMode::Destroy {
+        "destroy"
+    } else {
+        "apply"
+    };
+    let _lock = prepared
+        .session
+        .lock(operation, parse_duration(&args.common.lock_timeout)?)?;
+    let stored = prepared.session.store.load()?;
+    let (prepared, plan, mut state) = match plan {
+        Some(plan) => {
+            let state = stored.unwrap_or_else(|| State {
+                lineage: plan.lineage.clone(),
+                ..State::new()
+            });
+            check_saved_plan(&prepared, &plan, &state)?;
+            (prepared, plan, state)
+        }
+        None => {
+            let state = stored.unwrap_or_default();
+            let options = plan_options(&args.common, mode, prepared.variables.clone())?;
+            let (prepared, plan) = make_plan(prepared, &state, &options).await?;
+            print!("{}", render::human::plan(&plan, paint));
+            if !plan.has_changes() {
+                return Ok(Status::Ok);
+            }
+            if !args.auto_approve && !confirm(mode)? {
+                println!("\nApply cancelled.");
+                return Err(CliError::message(
+                    "apply cancelled: the answer was not `yes`",
+                ));
+            }
+            (prepared, plan, state)
+        }
+    };
+    prepared.session.store.backup()?;
+    let interrupt = Arc::new(Interrupt::default());
+    let watcher = {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\nInterrupt received: no new operations will start; waiting for running ones, then saving state."
+                );
+                interrupt.trigger();
+            }
+        })
+    };
+    let interactive = std::io::stdout().is_terminal();
+    let options = ApplyOptions {
+        parallelism: args.common.parallelism,
+        interrupt: interrupt.clone(),
+        observer: Arc::new(Progress::new(interactive, paint)),
+    };
+    println!();
+    let report = infra_engine::apply(
+        &prepared.session.workspace(),
+        &prepared.graph,
+        &plan,
+        &mut state,
+        &prepared.session.store,
+        &options,
+    )
+    .await;
+    watcher.abort();
+    if !report.errors.is_empty() {
+        return Err(prepared.session.config_error(report.errors));
+    }
+    if report.interrupted {
+        return Err(CliError::with_help(
+            "apply interrupted: operations that had started finished and were saved; the rest did not run",
+            "run `infra apply` again to finish",
+        ));
+    }
+    let verb = if mode == PlanMode::Destroy {
+        "Destroy"
+    } else {
+        "Apply"
+    };
+    println!(
+        "\n{}",
+        paint.green(&format!(
+            "{verb} complete! Resources: {} added, {} changed, {} destroyed.",
+            report.added, report.changed, report.destroyed
+        ))
+    );
+    if !state.outputs.is_empty() {
+        println!("\nOutputs:\n");
+        for (name, value) in &state.outputs {
+            println!("{name} = {}", render::human::inline(value));
+        }
+    }
+    Ok(Status::Ok)
+}
+
+fn check_saved_plan(p: &Prepared, plan: &Plan, state: &State) -> Result<(), CliError> {
+    if plan.lineage != state.lineage {
+        return Err(CliError::with_help(
+            "the saved plan was made for a different state (lineage mismatch)",
+            "make a new plan against this state with `infra plan -out FILE`",
+        ));
+    }
+    if plan.prior_serial != state.serial {
+        return Err(CliError::with_help(
+            format!(
+                "the state changed since the plan was made (serial {} then, {} now)",
+                plan.prior_serial, state.serial
+            ),
+            "make a new plan with `infra plan -out FILE` and review it again",
+        ));
+    }
+    if infra_engine::config_digest(&p.session.config, &plan.variables) != plan.config_digest {
+        return Err(CliError::with_help(
+            "the configuration changed since the plan was made",
+            "make a new plan with `infra plan -out FILE` and review it again",
+        ));
+    }
+    Ok(())
+}
+
+fn show(global: &Global, args: &ShowArgs) -> Outcome {
+    match &args.plan_file {
+        Some(file) => {
+            let plan = read_plan_file(file)?;
+            print!("{}", render_plan(&plan, args.format, paint(global)));
+        }
+        None => {
+            let store = infra_core::state::LocalStore::new(state_path(global));
+            let state = store.load()?.unwrap_or_default();
+            print!("{}", render::human::state(&state, paint(global)));
+        }
+    }
+    Ok(Status::Ok)
+}
+
+fn output(global: &Global, args: &OutputArgs) -> Outcome {
+    let store = infra_core::state::LocalStore::new(state_path(global));
+    let state = store.load()?.unwrap_or_default();
+    match &args.name {
+        Some(name) => {
+            let value = state.outputs.get(name).ok_or_else(|| {
+                let help = infra_lang::did_you_mean(name, state.outputs.keys().map(String::as_str))
+                    .map_or_else(
+                        || "run `infra output` to list them".to_string(),
+                        |s| format!("did you mean `{s}`?"),
+                    );
+                CliError::with_help(format!("no output named `{name}` in state"), help)
+            })?;
+            let (bare, _) = value.unmark();
+            match (args.raw, &bare) {
+                (true, Value::String(s)) => print!("{s}"),
+                _ if args.json || args.raw => println!("{}", bare.to_json()),
+                _ => println!("{}", render::human::inline(&bare)),
+            }
+        }
+        None if args.json => {
+            let all: serde_json::Map<String, serde_json::Value> = state
+                .outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!({ "value": v.to_json(), "sensitive": v.contains_sensitive() })))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        }
+        None => {
+            for (name, value) in &state.outputs {
+                println!("{name} = {}", render::human::inline(value));
+            }
+        }
+    }
+    Ok(Status::Ok)
+}
+
+fn graph(global: &Global, _args: &VarArgs) -> Outcome {
+    let (session, graph) = Session::open(global)?;
+    let name = |i| infra_engine::describe_node(&session.config, &graph.graph[i]);
+    let mut out = String::from("digraph infra {\n  rankdir = \"RL\";\n  node [shape = box];\n");
+    let mut nodes: Vec<String> = graph
+        .graph
+        .node_indices()
+        .map(|i| format!("  \"{}\";\n", name(i)))
+        .collect();
+    nodes.sort();
+    out.extend(nodes);
+    let mut edges: Vec<String> = graph
+        .graph
+        .edge_indices()
+        .filter_map(|e| graph.graph.edge_endpoints(e))
+        .map(|(dependency, dependent)| {
+            format!("  \"{}\" -> \"{}\";\n", name(dependent), name(dependency))
+        })
+        .collect();
+    edges.sort();
+    out.extend(edges);
+    out.push_str("}\n");
+    print!("{out}");
+    Ok(Status::Ok)
+}
+
+async fn import(global: &Global, args: &crate::args::ImportArgs) -> Outcome {
+    let address: ResourceAddress = parse_addresses(std::slice::from_ref(&args.address))?.remove(0);
+    let prepared = prepare(global, &args.vars)?;
+    let _lock = prepared.session.lock("import", std::time::Duration::ZERO)?;
+    let mut state = prepared.session.load_state()?;
+    let imported = infra_engine::import(
+        &prepared.session.workspace(),
+        &prepared.graph,
+        &state,
+        &address,
+        &args.id,
+        &prepared.variables,
+    )
+    .await;
+    match imported {
+        Ok(resource) => {
+            prepared.session.store.backup()?;
+            state.resources.insert(address.clone(), resource);
+            state.serial += 1;
+            prepared.session.store.save(&state)?;
+            println!(
+                "{address}: imported. Run `infra plan` to see how it differs from the configuration."
+            );
+            Ok(Status::Ok)
+        }
+        Err(diagnostics) => Err(prepared.session.config_error(diagnostics)),
+    }
+}
+
+fn state_command(global: &Global, command: StateCommand) -> Outcome {
+    let store = infra_core::state::LocalStore::new(state_path(global));
+    let mutating = matches!(command, StateCommand::Mv { .. } | StateCommand::Rm { .. });
+    let _lock = if mutating {
+        Some(store.lock(
+            crate::context::lock_info("state"),
+            std::time::Duration::ZERO,
+        )?)
+    } else {
+        None
+    };
+    let mut state = store.load()?.unwrap_or_default();
+    let find = |state: &State, text: &str| -> Result<ResourceAddress, CliError> {
+        let address: ResourceAddress = parse_addresses(&[text.to_string()])?.remove(0);
+        if state.resources.contains_key(&address) {
+            Ok(address)
+        } else {
+            Err(CliError::with_help(
+                format!("{address} is not in state"),
+                "`infra state list` shows what is",
+            ))
+        }
+    };
+    match command {
+        StateCommand::List => {
+            for address in state.resources.keys() {
+                println!("{address}");
+            }
+        }
+        StateCommand::Show { address } => {
+            let address = find(&state, &address)?;
+            let single = State {
+                resources: [(address.clone(), state.resources[&address].clone())].into(),
+                outputs: Default::default(),
+                ..state.clone()
+            };
+            print!("{}", render::human::state(&single, paint(global)));
+        }
+        StateCommand::Mv {
+            source,
+            destination,
+        } => {
+            let from = find(&state, &source)?;
+            let to: ResourceAddress = parse_addresses(&[destination])?.remove(0);
+            if state.resources.contains_key(&to) {
+                return Err(CliError::message(format!("{to} already exists in state")));
+            }
+            store.backup()?;
+            let resource = state.resources.remove(&from).expect("found above");
+            state.resources.insert(to.clone(), resource);
+            state.serial += 1;
+            store.save(&state)?;
+            println!("Moved {from} to {to}.");
+        }
+        StateCommand::Rm { addresses } => {
+            let found = addresses
+                .iter()
+                .map(|a| find(&state, a))
+                .collect::<Result<Vec<_>, _>>()?;
+            store.backup()?;
+            for address in &found {
+                state.resources.remove(address);
+            }
+            state.serial += 1;
+            store.save(&state)?;
+            println!(
+                "Removed {} resource(s) from state; the real objects were left alone.",
+                found.len()
+            );
+        }
+    }
+    Ok(Status::Ok)
+}

@@ -1,0 +1,229 @@
+//! What every command starts from: the configuration directory, the host facts
+//! evaluation may use, root variables, the providers built in, and the state store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use infra_core::state::{LocalStore, LockGuard, LockInfo, State, StateStore};
+use infra_core::{ProviderRegistry, ResourceAddress, Value};
+use infra_engine::{Graph, Workspace};
+use infra_lang::{Config, Host};
+use infra_syntax::Diagnostic;
+
+use crate::args::{Global, VarArgs};
+use crate::report::CliError;
+
+pub const STATE_FILE: &str = "infra.state";
+
+pub struct Session {
+    pub config: Config,
+    pub host: Host,
+    pub registry: ProviderRegistry,
+    pub store: LocalStore,
+}
+
+/// The providers this binary is built with. The only place that names them.
+pub fn registry() -> ProviderRegistry {
+    let mut registry = ProviderRegistry::new();
+    registry.register("local", Arc::new(infra_provider_local::LocalFactory));
+    registry
+}
+
+pub fn config_dir(global: &Global) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match &global.chdir {
+        Some(dir) => cwd.join(dir),
+        None => cwd,
+    }
+}
+
+fn host(dir: &Path) -> Host {
+    Host {
+        env: std::env::vars().collect(),
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        cwd: std::env::current_dir().unwrap_or_default(),
+        root: dir.to_path_buf(),
+    }
+}
+
+impl Session {
+    /// Loads and checks the configuration; every problem is reported at once.
+    pub fn open(global: &Global) -> Result<(Session, Graph), CliError> {
+        let dir = config_dir(global);
+        if !dir.is_dir() {
+            return Err(CliError::message(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        let (config, mut diagnostics) = infra_lang::load(&dir);
+        if config.sources.files().next().is_none() && diagnostics.is_empty() {
+            return Err(CliError::with_help(
+                format!("no .infra files in {}", crate::report::display_path(&dir)),
+                "run infra in a directory holding a configuration, or pass -chdir DIR",
+            ));
+        }
+        let registry = registry();
+        let store = LocalStore::new(global.state.clone().unwrap_or_else(|| dir.join(STATE_FILE)));
+        let session = Session {
+            host: host(&dir),
+            config,
+            registry,
+            store,
+        };
+        let graph = if diagnostics.iter().any(Diagnostic::is_error) {
+            None
+        } else {
+            match infra_engine::build_graph(&session.config, &session.registry) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    diagnostics.extend(e);
+                    None
+                }
+            }
+        };
+        match graph {
+            Some(graph) => Ok((session, graph)),
+            None => Err(session.config_error(diagnostics)),
+        }
+    }
+
+    pub fn workspace(&self) -> Workspace<'_> {
+        Workspace {
+            config: &self.config,
+            registry: &self.registry,
+            host: &self.host,
+        }
+    }
+
+    /// Turns diagnostics into an error that can show the configuration's files.
+    pub fn config_error(self, diagnostics: Vec<Diagnostic>) -> CliError {
+        CliError::Config {
+            sources: self.config.sources,
+            diagnostics,
+        }
+    }
+
+    /// Root variables: `INFRA_VAR_name` from the environment, then `-var-file`s in
+    /// order, then `-var`s; later sources win.
+    pub fn root_variables(
+        &mut self,
+        args: &VarArgs,
+    ) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
+        let types: BTreeMap<String, infra_core::Type> = self
+            .config
+            .root()
+            .variables
+            .iter()
+            .map(|(n, v)| (n.clone(), v.ty.clone()))
+            .collect();
+        let mut values = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (key, text) in &self.host.env {
+            if let Some(name) = key.strip_prefix("INFRA_VAR_") {
+                if let Some(ty) = types.get(name) {
+                    match infra_lang::parse_cli_var(text, ty) {
+                        Ok(v) => {
+                            values.insert(name.to_string(), v);
+                        }
+                        Err(e) => errors.push(Diagnostic::error(
+                            "infra::bad_variable",
+                            format!("INFRA_VAR_{name}: {e}"),
+                        )),
+                    }
+                }
+            }
+        }
+        for file in &args.var_files {
+            match infra_lang::load_var_file(
+                &self.host.cwd.join(file),
+                &mut self.config.sources,
+                &self.host,
+            ) {
+                Ok(v) => values.extend(v),
+                Err(e) => errors.extend(e),
+            }
+        }
+        for assignment in &args.vars {
+            let Some((name, text)) = assignment.split_once('=') else {
+                errors.push(
+                    Diagnostic::error(
+                        "infra::bad_variable",
+                        format!("-var {assignment:?} has no `=`"),
+                    )
+                    .with_help("write -var 'name=value'"),
+                );
+                continue;
+            };
+            let ty = types.get(name).cloned().unwrap_or(infra_core::Type::Any);
+            match infra_lang::parse_cli_var(text, &ty) {
+                Ok(v) => {
+                    values.insert(name.to_string(), v);
+                }
+                Err(e) => errors.push(Diagnostic::error(
+                    "infra::bad_variable",
+                    format!("-var {name}: {e}"),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(values)
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn lock(&self, operation: &str, timeout: Duration) -> Result<Box<dyn LockGuard>, CliError> {
+        Ok(self.store.lock(lock_info(operation), timeout)?)
+    }
+
+    pub fn load_state(&self) -> Result<State, CliError> {
+        Ok(self.store.load()?.unwrap_or_default())
+    }
+}
+
+pub fn lock_info(operation: &str) -> LockInfo {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    LockInfo::new(operation, &who, &host)
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, CliError> {
+    let bad = || {
+        CliError::with_help(
+            format!("{text:?} is not a duration"),
+            "write durations like 0s, 30s, 5m or 1h",
+        )
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+pub fn parse_addresses(texts: &[String]) -> Result<Vec<ResourceAddress>, CliError> {
+    texts
+        .iter()
+        .map(|t| {
+            t.parse().map_err(|e: infra_core::AddressParseError| {
+                CliError::with_help(
+                    e.to_string(),
+                    "addresses look like file.motd, file.x[0] or module.web.file.motd",
+                )
+            })
+        })
+        .collect()
+}

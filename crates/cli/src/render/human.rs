@@ -1,0 +1,339 @@
+//! The plan as a reviewer reads it in a terminal: Terraform's layout, attribute
+//! diffs, multi-line strings diffed line by line, secrets redacted.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use infra_core::Value;
+use infra_core::plan::{Action, Plan, PlanMode, ResourceChange};
+
+use super::{Paint, action_phrase, action_symbol, reason_phrase, summary_line};
+
+pub fn plan(plan: &Plan, paint: Paint) -> String {
+    let mut out = String::new();
+    if !plan.drift.is_empty() {
+        out.push_str(&paint.bold("Note: Objects have changed outside of infra"));
+        out.push_str("\n\ninfra detected the following changes made outside of infra since the last apply:\n\n");
+        for drift in &plan.drift {
+            let (symbol, phrase) = match &drift.actual {
+                None => ("-", "has been deleted"),
+                Some(_) => ("~", "has changed"),
+            };
+            let change = ResourceChange {
+                address: drift.address.clone(),
+                provider: String::new(),
+                action: if drift.actual.is_some() {
+                    Action::Update
+                } else {
+                    Action::Delete
+                },
+                before: Some(drift.recorded.clone()),
+                after: drift.actual.clone(),
+                replace_paths: Vec::new(),
+                reason: None,
+                dependencies: Vec::new(),
+                create_before_destroy: false,
+            };
+            let _ = writeln!(
+                out,
+                "  # {} {phrase}",
+                paint.bold(&drift.address.to_string())
+            );
+            resource_body(&mut out, &change, symbol, paint);
+            out.push('\n');
+        }
+    }
+    let changes: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    let outputs_change = plan.outputs.iter().any(|o| o.before != o.after);
+    if changes.is_empty() && !outputs_change {
+        out.push_str(&paint.green("No changes."));
+        out.push_str(match plan.mode {
+            PlanMode::Normal => " Your infrastructure matches the configuration.\n",
+            PlanMode::Destroy => " No objects need to be destroyed.\n",
+        });
+        return out;
+    }
+    if !changes.is_empty() {
+        out.push_str("infra will perform the following actions:\n\n");
+        for change in changes {
+            let _ = writeln!(
+                out,
+                "  # {} {}",
+                paint.bold(&change.address.to_string()),
+                action_phrase(change.action)
+            );
+            if let Some(reason) = reason_phrase(change) {
+                let _ = writeln!(out, "  # ({reason})");
+            }
+            resource_body(&mut out, change, action_symbol(change), paint);
+            out.push('\n');
+        }
+        out.push_str(&paint.bold(&summary_line(plan)));
+        out.push('\n');
+    }
+    if outputs_change {
+        out.push_str("\nChanges to Outputs:\n");
+        let changed: Vec<_> = plan
+            .outputs
+            .iter()
+            .filter(|o| o.before != o.after)
+            .collect();
+        let width = changed.iter().map(|o| o.name.len()).max().unwrap_or(0);
+        for o in changed {
+            let name = format!("{:<width$}", o.name);
+            let line = match (&o.before, &o.after) {
+                (None, Some(after)) => format!("  {} {name} = {}", paint.green("+"), inline(after)),
+                (Some(before), None) => {
+                    format!("  {} {name} = {} -> null", paint.red("-"), inline(before))
+                }
+                (Some(before), Some(after)) => format!(
+                    "  {} {name} = {} -> {}",
+                    paint.yellow("~"),
+                    inline(before),
+                    inline(after)
+                ),
+                (None, None) => continue,
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn colored(symbol: &str, paint: Paint) -> String {
+    match symbol {
+        "+" => paint.green("+"),
+        "-" => paint.red("-"),
+        "~" => paint.yellow("~"),
+        "-/+" | "+/-" => paint.yellow(symbol),
+        other => other.to_string(),
+    }
+}
+
+fn resource_body(out: &mut String, change: &ResourceChange, symbol: &str, paint: Paint) {
+    let address = &change.address;
+    let _ = writeln!(
+        out,
+        "{:>3} {} \"{}\" {{",
+        colored(symbol, paint),
+        address.kind,
+        address.name
+    );
+    let empty = Value::Object(Default::default());
+    let before = change.before.as_ref().unwrap_or(&empty);
+    let after = change.after.as_ref().unwrap_or(&empty);
+    let mode = match change.action {
+        Action::Create => Side::Added,
+        Action::Delete => Side::Removed,
+        _ => Side::Both,
+    };
+    object_diff(out, before, after, mode, 6, &change.replace_paths, paint);
+    out.push_str("    }\n");
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Added,
+    Removed,
+    Both,
+}
+
+fn object_diff(
+    out: &mut String,
+    before: &Value,
+    after: &Value,
+    side: Side,
+    indent: usize,
+    forces: &[String],
+    paint: Paint,
+) {
+    let empty = Default::default();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let keys: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    let shown: Vec<&String> = keys
+        .iter()
+        .copied()
+        .filter(|k| match side {
+            Side::Added => a.get(*k).is_some_and(|v| !v.is_null()),
+            Side::Removed => b.get(*k).is_some_and(|v| !v.is_null()),
+            Side::Both => !equal(b.get(*k), a.get(*k)),
+        })
+        .collect();
+    let width = shown.iter().map(|k| k.len()).max().unwrap_or(0);
+    let pad = " ".repeat(indent);
+    for k in &shown {
+        let (bv, av) = (
+            b.get(*k).unwrap_or(&Value::Null),
+            a.get(*k).unwrap_or(&Value::Null),
+        );
+        let name = format!("{k:<width$}");
+        let forced = if forces.iter().any(|f| f == *k) {
+            paint.red(" # forces replacement")
+        } else {
+            String::new()
+        };
+        match side {
+            Side::Added => {
+                let _ = writeln!(
+                    out,
+                    "{pad}{} {name} = {}",
+                    paint.green("+"),
+                    block(av, indent)
+                );
+            }
+            Side::Removed => {
+                let _ = writeln!(
+                    out,
+                    "{pad}{} {name} = {} -> null",
+                    paint.red("-"),
+                    block(bv, indent)
+                );
+            }
+            Side::Both if bv.is_null() => {
+                let _ = writeln!(
+                    out,
+                    "{pad}{} {name} = {}{forced}",
+                    paint.green("+"),
+                    block(av, indent)
+                );
+            }
+            Side::Both if av.is_null() => {
+                let _ = writeln!(
+                    out,
+                    "{pad}{} {name} = {} -> null{forced}",
+                    paint.red("-"),
+                    block(bv, indent)
+                );
+            }
+            Side::Both => {
+                let _ = write!(out, "{pad}{} {name} = ", paint.yellow("~"));
+                changed_value(out, bv, av, indent, paint);
+                out.push_str(&forced);
+                out.push('\n');
+            }
+        }
+    }
+    let hidden = keys.len() - shown.len();
+    if side == Side::Both && hidden > 0 {
+        let noun = if hidden == 1 {
+            "attribute"
+        } else {
+            "attributes"
+        };
+        let _ = writeln!(
+            out,
+            "{pad}  {}",
+            paint.dim(&format!("# ({hidden} unchanged {noun} hidden)"))
+        );
+    }
+}
+
+fn changed_value(out: &mut String, before: &Value, after: &Value, indent: usize, paint: Paint) {
+    match (before, after) {
+        (Value::String(b), Value::String(a)) if b.contains('\n') || a.contains('\n') => {
+            let pad = " ".repeat(indent + 4);
+            out.push_str("<<-EOT\n");
+            let diff = similar::TextDiff::from_lines(b.as_str(), a.as_str());
+            for change in diff.iter_all_changes() {
+                let line = change.value().trim_end_matches('\n');
+                let rendered = match change.tag() {
+                    similar::ChangeTag::Equal => format!("{pad}  {line}"),
+                    similar::ChangeTag::Delete => format!("{pad}{} {line}", paint.red("-")),
+                    similar::ChangeTag::Insert => format!("{pad}{} {line}", paint.green("+")),
+                };
+                out.push_str(&rendered);
+                out.push('\n');
+            }
+            let _ = write!(out, "{}EOT", " ".repeat(indent + 2));
+        }
+        (Value::Object(_), Value::Object(_)) => {
+            out.push_str("{\n");
+            object_diff(out, before, after, Side::Both, indent + 4, &[], paint);
+            let _ = write!(out, "{}}}", " ".repeat(indent + 2));
+        }
+        _ => {
+            let _ = write!(out, "{} -> {}", inline(before), inline(after));
+        }
+    }
+}
+
+pub(crate) fn equal(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let bare = |v: Option<&Value>| v.map(|v| v.unmark().0).unwrap_or(Value::Null);
+    let (a_sensitive, b_sensitive) = (
+        a.is_some_and(Value::contains_sensitive),
+        b.is_some_and(Value::contains_sensitive),
+    );
+    bare(a) == bare(b) && a_sensitive == b_sensitive
+}
+
+/// One-line rendering: strings quoted, secrets and unknowns named.
+pub fn inline(v: &Value) -> String {
+    match v {
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Sensitive(_) => "(sensitive value)".into(),
+        Value::Unknown => "(known after apply)".into(),
+        Value::List(items) => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) if map.is_empty() => "{}".into(),
+        Value::Object(map) => {
+            format!(
+                "{{ {} }}",
+                map.iter()
+                    .map(|(k, v)| format!("{k} = {}", inline(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A value that may span lines: multi-line strings as heredocs.
+fn block(v: &Value, indent: usize) -> String {
+    match v {
+        Value::String(s) if s.contains('\n') => {
+            let pad = " ".repeat(indent + 4);
+            let mut out = String::from("<<-EOT\n");
+            for line in s.lines() {
+                let _ = writeln!(out, "{pad}{line}");
+            }
+            let _ = write!(out, "{}EOT", " ".repeat(indent + 2));
+            out
+        }
+        other => inline(other),
+    }
+}
+
+/// `infra show` without a plan: every resource in state, secrets redacted.
+pub fn state(state: &infra_core::state::State, paint: Paint) -> String {
+    if state.resources.is_empty() {
+        return "The state is empty: no resources are managed.\n".into();
+    }
+    let mut out = String::new();
+    for (address, r) in &state.resources {
+        let _ = writeln!(out, "# {}:", paint.bold(&address.to_string()));
+        let _ = writeln!(out, "{} \"{}\" {{", address.kind, address.name);
+        if let Some(map) = r.attributes.as_object() {
+            let width = map.keys().map(String::len).max().unwrap_or(0);
+            for (k, v) in map.iter().filter(|(_, v)| !v.is_null()) {
+                let _ = writeln!(out, "    {k:<width$} = {}", block(v, 2));
+            }
+        }
+        out.push_str("}\n\n");
+    }
+    if !state.outputs.is_empty() {
+        out.push_str("Outputs:\n\n");
+        for (name, v) in &state.outputs {
+            let _ = writeln!(out, "{name} = {}", inline(v));
+        }
+    }
+    out
+}
