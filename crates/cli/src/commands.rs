@@ -71,7 +71,11 @@ fn state_path(global: &Global) -> PathBuf {
 }
 
 fn validate(global: &Global) -> Outcome {
-    let (session, _graph) = Session::open(global)?;
+    let (session, graph) = Session::open(global)?;
+    let errors = infra_engine::validate(&session.workspace(), &graph);
+    if !errors.is_empty() {
+        return Err(session.config_error(errors));
+    }
     let files = session.config.sources.files().count();
     let resources: usize = session
         .config

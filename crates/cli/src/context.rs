@@ -73,7 +73,12 @@ impl Session {
             registry,
             store,
         };
-        let graph = if diagnostics.iter().any(Diagnostic::is_error) {
+        // A file that did not parse would make every reference into it look
+        // unknown; otherwise check the graph too, to report every problem at once.
+        let unparsed = diagnostics
+            .iter()
+            .any(|d| matches!(d.code, "infra::syntax" | "infra::io"));
+        let graph = if unparsed {
             None
         } else {
             match infra_engine::build_graph(&session.config, &session.registry) {
@@ -85,8 +90,8 @@ impl Session {
             }
         };
         match graph {
-            Some(graph) => Ok((session, graph)),
-            None => Err(session.config_error(diagnostics)),
+            Some(graph) if !diagnostics.iter().any(Diagnostic::is_error) => Ok((session, graph)),
+            _ => Err(session.config_error(diagnostics)),
         }
     }
 

@@ -81,9 +81,7 @@ pub fn build(config: &Config, registry: &ProviderRegistry) -> Result<Graph, Vec<
     };
     b.add_nodes();
     b.add_edges();
-    if b.errors.is_empty() {
-        b.check_cycles();
-    }
+    b.check_cycles();
     if b.errors.is_empty() {
         Ok(Graph {
             graph: b.graph,

@@ -18,6 +18,7 @@ mod graph;
 mod plan;
 mod propose;
 mod scope;
+mod validate;
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,7 @@ use sha2::Digest as _;
 pub use apply::{ApplyOptions, ApplyReport, Event, Interrupt, Observer, apply};
 pub use graph::{Graph, Node, build as build_graph, describe as describe_node};
 pub use plan::{PlanOptions, plan};
+pub use validate::validate;
 
 /// What every engine operation works on.
 pub struct Workspace<'a> {

@@ -29,6 +29,8 @@ impl Values {
 #[derive(Clone, Debug)]
 pub enum Repetition {
     Single,
+    /// Validation: some instance, `count.index` and `each` unknown.
+    Any,
     Count(u64),
     Each(String, Value),
 }
@@ -36,7 +38,7 @@ pub enum Repetition {
 impl Repetition {
     pub fn key(&self) -> InstanceKey {
         match self {
-            Repetition::Single => InstanceKey::None,
+            Repetition::Single | Repetition::Any => InstanceKey::None,
             Repetition::Count(i) => InstanceKey::Int(*i),
             Repetition::Each(k, _) => InstanceKey::Str(k.clone()),
         }
@@ -79,14 +81,17 @@ impl Scope for ModuleScope<'_> {
             }
             Reference::CountIndex => match self.repetition {
                 Repetition::Count(i) => Some(Value::Number(i as f64)),
+                Repetition::Any => Some(Value::Unknown),
                 _ => None,
             },
             Reference::EachKey => match &self.repetition {
                 Repetition::Each(k, _) => Some(Value::string(k.clone())),
+                Repetition::Any => Some(Value::Unknown),
                 _ => None,
             },
             Reference::EachValue => match &self.repetition {
                 Repetition::Each(_, v) => Some(v.clone()),
+                Repetition::Any => Some(Value::Unknown),
                 _ => None,
             },
             Reference::Path(p) => {

@@ -14,6 +14,11 @@ pub fn parse_cli_var(text: &str, ty: &Type) -> Result<Value, String> {
     if matches!(ty, Type::String | Type::Any) && !looks_like_expression(text) {
         return Ok(Value::string(text));
     }
+    if matches!(ty, Type::Number | Type::Bool) {
+        return ty
+            .convert(Value::string(text))
+            .map_err(|found| format!("expected {ty}, found {found}"));
+    }
     let source = format!("v = {text}\n");
     let file =
         infra_syntax::parse(infra_syntax::FileId(0), &source).map_err(|d| d[0].message.clone())?;
@@ -107,5 +112,9 @@ mod tests {
             Ok(Value::List(vec![Value::Number(80.0), Value::Number(443.0)]))
         );
         assert!(parse_cli_var("[80,", &Type::list(Type::Number)).is_err());
+        assert_eq!(
+            parse_cli_var("abc", &Type::Number),
+            Err("expected number, found a string \"abc\" that is not a number".into())
+        );
     }
 }
