@@ -1,1 +1,11 @@
+//! End-to-end tests: the built `infra` binary run against real directories, the
+//! way a user runs it. One test binary (ripgrep's layout); modules by topic.
 
+mod support;
+
+mod bad_input;
+mod crash;
+mod plan_output;
+mod saved_plan;
+mod state_safety;
+mod workflow;

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const ABOUT: &str =
-    "Plan and apply servers, containers, firewalls and backups from reviewed .infra files.";
+const ABOUT: &str = "Plan and apply servers, containers, firewalls and backups from reviewed .infra files.";
 
 const LONG_ABOUT: &str = "\
 infra reads every .infra file in a directory (one configuration), compares it with the
@@ -232,35 +231,11 @@ mod tests {
 
     #[test]
     fn single_dash_long_flags_are_accepted() {
-        let argv: Vec<OsString> = [
-            "infra",
-            "apply",
-            "-auto-approve",
-            "-var",
-            "a=-x",
-            "-h",
-            "--",
-            "-keep",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
-        let rewritten: Vec<String> = terraform_style(argv)
+        let argv: Vec<OsString> = ["infra", "apply", "-auto-approve", "-var", "a=-x", "-h", "--", "-keep"]
             .iter()
-            .map(|a| a.to_string_lossy().into_owned())
+            .map(OsString::from)
             .collect();
-        assert_eq!(
-            rewritten,
-            [
-                "infra",
-                "apply",
-                "--auto-approve",
-                "--var",
-                "a=-x",
-                "-h",
-                "--",
-                "-keep"
-            ]
-        );
+        let rewritten: Vec<String> = terraform_style(argv).iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(rewritten, ["infra", "apply", "--auto-approve", "--var", "a=-x", "-h", "--", "-keep"]);
     }
 }

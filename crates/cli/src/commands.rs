@@ -10,8 +10,7 @@ use infra_core::{ResourceAddress, Value};
 use infra_engine::{ApplyOptions, Interrupt, PlanOptions};
 
 use crate::args::{
-    ApplyArgs, Cli, Command, FmtArgs, Format, Global, OutputArgs, PlanArgs, PlanCommon, ShowArgs,
-    StateCommand, VarArgs,
+    ApplyArgs, Cli, Command, FmtArgs, Format, Global, OutputArgs, PlanArgs, PlanCommon, ShowArgs, StateCommand, VarArgs,
 };
 use crate::context::{Session, parse_addresses, parse_duration};
 use crate::progress::Progress;
@@ -26,12 +25,7 @@ pub fn run(cli: Cli) -> Result<Status, (CliError, bool)> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| {
-            (
-                CliError::message(format!("cannot start the runtime: {e}")),
-                no_color,
-            )
-        })?;
+        .map_err(|e| (CliError::message(format!("cannot start the runtime: {e}")), no_color))?;
     runtime.block_on(dispatch(cli)).map_err(|e| (e, no_color))
 }
 
@@ -58,16 +52,11 @@ async fn dispatch(cli: Cli) -> Outcome {
 }
 
 fn paint(global: &Global) -> Paint {
-    Paint {
-        enabled: color_enabled(global.no_color, std::io::stdout().is_terminal()),
-    }
+    Paint { enabled: color_enabled(global.no_color, std::io::stdout().is_terminal()) }
 }
 
 fn state_path(global: &Global) -> PathBuf {
-    global
-        .state
-        .clone()
-        .unwrap_or_else(|| crate::context::config_dir(global).join(crate::context::STATE_FILE))
+    global.state.clone().unwrap_or_else(|| crate::context::config_dir(global).join(crate::context::STATE_FILE))
 }
 
 fn validate(global: &Global) -> Outcome {
@@ -77,25 +66,13 @@ fn validate(global: &Global) -> Outcome {
         return Err(session.config_error(errors));
     }
     let files = session.config.sources.files().count();
-    let resources: usize = session
-        .config
-        .modules
-        .iter()
-        .map(|m| m.resources.len())
-        .sum();
-    println!(
-        "{} The configuration is valid ({files} files, {resources} resources).",
-        paint(global).green("Success!")
-    );
+    let resources: usize = session.config.modules.iter().map(|m| m.resources.len()).sum();
+    println!("{} The configuration is valid ({files} files, {resources} resources).", paint(global).green("Success!"));
     Ok(Status::Ok)
 }
 
 fn fmt(global: &Global, args: &FmtArgs) -> Outcome {
-    let roots = if args.paths.is_empty() {
-        vec![crate::context::config_dir(global)]
-    } else {
-        args.paths.clone()
-    };
+    let roots = if args.paths.is_empty() { vec![crate::context::config_dir(global)] } else { args.paths.clone() };
     let mut files = Vec::new();
     for root in roots {
         if root.is_dir() {
@@ -103,10 +80,7 @@ fn fmt(global: &Global, args: &FmtArgs) -> Outcome {
                 .map_err(|e| CliError::message(format!("cannot read {}: {e}", root.display())))?
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|x| x == "infra" || x == "infravars")
-                })
+                .filter(|p| p.extension().is_some_and(|x| x == "infra" || x == "infravars"))
                 .collect();
             found.sort();
             files.extend(found);
@@ -129,9 +103,8 @@ fn fmt(global: &Global, args: &FmtArgs) -> Outcome {
         if formatted != text {
             unformatted.push(crate::report::display_path(path));
             if !args.check {
-                std::fs::write(path, formatted).map_err(|e| {
-                    CliError::message(format!("cannot write {}: {e}", path.display()))
-                })?;
+                std::fs::write(path, formatted)
+                    .map_err(|e| CliError::message(format!("cannot write {}: {e}", path.display())))?;
             }
         }
     }
@@ -139,16 +112,9 @@ fn fmt(global: &Global, args: &FmtArgs) -> Outcome {
         println!("{path}");
     }
     if !diagnostics.is_empty() {
-        return Err(CliError::Config {
-            sources,
-            diagnostics,
-        });
+        return Err(CliError::Config { sources, diagnostics });
     }
-    Ok(if args.check && !unformatted.is_empty() {
-        Status::Unformatted
-    } else {
-        Status::Ok
-    })
+    Ok(if args.check && !unformatted.is_empty() { Status::Unformatted } else { Status::Ok })
 }
 
 struct Prepared {
@@ -160,11 +126,7 @@ struct Prepared {
 fn prepare(global: &Global, vars: &VarArgs) -> Result<Prepared, CliError> {
     let (mut session, graph) = Session::open(global)?;
     match session.root_variables(vars) {
-        Ok(variables) => Ok(Prepared {
-            session,
-            graph,
-            variables,
-        }),
+        Ok(variables) => Ok(Prepared { session, graph, variables }),
         Err(diagnostics) => Err(session.config_error(diagnostics)),
     }
 }
@@ -183,11 +145,7 @@ fn plan_options(
     })
 }
 
-async fn make_plan(
-    p: Prepared,
-    state: &State,
-    options: &PlanOptions,
-) -> Result<(Prepared, Plan), CliError> {
+async fn make_plan(p: Prepared, state: &State, options: &PlanOptions) -> Result<(Prepared, Plan), CliError> {
     let result = infra_engine::plan(&p.session.workspace(), &p.graph, state, options).await;
     match result {
         Ok(plan) => Ok((p, plan)),
@@ -205,33 +163,19 @@ fn render_plan(plan: &Plan, format: Format, paint: Paint) -> String {
 
 async fn plan(global: &Global, args: &PlanArgs) -> Outcome {
     let prepared = prepare(global, &args.vars)?;
-    let mode = if args.destroy {
-        PlanMode::Destroy
-    } else {
-        PlanMode::Normal
-    };
+    let mode = if args.destroy { PlanMode::Destroy } else { PlanMode::Normal };
     let options = plan_options(&args.common, mode, prepared.variables.clone())?;
-    let _lock = prepared
-        .session
-        .lock("plan", parse_duration(&args.common.lock_timeout)?)?;
+    let _lock = prepared.session.lock("plan", parse_duration(&args.common.lock_timeout)?)?;
     let state = prepared.session.load_state()?;
     let (_prepared, plan) = make_plan(prepared, &state, &options).await?;
     print!("{}", render_plan(&plan, args.format, paint(global)));
     if let Some(out) = &args.out {
         write_plan_file(out, &plan)?;
         if args.format == Format::Human {
-            println!(
-                "\nSaved the plan to {}. Apply exactly it with: infra apply {}",
-                out.display(),
-                out.display()
-            );
+            println!("\nSaved the plan to {}. Apply exactly it with: infra apply {}", out.display(), out.display());
         }
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
-        Status::Changes
-    } else {
-        Status::Ok
-    })
+    Ok(if args.detailed_exitcode && plan.has_changes() { Status::Changes } else { Status::Ok })
 }
 
 fn write_plan_file(path: &Path, plan: &Plan) -> Result<(), CliError> {
@@ -242,21 +186,16 @@ fn write_plan_file(path: &Path, plan: &Plan) -> Result<(), CliError> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| {
-            CliError::message(format!("cannot write the plan to {}: {e}", path.display()))
-        })?;
+        .map_err(|e| CliError::message(format!("cannot write the plan to {}: {e}", path.display())))?;
     file.write_all(&plan.encode())
         .map_err(|e| CliError::message(format!("cannot write the plan to {}: {e}", path.display())))
 }
 
 fn read_plan_file(path: &Path) -> Result<Plan, CliError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::message(format!("cannot read the plan {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::message(format!("cannot read the plan {}: {e}", path.display())))?;
     Plan::decode(&bytes).map_err(|e| {
-        CliError::with_help(
-            format!("{}: {e}", path.display()),
-            "make a new one with `infra plan -out FILE`",
-        )
+        CliError::with_help(format!("{}: {e}", path.display()), "make a new one with `infra plan -out FILE`")
     })
 }
 
@@ -288,32 +227,16 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             let plan = read_plan_file(file)?;
             let (session, graph) = Session::open(global)?;
             let variables = plan.variables.clone();
-            (
-                Prepared {
-                    session,
-                    graph,
-                    variables,
-                },
-                Some(plan),
-            )
+            (Prepared { session, graph, variables }, Some(plan))
         }
         None => (prepare(global, &args.vars)?, None),
     };
-    let operation = if mode == PlanMode::Destroy {
-        "destroy"
-    } else {
-        "apply"
-    };
-    let _lock = prepared
-        .session
-        .lock(operation, parse_duration(&args.common.lock_timeout)?)?;
+    let operation = if mode == PlanMode::Destroy { "destroy" } else { "apply" };
+    let _lock = prepared.session.lock(operation, parse_duration(&args.common.lock_timeout)?)?;
     let stored = prepared.session.store.load()?;
     let (prepared, plan, mut state) = match plan {
         Some(plan) => {
-            let state = stored.unwrap_or_else(|| State {
-                lineage: plan.lineage.clone(),
-                ..State::new()
-            });
+            let state = stored.unwrap_or_else(|| State { lineage: plan.lineage.clone(), ..State::new() });
             check_saved_plan(&prepared, &plan, &state)?;
             (prepared, plan, state)
         }
@@ -327,9 +250,7 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             }
             if !args.auto_approve && !confirm(mode)? {
                 println!("\nApply cancelled.");
-                return Err(CliError::message(
-                    "apply cancelled: the answer was not `yes`",
-                ));
+                return Err(CliError::message("apply cancelled: the answer was not `yes`"));
             }
             (prepared, plan, state)
         }
@@ -373,11 +294,7 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             "run `infra apply` again to finish",
         ));
     }
-    let verb = if mode == PlanMode::Destroy {
-        "Destroy"
-    } else {
-        "Apply"
-    };
+    let verb = if mode == PlanMode::Destroy { "Destroy" } else { "Apply" };
     println!(
         "\n{}",
         paint.green(&format!(
@@ -395,6 +312,12 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
 }
 
 fn check_saved_plan(p: &Prepared, plan: &Plan, state: &State) -> Result<(), CliError> {
+    if plan.lineage != state.lineage && plan.prior_serial == 0 {
+        return Err(CliError::with_help(
+            "the state was created since the plan was made",
+            "make a new plan against this state with `infra plan -out FILE`",
+        ));
+    }
     if plan.lineage != state.lineage {
         return Err(CliError::with_help(
             "the saved plan was made for a different state (lineage mismatch)",
@@ -441,10 +364,7 @@ fn output(global: &Global, args: &OutputArgs) -> Outcome {
         Some(name) => {
             let value = state.outputs.get(name).ok_or_else(|| {
                 let help = infra_lang::did_you_mean(name, state.outputs.keys().map(String::as_str))
-                    .map_or_else(
-                        || "run `infra output` to list them".to_string(),
-                        |s| format!("did you mean `{s}`?"),
-                    );
+                    .map_or_else(|| "run `infra output` to list them".to_string(), |s| format!("did you mean `{s}`?"));
                 CliError::with_help(format!("no output named `{name}` in state"), help)
             })?;
             let (bare, _) = value.unmark();
@@ -458,7 +378,9 @@ fn output(global: &Global, args: &OutputArgs) -> Outcome {
             let all: serde_json::Map<String, serde_json::Value> = state
                 .outputs
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::json!({ "value": v.to_json(), "sensitive": v.contains_sensitive() })))
+                .map(|(k, v)| {
+                    (k.clone(), serde_json::json!({ "value": v.to_json(), "sensitive": v.contains_sensitive() }))
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         }
@@ -475,20 +397,14 @@ fn graph(global: &Global, _args: &VarArgs) -> Outcome {
     let (session, graph) = Session::open(global)?;
     let name = |i| infra_engine::describe_node(&session.config, &graph.graph[i]);
     let mut out = String::from("digraph infra {\n  rankdir = \"RL\";\n  node [shape = box];\n");
-    let mut nodes: Vec<String> = graph
-        .graph
-        .node_indices()
-        .map(|i| format!("  \"{}\";\n", name(i)))
-        .collect();
+    let mut nodes: Vec<String> = graph.graph.node_indices().map(|i| format!("  \"{}\";\n", name(i))).collect();
     nodes.sort();
     out.extend(nodes);
     let mut edges: Vec<String> = graph
         .graph
         .edge_indices()
         .filter_map(|e| graph.graph.edge_endpoints(e))
-        .map(|(dependency, dependent)| {
-            format!("  \"{}\" -> \"{}\";\n", name(dependent), name(dependency))
-        })
+        .map(|(dependency, dependent)| format!("  \"{}\" -> \"{}\";\n", name(dependent), name(dependency)))
         .collect();
     edges.sort();
     out.extend(edges);
@@ -517,9 +433,7 @@ async fn import(global: &Global, args: &crate::args::ImportArgs) -> Outcome {
             state.resources.insert(address.clone(), resource);
             state.serial += 1;
             prepared.session.store.save(&state)?;
-            println!(
-                "{address}: imported. Run `infra plan` to see how it differs from the configuration."
-            );
+            println!("{address}: imported. Run `infra plan` to see how it differs from the configuration.");
             Ok(Status::Ok)
         }
         Err(diagnostics) => Err(prepared.session.config_error(diagnostics)),
@@ -529,24 +443,15 @@ async fn import(global: &Global, args: &crate::args::ImportArgs) -> Outcome {
 fn state_command(global: &Global, command: StateCommand) -> Outcome {
     let store = infra_core::state::LocalStore::new(state_path(global));
     let mutating = matches!(command, StateCommand::Mv { .. } | StateCommand::Rm { .. });
-    let _lock = if mutating {
-        Some(store.lock(
-            crate::context::lock_info("state"),
-            std::time::Duration::ZERO,
-        )?)
-    } else {
-        None
-    };
+    let _lock =
+        if mutating { Some(store.lock(crate::context::lock_info("state"), std::time::Duration::ZERO)?) } else { None };
     let mut state = store.load()?.unwrap_or_default();
     let find = |state: &State, text: &str| -> Result<ResourceAddress, CliError> {
         let address: ResourceAddress = parse_addresses(&[text.to_string()])?.remove(0);
         if state.resources.contains_key(&address) {
             Ok(address)
         } else {
-            Err(CliError::with_help(
-                format!("{address} is not in state"),
-                "`infra state list` shows what is",
-            ))
+            Err(CliError::with_help(format!("{address} is not in state"), "`infra state list` shows what is"))
         }
     };
     match command {
@@ -564,10 +469,7 @@ fn state_command(global: &Global, command: StateCommand) -> Outcome {
             };
             print!("{}", render::human::state(&single, paint(global)));
         }
-        StateCommand::Mv {
-            source,
-            destination,
-        } => {
+        StateCommand::Mv { source, destination } => {
             let from = find(&state, &source)?;
             let to: ResourceAddress = parse_addresses(&[destination])?.remove(0);
             if state.resources.contains_key(&to) {
@@ -581,20 +483,14 @@ fn state_command(global: &Global, command: StateCommand) -> Outcome {
             println!("Moved {from} to {to}.");
         }
         StateCommand::Rm { addresses } => {
-            let found = addresses
-                .iter()
-                .map(|a| find(&state, a))
-                .collect::<Result<Vec<_>, _>>()?;
+            let found = addresses.iter().map(|a| find(&state, a)).collect::<Result<Vec<_>, _>>()?;
             store.backup()?;
             for address in &found {
                 state.resources.remove(address);
             }
             state.serial += 1;
             store.save(&state)?;
-            println!(
-                "Removed {} resource(s) from state; the real objects were left alone.",
-                found.len()
-            );
+            println!("Removed {} resource(s) from state; the real objects were left alone.", found.len());
         }
     }
     Ok(Status::Ok)

@@ -53,10 +53,7 @@ impl Session {
     pub fn open(global: &Global) -> Result<(Session, Graph), CliError> {
         let dir = config_dir(global);
         if !dir.is_dir() {
-            return Err(CliError::message(format!(
-                "{} is not a directory",
-                dir.display()
-            )));
+            return Err(CliError::message(format!("{} is not a directory", dir.display())));
         }
         let (config, mut diagnostics) = infra_lang::load(&dir);
         if config.sources.files().next().is_none() && diagnostics.is_empty() {
@@ -67,17 +64,10 @@ impl Session {
         }
         let registry = registry();
         let store = LocalStore::new(global.state.clone().unwrap_or_else(|| dir.join(STATE_FILE)));
-        let session = Session {
-            host: host(&dir),
-            config,
-            registry,
-            store,
-        };
+        let session = Session { host: host(&dir), config, registry, store };
         // A file that did not parse would make every reference into it look
         // unknown; otherwise check the graph too, to report every problem at once.
-        let unparsed = diagnostics
-            .iter()
-            .any(|d| matches!(d.code, "infra::syntax" | "infra::io"));
+        let unparsed = diagnostics.iter().any(|d| matches!(d.code, "infra::syntax" | "infra::io"));
         let graph = if unparsed {
             None
         } else {
@@ -96,34 +86,19 @@ impl Session {
     }
 
     pub fn workspace(&self) -> Workspace<'_> {
-        Workspace {
-            config: &self.config,
-            registry: &self.registry,
-            host: &self.host,
-        }
+        Workspace { config: &self.config, registry: &self.registry, host: &self.host }
     }
 
     /// Turns diagnostics into an error that can show the configuration's files.
     pub fn config_error(self, diagnostics: Vec<Diagnostic>) -> CliError {
-        CliError::Config {
-            sources: self.config.sources,
-            diagnostics,
-        }
+        CliError::Config { sources: self.config.sources, diagnostics }
     }
 
     /// Root variables: `INFRA_VAR_name` from the environment, then `-var-file`s in
     /// order, then `-var`s; later sources win.
-    pub fn root_variables(
-        &mut self,
-        args: &VarArgs,
-    ) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
-        let types: BTreeMap<String, infra_core::Type> = self
-            .config
-            .root()
-            .variables
-            .iter()
-            .map(|(n, v)| (n.clone(), v.ty.clone()))
-            .collect();
+    pub fn root_variables(&mut self, args: &VarArgs) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
+        let types: BTreeMap<String, infra_core::Type> =
+            self.config.root().variables.iter().map(|(n, v)| (n.clone(), v.ty.clone())).collect();
         let mut values = BTreeMap::new();
         let mut errors = Vec::new();
         for (key, text) in &self.host.env {
@@ -133,20 +108,15 @@ impl Session {
                         Ok(v) => {
                             values.insert(name.to_string(), v);
                         }
-                        Err(e) => errors.push(Diagnostic::error(
-                            "infra::bad_variable",
-                            format!("INFRA_VAR_{name}: {e}"),
-                        )),
+                        Err(e) => {
+                            errors.push(Diagnostic::error("infra::bad_variable", format!("INFRA_VAR_{name}: {e}")))
+                        }
                     }
                 }
             }
         }
         for file in &args.var_files {
-            match infra_lang::load_var_file(
-                &self.host.cwd.join(file),
-                &mut self.config.sources,
-                &self.host,
-            ) {
+            match infra_lang::load_var_file(&self.host.cwd.join(file), &mut self.config.sources, &self.host) {
                 Ok(v) => values.extend(v),
                 Err(e) => errors.extend(e),
             }
@@ -154,11 +124,8 @@ impl Session {
         for assignment in &args.vars {
             let Some((name, text)) = assignment.split_once('=') else {
                 errors.push(
-                    Diagnostic::error(
-                        "infra::bad_variable",
-                        format!("-var {assignment:?} has no `=`"),
-                    )
-                    .with_help("write -var 'name=value'"),
+                    Diagnostic::error("infra::bad_variable", format!("-var {assignment:?} has no `=`"))
+                        .with_help("write -var 'name=value'"),
                 );
                 continue;
             };
@@ -167,17 +134,10 @@ impl Session {
                 Ok(v) => {
                     values.insert(name.to_string(), v);
                 }
-                Err(e) => errors.push(Diagnostic::error(
-                    "infra::bad_variable",
-                    format!("-var {name}: {e}"),
-                )),
+                Err(e) => errors.push(Diagnostic::error("infra::bad_variable", format!("-var {name}: {e}"))),
             }
         }
-        if errors.is_empty() {
-            Ok(values)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(values) } else { Err(errors) }
     }
 
     pub fn lock(&self, operation: &str, timeout: Duration) -> Result<Box<dyn LockGuard>, CliError> {
@@ -198,15 +158,8 @@ pub fn lock_info(operation: &str) -> LockInfo {
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, CliError> {
-    let bad = || {
-        CliError::with_help(
-            format!("{text:?} is not a duration"),
-            "write durations like 0s, 30s, 5m or 1h",
-        )
-    };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let bad = || CliError::with_help(format!("{text:?} is not a duration"), "write durations like 0s, 30s, 5m or 1h");
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
     let seconds = match unit {
@@ -224,10 +177,7 @@ pub fn parse_addresses(texts: &[String]) -> Result<Vec<ResourceAddress>, CliErro
         .iter()
         .map(|t| {
             t.parse().map_err(|e: infra_core::AddressParseError| {
-                CliError::with_help(
-                    e.to_string(),
-                    "addresses look like file.motd, file.x[0] or module.web.file.motd",
-                )
+                CliError::with_help(e.to_string(), "addresses look like file.motd, file.x[0] or module.web.file.motd")
             })
         })
         .collect()

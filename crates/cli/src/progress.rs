@@ -20,11 +20,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(interactive: bool, paint: Paint) -> Progress {
-        Progress {
-            bars: interactive.then(MultiProgress::new),
-            running: Mutex::new(HashMap::new()),
-            paint,
-        }
+        Progress { bars: interactive.then(MultiProgress::new), running: Mutex::new(HashMap::new()), paint }
     }
 
     fn line(&self, text: String) {
@@ -48,11 +44,7 @@ fn verbs(action: Action) -> (&'static str, &'static str) {
 }
 
 fn seconds(d: Duration) -> String {
-    if d.as_secs() >= 60 {
-        format!("{}m{}s", d.as_secs() / 60, d.as_secs() % 60)
-    } else {
-        format!("{}s", d.as_secs())
-    }
+    if d.as_secs() >= 60 { format!("{}m{}s", d.as_secs() / 60, d.as_secs() % 60) } else { format!("{}s", d.as_secs()) }
 }
 
 impl Observer for Progress {
@@ -76,26 +68,14 @@ impl Observer for Progress {
                     None => self.line(format!("{address}: {doing}...")),
                 }
             }
-            Event::Finished {
-                address,
-                action,
-                elapsed,
-                error,
-            } => {
-                if let Some(bar) = self
-                    .running
-                    .lock()
-                    .ok()
-                    .and_then(|mut r| r.remove(&address))
-                {
+            Event::Finished { address, action, elapsed, error } => {
+                if let Some(bar) = self.running.lock().ok().and_then(|mut r| r.remove(&address)) {
                     bar.finish_and_clear();
                 }
                 let (_, done) = verbs(action);
                 let text = match error {
                     None => format!("{address}: {done} after {}", seconds(elapsed)),
-                    Some(_) => self
-                        .paint
-                        .red(&format!("{address}: failed after {}", seconds(elapsed))),
+                    Some(_) => self.paint.red(&format!("{address}: failed after {}", seconds(elapsed))),
                 };
                 self.line(text);
             }

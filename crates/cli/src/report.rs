@@ -35,17 +35,11 @@ pub enum CliError {
 
 impl CliError {
     pub fn message(message: impl Into<String>) -> CliError {
-        CliError::Message {
-            message: message.into(),
-            help: None,
-        }
+        CliError::Message { message: message.into(), help: None }
     }
 
     pub fn with_help(message: impl Into<String>, help: impl Into<String>) -> CliError {
-        CliError::Message {
-            message: message.into(),
-            help: Some(help.into()),
-        }
+        CliError::Message { message: message.into(), help: Some(help.into()) }
     }
 }
 
@@ -75,10 +69,7 @@ pub fn exit(result: Result<Status, (CliError, bool)>) -> ExitCode {
 /// The text a user sees for an error (also used by snapshot tests).
 pub fn render_error(error: &CliError, color: bool) -> String {
     match error {
-        CliError::Config {
-            sources,
-            diagnostics,
-        } => render_diagnostics(sources, diagnostics, color),
+        CliError::Config { sources, diagnostics } => render_diagnostics(sources, diagnostics, color),
         CliError::State(e) => {
             let help = state_help(e);
             render_plain(&e.to_string(), help.as_deref(), color)
@@ -95,8 +86,7 @@ fn state_help(e: &StateError) -> Option<String> {
             info.id
         ),
         StateError::Corrupt { .. } => {
-            "the file was left untouched; restore it from its .backup copy or from version control"
-                .into()
+            "the file was left untouched; restore it from its .backup copy or from version control".into()
         }
         StateError::NewerFormat { .. } => "the file was left untouched".into(),
         _ => return None,
@@ -104,14 +94,8 @@ fn state_help(e: &StateError) -> Option<String> {
 }
 
 fn handler(color: bool) -> GraphicalReportHandler {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false)
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false)
 }
 
 fn render_plain(message: &str, help: Option<&str>, color: bool) -> String {
@@ -145,10 +129,7 @@ pub fn render_diagnostics(sources: &SourceMap, diagnostics: &[Diagnostic], color
 /// Paths as the user typed them: relative to the current directory when inside it.
 pub fn display_path(path: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
-    path.strip_prefix(&cwd)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
 }
 
 fn to_miette(sources: &SourceMap, d: &Diagnostic) -> Rendered {
@@ -221,14 +202,10 @@ impl std::error::Error for Rendered {}
 
 impl miette::Diagnostic for Rendered {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.code
-            .as_ref()
-            .map(|c| Box::new(c) as Box<dyn std::fmt::Display>)
+        self.code.as_ref().map(|c| Box::new(c) as Box<dyn std::fmt::Display>)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(self.severity)
@@ -237,19 +214,13 @@ impl miette::Diagnostic for Rendered {
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.labels.is_empty() {
-            None
-        } else {
-            Some(Box::new(self.labels.iter().cloned()))
-        }
+        if self.labels.is_empty() { None } else { Some(Box::new(self.labels.iter().cloned())) }
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(
-                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
-            ))
+            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
         }
     }
 }

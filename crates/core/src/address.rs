@@ -21,26 +21,13 @@ pub struct ResourceAddress {
 }
 
 impl ResourceAddress {
-    pub fn new(
-        module: Vec<String>,
-        kind: impl Into<String>,
-        name: impl Into<String>,
-        key: InstanceKey,
-    ) -> Self {
-        ResourceAddress {
-            module,
-            kind: kind.into(),
-            name: name.into(),
-            key,
-        }
+    pub fn new(module: Vec<String>, kind: impl Into<String>, name: impl Into<String>, key: InstanceKey) -> Self {
+        ResourceAddress { module, kind: kind.into(), name: name.into(), key }
     }
 
     /// The same address without its instance key: the resource as written.
     pub fn without_key(&self) -> ResourceAddress {
-        ResourceAddress {
-            key: InstanceKey::None,
-            ..self.clone()
-        }
+        ResourceAddress { key: InstanceKey::None, ..self.clone() }
     }
 
     /// True when `self` names `other` or a resource that contains it: `file.x` contains
@@ -94,25 +81,17 @@ impl FromStr for ResourceAddress {
     type Err = AddressParseError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |reason| AddressParseError {
-            input: input.to_string(),
-            reason,
-        };
+        let err = |reason| AddressParseError { input: input.to_string(), reason };
         let (path, key) = match input.find('[') {
             Some(open) => {
                 let inner = input[open..]
                     .strip_prefix('[')
                     .and_then(|s| s.strip_suffix(']'))
                     .ok_or_else(|| err("an index must end the address, as in `file.x[0]`"))?;
-                let key = if let Some(s) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"'))
-                {
+                let key = if let Some(s) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
                     InstanceKey::Str(s.replace("\\\"", "\""))
                 } else {
-                    InstanceKey::Int(
-                        inner
-                            .parse()
-                            .map_err(|_| err("an index is a number or a quoted string"))?,
-                    )
+                    InstanceKey::Int(inner.parse().map_err(|_| err("an index is a number or a quoted string"))?)
                 };
                 (&input[..open], key)
             }
@@ -142,12 +121,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_text() {
-        for text in [
-            "file.motd",
-            "file.x[3]",
-            "module.web.file.x[\"a\"]",
-            "module.a.module.b.random_id.id",
-        ] {
+        for text in ["file.motd", "file.x[3]", "module.web.file.x[\"a\"]", "module.a.module.b.random_id.id"] {
             let parsed: ResourceAddress = text.parse().expect(text);
             assert_eq!(parsed.to_string(), text);
         }

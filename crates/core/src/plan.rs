@@ -117,8 +117,7 @@ impl Plan {
 
     /// True when applying would change resources or outputs.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
-            || self.outputs.iter().any(|o| o.before != o.after)
+        self.changes.iter().any(|c| c.action != Action::NoOp) || self.outputs.iter().any(|o| o.before != o.after)
     }
 
     pub fn change(&self, address: &ResourceAddress) -> Option<&ResourceChange> {
@@ -207,15 +206,12 @@ impl EncodedValue {
 pub enum PlanFileError {
     #[error("not a saved plan: {0}")]
     Corrupt(String),
-    #[error(
-        "saved plan has format version {0}, newer than this infra understands ({PLAN_FORMAT_VERSION})"
-    )]
+    #[error("saved plan has format version {0}, newer than this infra understands ({PLAN_FORMAT_VERSION})")]
     NewerFormat(u64),
 }
 
 fn parse_address(text: &str) -> Result<ResourceAddress, PlanFileError> {
-    text.parse()
-        .map_err(|e: crate::AddressParseError| PlanFileError::Corrupt(e.to_string()))
+    text.parse().map_err(|e: crate::AddressParseError| PlanFileError::Corrupt(e.to_string()))
 }
 
 impl Plan {
@@ -228,11 +224,7 @@ impl Plan {
             lineage: self.lineage.clone(),
             prior_serial: self.prior_serial,
             config_digest: self.config_digest.clone(),
-            variables: self
-                .variables
-                .iter()
-                .map(|(k, v)| (k.clone(), EncodedValue::encode(v)))
-                .collect(),
+            variables: self.variables.iter().map(|(k, v)| (k.clone(), EncodedValue::encode(v))).collect(),
             targets: self.targets.iter().map(ToString::to_string).collect(),
             changes: self
                 .changes
@@ -281,23 +273,14 @@ impl Plan {
         if version > PLAN_FORMAT_VERSION {
             return Err(PlanFileError::NewerFormat(version));
         }
-        let file: PlanFileV1 =
-            serde_json::from_value(json).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+        let file: PlanFileV1 = serde_json::from_value(json).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
         Ok(Plan {
             mode: file.mode,
             lineage: file.lineage,
             prior_serial: file.prior_serial,
             config_digest: file.config_digest,
-            variables: file
-                .variables
-                .into_iter()
-                .map(|(k, v)| (k, v.decode()))
-                .collect(),
-            targets: file
-                .targets
-                .iter()
-                .map(|t| parse_address(t))
-                .collect::<Result<_, _>>()?,
+            variables: file.variables.into_iter().map(|(k, v)| (k, v.decode())).collect(),
+            targets: file.targets.iter().map(|t| parse_address(t)).collect::<Result<_, _>>()?,
             changes: file
                 .changes
                 .into_iter()
@@ -310,11 +293,7 @@ impl Plan {
                         after: c.after.map(EncodedValue::decode),
                         replace_paths: c.replace_paths,
                         reason: c.reason,
-                        dependencies: c
-                            .dependencies
-                            .iter()
-                            .map(|d| parse_address(d))
-                            .collect::<Result<_, _>>()?,
+                        dependencies: c.dependencies.iter().map(|d| parse_address(d)).collect::<Result<_, _>>()?,
                         create_before_destroy: c.create_before_destroy,
                     })
                 })
@@ -361,10 +340,7 @@ mod tests {
                 provider: "local".into(),
                 action: Action::Create,
                 before: None,
-                after: Some(Value::object([
-                    ("id", Value::Unknown),
-                    ("content", Value::string("x").sensitive()),
-                ])),
+                after: Some(Value::object([("id", Value::Unknown), ("content", Value::string("x").sensitive())])),
                 replace_paths: vec![],
                 reason: None,
                 dependencies: vec![address],

@@ -61,27 +61,15 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn failed(message: impl Into<String>) -> Self {
-        ProviderError {
-            kind: ProviderErrorKind::Failed,
-            message: message.into(),
-            attribute: None,
-        }
+        ProviderError { kind: ProviderErrorKind::Failed, message: message.into(), attribute: None }
     }
 
     pub fn invalid(attribute: &str, message: impl Into<String>) -> Self {
-        ProviderError {
-            kind: ProviderErrorKind::Invalid,
-            message: message.into(),
-            attribute: Some(attribute.into()),
-        }
+        ProviderError { kind: ProviderErrorKind::Invalid, message: message.into(), attribute: Some(attribute.into()) }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ProviderError {
-            kind: ProviderErrorKind::Unavailable,
-            message: message.into(),
-            attribute: None,
-        }
+        ProviderError { kind: ProviderErrorKind::Unavailable, message: message.into(), attribute: None }
     }
 }
 
@@ -114,12 +102,7 @@ pub trait Provider: Send + Sync {
     /// Backends that can list objects should do one call per type, not per resource.
     async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>>;
 
-    async fn create(
-        &self,
-        ctx: &OperationContext,
-        kind: &str,
-        planned: &Value,
-    ) -> Result<Value, ProviderError>;
+    async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError>;
 
     async fn update(
         &self,
@@ -129,28 +112,14 @@ pub trait Provider: Send + Sync {
         planned: &Value,
     ) -> Result<Value, ProviderError>;
 
-    async fn delete(
-        &self,
-        ctx: &OperationContext,
-        kind: &str,
-        prior: &Value,
-    ) -> Result<(), ProviderError>;
+    async fn delete(&self, ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError>;
 
     /// Reads an existing object given its backend id, for `infra import`.
-    async fn import(
-        &self,
-        ctx: &OperationContext,
-        kind: &str,
-        id: &str,
-    ) -> Result<Value, ProviderError>;
+    async fn import(&self, ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError>;
 
     /// Finds an object this state created but never recorded (a crash between
     /// create and save), by the marker of `ctx`. Backends without markers return `None`.
-    async fn adopt(
-        &self,
-        _ctx: &OperationContext,
-        _kind: &str,
-    ) -> Result<Option<Value>, ProviderError> {
+    async fn adopt(&self, _ctx: &OperationContext, _kind: &str) -> Result<Option<Value>, ProviderError> {
         Ok(None)
     }
 }
@@ -196,9 +165,6 @@ impl ProviderRegistry {
 
     /// Every resource type name, for suggestions.
     pub fn resource_types(&self) -> Vec<&'static str> {
-        self.factories
-            .values()
-            .flat_map(|f| f.schema().resources.keys().copied())
-            .collect()
+        self.factories.values().flat_map(|f| f.schema().resources.keys().copied()).collect()
     }
 }

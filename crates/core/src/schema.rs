@@ -56,10 +56,7 @@ impl AttributeSchema {
     }
 
     pub fn required(ty: Type) -> Self {
-        AttributeSchema {
-            required: true,
-            ..Self::new(ty)
-        }
+        AttributeSchema { required: true, ..Self::new(ty) }
     }
 
     pub fn optional(ty: Type) -> Self {
@@ -68,19 +65,12 @@ impl AttributeSchema {
 
     /// Written by the provider only, shown as "(known after apply)" until then.
     pub fn computed(ty: Type) -> Self {
-        AttributeSchema {
-            computed: true,
-            read_only: true,
-            ..Self::new(ty)
-        }
+        AttributeSchema { computed: true, read_only: true, ..Self::new(ty) }
     }
 
     /// Optional; when left out, the provider decides the value.
     pub fn optional_computed(ty: Type) -> Self {
-        AttributeSchema {
-            computed: true,
-            ..Self::new(ty)
-        }
+        AttributeSchema { computed: true, ..Self::new(ty) }
     }
 
     pub fn force_new(mut self) -> Self {
@@ -106,10 +96,7 @@ impl AttributeSchema {
 
 impl Schema {
     pub fn new(description: &'static str) -> Self {
-        Schema {
-            description,
-            ..Schema::default()
-        }
+        Schema { description, ..Schema::default() }
     }
 
     pub fn attribute(mut self, name: &'static str, attribute: AttributeSchema) -> Self {
@@ -118,23 +105,12 @@ impl Schema {
     }
 
     pub fn block(mut self, name: &'static str, nesting: BlockNesting, schema: Schema) -> Self {
-        self.blocks.insert(
-            name,
-            BlockSchema {
-                nesting,
-                schema,
-                force_new: false,
-            },
-        );
+        self.blocks.insert(name, BlockSchema { nesting, schema, force_new: false });
         self
     }
 
     /// Names a user may write, for "did you mean" suggestions.
     pub fn writable_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.attributes
-            .iter()
-            .filter(|(_, a)| !a.read_only)
-            .map(|(n, _)| *n)
-            .chain(self.blocks.keys().copied())
+        self.attributes.iter().filter(|(_, a)| !a.read_only).map(|(n, _)| *n).chain(self.blocks.keys().copied())
     }
 }

@@ -46,15 +46,11 @@ impl Type {
             (Type::String, Value::Number(n)) => Ok(Value::String(format_number(n))),
             (Type::String, Value::Bool(b)) => Ok(Value::String(b.to_string())),
             (Type::Number, Value::Number(n)) => Ok(Value::Number(n)),
-            (Type::Number, Value::String(s)) => s
-                .trim()
-                .parse::<f64>()
-                .map(Value::Number)
-                .map_err(|_| format!("a string {s:?} that is not a number")),
-            (Type::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
-            (Type::Bool, Value::String(s)) if s == "true" || s == "false" => {
-                Ok(Value::Bool(s == "true"))
+            (Type::Number, Value::String(s)) => {
+                s.trim().parse::<f64>().map(Value::Number).map_err(|_| format!("a string {s:?} that is not a number"))
             }
+            (Type::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
+            (Type::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
             (Type::List(of), Value::List(items)) => items
                 .into_iter()
                 .enumerate()
@@ -63,11 +59,7 @@ impl Type {
                 .map(Value::List),
             (Type::Map(of), Value::Object(map)) => map
                 .into_iter()
-                .map(|(k, v)| {
-                    of.convert(v)
-                        .map(|v| (k.clone(), v))
-                        .map_err(|e| format!("key {k:?}: {e}"))
-                })
+                .map(|(k, v)| of.convert(v).map(|v| (k.clone(), v)).map_err(|e| format!("key {k:?}: {e}")))
                 .collect::<Result<_, _>>()
                 .map(Value::Object),
             (Type::Object(fields), Value::Object(mut map)) => {
@@ -77,11 +69,7 @@ impl Type {
                 let mut out = BTreeMap::new();
                 for (name, ty) in fields {
                     let v = map.remove(name).unwrap_or(Value::Null);
-                    out.insert(
-                        name.clone(),
-                        ty.convert(v)
-                            .map_err(|e| format!("attribute {name:?}: {e}"))?,
-                    );
+                    out.insert(name.clone(), ty.convert(v).map_err(|e| format!("attribute {name:?}: {e}"))?);
                 }
                 Ok(Value::Object(out))
             }
@@ -126,28 +114,12 @@ mod tests {
 
     #[test]
     fn converts_like_terraform() {
-        assert_eq!(
-            Type::String.convert(Value::Number(5.0)),
-            Ok(Value::string("5"))
-        );
-        assert_eq!(
-            Type::Number.convert(Value::string("2.5")),
-            Ok(Value::Number(2.5))
-        );
+        assert_eq!(Type::String.convert(Value::Number(5.0)), Ok(Value::string("5")));
+        assert_eq!(Type::Number.convert(Value::string("2.5")), Ok(Value::Number(2.5)));
         assert!(Type::Number.convert(Value::string("five")).is_err());
-        assert_eq!(
-            Type::Bool.convert(Value::string("true")),
-            Ok(Value::Bool(true))
-        );
+        assert_eq!(Type::Bool.convert(Value::string("true")), Ok(Value::Bool(true)));
         let secret = Value::Number(1.0).sensitive();
-        assert_eq!(
-            Type::String.convert(secret),
-            Ok(Value::string("1").sensitive())
-        );
-        assert!(
-            Type::list(Type::Number)
-                .convert(Value::string("x"))
-                .is_err()
-        );
+        assert_eq!(Type::String.convert(secret), Ok(Value::string("1").sensitive()));
+        assert!(Type::list(Type::Number).convert(Value::string("x")).is_err());
     }
 }

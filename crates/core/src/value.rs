@@ -122,24 +122,14 @@ impl Value {
     /// Paths of every sensitive part, for recording in state.
     pub fn sensitive_paths(&self) -> Vec<ValuePath> {
         let mut out = Vec::new();
-        collect_paths(
-            self,
-            &|v| matches!(v, Value::Sensitive(_)),
-            &mut Vec::new(),
-            &mut out,
-        );
+        collect_paths(self, &|v| matches!(v, Value::Sensitive(_)), &mut Vec::new(), &mut out);
         out
     }
 
     /// Paths of every unknown part, for saved plans.
     pub fn unknown_paths(&self) -> Vec<ValuePath> {
         let mut out = Vec::new();
-        collect_paths(
-            self,
-            &|v| matches!(v, Value::Unknown),
-            &mut Vec::new(),
-            &mut out,
-        );
+        collect_paths(self, &|v| matches!(v, Value::Unknown), &mut Vec::new(), &mut out);
         out
     }
 
@@ -223,12 +213,10 @@ impl Value {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => number_to_json(*n),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(items) => {
-                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::Object(map) => {
+                serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
             }
-            Value::Object(map) => serde_json::Value::Object(
-                map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            ),
             Value::Sensitive(inner) => inner.to_json(),
         }
     }
@@ -239,14 +227,10 @@ impl Value {
             serde_json::Value::Bool(b) => Value::Bool(*b),
             serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
             serde_json::Value::String(s) => Value::String(s.clone()),
-            serde_json::Value::Array(items) => {
-                Value::List(items.iter().map(Value::from_json).collect())
+            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
             }
-            serde_json::Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                    .collect(),
-            ),
         }
     }
 
@@ -271,19 +255,10 @@ fn number_to_json(n: f64) -> serde_json::Value {
 
 /// Numbers print as integers when they are whole.
 pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 9.0e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
-    }
+    if n.fract() == 0.0 && n.abs() < 9.0e15 { format!("{}", n as i64) } else { format!("{n}") }
 }
 
-fn collect_paths(
-    value: &Value,
-    wanted: &dyn Fn(&Value) -> bool,
-    path: &mut ValuePath,
-    out: &mut Vec<ValuePath>,
-) {
+fn collect_paths(value: &Value, wanted: &dyn Fn(&Value) -> bool, path: &mut ValuePath, out: &mut Vec<ValuePath>) {
     if wanted(value) {
         out.push(path.clone());
         return;
@@ -369,10 +344,7 @@ mod tests {
         let v = Value::object([
             ("name", Value::string("db")),
             ("password", Value::string("hunter2").sensitive()),
-            (
-                "list",
-                Value::List(vec![Value::Null, Value::Number(1.0).sensitive()]),
-            ),
+            ("list", Value::List(vec![Value::Null, Value::Number(1.0).sensitive()])),
         ]);
         let paths = v.sensitive_paths();
         assert_eq!(paths.len(), 2);

@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 
 use infra_core::plan::{Action, Plan, PlanMode, ResourceChange};
 use infra_core::state::{ResourceState, State, StateStore};
-use infra_core::{
-    InstanceKey, OperationContext, PathStep, Provider, ProviderError, ResourceAddress, Schema,
-    Value,
-};
+use infra_core::{InstanceKey, OperationContext, PathStep, Provider, ProviderError, ResourceAddress, Schema, Value};
 use infra_syntax::Diagnostic;
 use petgraph::graph::NodeIndex;
 use tokio::sync::Notify;
@@ -49,16 +46,8 @@ impl Interrupt {
 /// Progress, for the CLI to render.
 #[derive(Clone, Debug)]
 pub enum Event {
-    Started {
-        address: ResourceAddress,
-        action: Action,
-    },
-    Finished {
-        address: ResourceAddress,
-        action: Action,
-        elapsed: Duration,
-        error: Option<String>,
-    },
+    Started { address: ResourceAddress, action: Action },
+    Finished { address: ResourceAddress, action: Action, elapsed: Duration, error: Option<String> },
 }
 
 pub trait Observer: Send + Sync {
@@ -161,11 +150,7 @@ pub async fn apply(
         state,
         store,
         options,
-        eval: evaluate::Evaluator {
-            config: ws.config,
-            host: ws.host,
-            root_variables: &plan.variables,
-        },
+        eval: evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: &plan.variables },
         values: Values::default(),
         providers: HashMap::new(),
         changes: plan.changes.iter().map(|c| (&c.address, c)).collect(),
@@ -215,8 +200,8 @@ impl<'a> Applier<'a> {
         let mut delete_steps: HashMap<ResourceAddress, usize> = HashMap::new();
         let mut orphan_providers: HashMap<String, usize> = HashMap::new();
         for change in &plan.changes {
-            let destroys_first = change.action == Action::Delete
-                || (change.action == Action::Replace && !change.create_before_destroy);
+            let destroys_first =
+                change.action == Action::Delete || (change.action == Action::Replace && !change.create_before_destroy);
             if !destroys_first {
                 continue;
             }
@@ -242,11 +227,7 @@ impl<'a> Applier<'a> {
         }
         // Something that depended on X is deleted before X.
         let recorded_dependencies = |address: &ResourceAddress| -> Vec<ResourceAddress> {
-            self.state
-                .resources
-                .get(address)
-                .map(|r| r.dependencies.clone())
-                .unwrap_or_default()
+            self.state.resources.get(address).map(|r| r.dependencies.clone()).unwrap_or_default()
         };
         let mut edges = Vec::new();
         for (dependent, &dependent_step) in &delete_steps {
@@ -268,10 +249,7 @@ impl<'a> Applier<'a> {
             };
             for dependency in &r.dependencies {
                 for (deleted, &step) in &delete_steps {
-                    let purely_deleted = self
-                        .changes
-                        .get(deleted)
-                        .is_some_and(|c| c.action == Action::Delete);
+                    let purely_deleted = self.changes.get(deleted).is_some_and(|c| c.action == Action::Delete);
                     if purely_deleted && deleted.without_key() == *dependency {
                         edges.push((node.index(), step));
                     }
@@ -284,23 +262,12 @@ impl<'a> Applier<'a> {
     }
 
     fn resource_node(&self, address: &ResourceAddress) -> Option<NodeIndex> {
-        let m = self
-            .ws
-            .config
-            .modules
-            .iter()
-            .position(|module| module.path == address.module)?;
-        self.graph.node(&Node::Resource(
-            m,
-            address.kind.clone(),
-            address.name.clone(),
-        ))
+        let m = self.ws.config.modules.iter().position(|module| module.path == address.module)?;
+        self.graph.node(&Node::Resource(m, address.kind.clone(), address.name.clone()))
     }
 
     async fn run(&mut self) {
-        let mut ready: VecDeque<usize> = (0..self.steps.len())
-            .filter(|i| self.waiting_on[*i] == 0)
-            .collect();
+        let mut ready: VecDeque<usize> = (0..self.steps.len()).filter(|i| self.waiting_on[*i] == 0).collect();
         let mut running: JoinSet<(Op, Result<OpOutcome, ProviderError>, Duration)> = JoinSet::new();
         loop {
             while let Some(step) = ready.pop_front() {
@@ -313,10 +280,7 @@ impl<'a> Applier<'a> {
                     self.finish_step(step, &mut ready);
                 }
             }
-            while running.len() < self.options.parallelism.max(1)
-                && !self.options.interrupt.is_set()
-                && !self.halted
-            {
+            while running.len() < self.options.parallelism.max(1) && !self.options.interrupt.is_set() && !self.halted {
                 let Some(op) = self.pending.pop_front() else {
                     break;
                 };
@@ -343,10 +307,9 @@ impl<'a> Applier<'a> {
                     }
                 }
                 Some(Err(join_error)) => {
-                    self.report.errors.push(Diagnostic::error(
-                        "infra::internal",
-                        format!("an operation panicked: {join_error}"),
-                    ));
+                    self.report
+                        .errors
+                        .push(Diagnostic::error("infra::internal", format!("an operation panicked: {join_error}")));
                     self.halted = true;
                 }
                 None => {}
@@ -390,25 +353,21 @@ impl<'a> Applier<'a> {
         match self.steps[step].clone() {
             Step::Config(node) => {
                 let result = match self.graph.graph[node].clone() {
-                    Node::Variable(m, name) => self
-                        .eval
-                        .variable(&self.values, m, &name)
-                        .map(|v| self.values.set(Node::Variable(m, name), v)),
-                    Node::Local(m, name) => self
-                        .eval
-                        .local(&self.values, m, &name)
-                        .map(|v| self.values.set(Node::Local(m, name), v)),
-                    Node::Output(m, name) => self
-                        .eval
-                        .output(&self.values, m, &name)
-                        .map(|v| self.values.set(Node::Output(m, name), v)),
+                    Node::Variable(m, name) => {
+                        self.eval.variable(&self.values, m, &name).map(|v| self.values.set(Node::Variable(m, name), v))
+                    }
+                    Node::Local(m, name) => {
+                        self.eval.local(&self.values, m, &name).map(|v| self.values.set(Node::Local(m, name), v))
+                    }
+                    Node::Output(..) if self.plan.mode == PlanMode::Destroy => Ok(()),
+                    Node::Output(m, name) => {
+                        self.eval.output(&self.values, m, &name).map(|v| self.values.set(Node::Output(m, name), v))
+                    }
                     Node::Provider(key) => {
                         self.queue_configure(step, key);
                         Ok(())
                     }
-                    Node::Resource(m, kind, name) => {
-                        self.start_resource(step, node, m, &kind, &name)
-                    }
+                    Node::Resource(m, kind, name) => self.start_resource(step, node, m, &kind, &name),
                 };
                 if let Err(errors) = result {
                     self.fail(step, errors);
@@ -436,10 +395,7 @@ impl<'a> Applier<'a> {
 
     fn schema_of(&self, provider_key: &str, kind: &str) -> Option<Schema> {
         let name = provider_key.split('.').next().unwrap_or(provider_key);
-        self.ws
-            .registry
-            .get(name)
-            .and_then(|f| f.schema().resources.get(kind).cloned())
+        self.ws.registry.get(name).and_then(|f| f.schema().resources.get(kind).cloned())
     }
 
     fn queue_configure(&mut self, step: usize, key: String) {
@@ -475,8 +431,7 @@ impl<'a> Applier<'a> {
         }
         let config = self.ws.config;
         let resource = &config.modules[m].resources[&(kind.to_string(), name.to_string())];
-        let provider_key =
-            self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
+        let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
         let Some(schema) = self.schema_of(&provider_key, kind) else {
             return Ok(());
         };
@@ -507,16 +462,13 @@ impl<'a> Applier<'a> {
             }
             let what = address.to_string();
             let provider = self.providers[&provider_key].clone();
-            let result = self
-                .eval
-                .instance_config(&self.values, m, resource, repetition, &schema, &what)
-                .and_then(|config| {
+            let result =
+                self.eval.instance_config(&self.values, m, resource, repetition, &schema, &what).and_then(|config| {
                     let prior = match change.action {
                         Action::Update => change.before.as_ref(),
                         _ => None,
                     };
-                    let (proposed, _) =
-                        propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
+                    let (proposed, _) = propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
                     let (planned, _) = provider
                         .plan(kind, prior, proposed)
                         .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
@@ -548,8 +500,7 @@ impl<'a> Applier<'a> {
                         prior: change.before.clone(),
                         planned: Some(planned),
                         dependencies: dependencies.clone(),
-                        create_before_destroy: change.action == Action::Replace
-                            && change.create_before_destroy,
+                        create_before_destroy: change.action == Action::Replace && change.create_before_destroy,
                         schema: Some(schema.clone()),
                         action: change.action,
                     });
@@ -560,24 +511,18 @@ impl<'a> Applier<'a> {
         for missing in expected.iter().filter(|a| !seen.contains(**a)) {
             errors.push(Diagnostic::error(
                 "infra::inconsistent_plan",
-                format!("{missing}: the plan has a change for this instance, but the configuration no longer produces it"),
+                format!(
+                    "{missing}: the plan has a change for this instance, but the configuration no longer produces it"
+                ),
             ));
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
     /// A no-op still records what refresh saw, so state follows the real world.
     fn record_refreshed(&mut self, change: &ResourceChange) {
         let Some(before) = &change.before else { return };
-        let differs = self
-            .state
-            .resources
-            .get(&change.address)
-            .is_some_and(|r| &r.attributes != before);
+        let differs = self.state.resources.get(&change.address).is_some_and(|r| &r.attributes != before);
         if differs {
             if let Some(r) = self.state.resources.get_mut(&change.address) {
                 r.attributes = before.clone();
@@ -586,46 +531,24 @@ impl<'a> Applier<'a> {
         }
     }
 
-    fn spawn(
-        &mut self,
-        op: Op,
-        running: &mut JoinSet<(Op, Result<OpOutcome, ProviderError>, Duration)>,
-    ) {
+    fn spawn(&mut self, op: Op, running: &mut JoinSet<(Op, Result<OpOutcome, ProviderError>, Duration)>) {
         if let Some(address) = &op.address {
-            self.options.observer.event(Event::Started {
-                address: address.clone(),
-                action: op.action,
-            });
+            self.options.observer.event(Event::Started { address: address.clone(), action: op.action });
         }
         let lineage = self.state.lineage.clone();
         if op.kind == OpKind::Configure {
             let key = op.provider_key.clone();
-            let factory = self
-                .ws
-                .registry
-                .get(key.split('.').next().unwrap_or(&key))
-                .cloned();
-            let config = factory.as_ref().map(|f| {
-                self.eval
-                    .provider_config(&self.values, &key, &f.schema().config)
-            });
+            let factory = self.ws.registry.get(key.split('.').next().unwrap_or(&key)).cloned();
+            let config = factory.as_ref().map(|f| self.eval.provider_config(&self.values, &key, &f.schema().config));
             running.spawn(async move {
                 let started = Instant::now();
                 let outcome = match (factory, config) {
-                    (Some(factory), Some(Ok(config))) => {
-                        factory.configure(&config).await.map(OpOutcome::Configured)
-                    }
+                    (Some(factory), Some(Ok(config))) => factory.configure(&config).await.map(OpOutcome::Configured),
                     (_, Some(Err(errors))) => Err(ProviderError::invalid(
                         "",
-                        errors
-                            .into_iter()
-                            .map(|d| d.message)
-                            .collect::<Vec<_>>()
-                            .join("; "),
+                        errors.into_iter().map(|d| d.message).collect::<Vec<_>>().join("; "),
                     )),
-                    _ => Err(ProviderError::failed(format!(
-                        "no provider `{key}` in this build of infra"
-                    ))),
+                    _ => Err(ProviderError::failed(format!("no provider `{key}` in this build of infra"))),
                 };
                 (op, outcome, started.elapsed())
             });
@@ -635,38 +558,25 @@ impl<'a> Applier<'a> {
             let step = op.step;
             self.fail(
                 step,
-                vec![Diagnostic::error(
-                    "infra::provider",
-                    format!("provider `{}` is not configured", op.provider_key),
-                )],
+                vec![Diagnostic::error("infra::provider", format!("provider `{}` is not configured", op.provider_key))],
             );
             self.outstanding[step] -= 1;
             return;
         };
         running.spawn(async move {
             let started = Instant::now();
-            let address = op
-                .address
-                .clone()
-                .expect("resource operations have an address");
-            let ctx = OperationContext {
-                lineage,
-                address: address.clone(),
-            };
+            let address = op.address.clone().expect("resource operations have an address");
+            let ctx = OperationContext { lineage, address: address.clone() };
             let kind = address.kind.as_str();
             let null = Value::Null;
             let outcome = match op.kind {
                 OpKind::Create => {
                     let planned = op.planned.as_ref().unwrap_or(&null);
                     match provider.adopt(&ctx, kind).await {
-                        Ok(Some(existing)) => provider
-                            .update(&ctx, kind, &existing, planned)
-                            .await
-                            .map(OpOutcome::Written),
-                        Ok(None) => provider
-                            .create(&ctx, kind, planned)
-                            .await
-                            .map(OpOutcome::Written),
+                        Ok(Some(existing)) => {
+                            provider.update(&ctx, kind, &existing, planned).await.map(OpOutcome::Written)
+                        }
+                        Ok(None) => provider.create(&ctx, kind, planned).await.map(OpOutcome::Written),
                         Err(e) => Err(e),
                     }
                 }
@@ -677,10 +587,9 @@ impl<'a> Applier<'a> {
                         .await
                         .map(OpOutcome::Written)
                 }
-                OpKind::Delete | OpKind::DeleteReplaced => provider
-                    .delete(&ctx, kind, op.prior.as_ref().unwrap_or(&null))
-                    .await
-                    .map(|()| OpOutcome::Deleted),
+                OpKind::Delete | OpKind::DeleteReplaced => {
+                    provider.delete(&ctx, kind, op.prior.as_ref().unwrap_or(&null)).await.map(|()| OpOutcome::Deleted)
+                }
                 OpKind::Configure => unreachable!("handled above"),
             };
             (op, outcome, started.elapsed())
@@ -697,10 +606,7 @@ impl<'a> Applier<'a> {
                 error,
             });
         }
-        let what = op.address.as_ref().map_or_else(
-            || format!("provider `{}`", op.provider_key),
-            ToString::to_string,
-        );
+        let what = op.address.as_ref().map_or_else(|| format!("provider `{}`", op.provider_key), ToString::to_string);
         match outcome {
             Err(e) => {
                 let verb = match op.kind {
@@ -709,10 +615,7 @@ impl<'a> Applier<'a> {
                     OpKind::Update => "updating",
                     OpKind::Delete | OpKind::DeleteReplaced => "deleting",
                 };
-                let mut d = Diagnostic::error(
-                    "infra::provider",
-                    format!("{what}: {verb} failed: {}", e.message),
-                );
+                let mut d = Diagnostic::error("infra::provider", format!("{what}: {verb} failed: {}", e.message));
                 if let Some(span) = op.address.as_ref().and_then(|a| self.resource_span(a)) {
                     d = d.with_label(span, format!("while {verb} this resource"));
                 }
@@ -771,15 +674,8 @@ impl<'a> Applier<'a> {
     }
 
     fn resource_span(&self, address: &ResourceAddress) -> Option<infra_syntax::Span> {
-        let module = self
-            .ws
-            .config
-            .modules
-            .iter()
-            .find(|m| m.path == address.module)?;
-        let r = module
-            .resources
-            .get(&(address.kind.clone(), address.name.clone()))?;
+        let module = self.ws.config.modules.iter().find(|m| m.path == address.module)?;
+        let r = module.resources.get(&(address.kind.clone(), address.name.clone()))?;
         Some(r.kind.span.to(r.name.span))
     }
 
@@ -788,10 +684,9 @@ impl<'a> Applier<'a> {
     fn persist(&mut self) {
         self.state.serial += 1;
         if let Err(e) = self.store.save(self.state) {
-            self.report.errors.push(Diagnostic::error(
-                "infra::state",
-                format!("{e}; stopping so that no change goes unrecorded"),
-            ));
+            self.report
+                .errors
+                .push(Diagnostic::error("infra::state", format!("{e}; stopping so that no change goes unrecorded")));
             self.halted = true;
         }
     }
@@ -806,10 +701,7 @@ impl<'a> Applier<'a> {
             .filter(|(a, _)| a.without_key() == base)
             .map(|(a, r)| (a.key.clone(), r.attributes.clone()))
             .collect();
-        self.values.set(
-            Node::Resource(m, kind.into(), name.into()),
-            evaluate::aggregate(resource, instances),
-        );
+        self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
     }
 
     fn save_outputs(&mut self) {
@@ -844,11 +736,7 @@ fn mark_sensitive(value: Value, schema: Option<&Schema>, planned: Option<&Value>
     let mut paths = planned.map(Value::sensitive_paths).unwrap_or_default();
     if let Some(schema) = schema {
         paths.extend(
-            schema
-                .attributes
-                .iter()
-                .filter(|(_, a)| a.sensitive)
-                .map(|(n, _)| vec![PathStep::Key((*n).to_string())]),
+            schema.attributes.iter().filter(|(_, a)| a.sensitive).map(|(n, _)| vec![PathStep::Key((*n).to_string())]),
         );
     }
     value.unmark().0.mark_paths(&paths)

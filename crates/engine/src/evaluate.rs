@@ -18,29 +18,13 @@ pub struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn scope<'v>(
-        &'v self,
-        values: &'v Values,
-        module: ModuleId,
-        repetition: Repetition,
-    ) -> ModuleScope<'v> {
-        ModuleScope {
-            config: self.config,
-            values,
-            module,
-            repetition,
-            host: self.host,
-        }
+    pub fn scope<'v>(&'v self, values: &'v Values, module: ModuleId, repetition: Repetition) -> ModuleScope<'v> {
+        ModuleScope { config: self.config, values, module, repetition, host: self.host }
     }
 
     /// A variable's value: from its module call (or the root inputs), else its
     /// default; converted to its type, marked if sensitive, validated.
-    pub fn variable(
-        &self,
-        values: &Values,
-        m: ModuleId,
-        name: &str,
-    ) -> Result<Value, Vec<Diagnostic>> {
+    pub fn variable(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
         let module = &self.config.modules[m];
         let variable = &module.variables[name];
         let (given, span) = if m == 0 {
@@ -51,10 +35,7 @@ impl<'a> Evaluator<'a> {
             match input {
                 Some(input) => {
                     let scope = self.scope(values, parent, Repetition::Single);
-                    (
-                        Some(eval(&input.value, &scope).map_err(|d| vec![d])?),
-                        input.value.span,
-                    )
+                    (Some(eval(&input.value, &scope).map_err(|d| vec![d])?), input.value.span)
                 }
                 None => (None, call.name.span),
             }
@@ -67,9 +48,14 @@ impl<'a> Evaluator<'a> {
             }
             (None, None) => {
                 return Err(vec![
-                    Diagnostic::error("infra::missing_variable", format!("no value for the required variable `{name}`"))
-                        .with_label(variable.name.span, "declared here without a default")
-                        .with_help(format!("pass `-var {name}=...`, put `{name} = ...` in a `-var-file`, or set INFRA_VAR_{name}")),
+                    Diagnostic::error(
+                        "infra::missing_variable",
+                        format!("no value for the required variable `{name}`"),
+                    )
+                    .with_label(variable.name.span, "declared here without a default")
+                    .with_help(format!(
+                        "pass `-var {name}=...`, put `{name} = ...` in a `-var-file`, or set INFRA_VAR_{name}"
+                    )),
                 ]);
             }
         };
@@ -82,11 +68,7 @@ impl<'a> Evaluator<'a> {
                 .with_label(span, format!("expected {}", variable.ty)),
             ]
         })?;
-        let value = if variable.sensitive {
-            value.sensitive()
-        } else {
-            value
-        };
+        let value = if variable.sensitive { value.sensitive() } else { value };
         self.validate(m, name, &value)?;
         Ok(value)
     }
@@ -110,31 +92,21 @@ impl<'a> Evaluator<'a> {
                         .and_then(|m| m.as_str().map(str::to_string))
                         .unwrap_or_else(|| "validation failed".into());
                     errors.push(
-                        Diagnostic::error(
-                            "infra::validation",
-                            format!("invalid value for `var.{name}`: {message}"),
-                        )
-                        .with_label(validation.condition.span, "this condition is false"),
+                        Diagnostic::error("infra::validation", format!("invalid value for `var.{name}`: {message}"))
+                            .with_label(validation.condition.span, "this condition is false"),
                     );
                 }
                 Ok(other) => errors.push(
                     Diagnostic::error(
                         "infra::validation",
-                        format!(
-                            "a validation condition must be a bool, found a {}",
-                            other.type_name()
-                        ),
+                        format!("a validation condition must be a bool, found a {}", other.type_name()),
                     )
                     .with_label(validation.condition.span, "not a bool"),
                 ),
                 Err(d) => errors.push(d),
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
     /// The module that calls `m`, and the call.
@@ -147,72 +119,32 @@ impl<'a> Evaluator<'a> {
         unreachable!("every non-root module is called from somewhere")
     }
 
-    pub fn local(
-        &self,
-        values: &Values,
-        m: ModuleId,
-        name: &str,
-    ) -> Result<Value, Vec<Diagnostic>> {
+    pub fn local(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
         let local = &self.config.modules[m].locals[name];
         eval(&local.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])
     }
 
-    pub fn output(
-        &self,
-        values: &Values,
-        m: ModuleId,
-        name: &str,
-    ) -> Result<Value, Vec<Diagnostic>> {
+    pub fn output(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
         let output = &self.config.modules[m].outputs[name];
-        let value =
-            eval(&output.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])?;
+        let value = eval(&output.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])?;
         if m == 0 && value.contains_sensitive() && !output.sensitive {
             return Err(vec![
-                Diagnostic::error(
-                    "infra::sensitive_output",
-                    format!("output `{name}` would show a sensitive value"),
-                )
-                .with_label(output.value.span, "this value is sensitive")
-                .with_help("add `sensitive = true` to the output to keep it out of plans and logs"),
+                Diagnostic::error("infra::sensitive_output", format!("output `{name}` would show a sensitive value"))
+                    .with_label(output.value.span, "this value is sensitive")
+                    .with_help("add `sensitive = true` to the output to keep it out of plans and logs"),
             ]);
         }
-        Ok(if output.sensitive {
-            value.sensitive()
-        } else {
-            value
-        })
+        Ok(if output.sensitive { value.sensitive() } else { value })
     }
 
-    pub fn provider_config(
-        &self,
-        values: &Values,
-        key: &str,
-        schema: &Schema,
-    ) -> Result<Value, Vec<Diagnostic>> {
-        let block = self
-            .config
-            .root()
-            .providers
-            .iter()
-            .find(|p| p.reference.key() == key);
+    pub fn provider_config(&self, values: &Values, key: &str, schema: &Schema) -> Result<Value, Vec<Diagnostic>> {
+        let block = self.config.root().providers.iter().find(|p| p.reference.key() == key);
         let scope = self.scope(values, 0, Repetition::Single);
         match block {
-            Some(b) => eval_body(
-                &b.body,
-                schema,
-                &scope,
-                &[],
-                b.span,
-                &format!("provider `{key}`"),
-            ),
-            None => eval_body(
-                &Default::default(),
-                schema,
-                &scope,
-                &[],
-                Default::default(),
-                &format!("provider `{key}`"),
-            ),
+            Some(b) => eval_body(&b.body, schema, &scope, &[], b.span, &format!("provider `{key}`")),
+            None => {
+                eval_body(&Default::default(), schema, &scope, &[], Default::default(), &format!("provider `{key}`"))
+            }
         }
     }
 
@@ -253,17 +185,12 @@ impl<'a> Evaluator<'a> {
                     let mut keys = Vec::new();
                     for item in items {
                         match item {
-                            Value::String(s) => {
-                                keys.push(Repetition::Each(s.clone(), Value::String(s)))
-                            }
+                            Value::String(s) => keys.push(Repetition::Each(s.clone(), Value::String(s))),
                             other => {
                                 return Err(vec![
                                     Diagnostic::error(
                                         "infra::for_each",
-                                        format!(
-                                            "`for_each` over a list needs strings, found a {}",
-                                            other.type_name()
-                                        ),
+                                        format!("`for_each` over a list needs strings, found a {}", other.type_name()),
                                     )
                                     .with_label(for_each.span, "use a map, or a list of strings"),
                                 ]);
@@ -277,10 +204,7 @@ impl<'a> Evaluator<'a> {
                 other => Err(vec![
                     Diagnostic::error(
                         "infra::for_each",
-                        format!(
-                            "`for_each` needs a map or a list of strings, found a {}",
-                            other.type_name()
-                        ),
+                        format!("`for_each` needs a map or a list of strings, found a {}", other.type_name()),
                     )
                     .with_label(for_each.span, "not a collection"),
                 ]),
@@ -299,23 +223,11 @@ impl<'a> Evaluator<'a> {
         what: &str,
     ) -> Result<Value, Vec<Diagnostic>> {
         let scope = self.scope(values, m, repetition.clone());
-        eval_body(
-            &resource.body,
-            schema,
-            &scope,
-            &[],
-            resource.kind.span.to(resource.name.span),
-            what,
-        )
+        eval_body(&resource.body, schema, &scope, &[], resource.kind.span.to(resource.name.span), what)
     }
 
     pub fn address(&self, m: ModuleId, resource: &Resource, key: InstanceKey) -> ResourceAddress {
-        ResourceAddress::new(
-            self.config.modules[m].path.clone(),
-            &resource.kind.name,
-            &resource.name.name,
-            key,
-        )
+        ResourceAddress::new(self.config.modules[m].path.clone(), &resource.kind.name, &resource.name.name, key)
     }
 }
 
@@ -340,10 +252,6 @@ pub fn aggregate(resource: &Resource, instances: Vec<(InstanceKey, Value)>) -> V
                 .collect(),
         )
     } else {
-        instances
-            .into_iter()
-            .next()
-            .map(|(_, v)| v)
-            .unwrap_or(Value::Null)
+        instances.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)
     }
 }

@@ -43,13 +43,7 @@ impl Graph {
 
 /// How a node reads in messages: `var.region`, `file.motd`, `module.web.local.x`.
 pub fn describe(config: &Config, node: &Node) -> String {
-    let prefix = |m: ModuleId| {
-        config.modules[m]
-            .path
-            .iter()
-            .map(|p| format!("module.{p}."))
-            .collect::<String>()
-    };
+    let prefix = |m: ModuleId| config.modules[m].path.iter().map(|p| format!("module.{p}.")).collect::<String>();
     match node {
         Node::Variable(m, n) => format!("{}var.{n}", prefix(*m)),
         Node::Local(m, n) => format!("{}local.{n}", prefix(*m)),
@@ -83,11 +77,7 @@ pub fn build(config: &Config, registry: &ProviderRegistry) -> Result<Graph, Vec<
     b.add_edges();
     b.check_cycles();
     if b.errors.is_empty() {
-        Ok(Graph {
-            graph: b.graph,
-            index: b.index,
-            resource_provider: b.resource_provider,
-        })
+        Ok(Graph { graph: b.graph, index: b.index, resource_provider: b.resource_provider })
     } else {
         Err(b.errors)
     }
@@ -126,17 +116,12 @@ impl Builder<'_> {
         }
         for p in &self.config.root().providers {
             if self.registry.get(&p.reference.name).is_none() {
-                let d = Diagnostic::error(
-                    "infra::unknown_provider",
-                    format!("unknown provider `{}`", p.reference.name),
-                )
-                .with_label(p.span, "no such provider");
+                let d =
+                    Diagnostic::error("infra::unknown_provider", format!("unknown provider `{}`", p.reference.name))
+                        .with_label(p.span, "no such provider");
                 let help = match did_you_mean(&p.reference.name, self.registry.names()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "available providers: {}",
-                        self.registry.names().collect::<Vec<_>>().join(", ")
-                    ),
+                    None => format!("available providers: {}", self.registry.names().collect::<Vec<_>>().join(", ")),
                 };
                 self.errors.push(d.with_help(help));
                 continue;
@@ -147,14 +132,9 @@ impl Builder<'_> {
             if m != 0 {
                 for p in &module.providers {
                     self.errors.push(
-                        Diagnostic::error(
-                            "infra::module_provider",
-                            "provider blocks belong in the root configuration",
-                        )
-                        .with_label(p.span, "inside a module")
-                        .with_help(
-                            "configure providers once at the root; modules use them by name",
-                        ),
+                        Diagnostic::error("infra::module_provider", "provider blocks belong in the root configuration")
+                            .with_label(p.span, "inside a module")
+                            .with_help("configure providers once at the root; modules use them by name"),
                     );
                 }
             }
@@ -168,11 +148,7 @@ impl Builder<'_> {
     fn add_edges(&mut self) {
         let config = self.config;
         for (m, module) in config.modules.iter().enumerate() {
-            let plain = Context {
-                module: m,
-                has_count: false,
-                has_each: false,
-            };
+            let plain = Context { module: m, has_count: false, has_each: false };
             for (name, local) in &module.locals {
                 let to = self.index[&Node::Local(m, name.clone())];
                 self.depend_on_expr(to, &local.value, plain);
@@ -193,9 +169,7 @@ impl Builder<'_> {
                                 format!("the default of `var.{name}` cannot refer to anything"),
                             )
                             .with_label(span, "a reference")
-                            .with_help(
-                                "defaults are constants; use a local value to combine variables",
-                            ),
+                            .with_help("defaults are constants; use a local value to combine variables"),
                         );
                     }
                 }
@@ -204,39 +178,28 @@ impl Builder<'_> {
                 let Some(child) = call.module else { continue };
                 let child_module = &config.modules[child];
                 for input in &call.inputs {
-                    let Some(&to) = self
-                        .index
-                        .get(&Node::Variable(child, input.name.name.clone()))
-                    else {
+                    let Some(&to) = self.index.get(&Node::Variable(child, input.name.name.clone())) else {
                         let d = Diagnostic::error(
                             "infra::unknown_variable",
-                            format!(
-                                "module `{}` has no variable `{}`",
-                                call.name.name, input.name.name
-                            ),
+                            format!("module `{}` has no variable `{}`", call.name.name, input.name.name),
                         )
                         .with_label(input.name.span, "not declared in the module");
-                        let help = did_you_mean(
-                            &input.name.name,
-                            child_module.variables.keys().map(String::as_str),
-                        )
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            format!(
-                                "declare `variable \"{}\" {{}}` in {}",
-                                input.name.name,
-                                child_module.dir.display()
-                            )
-                        });
+                        let help = did_you_mean(&input.name.name, child_module.variables.keys().map(String::as_str))
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "declare `variable \"{}\" {{}}` in {}",
+                                    input.name.name,
+                                    child_module.dir.display()
+                                )
+                            });
                         self.errors.push(d.with_help(help));
                         continue;
                     };
                     self.depend_on_expr(to, &input.value, plain);
                 }
                 for (name, variable) in &child_module.variables {
-                    if variable.default.is_none()
-                        && !call.inputs.iter().any(|i| &i.name.name == name)
-                    {
+                    if variable.default.is_none() && !call.inputs.iter().any(|i| &i.name.name == name) {
                         self.errors.push(
                             Diagnostic::error(
                                 "infra::missing_variable",
@@ -260,11 +223,8 @@ impl Builder<'_> {
             }
             for ((kind, name), resource) in &module.resources {
                 let to = self.index[&Node::Resource(m, kind.clone(), name.clone())];
-                let ctx = Context {
-                    module: m,
-                    has_count: resource.count.is_some(),
-                    has_each: resource.for_each.is_some(),
-                };
+                let ctx =
+                    Context { module: m, has_count: resource.count.is_some(), has_each: resource.for_each.is_some() };
                 if let Some(count) = &resource.count {
                     self.depend_on_expr(to, count, plain);
                 }
@@ -281,15 +241,7 @@ impl Builder<'_> {
         let root = &config.root();
         for p in &root.providers {
             if let Some(&to) = self.index.get(&Node::Provider(p.reference.key())) {
-                self.depend_on_body(
-                    to,
-                    &p.body,
-                    Context {
-                        module: 0,
-                        has_count: false,
-                        has_each: false,
-                    },
-                );
+                self.depend_on_body(to, &p.body, Context { module: 0, has_count: false, has_each: false });
             }
         }
     }
@@ -308,11 +260,8 @@ impl Builder<'_> {
         let offered_by = self.registry.providers_of(kind);
         let chosen = match (&resource.provider, offered_by.as_slice()) {
             (_, []) => {
-                let d = Diagnostic::error(
-                    "infra::unknown_resource_type",
-                    format!("unknown resource type `{kind}`"),
-                )
-                .with_label(resource.kind.span, "no provider offers this type");
+                let d = Diagnostic::error("infra::unknown_resource_type", format!("unknown resource type `{kind}`"))
+                    .with_label(resource.kind.span, "no provider offers this type");
                 let types = self.registry.resource_types();
                 let help = match did_you_mean(kind, types.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -335,24 +284,12 @@ impl Builder<'_> {
                 }
                 (reference.clone(), Some(*span))
             }
-            (None, [only]) => (
-                ProviderRef {
-                    name: (*only).to_string(),
-                    alias: None,
-                },
-                None,
-            ),
+            (None, [only]) => (ProviderRef { name: (*only).to_string(), alias: None }, None),
             (None, several) => {
                 self.errors.push(
-                    Diagnostic::error(
-                        "infra::ambiguous_provider",
-                        format!("several providers offer `{kind}`"),
-                    )
-                    .with_label(resource.kind.span, "which one?")
-                    .with_help(format!(
-                        "add `provider = NAME` with one of: {}",
-                        several.join(", ")
-                    )),
+                    Diagnostic::error("infra::ambiguous_provider", format!("several providers offer `{kind}`"))
+                        .with_label(resource.kind.span, "which one?")
+                        .with_help(format!("add `provider = NAME` with one of: {}", several.join(", "))),
                 );
                 return;
             }
@@ -361,28 +298,22 @@ impl Builder<'_> {
         let key = reference.key();
         let provider_node = match self.index.get(&Node::Provider(key.clone())) {
             Some(&i) => i,
-            None if reference.alias.is_none() => {
-                self.add(Node::Provider(key.clone()), resource.kind.span)
-            }
+            None if reference.alias.is_none() => self.add(Node::Provider(key.clone()), resource.kind.span),
             None => {
                 self.errors.push(
-                    Diagnostic::error(
-                        "infra::unknown_provider",
-                        format!("no provider configuration `{key}`"),
-                    )
-                    .with_label(span.unwrap_or(resource.kind.span), "not configured")
-                    .with_help(format!(
-                        "add `provider \"{}\" {{ alias = \"{}\" }}` at the root",
-                        reference.name,
-                        reference.alias.as_deref().unwrap_or_default()
-                    )),
+                    Diagnostic::error("infra::unknown_provider", format!("no provider configuration `{key}`"))
+                        .with_label(span.unwrap_or(resource.kind.span), "not configured")
+                        .with_help(format!(
+                            "add `provider \"{}\" {{ alias = \"{}\" }}` at the root",
+                            reference.name,
+                            reference.alias.as_deref().unwrap_or_default()
+                        )),
                 );
                 return;
             }
         };
         self.edge(provider_node, to);
-        self.resource_provider
-            .insert((m, kind.clone(), resource.name.name.clone()), key);
+        self.resource_provider.insert((m, kind.clone(), resource.name.name.clone()), key);
     }
 
     fn depend_on_expr(&mut self, to: NodeIndex, expr: &Expr, ctx: Context) {
@@ -396,21 +327,13 @@ impl Builder<'_> {
     }
 
     /// The nodes a reference reads, or a diagnostic when it names nothing.
-    fn resolve(
-        &mut self,
-        reference: &Reference,
-        span: Span,
-        ctx: Context,
-    ) -> Option<Vec<NodeIndex>> {
+    fn resolve(&mut self, reference: &Reference, span: Span, ctx: Context) -> Option<Vec<NodeIndex>> {
         let config = self.config;
         let module = &config.modules[ctx.module];
         let m = ctx.module;
         let unknown = |what: String, candidates: Vec<String>, help_fallback: String| {
-            let d = Diagnostic::error(
-                "infra::unknown_reference",
-                format!("unknown reference `{what}`"),
-            )
-            .with_label(span, "not declared");
+            let d = Diagnostic::error("infra::unknown_reference", format!("unknown reference `{what}`"))
+                .with_label(span, "not declared");
             let leaf = what.rsplit('.').next().unwrap_or(&what).to_string();
             let suggestion = did_you_mean(&what, candidates.iter().map(String::as_str))
                 .or_else(|| did_you_mean(&leaf, candidates.iter().map(String::as_str)));
@@ -420,36 +343,25 @@ impl Builder<'_> {
             }
         };
         let found = match reference {
-            Reference::Var(name) => self
-                .index
-                .get(&Node::Variable(m, name.clone()))
-                .map(|i| vec![*i])
-                .ok_or_else(|| {
+            Reference::Var(name) => {
+                self.index.get(&Node::Variable(m, name.clone())).map(|i| vec![*i]).ok_or_else(|| {
                     unknown(
                         format!("var.{name}"),
-                        module
-                            .variables
-                            .keys()
-                            .map(|k| format!("var.{k}"))
-                            .collect(),
+                        module.variables.keys().map(|k| format!("var.{k}")).collect(),
                         format!("declare it with `variable \"{name}\" {{}}`"),
                     )
-                }),
-            Reference::Local(name) => self
-                .index
-                .get(&Node::Local(m, name.clone()))
-                .map(|i| vec![*i])
-                .ok_or_else(|| {
+                })
+            }
+            Reference::Local(name) => {
+                self.index.get(&Node::Local(m, name.clone())).map(|i| vec![*i]).ok_or_else(|| {
                     unknown(
                         format!("local.{name}"),
                         module.locals.keys().map(|k| format!("local.{k}")).collect(),
                         format!("define it in a `locals {{ {name} = ... }}` block"),
                     )
-                }),
-            Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => match module
-                .calls
-                .get(name)
-            {
+                })
+            }
+            Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => match module.calls.get(name) {
                 None => Err(unknown(
                     format!("module.{name}"),
                     module.calls.keys().map(|k| format!("module.{k}")).collect(),
@@ -465,37 +377,22 @@ impl Builder<'_> {
                             Some(_) => Ok(vec![self.index[&Node::Output(child, output.clone())]]),
                             None => Err(unknown(
                                 format!("module.{name}.{output}"),
-                                outputs
-                                    .keys()
-                                    .map(|k| format!("module.{name}.{k}"))
-                                    .collect(),
+                                outputs.keys().map(|k| format!("module.{name}.{k}")).collect(),
                                 format!("the module declares no `output \"{output}\"`"),
                             )),
                         },
-                        _ => Ok(outputs
-                            .keys()
-                            .map(|o| self.index[&Node::Output(child, o.clone())])
-                            .collect()),
+                        _ => Ok(outputs.keys().map(|o| self.index[&Node::Output(child, o.clone())]).collect()),
                     }
                 }
             },
             Reference::Resource { kind, name } => {
-                match self
-                    .index
-                    .get(&Node::Resource(m, kind.clone(), name.clone()))
-                {
+                match self.index.get(&Node::Resource(m, kind.clone(), name.clone())) {
                     Some(i) => Ok(vec![*i]),
                     None => Err(unknown(
                         format!("{kind}.{name}"),
-                        module
-                            .resources
-                            .keys()
-                            .map(|(k, n)| format!("{k}.{n}"))
-                            .collect(),
+                        module.resources.keys().map(|(k, n)| format!("{k}.{n}")).collect(),
                         if self.registry.providers_of(kind).is_empty() {
-                            format!(
-                                "`{kind}` is neither a resource type nor a known name (var, local, module, ...)"
-                            )
+                            format!("`{kind}` is neither a resource type nor a known name (var, local, module, ...)")
                         } else {
                             format!("declare it with `{kind} \"{name}\" {{ ... }}`")
                         },
@@ -513,17 +410,11 @@ impl Builder<'_> {
             )
             .with_label(span, "no `for_each` here")),
             Reference::Path(p) if !matches!(p.as_str(), "module" | "root" | "cwd") => {
-                Err(Diagnostic::error(
-                    "infra::unknown_reference",
-                    format!("unknown reference `path.{p}`"),
-                )
-                .with_label(span, "not declared")
-                .with_help("available: path.module, path.root, path.cwd"))
+                Err(Diagnostic::error("infra::unknown_reference", format!("unknown reference `path.{p}`"))
+                    .with_label(span, "not declared")
+                    .with_help("available: path.module, path.root, path.cwd"))
             }
-            Reference::CountIndex
-            | Reference::EachKey
-            | Reference::EachValue
-            | Reference::Path(_) => Ok(Vec::new()),
+            Reference::CountIndex | Reference::EachKey | Reference::EachValue | Reference::Path(_) => Ok(Vec::new()),
         };
         match found {
             Ok(nodes) => Some(nodes),
@@ -541,20 +432,13 @@ impl Builder<'_> {
                 continue;
             }
             let path = self.cycle_path(&scc);
-            let names: Vec<String> = path
-                .iter()
-                .map(|i| describe(self.config, &self.graph[*i]))
-                .collect();
-            let mut d = Diagnostic::error(
-                "infra::cycle",
-                format!("dependency cycle: {}", names.join(" → ")),
-            );
+            let names: Vec<String> = path.iter().map(|i| describe(self.config, &self.graph[*i])).collect();
+            let mut d = Diagnostic::error("infra::cycle", format!("dependency cycle: {}", names.join(" → ")));
             for (i, node) in path.iter().take(path.len() - 1).enumerate() {
                 let label = format!("{} refers to {}", names[i], names[i + 1]);
                 d = d.with_label(self.spans[node], label);
             }
-            self.errors
-                .push(d.with_help("break the cycle: one of these must not depend on the other"));
+            self.errors.push(d.with_help("break the cycle: one of these must not depend on the other"));
         }
     }
 

@@ -68,72 +68,37 @@ pub async fn import(
     id: &str,
     variables: &BTreeMap<String, Value>,
 ) -> Result<ResourceState, Vec<Diagnostic>> {
-    let m = ws
-        .config
-        .modules
-        .iter()
-        .position(|module| module.path == address.module);
-    let key = m.and_then(|m| {
-        graph
-            .resource_provider
-            .get(&(m, address.kind.clone(), address.name.clone()))
-    });
+    let m = ws.config.modules.iter().position(|module| module.path == address.module);
+    let key = m.and_then(|m| graph.resource_provider.get(&(m, address.kind.clone(), address.name.clone())));
     let Some(provider_key) = key.cloned() else {
         return Err(vec![
-            Diagnostic::error(
-                "infra::import",
-                format!("{address} is not declared in the configuration"),
-            )
-            .with_help(format!(
-                "add a `{} \"{}\" {{ ... }}` block first, then import into it",
-                address.kind, address.name
-            )),
+            Diagnostic::error("infra::import", format!("{address} is not declared in the configuration")).with_help(
+                format!("add a `{} \"{}\" {{ ... }}` block first, then import into it", address.kind, address.name),
+            ),
         ]);
     };
     if state.resources.contains_key(address) {
         return Err(vec![
-            Diagnostic::error("infra::import", format!("{address} is already managed")).with_help(
-                "remove it from state first with `infra state rm` if you mean to re-import it",
-            ),
+            Diagnostic::error("infra::import", format!("{address} is already managed"))
+                .with_help("remove it from state first with `infra state rm` if you mean to re-import it"),
         ]);
     }
-    let eval = evaluate::Evaluator {
-        config: ws.config,
-        host: ws.host,
-        root_variables: variables,
-    };
+    let eval = evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: variables };
     // Provider configurations may read variables and locals; evaluate those first.
     let mut values = scope::Values::default();
     for node in graph.topological() {
         let result = match graph.graph[node].clone() {
-            Node::Variable(m, name) => eval
-                .variable(&values, m, &name)
-                .map(|v| values.set(Node::Variable(m, name), v)),
-            Node::Local(m, name) => eval
-                .local(&values, m, &name)
-                .map(|v| values.set(Node::Local(m, name), v)),
+            Node::Variable(m, name) => eval.variable(&values, m, &name).map(|v| values.set(Node::Variable(m, name), v)),
+            Node::Local(m, name) => eval.local(&values, m, &name).map(|v| values.set(Node::Local(m, name), v)),
             _ => Ok(()),
         };
         result?;
     }
     let provider = plan::configure(ws, &eval, &values, &provider_key).await?;
-    let ctx = OperationContext {
-        lineage: state.lineage.clone(),
-        address: address.clone(),
-    };
+    let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone() };
     let attributes = provider
         .import(&ctx, &address.kind, id)
         .await
-        .map_err(|e| {
-            vec![Diagnostic::error(
-                "infra::import",
-                format!("{address}: {}", e.message),
-            )]
-        })?;
-    Ok(ResourceState {
-        provider: provider_key,
-        attributes,
-        dependencies: Vec::new(),
-        create_before_destroy: false,
-    })
+        .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
+    Ok(ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false })
 }

@@ -56,11 +56,7 @@ pub async fn plan(
         graph,
         state,
         options,
-        eval: evaluate::Evaluator {
-            config: ws.config,
-            host: ws.host,
-            root_variables: &options.variables,
-        },
+        eval: evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: &options.variables },
         values: Values::default(),
         providers: HashMap::new(),
         refreshed: HashMap::new(),
@@ -99,29 +95,17 @@ pub async fn plan(
 
 /// Resource dependencies of a node: the resources it reads, directly or through
 /// variables, locals and outputs.
-pub(crate) fn resource_dependencies(
-    ws: &Workspace,
-    graph: &Graph,
-    node: NodeIndex,
-) -> Vec<ResourceAddress> {
+pub(crate) fn resource_dependencies(ws: &Workspace, graph: &Graph, node: NodeIndex) -> Vec<ResourceAddress> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    let mut stack: Vec<NodeIndex> = graph
-        .graph
-        .neighbors_directed(node, Direction::Incoming)
-        .collect();
+    let mut stack: Vec<NodeIndex> = graph.graph.neighbors_directed(node, Direction::Incoming).collect();
     while let Some(n) = stack.pop() {
         if !seen.insert(n) {
             continue;
         }
         match &graph.graph[n] {
             Node::Resource(m, kind, name) => {
-                out.push(ResourceAddress::new(
-                    ws.config.modules[*m].path.clone(),
-                    kind,
-                    name,
-                    InstanceKey::None,
-                ));
+                out.push(ResourceAddress::new(ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None));
             }
             Node::Provider(_) => {}
             _ => stack.extend(graph.graph.neighbors_directed(n, Direction::Incoming)),
@@ -140,13 +124,10 @@ impl<'a> Planner<'a> {
                     "infra::unknown_variable",
                     format!("a value was given for `{name}`, which is not declared"),
                 );
-                if let Some(s) = infra_lang::did_you_mean(name, declared.keys().map(String::as_str))
-                {
+                if let Some(s) = infra_lang::did_you_mean(name, declared.keys().map(String::as_str)) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 } else {
-                    d = d.with_help(format!(
-                        "declare it with `variable \"{name}\" {{}}` or remove the value"
-                    ));
+                    d = d.with_help(format!("declare it with `variable \"{name}\" {{}}` or remove the value"));
                 }
                 self.errors.push(d);
             }
@@ -170,16 +151,9 @@ impl<'a> Planner<'a> {
             .node_indices()
             .filter(|i| match &self.graph.graph[*i] {
                 Node::Resource(m, kind, name) => {
-                    let address = ResourceAddress::new(
-                        self.ws.config.modules[*m].path.clone(),
-                        kind,
-                        name,
-                        InstanceKey::None,
-                    );
-                    self.options
-                        .targets
-                        .iter()
-                        .any(|t| t.without_key().contains(&address) || t.contains(&address))
+                    let address =
+                        ResourceAddress::new(self.ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None);
+                    self.options.targets.iter().any(|t| t.without_key().contains(&address) || t.contains(&address))
                 }
                 _ => false,
             })
@@ -199,38 +173,30 @@ impl<'a> Planner<'a> {
                 nodes.contains(&node)
                     && (self.options.mode == PlanMode::Destroy
                         || self.options.targets.iter().any(|t| t.contains(address))
-                        || !self
-                            .options
-                            .targets
-                            .iter()
-                            .any(|t| t.without_key().contains(&address.without_key())))
+                        || !self.options.targets.iter().any(|t| t.without_key().contains(&address.without_key())))
             }
         }
     }
 
     async fn visit(&mut self, node: NodeIndex) {
-        let upstream_failed = self
-            .graph
-            .graph
-            .neighbors_directed(node, Direction::Incoming)
-            .any(|n| self.failed.contains(&n));
+        let upstream_failed =
+            self.graph.graph.neighbors_directed(node, Direction::Incoming).any(|n| self.failed.contains(&n));
         if upstream_failed {
             self.failed.insert(node);
             return;
         }
         let result = match self.graph.graph[node].clone() {
-            Node::Variable(m, name) => self
-                .eval
-                .variable(&self.values, m, &name)
-                .map(|v| self.values.set(Node::Variable(m, name), v)),
-            Node::Local(m, name) => self
-                .eval
-                .local(&self.values, m, &name)
-                .map(|v| self.values.set(Node::Local(m, name), v)),
-            Node::Output(m, name) => self
-                .eval
-                .output(&self.values, m, &name)
-                .map(|v| self.values.set(Node::Output(m, name), v)),
+            Node::Variable(m, name) => {
+                self.eval.variable(&self.values, m, &name).map(|v| self.values.set(Node::Variable(m, name), v))
+            }
+            Node::Local(m, name) => {
+                self.eval.local(&self.values, m, &name).map(|v| self.values.set(Node::Local(m, name), v))
+            }
+            // Destroying: outputs are going away and may refer to what is already gone.
+            Node::Output(..) if self.options.mode == PlanMode::Destroy => Ok(()),
+            Node::Output(m, name) => {
+                self.eval.output(&self.values, m, &name).map(|v| self.values.set(Node::Output(m, name), v))
+            }
             Node::Provider(key) => self.configure_provider(&key).await,
             Node::Resource(m, kind, name) => self.plan_resource(node, m, &kind, &name),
         };
@@ -293,46 +259,20 @@ impl<'a> Planner<'a> {
     fn prior(&self, address: &ResourceAddress) -> Option<Value> {
         match self.refreshed.get(address) {
             Some(refreshed) => refreshed.clone(),
-            None => self
-                .state
-                .resources
-                .get(address)
-                .map(|r| r.attributes.clone()),
+            None => self.state.resources.get(address).map(|r| r.attributes.clone()),
         }
     }
 
     /// State instances of a resource as written, with their keys.
-    fn recorded_instances(
-        &self,
-        m: usize,
-        kind: &str,
-        name: &str,
-    ) -> Vec<(ResourceAddress, &'a ResourceState)> {
-        let base = ResourceAddress::new(
-            self.ws.config.modules[m].path.clone(),
-            kind,
-            name,
-            InstanceKey::None,
-        );
+    fn recorded_instances(&self, m: usize, kind: &str, name: &str) -> Vec<(ResourceAddress, &'a ResourceState)> {
+        let base = ResourceAddress::new(self.ws.config.modules[m].path.clone(), kind, name, InstanceKey::None);
         let state: &'a State = self.state;
-        state
-            .resources
-            .iter()
-            .filter(|(a, _)| a.without_key() == base)
-            .map(|(a, r)| (a.clone(), r))
-            .collect()
+        state.resources.iter().filter(|(a, _)| a.without_key() == base).map(|(a, r)| (a.clone(), r)).collect()
     }
 
-    fn plan_resource(
-        &mut self,
-        node: NodeIndex,
-        m: usize,
-        kind: &str,
-        name: &str,
-    ) -> Result<(), Vec<Diagnostic>> {
+    fn plan_resource(&mut self, node: NodeIndex, m: usize, kind: &str, name: &str) -> Result<(), Vec<Diagnostic>> {
         let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
-        let provider_key =
-            self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
+        let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
         let recorded = self.recorded_instances(m, kind, name);
         let in_scope = self.in_scope.as_ref().is_none_or(|s| s.contains(&node));
         if self.options.mode == PlanMode::Destroy || !in_scope {
@@ -353,10 +293,9 @@ impl<'a> Planner<'a> {
                 }
                 instances.push((address.key, prior.unwrap_or(Value::Null)));
             }
-            self.values.set(
-                Node::Resource(m, kind.into(), name.into()),
-                evaluate::aggregate(resource, instances),
-            );
+            // Not planned here and never created: nothing is known about it yet.
+            let value = if instances.is_empty() { Value::Unknown } else { evaluate::aggregate(resource, instances) };
+            self.values.set(Node::Resource(m, kind.into(), name.into()), value);
             return Ok(());
         }
         let provider = self.providers[&provider_key].clone();
@@ -375,22 +314,11 @@ impl<'a> Planner<'a> {
             let address = self.eval.address(m, resource, repetition.key());
             planned_keys.insert(address.key.clone());
             if !self.targeted(node, &address) {
-                instances.push((
-                    address.key.clone(),
-                    self.prior(&address).unwrap_or(Value::Null),
-                ));
+                instances.push((address.key.clone(), self.prior(&address).unwrap_or(Value::Null)));
                 continue;
             }
-            match self.plan_instance(
-                m,
-                resource,
-                repetition,
-                &address,
-                schema,
-                &provider,
-                &provider_key,
-                &dependencies,
-            ) {
+            match self.plan_instance(m, resource, repetition, &address, schema, &provider, &provider_key, &dependencies)
+            {
                 Ok(after) => instances.push((address.key, after)),
                 Err(e) => errors.extend(e),
             }
@@ -413,10 +341,7 @@ impl<'a> Planner<'a> {
         if !errors.is_empty() {
             return Err(errors);
         }
-        self.values.set(
-            Node::Resource(m, kind.into(), name.into()),
-            evaluate::aggregate(resource, instances),
-        );
+        self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
         Ok(())
     }
 
@@ -433,24 +358,14 @@ impl<'a> Planner<'a> {
         dependencies: &[ResourceAddress],
     ) -> Result<Value, Vec<Diagnostic>> {
         let what = address.to_string();
-        let config =
-            self.eval
-                .instance_config(&self.values, m, resource, repetition, schema, &what)?;
+        let config = self.eval.instance_config(&self.values, m, resource, repetition, schema, &what)?;
         let provider_errors = provider.validate(&resource.kind.name, &config);
         if !provider_errors.is_empty() {
-            return Err(provider_errors
-                .into_iter()
-                .map(|e| provider_diagnostic(&what, resource, &e))
-                .collect());
+            return Err(provider_errors.into_iter().map(|e| provider_diagnostic(&what, resource, &e)).collect());
         }
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
-        let (proposed, mut replace) = propose(
-            schema,
-            prior.as_ref(),
-            &config,
-            &resource.lifecycle.ignore_changes,
-        );
+        let (proposed, mut replace) = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
         let (planned, extra) = provider
             .plan(&resource.kind.name, prior.as_ref(), proposed)
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
@@ -518,9 +433,7 @@ impl<'a> Planner<'a> {
             .modules
             .iter()
             .flat_map(|module| {
-                module.resources.keys().map(|(k, n)| {
-                    ResourceAddress::new(module.path.clone(), k, n, InstanceKey::None)
-                })
+                module.resources.keys().map(|(k, n)| ResourceAddress::new(module.path.clone(), k, n, InstanceKey::None))
             })
             .collect();
         let removed: Vec<(ResourceAddress, ResourceState)> = self
@@ -530,11 +443,7 @@ impl<'a> Planner<'a> {
             .filter(|(a, _)| !declared.contains(&a.without_key()))
             .filter(|(a, _)| {
                 self.options.targets.is_empty()
-                    || self
-                        .options
-                        .targets
-                        .iter()
-                        .any(|t| t.contains(a) || t.without_key().contains(a))
+                    || self.options.targets.iter().any(|t| t.contains(a) || t.without_key().contains(a))
             })
             .map(|(a, r)| (a.clone(), r.clone()))
             .collect();
@@ -558,14 +467,7 @@ impl<'a> Planner<'a> {
                 PlanMode::Normal => ChangeReason::RemovedFromConfig,
             };
             if let Some(prior) = self.prior(&address) {
-                let _ = self.push_delete(
-                    &address,
-                    &r.provider,
-                    prior,
-                    r.dependencies.clone(),
-                    reason,
-                    None,
-                );
+                let _ = self.push_delete(&address, &r.provider, prior, r.dependencies.clone(), reason, None);
             }
         }
     }
@@ -580,20 +482,12 @@ impl<'a> Planner<'a> {
                     PlanMode::Destroy => None,
                     PlanMode::Normal => self.values.get(&Node::Output(0, name.clone())).cloned(),
                 };
-                OutputChange {
-                    name: name.clone(),
-                    before: self.state.outputs.get(name).cloned(),
-                    after,
-                }
+                OutputChange { name: name.clone(), before: self.state.outputs.get(name).cloned(), after }
             })
             .collect();
         for (name, value) in &self.state.outputs {
             if !root.outputs.contains_key(name) {
-                changes.push(OutputChange {
-                    name: name.clone(),
-                    before: Some(value.clone()),
-                    after: None,
-                });
+                changes.push(OutputChange { name: name.clone(), before: Some(value.clone()), after: None });
             }
         }
         changes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -615,12 +509,10 @@ pub(crate) async fn configure(
         )]);
     };
     let config = eval.provider_config(values, key, &factory.schema().config)?;
-    factory.configure(&config).await.map_err(|e| {
-        vec![Diagnostic::error(
-            "infra::provider",
-            format!("provider `{key}`: {}", e.message),
-        )]
-    })
+    factory
+        .configure(&config)
+        .await
+        .map_err(|e| vec![Diagnostic::error("infra::provider", format!("provider `{key}`: {}", e.message))])
 }
 
 pub(crate) fn provider_diagnostic(
@@ -633,12 +525,14 @@ pub(crate) fn provider_diagnostic(
         .as_ref()
         .and_then(|a| resource.body.attribute(a))
         .map_or(resource.kind.span.to(resource.name.span), |a| a.value.span);
-    Diagnostic::error("infra::provider", format!("{what}: {}", e.message))
-        .with_label(span, "rejected by the provider")
+    Diagnostic::error("infra::provider", format!("{what}: {}", e.message)).with_label(span, "rejected by the provider")
 }
 
 fn prevented(what: &str, resource: &infra_lang::Resource) -> Diagnostic {
-    Diagnostic::error("infra::prevent_destroy", format!("{what} has `prevent_destroy` set, but this plan would destroy it"))
-        .with_label(resource.kind.span.to(resource.name.span), "protected resource")
-        .with_help("change the plan so it keeps the resource, or remove `prevent_destroy` from its lifecycle block first")
+    Diagnostic::error(
+        "infra::prevent_destroy",
+        format!("{what} has `prevent_destroy` set, but this plan would destroy it"),
+    )
+    .with_label(resource.kind.span.to(resource.name.span), "protected resource")
+    .with_help("change the plan so it keeps the resource, or remove `prevent_destroy` from its lifecycle block first")
 }

@@ -123,10 +123,7 @@ mod tests {
 
     #[test]
     fn computed_attributes_are_unknown_on_create_and_kept_on_update() {
-        let config = Value::object([
-            ("path", Value::string("/a")),
-            ("content", Value::string("x")),
-        ]);
+        let config = Value::object([("path", Value::string("/a")), ("content", Value::string("x"))]);
         let (created, replace) = propose(&schema(), None, &config, &[]);
         assert_eq!(created.get("id"), Some(&Value::Unknown));
         assert!(replace.is_empty());
@@ -142,22 +139,13 @@ mod tests {
 
     #[test]
     fn force_new_attributes_replace_and_ignore_changes_keeps_prior() {
-        let prior = Value::object([
-            ("path", Value::string("/a")),
-            ("content", Value::string("x")),
-            ("id", Value::string("1")),
-        ]);
-        let moved = Value::object([
-            ("path", Value::string("/b")),
-            ("content", Value::string("x")),
-        ]);
+        let prior =
+            Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::string("1"))]);
+        let moved = Value::object([("path", Value::string("/b")), ("content", Value::string("x"))]);
         let (after, replace) = propose(&schema(), Some(&prior), &moved, &[]);
         assert_eq!(replace, vec!["path".to_string()]);
         assert_eq!(after.get("id"), Some(&Value::Unknown));
-        let edited = Value::object([
-            ("path", Value::string("/a")),
-            ("content", Value::string("new")),
-        ]);
+        let edited = Value::object([("path", Value::string("/a")), ("content", Value::string("new"))]);
         let (after, _) = propose(&schema(), Some(&prior), &edited, &["content".into()]);
         assert_eq!(action(Some(&prior), &after, &[]), Action::NoOp);
     }

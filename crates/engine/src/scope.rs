@@ -59,21 +59,16 @@ impl Scope for ModuleScope<'_> {
         match reference {
             Reference::Var(n) => self.values.get(&Node::Variable(m, n.clone())).cloned(),
             Reference::Local(n) => self.values.get(&Node::Local(m, n.clone())).cloned(),
-            Reference::Resource { kind, name } => self
-                .values
-                .get(&Node::Resource(m, kind.clone(), name.clone()))
-                .cloned(),
+            Reference::Resource { kind, name } => {
+                self.values.get(&Node::Resource(m, kind.clone(), name.clone())).cloned()
+            }
             Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => {
                 let child = self.config.modules[m].calls.get(name)?.module?;
                 let outputs: BTreeMap<String, Value> = self.config.modules[child]
                     .outputs
                     .keys()
                     .map(|o| {
-                        let v = self
-                            .values
-                            .get(&Node::Output(child, o.clone()))
-                            .cloned()
-                            .unwrap_or(Value::Unknown);
+                        let v = self.values.get(&Node::Output(child, o.clone())).cloned().unwrap_or(Value::Unknown);
                         (o.clone(), v)
                     })
                     .collect();

@@ -22,20 +22,12 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
         .filter(|(_, v)| v.default.is_none())
         .map(|(n, _)| (n.clone(), Value::Unknown))
         .collect();
-    let eval = evaluate::Evaluator {
-        config: ws.config,
-        host: ws.host,
-        root_variables: &unknown_inputs,
-    };
+    let eval = evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: &unknown_inputs };
     let mut values = Values::default();
     let mut errors = Vec::new();
     let mut failed = std::collections::HashSet::new();
     for index in graph.topological() {
-        if graph
-            .graph
-            .neighbors_directed(index, Direction::Incoming)
-            .any(|n| failed.contains(&n))
-        {
+        if graph.graph.neighbors_directed(index, Direction::Incoming).any(|n| failed.contains(&n)) {
             failed.insert(index);
             continue;
         }
@@ -47,23 +39,19 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
             Node::Provider(key) => {
                 let name = key.split('.').next().unwrap_or(key);
                 match ws.registry.get(name) {
-                    Some(factory) => eval
-                        .provider_config(&values, key, &factory.schema().config)
-                        .map(|_| Value::Unknown),
+                    Some(factory) => {
+                        eval.provider_config(&values, key, &factory.schema().config).map(|_| Value::Unknown)
+                    }
                     None => Ok(Value::Unknown),
                 }
             }
             Node::Resource(m, kind, name) => {
                 let resource = &ws.config.modules[*m].resources[&(kind.clone(), name.clone())];
                 let provider = graph.resource_provider[&(*m, kind.clone(), name.clone())].clone();
-                let factory = ws
-                    .registry
-                    .get(provider.split('.').next().unwrap_or_default());
+                let factory = ws.registry.get(provider.split('.').next().unwrap_or_default());
                 match factory.and_then(|f| f.schema().resources.get(kind.as_str())) {
                     Some(schema) => {
-                        let what = eval
-                            .address(*m, resource, infra_core::InstanceKey::None)
-                            .to_string();
+                        let what = eval.address(*m, resource, infra_core::InstanceKey::None).to_string();
                         eval.instance_config(&values, *m, resource, &Repetition::Any, schema, &what)
                             .map(|_| Value::Unknown)
                     }

@@ -49,20 +49,13 @@ pub fn eval_body(
         };
         match attr_schema.ty.convert(value) {
             Ok(v) => {
-                let v = if attr_schema.sensitive && !v.is_null() {
-                    v.sensitive()
-                } else {
-                    v
-                };
+                let v = if attr_schema.sensitive && !v.is_null() { v.sensitive() } else { v };
                 out.insert(name.clone(), v);
             }
             Err(found) => errors.push(
                 Diagnostic::error(
                     "infra::type_mismatch",
-                    format!(
-                        "`{name}` must be {}, found {found}",
-                        article(&attr_schema.ty.to_string())
-                    ),
+                    format!("`{name}` must be {}, found {found}", article(&attr_schema.ty.to_string())),
                 )
                 .with_label(attribute.value.span, format!("expected {}", attr_schema.ty)),
             ),
@@ -72,14 +65,7 @@ pub fn eval_body(
         let blocks: Vec<&Block> = body.blocks().filter(|b| b.kind.name == *name).collect();
         let mut values = Vec::new();
         for block in &blocks {
-            match eval_body(
-                &block.body,
-                &block_schema.schema,
-                scope,
-                bindings,
-                block.kind.span,
-                name,
-            ) {
+            match eval_body(&block.body, &block_schema.schema, scope, bindings, block.kind.span, name) {
                 Ok(v) => values.push(v),
                 Err(e) => errors.extend(e),
             }
@@ -89,11 +75,8 @@ pub fn eval_body(
             BlockNesting::Single => {
                 if blocks.len() > 1 {
                     errors.push(
-                        Diagnostic::error(
-                            "infra::duplicate",
-                            format!("only one `{name}` block is allowed here"),
-                        )
-                        .with_label(blocks[1].kind.span, "second block"),
+                        Diagnostic::error("infra::duplicate", format!("only one `{name}` block is allowed here"))
+                            .with_label(blocks[1].kind.span, "second block"),
                     );
                 }
                 values.into_iter().next().unwrap_or(Value::Null)
@@ -103,12 +86,7 @@ pub fn eval_body(
     }
     for block in body.blocks() {
         if !schema.blocks.contains_key(block.kind.name.as_str()) {
-            errors.push(unknown_attribute(
-                &block.kind.name,
-                block.kind.span,
-                schema,
-                what,
-            ));
+            errors.push(unknown_attribute(&block.kind.name, block.kind.span, schema, what));
         }
     }
     for (name, attr_schema) in &schema.attributes {
@@ -130,16 +108,9 @@ pub fn eval_body(
             );
             continue;
         }
-        out.insert(
-            (*name).to_string(),
-            attr_schema.default.clone().unwrap_or(Value::Null),
-        );
+        out.insert((*name).to_string(), attr_schema.default.clone().unwrap_or(Value::Null));
     }
-    if errors.is_empty() {
-        Ok(Value::Object(out))
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
 }
 
 fn article(ty: &str) -> String {
@@ -148,16 +119,10 @@ fn article(ty: &str) -> String {
 }
 
 fn unknown_attribute(name: &str, span: Span, schema: &Schema, what: &str) -> Diagnostic {
-    let d = Diagnostic::error(
-        "infra::unknown_attribute",
-        format!("{what} has no attribute `{name}`"),
-    )
-    .with_label(span, "unknown attribute");
+    let d = Diagnostic::error("infra::unknown_attribute", format!("{what} has no attribute `{name}`"))
+        .with_label(span, "unknown attribute");
     match crate::did_you_mean(name, schema.writable_names()) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-        None => d.with_help(format!(
-            "{what} accepts: {}",
-            schema.writable_names().collect::<Vec<_>>().join(", ")
-        )),
+        None => d.with_help(format!("{what} accepts: {}", schema.writable_names().collect::<Vec<_>>().join(", "))),
     }
 }

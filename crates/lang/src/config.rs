@@ -135,10 +135,7 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
         errors.push(
             Diagnostic::error(
                 "infra::unexpected_attribute",
-                format!(
-                    "`{}` cannot stand alone at the top level",
-                    attribute.name.name
-                ),
+                format!("`{}` cannot stand alone at the top level", attribute.name.name),
             )
             .with_label(attribute.name.span, "attribute outside any block")
             .with_help("put it inside a block, or in `locals { ... }` to name a value"),
@@ -149,22 +146,12 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
         match block.kind.name.as_str() {
             "variable" => {
                 if let Some(v) = d.variable(block) {
-                    insert_unique(
-                        &mut module.variables,
-                        v.name.name.clone(),
-                        v,
-                        |v| v.name.span,
-                        "variable",
-                        d.errors,
-                    );
+                    insert_unique(&mut module.variables, v.name.name.clone(), v, |v| v.name.span, "variable", d.errors);
                 }
             }
             "locals" => {
                 for attribute in block.body.attributes() {
-                    let local = Local {
-                        name: attribute.name.clone(),
-                        value: attribute.value.clone(),
-                    };
+                    let local = Local { name: attribute.name.clone(), value: attribute.value.clone() };
                     insert_unique(
                         &mut module.locals,
                         attribute.name.name.clone(),
@@ -177,35 +164,24 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
             }
             "output" => {
                 if let Some(o) = d.output(block) {
-                    insert_unique(
-                        &mut module.outputs,
-                        o.name.name.clone(),
-                        o,
-                        |o| o.name.span,
-                        "output",
-                        d.errors,
-                    );
+                    insert_unique(&mut module.outputs, o.name.name.clone(), o, |o| o.name.span, "output", d.errors);
                 }
             }
             "module" => {
                 if let Some(c) = d.module_call(block) {
-                    insert_unique(
-                        &mut module.calls,
-                        c.name.name.clone(),
-                        c,
-                        |c| c.name.span,
-                        "module",
-                        d.errors,
-                    );
+                    insert_unique(&mut module.calls, c.name.name.clone(), c, |c| c.name.span, "module", d.errors);
                 }
             }
             "provider" => {
                 if let Some(p) = d.provider(block) {
                     if module.providers.iter().any(|q| q.reference == p.reference) {
                         d.errors.push(
-                            Diagnostic::error("infra::duplicate", format!("provider `{}` is configured twice", p.reference.key()))
-                                .with_label(p.span, "second configuration")
-                                .with_help("give one of them `alias = \"...\"` and select it with `provider = NAME.ALIAS`"),
+                            Diagnostic::error(
+                                "infra::duplicate",
+                                format!("provider `{}` is configured twice", p.reference.key()),
+                            )
+                            .with_label(p.span, "second configuration")
+                            .with_help("give one of them `alias = \"...\"` and select it with `provider = NAME.ALIAS`"),
                         );
                     } else {
                         module.providers.push(p);
@@ -215,14 +191,7 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
             _ => {
                 if let Some(r) = d.resource(block) {
                     let key = (r.kind.name.clone(), r.name.name.clone());
-                    insert_unique(
-                        &mut module.resources,
-                        key,
-                        r,
-                        |r| r.name.span,
-                        "resource",
-                        d.errors,
-                    );
+                    insert_unique(&mut module.resources, key, r, |r| r.name.span, "resource", d.errors);
                 }
             }
         }
@@ -239,13 +208,10 @@ fn insert_unique<K: std::hash::Hash + Eq + Shown, V>(
 ) {
     if let Some(first) = map.get(&key) {
         errors.push(
-            Diagnostic::error(
-                "infra::duplicate",
-                format!("duplicate {what} `{}`", key.shown()),
-            )
-            .with_label(span_of(&value), "declared again here")
-            .with_label(span_of(first), "first declared here")
-            .with_help(format!("each {what} name must be unique in its module")),
+            Diagnostic::error("infra::duplicate", format!("duplicate {what} `{}`", key.shown()))
+                .with_label(span_of(&value), "declared again here")
+                .with_label(span_of(first), "first declared here")
+                .with_help(format!("each {what} name must be unique in its module")),
         );
     } else {
         map.insert(key, value);
@@ -279,22 +245,12 @@ impl Decoder<'_> {
             return Some(&block.labels);
         }
         let kind = &block.kind.name;
-        let usage = format!(
-            "{kind} {} {{ ... }}",
-            names
-                .iter()
-                .map(|n| format!("\"{n}\""))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        let usage =
+            format!("{kind} {} {{ ... }}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" "));
         self.errors.push(
             Diagnostic::error(
                 "infra::block_labels",
-                format!(
-                    "a `{kind}` block takes {} label(s), found {}",
-                    names.len(),
-                    block.labels.len()
-                ),
+                format!("a `{kind}` block takes {} label(s), found {}", names.len(), block.labels.len()),
             )
             .with_label(block.kind.span, "here")
             .with_help(format!("write it as `{usage}`")),
@@ -330,13 +286,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn reject_unknown(
-        &mut self,
-        body: &Body,
-        allowed_attributes: &[&str],
-        allowed_blocks: &[&str],
-        context: &str,
-    ) {
+    fn reject_unknown(&mut self, body: &Body, allowed_attributes: &[&str], allowed_blocks: &[&str], context: &str) {
         for attribute in body.attributes() {
             if !allowed_attributes.contains(&attribute.name.name.as_str()) {
                 let mut d = Diagnostic::error(
@@ -344,15 +294,10 @@ impl Decoder<'_> {
                     format!("unknown attribute `{}` in {context}", attribute.name.name),
                 )
                 .with_label(attribute.name.span, "not expected here");
-                if let Some(s) =
-                    crate::did_you_mean(&attribute.name.name, allowed_attributes.iter().copied())
-                {
+                if let Some(s) = crate::did_you_mean(&attribute.name.name, allowed_attributes.iter().copied()) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 } else {
-                    d = d.with_help(format!(
-                        "{context} accepts: {}",
-                        allowed_attributes.join(", ")
-                    ));
+                    d = d.with_help(format!("{context} accepts: {}", allowed_attributes.join(", ")));
                 }
                 self.errors.push(d);
             }
@@ -388,80 +333,41 @@ impl Decoder<'_> {
             },
             None => Type::Any,
         };
-        let description = block
-            .body
-            .attribute("description")
-            .and_then(|a| self.literal_string(a));
-        let sensitive = block
-            .body
-            .attribute("sensitive")
-            .is_some_and(|a| self.literal_bool(a));
+        let description = block.body.attribute("description").and_then(|a| self.literal_string(a));
+        let sensitive = block.body.attribute("sensitive").is_some_and(|a| self.literal_bool(a));
         let mut validations = Vec::new();
         for v in block.body.blocks().filter(|b| b.kind.name == "validation") {
-            self.reject_unknown(
-                &v.body,
-                &["condition", "error_message"],
-                &[],
-                "a validation block",
-            );
-            match (
-                v.body.attribute("condition"),
-                v.body.attribute("error_message"),
-            ) {
+            self.reject_unknown(&v.body, &["condition", "error_message"], &[], "a validation block");
+            match (v.body.attribute("condition"), v.body.attribute("error_message")) {
                 (Some(c), Some(m)) => validations.push(Validation {
                     condition: c.value.clone(),
                     error_message: m.value.clone(),
                     span: v.span,
                 }),
                 _ => self.errors.push(
-                    Diagnostic::error(
-                        "infra::missing_attribute",
-                        "a validation needs `condition` and `error_message`",
-                    )
-                    .with_label(v.kind.span, "incomplete validation"),
+                    Diagnostic::error("infra::missing_attribute", "a validation needs `condition` and `error_message`")
+                        .with_label(v.kind.span, "incomplete validation"),
                 ),
             }
         }
         let default = block.body.attribute("default").map(|a| a.value.clone());
-        Some(Variable {
-            name,
-            ty,
-            default,
-            description,
-            sensitive,
-            validations,
-            span: block.span,
-        })
+        Some(Variable { name, ty, default, description, sensitive, validations, span: block.span })
     }
 
     fn output(&mut self, block: &Block) -> Option<Output> {
         let name = self.labels(block, &["NAME"])?[0].clone();
-        self.reject_unknown(
-            &block.body,
-            &["value", "sensitive", "description", "depends_on"],
-            &[],
-            "an output",
-        );
+        self.reject_unknown(&block.body, &["value", "sensitive", "description", "depends_on"], &[], "an output");
         let Some(value) = block.body.attribute("value") else {
             self.errors.push(
-                Diagnostic::error(
-                    "infra::missing_attribute",
-                    format!("output `{}` has no `value`", name.name),
-                )
-                .with_label(name.span, "missing `value = ...`"),
+                Diagnostic::error("infra::missing_attribute", format!("output `{}` has no `value`", name.name))
+                    .with_label(name.span, "missing `value = ...`"),
             );
             return None;
         };
         Some(Output {
             value: value.value.clone(),
-            sensitive: block
-                .body
-                .attribute("sensitive")
-                .is_some_and(|a| self.literal_bool(a)),
-            description: block
-                .body
-                .attribute("description")
-                .and_then(|a| self.literal_string(a)),
+            sensitive: block.body.attribute("sensitive").is_some_and(|a| self.literal_bool(a)),
+            description: block.body.attribute("description").and_then(|a| self.literal_string(a)),
             depends_on: self.depends_on(&block.body),
             name,
             span: block.span,
@@ -473,17 +379,11 @@ impl Decoder<'_> {
             None => Vec::new(),
             Some(ExprKind::Tuple(items)) => items.clone(),
             Some(_) => {
-                let span = body
-                    .attribute("depends_on")
-                    .map(|a| a.value.span)
-                    .unwrap_or_default();
+                let span = body.attribute("depends_on").map(|a| a.value.span).unwrap_or_default();
                 self.errors.push(
-                    Diagnostic::error(
-                        "infra::depends_on",
-                        "`depends_on` must be a list of resources or modules",
-                    )
-                    .with_label(span, "not a list")
-                    .with_help("write `depends_on = [file.a, module.b]`"),
+                    Diagnostic::error("infra::depends_on", "`depends_on` must be a list of resources or modules")
+                        .with_label(span, "not a list")
+                        .with_help("write `depends_on = [file.a, module.b]`"),
                 );
                 Vec::new()
             }
@@ -494,11 +394,8 @@ impl Decoder<'_> {
         let name = self.labels(block, &["NAME"])?[0].clone();
         let Some(source) = block.body.attribute("source") else {
             self.errors.push(
-                Diagnostic::error(
-                    "infra::missing_attribute",
-                    format!("module `{}` has no `source`", name.name),
-                )
-                .with_label(name.span, "missing `source = \"./path\"`"),
+                Diagnostic::error("infra::missing_attribute", format!("module `{}` has no `source`", name.name))
+                    .with_label(name.span, "missing `source = \"./path\"`"),
             );
             return None;
         };
@@ -521,17 +418,10 @@ impl Decoder<'_> {
 
     fn provider(&mut self, block: &Block) -> Option<ProviderBlock> {
         let name = self.labels(block, &["NAME"])?[0].name.clone();
-        let alias = block
-            .body
-            .attribute("alias")
-            .and_then(|a| self.literal_string(a));
+        let alias = block.body.attribute("alias").and_then(|a| self.literal_string(a));
         let mut body = block.body.clone();
         body.items.retain(|item| !matches!(item, infra_syntax::ast::BodyItem::Attribute(a) if a.name.name == "alias"));
-        Some(ProviderBlock {
-            reference: ProviderRef { name, alias },
-            body,
-            span: block.span,
-        })
+        Some(ProviderBlock { reference: ProviderRef { name, alias }, body, span: block.span })
     }
 
     fn resource(&mut self, block: &Block) -> Option<Resource> {
@@ -540,10 +430,7 @@ impl Decoder<'_> {
             self.errors.push(
                 Diagnostic::error(
                     "infra::reserved_name",
-                    format!(
-                        "`{}` is reserved and cannot be a resource type",
-                        block.kind.name
-                    ),
+                    format!("`{}` is reserved and cannot be a resource type", block.kind.name),
                 )
                 .with_label(block.kind.span, "reserved name"),
             );
@@ -552,10 +439,7 @@ impl Decoder<'_> {
         let mut resource = Resource {
             kind: block.kind.clone(),
             name,
-            body: Body {
-                items: Vec::new(),
-                span: block.body.span,
-            },
+            body: Body { items: Vec::new(), span: block.body.span },
             count: None,
             for_each: None,
             depends_on: self.depends_on(&block.body),
@@ -580,14 +464,9 @@ impl Decoder<'_> {
         }
         if let (Some(count), Some(_)) = (&resource.count, &resource.for_each) {
             self.errors.push(
-                Diagnostic::error(
-                    "infra::count_and_for_each",
-                    "a resource cannot have both `count` and `for_each`",
-                )
-                .with_label(count.span, "`count` here")
-                .with_help(
-                    "keep one: `count` for N identical copies, `for_each` for one per map key",
-                ),
+                Diagnostic::error("infra::count_and_for_each", "a resource cannot have both `count` and `for_each`")
+                    .with_label(count.span, "`count` here")
+                    .with_help("keep one: `count` for N identical copies, `for_each` for one per map key"),
             );
         }
         Some(resource)
@@ -596,30 +475,15 @@ impl Decoder<'_> {
     fn provider_ref(&mut self, attribute: &Attribute) -> Option<(ProviderRef, Span)> {
         let path = attribute.value.as_traversal_path();
         match path.as_deref() {
-            Some([name]) => Some((
-                ProviderRef {
-                    name: name.name.clone(),
-                    alias: None,
-                },
-                attribute.value.span,
-            )),
-            Some([name, alias]) => Some((
-                ProviderRef {
-                    name: name.name.clone(),
-                    alias: Some(alias.name.clone()),
-                },
-                attribute.value.span,
-            )),
+            Some([name]) => Some((ProviderRef { name: name.name.clone(), alias: None }, attribute.value.span)),
+            Some([name, alias]) => {
+                Some((ProviderRef { name: name.name.clone(), alias: Some(alias.name.clone()) }, attribute.value.span))
+            }
             _ => {
                 self.errors.push(
-                    Diagnostic::error(
-                        "infra::provider_ref",
-                        "`provider` must name a provider configuration",
-                    )
-                    .with_label(attribute.value.span, "not a provider name")
-                    .with_help(
-                        "write `provider = NAME` or `provider = NAME.ALIAS`, without quotes",
-                    ),
+                    Diagnostic::error("infra::provider_ref", "`provider` must name a provider configuration")
+                        .with_label(attribute.value.span, "not a provider name")
+                        .with_help("write `provider = NAME` or `provider = NAME.ALIAS`, without quotes"),
                 );
                 None
             }
@@ -694,9 +558,7 @@ pub fn parse_type_expr(expr: &Expr) -> Result<Type, Diagnostic> {
                     for item in items {
                         let key = match &item.key {
                             infra_syntax::ast::ObjectKey::Ident(i) => i.name.clone(),
-                            infra_syntax::ast::ObjectKey::Expr(e) => {
-                                e.as_literal_str().ok_or_else(bad)?
-                            }
+                            infra_syntax::ast::ObjectKey::Expr(e) => e.as_literal_str().ok_or_else(bad)?,
                         };
                         fields.insert(key, parse_type_expr(&item.value)?);
                     }

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use infra_core::Value;
 use infra_syntax::Diagnostic;
-use infra_syntax::ast::{
-    BinaryOp, Expr, ExprKind, ForExpr, ObjectKey, TemplatePart, Traversal, UnaryOp,
-};
+use infra_syntax::ast::{BinaryOp, Expr, ExprKind, ForExpr, ObjectKey, TemplatePart, Traversal, UnaryOp};
 
 use crate::Reference;
 
@@ -34,27 +32,15 @@ pub trait Scope {
 
 /// Evaluates an expression.
 pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, Diagnostic> {
-    Evaluator {
-        scope,
-        bindings: Vec::new(),
-    }
-    .eval(expr)
+    Evaluator { scope, bindings: Vec::new() }.eval(expr)
 }
 
 /// Evaluates with extra names bound (as `for` does), e.g. `each` in tests.
-pub fn eval_in(
-    expr: &Expr,
-    scope: &dyn Scope,
-    bindings: Vec<(String, Value)>,
-) -> Result<Value, Diagnostic> {
+pub fn eval_in(expr: &Expr, scope: &dyn Scope, bindings: Vec<(String, Value)>) -> Result<Value, Diagnostic> {
     Evaluator { scope, bindings }.eval(expr)
 }
 
-pub(crate) fn error(
-    expr: &Expr,
-    message: impl Into<String>,
-    label: impl Into<String>,
-) -> Diagnostic {
+pub(crate) fn error(expr: &Expr, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
     Diagnostic::error("infra::eval", message).with_label(expr.span, label)
 }
 
@@ -81,11 +67,7 @@ where
         return Ok(Value::Unknown);
     }
     let result = f(&bare)?;
-    Ok(if sensitive {
-        result.sensitive()
-    } else {
-        result
-    })
+    Ok(if sensitive { result.sensitive() } else { result })
 }
 
 impl Evaluator<'_> {
@@ -95,11 +77,7 @@ impl Evaluator<'_> {
             ExprKind::Bool(b) => Ok(Value::Bool(*b)),
             ExprKind::Number(n) => Ok(Value::Number(*n)),
             ExprKind::Template(parts) => self.template(parts),
-            ExprKind::Tuple(items) => items
-                .iter()
-                .map(|e| self.eval(e))
-                .collect::<Result<_, _>>()
-                .map(Value::List),
+            ExprKind::Tuple(items) => items.iter().map(|e| self.eval(e)).collect::<Result<_, _>>().map(Value::List),
             ExprKind::Object(items) => {
                 let mut map = BTreeMap::new();
                 for item in items {
@@ -115,15 +93,8 @@ impl Evaluator<'_> {
                 if let Some((_, v)) = self.bindings.iter().rev().find(|(n, _)| n == &root.name) {
                     return Ok(v.clone());
                 }
-                Err(error(
-                    expr,
-                    format!("`{}` cannot be used on its own", root.name),
-                    "incomplete reference",
-                )
-                .with_help(format!(
-                    "refer to something inside it, such as `{}.NAME`",
-                    root.name
-                )))
+                Err(error(expr, format!("`{}` cannot be used on its own", root.name), "incomplete reference")
+                    .with_help(format!("refer to something inside it, such as `{}.NAME`", root.name)))
             }
             ExprKind::GetAttr(inner, attr) => {
                 if let Some(value) = self.reference(expr)? {
@@ -155,12 +126,12 @@ impl Evaluator<'_> {
                 for mut item in items {
                     for t in rest {
                         item = match t {
-                            Traversal::Attr(name) => get_attr(&item, &name.name)
-                                .map_err(|(m, _)| error(expr, m, "in this splat"))?,
+                            Traversal::Attr(name) => {
+                                get_attr(&item, &name.name).map_err(|(m, _)| error(expr, m, "in this splat"))?
+                            }
                             Traversal::Index(i) => {
                                 let key = self.eval(i)?;
-                                index_value(&item, &key)
-                                    .map_err(|m| error(expr, m, "in this splat"))?
+                                index_value(&item, &key).map_err(|m| error(expr, m, "in this splat"))?
                             }
                         };
                     }
@@ -168,22 +139,14 @@ impl Evaluator<'_> {
                 }
                 Ok(Value::List(out))
             }
-            ExprKind::Call {
-                name,
-                args,
-                expand_final,
-            } => self.call(expr, &name.name, args, *expand_final),
+            ExprKind::Call { name, args, expand_final } => self.call(expr, &name.name, args, *expand_final),
             ExprKind::Unary(op, inner) => {
                 let v = self.eval(inner)?;
                 let result = unmarked(&[&v], |v| match (op, &v[0]) {
                     (UnaryOp::Neg, Value::Number(n)) => Ok(Value::Number(-n)),
                     (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
-                    (UnaryOp::Neg, other) => {
-                        Err(format!("`-` needs a number, found a {}", other.type_name()))
-                    }
-                    (UnaryOp::Not, other) => {
-                        Err(format!("`!` needs a bool, found a {}", other.type_name()))
-                    }
+                    (UnaryOp::Neg, other) => Err(format!("`-` needs a number, found a {}", other.type_name())),
+                    (UnaryOp::Not, other) => Err(format!("`!` needs a bool, found a {}", other.type_name())),
                 });
                 result.map_err(|m| error(expr, m, "wrong type"))
             }
@@ -200,13 +163,7 @@ impl Evaluator<'_> {
                         "not a bool",
                     )),
                 }
-                .map(|v| {
-                    if cond.contains_sensitive() {
-                        v.sensitive()
-                    } else {
-                        v
-                    }
-                })
+                .map(|v| if cond.contains_sensitive() { v.sensitive() } else { v })
             }
             ExprKind::For(f) => self.for_expr(expr, f),
             ExprKind::Paren(inner) => self.eval(inner),
@@ -234,29 +191,18 @@ impl Evaluator<'_> {
             "each" if name == "key" => Reference::EachKey,
             "each" if name == "value" => Reference::EachValue,
             "path" => Reference::Path(name),
-            kind => Reference::Resource {
-                kind: kind.to_string(),
-                name,
-            },
+            kind => Reference::Resource { kind: kind.to_string(), name },
         };
         match self.scope.resolve(&reference) {
             Some(v) => Ok(Some(v)),
-            None => Err(error(
-                expr,
-                format!("unknown reference `{}.{}`", root.name, attr.name),
-                "not declared",
-            )),
+            None => Err(error(expr, format!("unknown reference `{}.{}`", root.name, attr.name), "not declared")),
         }
     }
 
     fn key_string(&mut self, e: &Expr) -> Result<String, Diagnostic> {
         let v = self.eval(e)?;
         v.peel().to_template_string().ok_or_else(|| {
-            error(
-                e,
-                format!("an object key must be a string, found a {}", v.type_name()),
-                "not a string",
-            )
+            error(e, format!("an object key must be a string, found a {}", v.type_name()), "not a string")
         })
     }
 
@@ -273,39 +219,29 @@ impl Evaluator<'_> {
                     match v.peel() {
                         Value::Unknown => unknown = true,
                         Value::Null => {
-                            return Err(error(
-                                e,
-                                "cannot interpolate a null value",
-                                "this is null",
-                            )
-                            .with_help("use a default, e.g. `coalesce(x, \"\")`"));
+                            return Err(error(e, "cannot interpolate a null value", "this is null")
+                                .with_help("use a default, e.g. `coalesce(x, \"\")`"));
                         }
                         other => match other.to_template_string() {
                             Some(s) => out.push_str(&s),
                             None => {
-                                return Err(error(e, format!("cannot interpolate a {} into a string", other.type_name()), "not a string")
-                                    .with_help("convert it first, e.g. with `join(\",\", list)` or `jsonencode(value)`"));
+                                return Err(error(
+                                    e,
+                                    format!("cannot interpolate a {} into a string", other.type_name()),
+                                    "not a string",
+                                )
+                                .with_help("convert it first, e.g. with `join(\",\", list)` or `jsonencode(value)`"));
                             }
                         },
                     }
                 }
             }
         }
-        let value = if unknown {
-            Value::Unknown
-        } else {
-            Value::String(out)
-        };
+        let value = if unknown { Value::Unknown } else { Value::String(out) };
         Ok(if sensitive { value.sensitive() } else { value })
     }
 
-    fn binary(
-        &mut self,
-        expr: &Expr,
-        op: BinaryOp,
-        l: &Expr,
-        r: &Expr,
-    ) -> Result<Value, Diagnostic> {
+    fn binary(&mut self, expr: &Expr, op: BinaryOp, l: &Expr, r: &Expr) -> Result<Value, Diagnostic> {
         let left = self.eval(l)?;
         // `&&` and `||` short-circuit on known bools.
         match (op, left.peel()) {
@@ -323,15 +259,8 @@ impl Evaluator<'_> {
         let sensitive = collection.contains_sensitive();
         let pairs: Vec<(Value, Value)> = match collection.peel() {
             Value::Unknown => return Ok(Value::Unknown),
-            Value::List(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Number(i as f64), v.clone()))
-                .collect(),
-            Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| (Value::string(k.clone()), v.clone()))
-                .collect(),
+            Value::List(items) => items.iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v.clone())).collect(),
+            Value::Object(map) => map.iter().map(|(k, v)| (Value::string(k.clone()), v.clone())).collect(),
             other => {
                 return Err(error(
                     &f.collection,
@@ -369,19 +298,10 @@ impl Evaluator<'_> {
         }
         let result = match &f.key_expr {
             None => Value::List(list),
-            Some(_) if f.group => Value::Object(
-                grouped
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::List(v)))
-                    .collect(),
-            ),
+            Some(_) if f.group => Value::Object(grouped.into_iter().map(|(k, v)| (k, Value::List(v))).collect()),
             Some(_) => Value::Object(map),
         };
-        Ok(if sensitive {
-            result.sensitive()
-        } else {
-            result
-        })
+        Ok(if sensitive { result.sensitive() } else { result })
     }
 
     #[allow(clippy::type_complexity)]
@@ -393,10 +313,7 @@ impl Evaluator<'_> {
                 other => {
                     return Err(error(
                         cond,
-                        format!(
-                            "an `if` clause must be a bool, found a {}",
-                            other.type_name()
-                        ),
+                        format!("an `if` clause must be a bool, found a {}", other.type_name()),
                         "not a bool",
                     ));
                 }
@@ -409,13 +326,7 @@ impl Evaluator<'_> {
         Ok(Some((key, self.eval(&f.value_expr)?)))
     }
 
-    fn call(
-        &mut self,
-        expr: &Expr,
-        name: &str,
-        args: &[Expr],
-        expand_final: bool,
-    ) -> Result<Value, Diagnostic> {
+    fn call(&mut self, expr: &Expr, name: &str, args: &[Expr], expand_final: bool) -> Result<Value, Diagnostic> {
         // Functions that look at their arguments unevaluated or keep marks themselves.
         match name {
             "try" => {
@@ -426,42 +337,26 @@ impl Evaluator<'_> {
                         Err(e) => last = Some(e),
                     }
                 }
-                return Err(last.unwrap_or_else(|| {
-                    error(expr, "`try` needs at least one argument", "no arguments")
-                }));
+                return Err(last.unwrap_or_else(|| error(expr, "`try` needs at least one argument", "no arguments")));
             }
             "can" if args.len() == 1 => return Ok(Value::Bool(self.eval(&args[0]).is_ok())),
             "sensitive" if args.len() == 1 => return Ok(self.eval(&args[0])?.sensitive()),
             "nonsensitive" if args.len() == 1 => return Ok(self.eval(&args[0])?.unmark().0),
             _ => {}
         }
-        let mut values = args
-            .iter()
-            .map(|a| self.eval(a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut values = args.iter().map(|a| self.eval(a)).collect::<Result<Vec<_>, _>>()?;
         if expand_final {
             match values.pop().as_ref().map(Value::peel) {
                 Some(Value::List(items)) => values.extend(items.iter().cloned()),
                 Some(Value::Unknown) => return Ok(Value::Unknown),
                 _ => {
-                    return Err(error(
-                        expr,
-                        "`...` expands a list, but the last argument is not one",
-                        "not a list",
-                    ));
+                    return Err(error(expr, "`...` expands a list, but the last argument is not one", "not a list"));
                 }
             }
         }
-        let ctx = crate::functions::Context {
-            module_dir: self.scope.module_dir(),
-            host: self.scope.host(),
-        };
+        let ctx = crate::functions::Context { module_dir: self.scope.module_dir(), host: self.scope.host() };
         let Some(function) = crate::functions::lookup(name) else {
-            let mut d = error(
-                expr,
-                format!("unknown function `{name}`"),
-                "no such function",
-            );
+            let mut d = error(expr, format!("unknown function `{name}`"), "no such function");
             if let Some(s) = crate::did_you_mean(name, crate::functions::names()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -473,8 +368,7 @@ impl Evaluator<'_> {
                 .map_err(|m| error(expr, m, format!("in `{name}(...)`")));
         }
         let refs: Vec<&Value> = values.iter().collect();
-        unmarked(&refs, |bare| function(bare, &ctx))
-            .map_err(|m| error(expr, m, format!("in `{name}(...)`")))
+        unmarked(&refs, |bare| function(bare, &ctx)).map_err(|m| error(expr, m, format!("in `{name}(...)`")))
     }
 }
 
@@ -483,29 +377,19 @@ pub(crate) fn get_attr(base: &Value, name: &str) -> Result<Value, (String, Optio
     let result = match base.peel() {
         Value::Unknown => Ok(Value::Unknown),
         Value::Object(map) => map.get(name).cloned().ok_or_else(|| {
-            let help = crate::did_you_mean(name, map.keys().map(String::as_str))
-                .map(|s| format!("did you mean `{s}`?"));
+            let help =
+                crate::did_you_mean(name, map.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
             (
                 format!("no attribute `{name}` here"),
-                help.or_else(|| {
-                    Some(format!(
-                        "available: {}",
-                        map.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ))
-                }),
+                help.or_else(|| Some(format!("available: {}", map.keys().cloned().collect::<Vec<_>>().join(", ")))),
             )
         }),
         Value::Null => Err((format!("cannot read `{name}` of a null value"), None)),
         Value::List(_) => Err((
             format!("cannot read `{name}` of a list"),
-            Some(format!(
-                "pick one element with `[0].{name}`, or all with `[*].{name}`"
-            )),
+            Some(format!("pick one element with `[0].{name}`, or all with `[*].{name}`")),
         )),
-        other => Err((
-            format!("cannot read `{name}` of a {}", other.type_name()),
-            None,
-        )),
+        other => Err((format!("cannot read `{name}` of a {}", other.type_name()), None)),
     };
     result.map(|v| if sensitive { v.sensitive() } else { v })
 }
@@ -516,25 +400,18 @@ fn index_value(base: &Value, key: &Value) -> Result<Value, String> {
             if n.fract() != 0.0 || *n < 0.0 {
                 return Err(format!("a list index must be a whole number, found {n}"));
             }
-            items.get(*n as usize).cloned().ok_or_else(|| {
-                format!(
-                    "index {n} is out of range: the list has {} elements",
-                    items.len()
-                )
-            })
+            items
+                .get(*n as usize)
+                .cloned()
+                .ok_or_else(|| format!("index {n} is out of range: the list has {} elements", items.len()))
         }
         (Value::Object(map), k) => {
             let k = k
                 .to_template_string()
                 .ok_or_else(|| format!("a map key must be a string, found a {}", k.type_name()))?;
-            map.get(&k)
-                .cloned()
-                .ok_or_else(|| format!("the map has no key {k:?}"))
+            map.get(&k).cloned().ok_or_else(|| format!("the map has no key {k:?}"))
         }
-        (Value::List(_), k) => Err(format!(
-            "a list index must be a number, found a {}",
-            k.type_name()
-        )),
+        (Value::List(_), k) => Err(format!("a list index must be a number, found a {}", k.type_name())),
         (other, _) => Err(format!("cannot index a {}", other.type_name())),
     })
 }
@@ -553,16 +430,9 @@ fn binary_op(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
         Eq => Value::Bool(l == r),
         Ne => Value::Bool(l != r),
         And | Or => match (l, r) {
-            (Value::Bool(a), Value::Bool(b)) => {
-                Value::Bool(if op == And { *a && *b } else { *a || *b })
-            }
+            (Value::Bool(a), Value::Bool(b)) => Value::Bool(if op == And { *a && *b } else { *a || *b }),
             _ => {
-                return Err(format!(
-                    "`{}` needs bools, found {} and {}",
-                    op.symbol(),
-                    l.type_name(),
-                    r.type_name()
-                ));
+                return Err(format!("`{}` needs bools, found {} and {}", op.symbol(), l.type_name(), r.type_name()));
             }
         },
         Lt | Gt | Le | Ge => {

@@ -19,29 +19,16 @@ type Function = fn(&[Value], &Context) -> Result<Value, String>;
 
 const FUNCTIONS: &[(&str, Function)] = &[
     ("abs", |a, _| Ok(Value::Number(num(a, 0)?.abs()))),
-    ("abspath", |a, c| {
-        Ok(Value::string(
-            resolve_path(&s(a, 0)?, c).display().to_string(),
-        ))
-    }),
+    ("abspath", |a, c| Ok(Value::string(resolve_path(&s(a, 0)?, c).display().to_string()))),
     ("base64decode", base64decode),
-    ("base64encode", |a, _| {
-        Ok(Value::string(
-            base64::engine::general_purpose::STANDARD.encode(s(a, 0)?),
-        ))
-    }),
+    ("base64encode", |a, _| Ok(Value::string(base64::engine::general_purpose::STANDARD.encode(s(a, 0)?)))),
     ("basename", |a, _| {
         Ok(Value::string(
-            Path::new(&s(a, 0)?)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            Path::new(&s(a, 0)?).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         ))
     }),
     ("ceil", |a, _| Ok(Value::Number(num(a, 0)?.ceil()))),
-    ("chomp", |a, _| {
-        Ok(Value::string(s(a, 0)?.trim_end_matches(['\n', '\r'])))
-    }),
+    ("chomp", |a, _| Ok(Value::string(s(a, 0)?.trim_end_matches(['\n', '\r'])))),
     ("cidrhost", cidrhost),
     ("cidrnetmask", cidrnetmask),
     ("cidrsubnet", cidrsubnet),
@@ -52,13 +39,7 @@ const FUNCTIONS: &[(&str, Function)] = &[
             .ok_or_else(|| "all arguments are null or empty".into())
     }),
     ("compact", |a, _| {
-        Ok(Value::List(
-            list(a, 0)?
-                .iter()
-                .filter(|v| !v.is_null() && v.as_str() != Some(""))
-                .cloned()
-                .collect(),
-        ))
+        Ok(Value::List(list(a, 0)?.iter().filter(|v| !v.is_null() && v.as_str() != Some("")).cloned().collect()))
     }),
     ("concat", |a, _| {
         let mut out = Vec::new();
@@ -67,16 +48,9 @@ const FUNCTIONS: &[(&str, Function)] = &[
         }
         Ok(Value::List(out))
     }),
-    ("contains", |a, _| {
-        Ok(Value::Bool(list(a, 0)?.contains(arg(a, 1)?)))
-    }),
+    ("contains", |a, _| Ok(Value::Bool(list(a, 0)?.contains(arg(a, 1)?)))),
     ("dirname", |a, _| {
-        Ok(Value::string(
-            Path::new(&s(a, 0)?)
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| ".".into()),
-        ))
+        Ok(Value::string(Path::new(&s(a, 0)?).parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".".into())))
     }),
     ("distinct", |a, _| {
         let mut out: Vec<Value> = Vec::new();
@@ -94,9 +68,7 @@ const FUNCTIONS: &[(&str, Function)] = &[
         }
         Ok(items[index(a, 1)? % items.len()].clone())
     }),
-    ("endswith", |a, _| {
-        Ok(Value::Bool(s(a, 0)?.ends_with(&s(a, 1)?)))
-    }),
+    ("endswith", |a, _| Ok(Value::Bool(s(a, 0)?.ends_with(&s(a, 1)?)))),
     ("env", |a, c| {
         let name = s(a, 0)?;
         match (c.host.env.get(&name), a.get(1)) {
@@ -107,13 +79,9 @@ const FUNCTIONS: &[(&str, Function)] = &[
     }),
     ("file", |a, c| {
         let path = resolve_path(&s(a, 0)?, c);
-        std::fs::read_to_string(&path)
-            .map(Value::String)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        std::fs::read_to_string(&path).map(Value::String).map_err(|e| format!("cannot read {}: {e}", path.display()))
     }),
-    ("fileexists", |a, c| {
-        Ok(Value::Bool(resolve_path(&s(a, 0)?, c).is_file()))
-    }),
+    ("fileexists", |a, c| Ok(Value::Bool(resolve_path(&s(a, 0)?, c).is_file()))),
     ("flatten", |a, _| {
         fn flat(items: &[Value], out: &mut Vec<Value>) {
             for v in items {
@@ -135,13 +103,7 @@ const FUNCTIONS: &[(&str, Function)] = &[
         Ok(Value::string(
             text.lines()
                 .enumerate()
-                .map(|(i, l)| {
-                    if i == 0 {
-                        l.to_string()
-                    } else {
-                        format!("{pad}{l}")
-                    }
-                })
+                .map(|(i, l)| if i == 0 { l.to_string() } else { format!("{pad}{l}") })
                 .collect::<Vec<_>>()
                 .join("\n"),
         ))
@@ -151,10 +113,7 @@ const FUNCTIONS: &[(&str, Function)] = &[
         let mut parts = Vec::new();
         for i in 1..a.len() {
             for v in list(a, i)? {
-                parts.push(
-                    v.to_template_string()
-                        .ok_or_else(|| format!("cannot join a {}", v.type_name()))?,
-                );
+                parts.push(v.to_template_string().ok_or_else(|| format!("cannot join a {}", v.type_name()))?);
             }
         }
         Ok(Value::string(parts.join(&sep)))
@@ -164,17 +123,8 @@ const FUNCTIONS: &[(&str, Function)] = &[
             .map(|j| Value::from_json(&j))
             .map_err(|e| format!("invalid JSON: {e}"))
     }),
-    ("jsonencode", |a, _| {
-        Ok(Value::string(arg(a, 0)?.to_json().to_string()))
-    }),
-    ("keys", |a, _| {
-        Ok(Value::List(
-            map(a, 0)?
-                .keys()
-                .map(|k| Value::string(k.clone()))
-                .collect(),
-        ))
-    }),
+    ("jsonencode", |a, _| Ok(Value::string(arg(a, 0)?.to_json().to_string()))),
+    ("keys", |a, _| Ok(Value::List(map(a, 0)?.keys().map(|k| Value::string(k.clone())).collect()))),
     ("length", |a, _| {
         Ok(Value::Number(match arg(a, 0)? {
             Value::List(items) => items.len(),
@@ -188,15 +138,11 @@ const FUNCTIONS: &[(&str, Function)] = &[
         match (map(a, 0)?.get(&key), a.get(2)) {
             (Some(v), _) => Ok(v.clone()),
             (None, Some(default)) => Ok(default.clone()),
-            (None, None) => Err(format!(
-                "the map has no key {key:?} and no default was given"
-            )),
+            (None, None) => Err(format!("the map has no key {key:?} and no default was given")),
         }
     }),
     ("lower", |a, _| Ok(Value::string(s(a, 0)?.to_lowercase()))),
-    ("max", |a, _| {
-        numbers(a).map(|n| Value::Number(n.into_iter().fold(f64::NEG_INFINITY, f64::max)))
-    }),
+    ("max", |a, _| numbers(a).map(|n| Value::Number(n.into_iter().fold(f64::NEG_INFINITY, f64::max)))),
     ("merge", |a, _| {
         let mut out = BTreeMap::new();
         for i in 0..a.len() {
@@ -207,66 +153,36 @@ const FUNCTIONS: &[(&str, Function)] = &[
         }
         Ok(Value::Object(out))
     }),
-    ("min", |a, _| {
-        numbers(a).map(|n| Value::Number(n.into_iter().fold(f64::INFINITY, f64::min)))
-    }),
-    ("pathexpand", |a, c| {
-        Ok(Value::string(
-            expand_home(&s(a, 0)?, c.host).display().to_string(),
-        ))
-    }),
+    ("min", |a, _| numbers(a).map(|n| Value::Number(n.into_iter().fold(f64::INFINITY, f64::min)))),
+    ("pathexpand", |a, c| Ok(Value::string(expand_home(&s(a, 0)?, c.host).display().to_string()))),
     ("pow", |a, _| Ok(Value::Number(num(a, 0)?.powf(num(a, 1)?)))),
     ("range", range),
-    ("replace", |a, _| {
-        Ok(Value::string(s(a, 0)?.replace(&s(a, 1)?, &s(a, 2)?)))
-    }),
-    ("reverse", |a, _| {
-        Ok(Value::List(list(a, 0)?.iter().rev().cloned().collect()))
-    }),
-    ("sha256", |a, _| {
-        Ok(Value::string(hex::encode(sha2::Sha256::digest(
-            s(a, 0)?.as_bytes(),
-        ))))
-    }),
+    ("replace", |a, _| Ok(Value::string(s(a, 0)?.replace(&s(a, 1)?, &s(a, 2)?)))),
+    ("reverse", |a, _| Ok(Value::List(list(a, 0)?.iter().rev().cloned().collect()))),
+    ("sha256", |a, _| Ok(Value::string(hex::encode(sha2::Sha256::digest(s(a, 0)?.as_bytes()))))),
     ("slice", |a, _| {
         let items = list(a, 0)?;
         let (from, to) = (index(a, 1)?, index(a, 2)?);
         if from > to || to > items.len() {
-            return Err(format!(
-                "slice {from}..{to} is out of range for a list of {}",
-                items.len()
-            ));
+            return Err(format!("slice {from}..{to} is out of range for a list of {}", items.len()));
         }
         Ok(Value::List(items[from..to].to_vec()))
     }),
     ("sort", |a, _| {
         let mut items = list(a, 0)?
             .iter()
-            .map(|v| {
-                v.to_template_string()
-                    .ok_or("sort needs strings or numbers")
-            })
+            .map(|v| v.to_template_string().ok_or("sort needs strings or numbers"))
             .collect::<Result<Vec<_>, _>>()?;
         items.sort();
         Ok(Value::List(items.into_iter().map(Value::String).collect()))
     }),
-    ("split", |a, _| {
-        Ok(Value::List(
-            s(a, 1)?.split(&s(a, 0)?).map(Value::string).collect(),
-        ))
-    }),
-    ("startswith", |a, _| {
-        Ok(Value::Bool(s(a, 0)?.starts_with(&s(a, 1)?)))
-    }),
+    ("split", |a, _| Ok(Value::List(s(a, 1)?.split(&s(a, 0)?).map(Value::string).collect()))),
+    ("startswith", |a, _| Ok(Value::Bool(s(a, 0)?.starts_with(&s(a, 1)?)))),
     ("substr", |a, _| {
         let text: Vec<char> = s(a, 0)?.chars().collect();
         let offset = index(a, 1)?.min(text.len());
         let length = num(a, 2)?;
-        let end = if length < 0.0 {
-            text.len()
-        } else {
-            (offset + length as usize).min(text.len())
-        };
+        let end = if length < 0.0 { text.len() } else { (offset + length as usize).min(text.len()) };
         Ok(Value::string(text[offset..end].iter().collect::<String>()))
     }),
     ("sum", |a, _| {
@@ -298,37 +214,23 @@ const FUNCTIONS: &[(&str, Function)] = &[
     }),
     ("trimprefix", |a, _| {
         let text = s(a, 0)?;
-        Ok(Value::string(
-            text.strip_prefix(s(a, 1)?.as_str()).unwrap_or(&text),
-        ))
+        Ok(Value::string(text.strip_prefix(s(a, 1)?.as_str()).unwrap_or(&text)))
     }),
     ("trimspace", |a, _| Ok(Value::string(s(a, 0)?.trim()))),
     ("trimsuffix", |a, _| {
         let text = s(a, 0)?;
-        Ok(Value::string(
-            text.strip_suffix(s(a, 1)?.as_str()).unwrap_or(&text),
-        ))
+        Ok(Value::string(text.strip_suffix(s(a, 1)?.as_str()).unwrap_or(&text)))
     }),
     ("upper", |a, _| Ok(Value::string(s(a, 0)?.to_uppercase()))),
-    ("values", |a, _| {
-        Ok(Value::List(map(a, 0)?.values().cloned().collect()))
-    }),
+    ("values", |a, _| Ok(Value::List(map(a, 0)?.values().cloned().collect()))),
     ("zipmap", |a, _| {
         let (ks, vs) = (list(a, 0)?, list(a, 1)?);
         if ks.len() != vs.len() {
-            return Err(format!(
-                "zipmap needs lists of equal length, found {} and {}",
-                ks.len(),
-                vs.len()
-            ));
+            return Err(format!("zipmap needs lists of equal length, found {} and {}", ks.len(), vs.len()));
         }
         let mut out = BTreeMap::new();
         for (k, v) in ks.iter().zip(vs) {
-            out.insert(
-                k.to_template_string()
-                    .ok_or("zipmap keys must be strings")?,
-                v.clone(),
-            );
+            out.insert(k.to_template_string().ok_or("zipmap keys must be strings")?, v.clone());
         }
         Ok(Value::Object(out))
     }),
@@ -338,17 +240,11 @@ const FUNCTIONS: &[(&str, Function)] = &[
 const SPECIAL: &[&str] = &["can", "nonsensitive", "sensitive", "try"];
 
 pub(crate) fn lookup(name: &str) -> Option<Function> {
-    FUNCTIONS
-        .binary_search_by(|(n, _)| n.cmp(&name))
-        .ok()
-        .map(|i| FUNCTIONS[i].1)
+    FUNCTIONS.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| FUNCTIONS[i].1)
 }
 
 pub(crate) fn names() -> impl Iterator<Item = &'static str> {
-    FUNCTIONS
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(SPECIAL.iter().copied())
+    FUNCTIONS.iter().map(|(n, _)| *n).chain(SPECIAL.iter().copied())
 }
 
 trait OrDefault<T> {
@@ -362,58 +258,34 @@ impl OrDefault<f64> for Option<f64> {
 }
 
 fn arg(a: &[Value], i: usize) -> Result<&Value, String> {
-    a.get(i)
-        .ok_or_else(|| format!("missing argument {}", i + 1))
+    a.get(i).ok_or_else(|| format!("missing argument {}", i + 1))
 }
 
 fn s(a: &[Value], i: usize) -> Result<String, String> {
     let v = arg(a, i)?;
-    v.to_template_string().ok_or_else(|| {
-        format!(
-            "argument {} must be a string, found a {}",
-            i + 1,
-            v.type_name()
-        )
-    })
+    v.to_template_string().ok_or_else(|| format!("argument {} must be a string, found a {}", i + 1, v.type_name()))
 }
 
 fn num(a: &[Value], i: usize) -> Result<f64, String> {
-    convert(&Type::Number, arg(a, i)?)?
-        .as_number()
-        .ok_or_else(|| format!("argument {} must be a number", i + 1))
+    convert(&Type::Number, arg(a, i)?)?.as_number().ok_or_else(|| format!("argument {} must be a number", i + 1))
 }
 
 fn index(a: &[Value], i: usize) -> Result<usize, String> {
     let n = num(a, i)?;
     if n < 0.0 || n.fract() != 0.0 {
-        return Err(format!(
-            "argument {} must be a whole number ≥ 0, found {n}",
-            i + 1
-        ));
+        return Err(format!("argument {} must be a whole number ≥ 0, found {n}", i + 1));
     }
     Ok(n as usize)
 }
 
 fn list(a: &[Value], i: usize) -> Result<&[Value], String> {
     let v = arg(a, i)?;
-    v.as_list().ok_or_else(|| {
-        format!(
-            "argument {} must be a list, found a {}",
-            i + 1,
-            v.type_name()
-        )
-    })
+    v.as_list().ok_or_else(|| format!("argument {} must be a list, found a {}", i + 1, v.type_name()))
 }
 
 fn map(a: &[Value], i: usize) -> Result<&BTreeMap<String, Value>, String> {
     let v = arg(a, i)?;
-    v.as_object().ok_or_else(|| {
-        format!(
-            "argument {} must be a map, found a {}",
-            i + 1,
-            v.type_name()
-        )
-    })
+    v.as_object().ok_or_else(|| format!("argument {} must be a map, found a {}", i + 1, v.type_name()))
 }
 
 fn numbers(a: &[Value]) -> Result<Vec<f64>, String> {
@@ -424,8 +296,7 @@ fn numbers(a: &[Value]) -> Result<Vec<f64>, String> {
 }
 
 fn convert(ty: &Type, v: &Value) -> Result<Value, String> {
-    ty.convert(v.clone())
-        .map_err(|found| format!("cannot convert {found} to {ty}"))
+    ty.convert(v.clone()).map_err(|found| format!("cannot convert {found} to {ty}"))
 }
 
 fn expand_home(path: &str, host: &Host) -> PathBuf {
@@ -437,20 +308,13 @@ fn expand_home(path: &str, host: &Host) -> PathBuf {
 
 fn resolve_path(path: &str, c: &Context) -> PathBuf {
     let expanded = expand_home(path, c.host);
-    if expanded.is_absolute() {
-        expanded
-    } else {
-        c.module_dir.join(expanded)
-    }
+    if expanded.is_absolute() { expanded } else { c.module_dir.join(expanded) }
 }
 
 fn base64decode(a: &[Value], _: &Context) -> Result<Value, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s(a, 0)?)
-        .map_err(|e| format!("invalid base64: {e}"))?;
-    String::from_utf8(bytes)
-        .map(Value::String)
-        .map_err(|_| "the decoded bytes are not UTF-8 text".into())
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(s(a, 0)?).map_err(|e| format!("invalid base64: {e}"))?;
+    String::from_utf8(bytes).map(Value::String).map_err(|_| "the decoded bytes are not UTF-8 text".into())
 }
 
 fn range(a: &[Value], _: &Context) -> Result<Value, String> {
@@ -488,14 +352,10 @@ fn format(a: &[Value], _: &Context) -> Result<Value, String> {
             out.push('%');
             continue;
         }
-        let v = arg(a, next)
-            .map_err(|_| format!("format needs more arguments than given ({})", a.len() - 1))?;
+        let v = arg(a, next).map_err(|_| format!("format needs more arguments than given ({})", a.len() - 1))?;
         next += 1;
         match verb {
-            's' | 'v' => out.push_str(
-                &v.to_template_string()
-                    .unwrap_or_else(|| v.to_json().to_string()),
-            ),
+            's' | 'v' => out.push_str(&v.to_template_string().unwrap_or_else(|| v.to_json().to_string())),
             'd' => out.push_str(&format!("{}", num(a, next - 1)?.trunc() as i64)),
             'q' => out.push_str(&format!("{:?}", v.to_template_string().unwrap_or_default())),
             other => return Err(format!("unsupported format verb `%{other}`")),
@@ -506,32 +366,18 @@ fn format(a: &[Value], _: &Context) -> Result<Value, String> {
 
 fn templatefile(a: &[Value], c: &Context) -> Result<Value, String> {
     let path = resolve_path(&s(a, 0)?, c);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let vars = match a.get(1) {
-        Some(v) => map(a, 1).map(|m| m.clone()).map_err(|_| {
-            format!(
-                "templatefile's variables must be a map, found a {}",
-                v.type_name()
-            )
-        })?,
+        Some(v) => map(a, 1)
+            .map(|m| m.clone())
+            .map_err(|_| format!("templatefile's variables must be a map, found a {}", v.type_name()))?,
         None => BTreeMap::new(),
     };
-    let expr =
-        infra_syntax::parse_template(infra_syntax::FileId(u32::MAX), &text).map_err(|d| {
-            format!(
-                "template {} does not parse: {}",
-                path.display(),
-                d[0].message
-            )
-        })?;
-    let scope = TemplateScope {
-        dir: path.parent().unwrap_or(c.module_dir),
-        host: c.host,
-    };
+    let expr = infra_syntax::parse_template(infra_syntax::FileId(u32::MAX), &text)
+        .map_err(|d| format!("template {} does not parse: {}", path.display(), d[0].message))?;
+    let scope = TemplateScope { dir: path.parent().unwrap_or(c.module_dir), host: c.host };
     let bindings = vars.into_iter().collect();
-    crate::eval::eval_in(&expr, &scope, bindings)
-        .map_err(|d| format!("in template {}: {}", path.display(), d.message))
+    crate::eval::eval_in(&expr, &scope, bindings).map_err(|d| format!("in template {}: {}", path.display(), d.message))
 }
 
 /// A template sees only the variables passed to it.
@@ -561,20 +407,10 @@ struct Cidr {
 }
 
 fn parse_cidr(text: &str) -> Result<Cidr, String> {
-    let net: ipnet::IpNet = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a CIDR block such as 10.0.0.0/16"))?;
+    let net: ipnet::IpNet = text.parse().map_err(|_| format!("{text:?} is not a CIDR block such as 10.0.0.0/16"))?;
     Ok(match net {
-        ipnet::IpNet::V4(n) => Cidr {
-            addr: u32::from(n.network()) as u128,
-            prefix: n.prefix_len() as u32,
-            bits: 32,
-        },
-        ipnet::IpNet::V6(n) => Cidr {
-            addr: u128::from(n.network()),
-            prefix: n.prefix_len() as u32,
-            bits: 128,
-        },
+        ipnet::IpNet::V4(n) => Cidr { addr: u32::from(n.network()) as u128, prefix: n.prefix_len() as u32, bits: 32 },
+        ipnet::IpNet::V6(n) => Cidr { addr: u128::from(n.network()), prefix: n.prefix_len() as u32, bits: 128 },
     })
 }
 
@@ -598,15 +434,10 @@ fn cidrsubnet(a: &[Value], _: &Context) -> Result<Value, String> {
         ));
     }
     if newbits < 128 && netnum >> newbits != 0 {
-        return Err(format!(
-            "network number {netnum} does not fit in {newbits} bits"
-        ));
+        return Err(format!("network number {netnum} does not fit in {newbits} bits"));
     }
     let addr = cidr.addr | (netnum << (cidr.bits - prefix));
-    Ok(Value::string(format!(
-        "{}/{prefix}",
-        render_ip(addr, cidr.bits)
-    )))
+    Ok(Value::string(format!("{}/{prefix}", render_ip(addr, cidr.bits))))
 }
 
 fn cidrhost(a: &[Value], _: &Context) -> Result<Value, String> {
@@ -614,10 +445,7 @@ fn cidrhost(a: &[Value], _: &Context) -> Result<Value, String> {
     let host = index(a, 1)? as u128;
     let host_bits = cidr.bits - cidr.prefix;
     if host_bits < 128 && host >> host_bits != 0 {
-        return Err(format!(
-            "host number {host} does not fit in a /{} network",
-            cidr.prefix
-        ));
+        return Err(format!("host number {host} does not fit in a /{} network", cidr.prefix));
     }
     Ok(Value::string(render_ip(cidr.addr | host, cidr.bits)))
 }
@@ -627,11 +455,7 @@ fn cidrnetmask(a: &[Value], _: &Context) -> Result<Value, String> {
     if cidr.bits != 32 {
         return Err("cidrnetmask works on IPv4 blocks only".into());
     }
-    let mask = if cidr.prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - cidr.prefix)
-    };
+    let mask = if cidr.prefix == 0 { 0 } else { u32::MAX << (32 - cidr.prefix) };
     Ok(Value::string(std::net::Ipv4Addr::from(mask).to_string()))
 }
 
@@ -641,18 +465,12 @@ mod tests {
 
     #[test]
     fn table_is_sorted_for_binary_search() {
-        assert!(
-            FUNCTIONS.windows(2).all(|w| w[0].0 < w[1].0),
-            "keep FUNCTIONS sorted by name"
-        );
+        assert!(FUNCTIONS.windows(2).all(|w| w[0].0 < w[1].0), "keep FUNCTIONS sorted by name");
     }
 
     fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         let host = Host::default();
-        let ctx = Context {
-            module_dir: Path::new("."),
-            host: &host,
-        };
+        let ctx = Context { module_dir: Path::new("."), host: &host };
         lookup(name).expect("exists")(&args, &ctx)
     }
 
@@ -660,52 +478,22 @@ mod tests {
     fn cidr_functions_match_terraform() {
         let v = |s: &str| Value::string(s);
         let n = |x: f64| Value::Number(x);
-        assert_eq!(
-            call("cidrsubnet", vec![v("10.42.0.0/16"), n(8.0), n(1.0)]),
-            Ok(v("10.42.1.0/24"))
-        );
-        assert_eq!(
-            call("cidrsubnet", vec![v("fd00::/56"), n(8.0), n(3.0)]),
-            Ok(v("fd00:0:0:3::/64"))
-        );
-        assert_eq!(
-            call("cidrhost", vec![v("10.0.1.0/24"), n(5.0)]),
-            Ok(v("10.0.1.5"))
-        );
-        assert_eq!(
-            call("cidrnetmask", vec![v("10.0.0.0/12")]),
-            Ok(v("255.240.0.0"))
-        );
+        assert_eq!(call("cidrsubnet", vec![v("10.42.0.0/16"), n(8.0), n(1.0)]), Ok(v("10.42.1.0/24")));
+        assert_eq!(call("cidrsubnet", vec![v("fd00::/56"), n(8.0), n(3.0)]), Ok(v("fd00:0:0:3::/64")));
+        assert_eq!(call("cidrhost", vec![v("10.0.1.0/24"), n(5.0)]), Ok(v("10.0.1.5")));
+        assert_eq!(call("cidrnetmask", vec![v("10.0.0.0/12")]), Ok(v("255.240.0.0")));
         assert!(call("cidrsubnet", vec![v("10.0.0.0/30"), n(4.0), n(1.0)]).is_err());
     }
 
     #[test]
     fn encoding_and_collections() {
         let v = |s: &str| Value::string(s);
-        assert_eq!(
-            call("sha256", vec![v("")])
-                .expect("ok")
-                .as_str()
-                .map(|s| &s[..8]),
-            Some("e3b0c442")
-        );
-        assert_eq!(
-            call(
-                "base64decode",
-                vec![call("base64encode", vec![v("hé")]).expect("ok")]
-            ),
-            Ok(v("hé"))
-        );
-        assert_eq!(
-            call("format", vec![v("%s-%d%%"), v("a"), Value::Number(7.0)]),
-            Ok(v("a-7%"))
-        );
+        assert_eq!(call("sha256", vec![v("")]).expect("ok").as_str().map(|s| &s[..8]), Some("e3b0c442"));
+        assert_eq!(call("base64decode", vec![call("base64encode", vec![v("hé")]).expect("ok")]), Ok(v("hé")));
+        assert_eq!(call("format", vec![v("%s-%d%%"), v("a"), Value::Number(7.0)]), Ok(v("a-7%")));
         assert_eq!(
             call("jsondecode", vec![v(r#"{"a":[1,true]}"#)]),
-            Ok(Value::object([(
-                "a",
-                Value::List(vec![Value::Number(1.0), Value::Bool(true)])
-            )]))
+            Ok(Value::object([("a", Value::List(vec![Value::Number(1.0), Value::Bool(true)]))]))
         );
     }
 }

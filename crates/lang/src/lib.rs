@@ -21,8 +21,7 @@ mod vars;
 
 pub use body::eval_body;
 pub use config::{
-    Config, Lifecycle, Local, Module, ModuleCall, ModuleId, Output, ProviderBlock, ProviderRef,
-    Resource, Variable,
+    Config, Lifecycle, Local, Module, ModuleCall, ModuleId, Output, ProviderBlock, ProviderRef, Resource, Variable,
 };
 pub use eval::{Host, Scope, eval, eval_in};
 pub use loader::load;

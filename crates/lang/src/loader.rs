@@ -13,40 +13,21 @@ const MAX_MODULE_DEPTH: usize = 16;
 /// recursively, the modules called from it. Returns what could be loaded together
 /// with every problem found, so one run reports them all.
 pub fn load(dir: &Path) -> (Config, Vec<Diagnostic>) {
-    let mut config = Config {
-        sources: SourceMap::new(),
-        modules: Vec::new(),
-    };
+    let mut config = Config { sources: SourceMap::new(), modules: Vec::new() };
     let mut errors = Vec::new();
     load_module(&mut config, dir, Vec::new(), &mut errors);
     (config, errors)
 }
 
-fn load_module(
-    config: &mut Config,
-    dir: &Path,
-    path: Vec<String>,
-    errors: &mut Vec<Diagnostic>,
-) -> ModuleId {
+fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut Vec<Diagnostic>) -> ModuleId {
     let id = config.modules.len();
-    config.modules.push(Module {
-        dir: dir.to_path_buf(),
-        path: path.clone(),
-        ..Module::default()
-    });
-    let mut module = Module {
-        dir: dir.to_path_buf(),
-        path: path.clone(),
-        ..Module::default()
-    };
+    config.modules.push(Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() });
+    let mut module = Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() };
     for file in infra_files(dir, errors) {
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
             Err(e) => {
-                errors.push(Diagnostic::error(
-                    "infra::io",
-                    format!("cannot read {}: {e}", file.display()),
-                ));
+                errors.push(Diagnostic::error("infra::io", format!("cannot read {}: {e}", file.display())));
                 continue;
             }
         };
@@ -59,10 +40,7 @@ fn load_module(
     let call_names: Vec<String> = module.calls.keys().cloned().collect();
     for name in call_names {
         let call = &module.calls[&name];
-        if !(call.source.starts_with("./")
-            || call.source.starts_with("../")
-            || call.source.starts_with('/'))
-        {
+        if !(call.source.starts_with("./") || call.source.starts_with("../") || call.source.starts_with('/')) {
             errors.push(
                 Diagnostic::error(
                     "infra::module_source",
@@ -76,11 +54,8 @@ fn load_module(
         let child_dir = dir.join(&call.source);
         if path.len() >= MAX_MODULE_DEPTH {
             errors.push(
-                Diagnostic::error(
-                    "infra::module_depth",
-                    format!("modules nest deeper than {MAX_MODULE_DEPTH} levels"),
-                )
-                .with_label(call.span, "does this module call itself?"),
+                Diagnostic::error("infra::module_depth", format!("modules nest deeper than {MAX_MODULE_DEPTH} levels"))
+                    .with_label(call.span, "does this module call itself?"),
             );
             continue;
         }
@@ -109,10 +84,7 @@ fn infra_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(Diagnostic::error(
-                "infra::io",
-                format!("cannot read directory {}: {e}", dir.display()),
-            ));
+            errors.push(Diagnostic::error("infra::io", format!("cannot read directory {}: {e}", dir.display())));
             return Vec::new();
         }
     };

@@ -30,9 +30,7 @@ pub enum Reference {
 }
 
 /// The roots that are not resource types.
-pub(crate) const RESERVED_ROOTS: [&str; 8] = [
-    "var", "local", "module", "count", "each", "path", "self", "env",
-];
+pub(crate) const RESERVED_ROOTS: [&str; 8] = ["var", "local", "module", "count", "each", "path", "self", "env"];
 
 /// Every reference in `expr`, with the span of the traversal that makes it.
 /// Names bound by `for` expressions are not references.
@@ -67,9 +65,7 @@ fn collect(expr: &Expr, bound: &mut HashSet<String>, out: &mut Vec<(Reference, S
                 collect(&item.value, bound, out);
             }
         }
-        ExprKind::GetAttr(e, _) | ExprKind::Paren(e) | ExprKind::Unary(_, e) => {
-            collect(e, bound, out)
-        }
+        ExprKind::GetAttr(e, _) | ExprKind::Paren(e) | ExprKind::Unary(_, e) => collect(e, bound, out),
         ExprKind::Index(e, i) => {
             collect(e, bound, out);
             collect(i, bound, out);
@@ -94,22 +90,10 @@ fn collect(expr: &Expr, bound: &mut HashSet<String>, out: &mut Vec<(Reference, S
         }
         ExprKind::For(f) => {
             collect(&f.collection, bound, out);
-            let names: Vec<String> = f
-                .key_var
-                .iter()
-                .chain(std::iter::once(&f.value_var))
-                .map(|i| i.name.clone())
-                .collect();
-            let newly: Vec<String> = names
-                .into_iter()
-                .filter(|n| bound.insert(n.clone()))
-                .collect();
-            for e in f
-                .key_expr
-                .iter()
-                .chain(std::iter::once(&f.value_expr))
-                .chain(f.condition.iter())
-            {
+            let names: Vec<String> =
+                f.key_var.iter().chain(std::iter::once(&f.value_var)).map(|i| i.name.clone()).collect();
+            let newly: Vec<String> = names.into_iter().filter(|n| bound.insert(n.clone())).collect();
+            for e in f.key_expr.iter().chain(std::iter::once(&f.value_expr)).chain(f.condition.iter()) {
                 collect(e, bound, out);
             }
             for n in newly {
@@ -131,9 +115,7 @@ fn collect_indexes(expr: &Expr, bound: &mut HashSet<String>, out: &mut Vec<(Refe
 }
 
 /// The root name and the first attribute after it, looking through indexes.
-fn root_and_attrs(
-    expr: &Expr,
-) -> Option<(&infra_syntax::ast::Ident, Vec<&infra_syntax::ast::Ident>)> {
+fn root_and_attrs(expr: &Expr) -> Option<(&infra_syntax::ast::Ident, Vec<&infra_syntax::ast::Ident>)> {
     match &expr.kind {
         ExprKind::Variable(root) => Some((root, Vec::new())),
         ExprKind::GetAttr(inner, attr) => {
@@ -151,36 +133,20 @@ fn traversal_reference(expr: &Expr, bound: &HashSet<String>) -> Option<(Referenc
     if bound.contains(&root.name) {
         return None;
     }
-    let span_to = |n: usize| {
-        attrs
-            .get(n.saturating_sub(1))
-            .map_or(root.span, |a| root.span.to(a.span))
-    };
+    let span_to = |n: usize| attrs.get(n.saturating_sub(1)).map_or(root.span, |a| root.span.to(a.span));
     let first = attrs.first().map(|a| a.name.clone());
     let reference = match (root.name.as_str(), first) {
         ("var", Some(name)) => (Reference::Var(name), span_to(1)),
         ("local", Some(name)) => (Reference::Local(name), span_to(1)),
         ("module", Some(module)) => match attrs.get(1) {
-            Some(output) => (
-                Reference::ModuleOutput {
-                    module,
-                    output: output.name.clone(),
-                },
-                span_to(2),
-            ),
+            Some(output) => (Reference::ModuleOutput { module, output: output.name.clone() }, span_to(2)),
             None => (Reference::Module(module), span_to(1)),
         },
         ("count", Some(attr)) if attr == "index" => (Reference::CountIndex, span_to(1)),
         ("each", Some(attr)) if attr == "key" => (Reference::EachKey, span_to(1)),
         ("each", Some(attr)) if attr == "value" => (Reference::EachValue, span_to(1)),
         ("path", Some(attr)) => (Reference::Path(attr), span_to(1)),
-        (kind, Some(name)) => (
-            Reference::Resource {
-                kind: kind.to_string(),
-                name,
-            },
-            span_to(1),
-        ),
+        (kind, Some(name)) => (Reference::Resource { kind: kind.to_string(), name }, span_to(1)),
         _ => return None,
     };
     Some(reference)
@@ -192,11 +158,8 @@ mod tests {
     use infra_syntax::ast::BodyItem;
 
     fn refs_of(text: &str) -> Vec<Reference> {
-        let file =
-            infra_syntax::parse(infra_syntax::FileId(0), &format!("x = {text}\n")).expect("parses");
-        let Some(BodyItem::Attribute(a)) = file.body.items.first() else {
-            panic!("no attribute")
-        };
+        let file = infra_syntax::parse(infra_syntax::FileId(0), &format!("x = {text}\n")).expect("parses");
+        let Some(BodyItem::Attribute(a)) = file.body.items.first() else { panic!("no attribute") };
         references(&a.value).into_iter().map(|(r, _)| r).collect()
     }
 
@@ -204,27 +167,12 @@ mod tests {
     fn finds_roots_and_skips_for_bindings() {
         assert_eq!(
             refs_of("\"${var.a}-${file.motd.path}\""),
-            vec![
-                Reference::Var("a".into()),
-                Reference::Resource {
-                    kind: "file".into(),
-                    name: "motd".into()
-                }
-            ]
+            vec![Reference::Var("a".into()), Reference::Resource { kind: "file".into(), name: "motd".into() }]
         );
-        assert_eq!(
-            refs_of("[for x in local.l : x.name]"),
-            vec![Reference::Local("l".into())]
-        );
+        assert_eq!(refs_of("[for x in local.l : x.name]"), vec![Reference::Local("l".into())]);
         assert_eq!(
             refs_of("module.web.addr[count.index]"),
-            vec![
-                Reference::ModuleOutput {
-                    module: "web".into(),
-                    output: "addr".into()
-                },
-                Reference::CountIndex
-            ]
+            vec![Reference::ModuleOutput { module: "web".into(), output: "addr".into() }, Reference::CountIndex]
         );
         assert_eq!(refs_of("upper(each.key)"), vec![Reference::EachKey]);
     }

@@ -1,10 +1,7 @@
 //! "Did you mean ...?" suggestions for misspelled names.
 
 /// The candidate closest to `name`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))
@@ -17,10 +14,7 @@ pub fn did_you_mean<'a>(
 mod tests {
     #[test]
     fn finds_typos_not_strangers() {
-        assert_eq!(
-            super::did_you_mean("conten", ["content", "path", "mode"]),
-            Some("content")
-        );
+        assert_eq!(super::did_you_mean("conten", ["content", "path", "mode"]), Some("content"));
         assert_eq!(super::did_you_mean("zzz", ["content", "path"]), None);
     }
 }

@@ -15,18 +15,12 @@ pub fn parse_cli_var(text: &str, ty: &Type) -> Result<Value, String> {
         return Ok(Value::string(text));
     }
     if matches!(ty, Type::Number | Type::Bool) {
-        return ty
-            .convert(Value::string(text))
-            .map_err(|found| format!("expected {ty}, found {found}"));
+        return ty.convert(Value::string(text)).map_err(|found| format!("expected {ty}, found {found}"));
     }
     let source = format!("v = {text}\n");
-    let file =
-        infra_syntax::parse(infra_syntax::FileId(0), &source).map_err(|d| d[0].message.clone())?;
+    let file = infra_syntax::parse(infra_syntax::FileId(0), &source).map_err(|d| d[0].message.clone())?;
     let attr = file.body.attributes().next().ok_or("empty value")?;
-    let scope = ConstantScope {
-        host: Host::default(),
-        dir: PathBuf::new(),
-    };
+    let scope = ConstantScope { host: Host::default(), dir: PathBuf::new() };
     eval(&attr.value, &scope).map_err(|d| d.message)
 }
 
@@ -40,27 +34,17 @@ pub fn load_var_file(
     sources: &mut SourceMap,
     host: &Host,
 ) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::error(
-            "infra::io",
-            format!("cannot read var file {}: {e}", path.display()),
-        )]
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![Diagnostic::error("infra::io", format!("cannot read var file {}: {e}", path.display()))])?;
     let file_id = sources.add(path, text.as_str());
     let file = infra_syntax::parse(file_id, &text)?;
-    let scope = ConstantScope {
-        host: host.clone(),
-        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-    };
+    let scope = ConstantScope { host: host.clone(), dir: path.parent().map(Path::to_path_buf).unwrap_or_default() };
     let mut values = BTreeMap::new();
     let mut errors = Vec::new();
     for block in file.body.blocks() {
         errors.push(
-            Diagnostic::error(
-                "infra::var_file",
-                "a var file holds only `name = value` lines",
-            )
-            .with_label(block.kind.span, "blocks are not allowed here"),
+            Diagnostic::error("infra::var_file", "a var file holds only `name = value` lines")
+                .with_label(block.kind.span, "blocks are not allowed here"),
         );
     }
     for attribute in file.body.attributes() {
@@ -71,11 +55,7 @@ pub fn load_var_file(
             Err(d) => errors.push(d),
         }
     }
-    if errors.is_empty() {
-        Ok(values)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(values) } else { Err(errors) }
 }
 
 /// A scope with no names in it: only literals and functions.
@@ -102,10 +82,7 @@ mod tests {
 
     #[test]
     fn cli_vars_follow_the_declared_type() {
-        assert_eq!(
-            parse_cli_var("hello world", &Type::String),
-            Ok(Value::string("hello world"))
-        );
+        assert_eq!(parse_cli_var("hello world", &Type::String), Ok(Value::string("hello world")));
         assert_eq!(parse_cli_var("3", &Type::Number), Ok(Value::Number(3.0)));
         assert_eq!(
             parse_cli_var("[80, 443]", &Type::list(Type::Number)),

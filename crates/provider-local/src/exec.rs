@@ -9,40 +9,22 @@ use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 const STDERR_TAIL: usize = 2000;
 
 pub fn schema() -> Schema {
-    Schema::new(
-        "Runs a command on create; recreated (run again) when `triggers` or the command change.",
-    )
-    .attribute(
-        "command",
-        AttributeSchema::required(Type::list(Type::String))
-            .force_new()
-            .describe("argv: program then arguments"),
-    )
-    .attribute(
-        "triggers",
-        AttributeSchema::optional(Type::map(Type::String)).force_new(),
-    )
-    .attribute("dir", AttributeSchema::optional(Type::String).force_new())
-    .attribute(
-        "environment",
-        AttributeSchema::optional(Type::map(Type::String)).force_new(),
-    )
-    .attribute(
-        "timeout",
-        AttributeSchema::optional(Type::Number)
-            .default(Value::Number(600.0))
-            .describe("seconds"),
-    )
-    .attribute("stdout", AttributeSchema::computed(Type::String))
-    .attribute("id", AttributeSchema::computed(Type::String))
+    Schema::new("Runs a command on create; recreated (run again) when `triggers` or the command change.")
+        .attribute(
+            "command",
+            AttributeSchema::required(Type::list(Type::String)).force_new().describe("argv: program then arguments"),
+        )
+        .attribute("triggers", AttributeSchema::optional(Type::map(Type::String)).force_new())
+        .attribute("dir", AttributeSchema::optional(Type::String).force_new())
+        .attribute("environment", AttributeSchema::optional(Type::map(Type::String)).force_new())
+        .attribute("timeout", AttributeSchema::optional(Type::Number).default(Value::Number(600.0)).describe("seconds"))
+        .attribute("stdout", AttributeSchema::computed(Type::String))
+        .attribute("id", AttributeSchema::computed(Type::String))
 }
 
 pub fn validate(config: &Value) -> Vec<ProviderError> {
     match config.get("command").and_then(Value::as_list) {
-        Some([]) => vec![ProviderError::invalid(
-            "command",
-            "`command` needs at least the program to run",
-        )],
+        Some([]) => vec![ProviderError::invalid("command", "`command` needs at least the program to run")],
         _ => Vec::new(),
     }
 }
@@ -60,10 +42,7 @@ pub async fn run(planned: &Value) -> Result<Value, ProviderError> {
         return Err(ProviderError::invalid("command", "empty command"));
     };
     let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
+    command.args(args).stdin(std::process::Stdio::null()).kill_on_drop(true);
     if let Some(dir) = bare.get("dir").and_then(Value::as_str) {
         command.current_dir(dir);
     }
@@ -74,48 +53,22 @@ pub async fn run(planned: &Value) -> Result<Value, ProviderError> {
             }
         }
     }
-    let timeout = Duration::from_secs_f64(
-        bare.get("timeout")
-            .and_then(Value::as_number)
-            .unwrap_or(600.0)
-            .max(0.0),
-    );
+    let timeout = Duration::from_secs_f64(bare.get("timeout").and_then(Value::as_number).unwrap_or(600.0).max(0.0));
     let output = tokio::time::timeout(timeout, command.output())
         .await
-        .map_err(|_| {
-            ProviderError::failed(format!(
-                "`{program}` did not finish within {} s",
-                timeout.as_secs()
-            ))
-        })?
+        .map_err(|_| ProviderError::failed(format!("`{program}` did not finish within {} s", timeout.as_secs())))?
         .map_err(|e| ProviderError::failed(format!("cannot run `{program}`: {e}")))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr
-            .chars()
-            .rev()
-            .take(STDERR_TAIL)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let code = output
-            .status
-            .code()
-            .map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
-        return Err(ProviderError::failed(format!(
-            "`{program}` failed with {code}: {}",
-            tail.trim_end()
-        )));
+        let tail: String = stderr.chars().rev().take(STDERR_TAIL).collect::<Vec<_>>().into_iter().rev().collect();
+        let code = output.status.code().map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
+        return Err(ProviderError::failed(format!("`{program}` failed with {code}: {}", tail.trim_end())));
     }
     let mut state = match planned {
         Value::Object(map) => map.clone(),
         _ => Default::default(),
     };
-    state.insert(
-        "stdout".into(),
-        Value::String(String::from_utf8_lossy(&output.stdout).into_owned()),
-    );
+    state.insert("stdout".into(), Value::String(String::from_utf8_lossy(&output.stdout).into_owned()));
     state.insert("id".into(), Value::string(uuid_like()));
     Ok(Value::Object(state))
 }

@@ -11,25 +11,12 @@ use crate::str_attr;
 
 pub fn file_schema() -> Schema {
     Schema::new("A file with the given content (or a copy of `source`) and permissions.")
-        .attribute(
-            "path",
-            AttributeSchema::required(Type::String)
-                .force_new()
-                .describe("where the file is written"),
-        )
-        .attribute(
-            "content",
-            AttributeSchema::optional(Type::String).describe("the file's text"),
-        )
-        .attribute(
-            "source",
-            AttributeSchema::optional(Type::String).describe("a file to copy instead of `content`"),
-        )
+        .attribute("path", AttributeSchema::required(Type::String).force_new().describe("where the file is written"))
+        .attribute("content", AttributeSchema::optional(Type::String).describe("the file's text"))
+        .attribute("source", AttributeSchema::optional(Type::String).describe("a file to copy instead of `content`"))
         .attribute(
             "mode",
-            AttributeSchema::optional(Type::String)
-                .default(Value::string("0644"))
-                .describe("octal permissions"),
+            AttributeSchema::optional(Type::String).default(Value::string("0644")).describe("octal permissions"),
         )
         .attribute("content_sha256", AttributeSchema::computed(Type::String))
         .attribute("id", AttributeSchema::computed(Type::String))
@@ -38,10 +25,7 @@ pub fn file_schema() -> Schema {
 pub fn directory_schema() -> Schema {
     Schema::new("A directory (and its parents) with the given permissions.")
         .attribute("path", AttributeSchema::required(Type::String).force_new())
-        .attribute(
-            "mode",
-            AttributeSchema::optional(Type::String).default(Value::string("0755")),
-        )
+        .attribute("mode", AttributeSchema::optional(Type::String).default(Value::string("0755")))
         .attribute("id", AttributeSchema::computed(Type::String))
 }
 
@@ -56,14 +40,8 @@ pub fn validate_file(config: &Value) -> Vec<ProviderError> {
     let mut errors = Vec::new();
     let has = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
     match (has("content"), has("source")) {
-        (true, true) => errors.push(ProviderError::invalid(
-            "source",
-            "set either `content` or `source`, not both",
-        )),
-        (false, false) => errors.push(ProviderError::invalid(
-            "path",
-            "a file needs `content` or `source`",
-        )),
+        (true, true) => errors.push(ProviderError::invalid("source", "set either `content` or `source`, not both")),
+        (false, false) => errors.push(ProviderError::invalid("path", "a file needs `content` or `source`")),
         _ => {}
     }
     errors.extend(validate_mode(config));
@@ -72,12 +50,9 @@ pub fn validate_file(config: &Value) -> Vec<ProviderError> {
 
 fn validate_mode(config: &Value) -> Option<ProviderError> {
     let mode = str_attr(config, "mode")?;
-    parse_mode(mode).is_none().then(|| {
-        ProviderError::invalid(
-            "mode",
-            format!("mode {mode:?} is not octal permissions such as \"0644\""),
-        )
-    })
+    parse_mode(mode)
+        .is_none()
+        .then(|| ProviderError::invalid("mode", format!("mode {mode:?} is not octal permissions such as \"0644\"")))
 }
 
 pub fn with_id_from_path(mut planned: Value) -> Value {
@@ -101,9 +76,8 @@ pub fn plan_file(proposed: Value) -> Result<(Value, Vec<String>), ProviderError>
             _ => Value::Unknown,
         },
         (_, Some(source)) => {
-            let bytes = std::fs::read(source).map_err(|e| {
-                ProviderError::invalid("source", format!("cannot read source {source}: {e}"))
-            })?;
+            let bytes = std::fs::read(source)
+                .map_err(|e| ProviderError::invalid("source", format!("cannot read source {source}: {e}")))?;
             Value::string(sha256(&bytes))
         }
         _ => Value::Unknown,
@@ -119,32 +93,21 @@ fn io_error(action: &str, path: &str, e: std::io::Error) -> ProviderError {
 }
 
 pub fn write_file(planned: &Value) -> Result<Value, ProviderError> {
-    let path =
-        str_attr(planned, "path").ok_or_else(|| ProviderError::invalid("path", "missing path"))?;
-    let bytes = match (
-        planned.get("content").map(Value::peel),
-        str_attr(planned, "source"),
-    ) {
+    let path = str_attr(planned, "path").ok_or_else(|| ProviderError::invalid("path", "missing path"))?;
+    let bytes = match (planned.get("content").map(Value::peel), str_attr(planned, "source")) {
         (Some(Value::String(s)), _) => s.clone().into_bytes(),
         (_, Some(source)) => std::fs::read(source).map_err(|e| io_error("read", source, e))?,
         _ => return Err(ProviderError::invalid("content", "content is not known")),
     };
-    let mode = str_attr(planned, "mode")
-        .and_then(parse_mode)
-        .unwrap_or(0o644);
+    let mode = str_attr(planned, "mode").and_then(parse_mode).unwrap_or(0o644);
     let target = Path::new(path);
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| io_error("create the directory of", path, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| io_error("create the directory of", path, e))?;
     }
-    let tmp = target.with_file_name(format!(
-        ".{}.infra-tmp-{}",
-        target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
+    // A fixed name, so a write cut short by a crash leaves nothing new behind
+    // on the next run.
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.infra-tmp"));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
@@ -171,8 +134,7 @@ fn mode_string(meta: &std::fs::Metadata) -> String {
 /// Reads back what is on disk. Content is read only for files that were written
 /// from `content`, so drift shows as a line diff.
 pub fn read_file(state: &Value) -> Result<Option<Value>, ProviderError> {
-    let path = str_attr(state, "path")
-        .ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
+    let path = str_attr(state, "path").ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -187,8 +149,8 @@ pub fn read_file(state: &Value) -> Result<Option<Value>, ProviderError> {
     found.insert("id".into(), Value::string(path));
     found.insert("mode".into(), Value::string(mode_string(&meta)));
     found.insert("content_sha256".into(), Value::string(sha256(&bytes)));
-    let from_content = state.get("content").is_some_and(|c| !c.is_null())
-        || state.get("source").is_none_or(Value::is_null);
+    let from_content =
+        state.get("content").is_some_and(|c| !c.is_null()) || state.get("source").is_none_or(Value::is_null);
     if from_content {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         found.insert("content".into(), Value::String(text));
@@ -197,8 +159,7 @@ pub fn read_file(state: &Value) -> Result<Option<Value>, ProviderError> {
 }
 
 pub fn delete_file(prior: &Value) -> Result<(), ProviderError> {
-    let path = str_attr(prior, "path")
-        .ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
+    let path = str_attr(prior, "path").ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -207,20 +168,15 @@ pub fn delete_file(prior: &Value) -> Result<(), ProviderError> {
 }
 
 pub fn create_directory(planned: &Value) -> Result<Value, ProviderError> {
-    let path =
-        str_attr(planned, "path").ok_or_else(|| ProviderError::invalid("path", "missing path"))?;
+    let path = str_attr(planned, "path").ok_or_else(|| ProviderError::invalid("path", "missing path"))?;
     std::fs::create_dir_all(path).map_err(|e| io_error("create", path, e))?;
-    let mode = str_attr(planned, "mode")
-        .and_then(parse_mode)
-        .unwrap_or(0o755);
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io_error("chmod", path, e))?;
+    let mode = str_attr(planned, "mode").and_then(parse_mode).unwrap_or(0o755);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| io_error("chmod", path, e))?;
     Ok(with_id_from_path(planned.clone()))
 }
 
 pub fn read_directory(state: &Value) -> Result<Option<Value>, ProviderError> {
-    let path = str_attr(state, "path")
-        .ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
+    let path = str_attr(state, "path").ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
     let meta = match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => m,
         Ok(_) => return Ok(None),
@@ -235,16 +191,13 @@ pub fn read_directory(state: &Value) -> Result<Option<Value>, ProviderError> {
 }
 
 pub fn delete_directory(prior: &Value) -> Result<(), ProviderError> {
-    let path = str_attr(prior, "path")
-        .ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
+    let path = str_attr(prior, "path").ok_or_else(|| ProviderError::invalid("path", "state has no path"))?;
     match std::fs::remove_dir(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
-            Err(ProviderError::failed(format!(
-                "directory {path} is not empty: infra removes only directories it would leave empty"
-            )))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Err(ProviderError::failed(format!(
+            "directory {path} is not empty: infra removes only directories it would leave empty"
+        ))),
         Err(e) => Err(io_error("delete", path, e)),
     }
 }
@@ -273,10 +226,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_modes_and_missing_content() {
-        let config = Value::object([
-            ("path", Value::string("/x")),
-            ("mode", Value::string("rw-r--r--")),
-        ]);
+        let config = Value::object([("path", Value::string("/x")), ("mode", Value::string("rw-r--r--"))]);
         let errors = validate_file(&config);
         assert_eq!(errors.len(), 2);
     }

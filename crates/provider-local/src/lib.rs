@@ -12,8 +12,7 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use infra_core::{
-    OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest,
-    Schema, Value,
+    OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Schema, Value,
 };
 
 pub struct LocalFactory;
@@ -45,10 +44,7 @@ impl ProviderFactory for LocalFactory {
 pub struct LocalProvider;
 
 fn unknown_kind(kind: &str) -> ProviderError {
-    ProviderError::invalid(
-        "",
-        format!("the local provider has no resource type `{kind}`"),
-    )
+    ProviderError::invalid("", format!("the local provider has no resource type `{kind}`"))
 }
 
 #[async_trait]
@@ -62,12 +58,7 @@ impl Provider for LocalProvider {
         }
     }
 
-    fn plan(
-        &self,
-        kind: &str,
-        _prior: Option<&Value>,
-        proposed: Value,
-    ) -> Result<(Value, Vec<String>), ProviderError> {
+    fn plan(&self, kind: &str, _prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
         match kind {
             "file" => fs::plan_file(proposed),
             "directory" => Ok((fs::with_id_from_path(proposed), Vec::new())),
@@ -91,18 +82,11 @@ impl Provider for LocalProvider {
         });
         match batch.await {
             Ok(results) => results,
-            Err(e) => vec![Err(ProviderError::failed(format!(
-                "refresh task failed: {e}"
-            )))],
+            Err(e) => vec![Err(ProviderError::failed(format!("refresh task failed: {e}")))],
         }
     }
 
-    async fn create(
-        &self,
-        _ctx: &OperationContext,
-        kind: &str,
-        planned: &Value,
-    ) -> Result<Value, ProviderError> {
+    async fn create(&self, _ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
         match kind {
             "file" => {
                 blocking({
@@ -140,12 +124,7 @@ impl Provider for LocalProvider {
         }
     }
 
-    async fn delete(
-        &self,
-        _ctx: &OperationContext,
-        kind: &str,
-        prior: &Value,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
         match kind {
             "file" => {
                 blocking({
@@ -166,12 +145,7 @@ impl Provider for LocalProvider {
         }
     }
 
-    async fn import(
-        &self,
-        _ctx: &OperationContext,
-        kind: &str,
-        id: &str,
-    ) -> Result<Value, ProviderError> {
+    async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {
         let stub = Value::object([("path", Value::string(id))]);
         let found = match kind {
             "file" => fs::read_file(&stub)?,
@@ -190,9 +164,7 @@ impl Provider for LocalProvider {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ProviderError> + Send + 'static,
 ) -> Result<T, ProviderError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ProviderError::failed(format!("task failed: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| ProviderError::failed(format!("task failed: {e}")))?
 }
 
 pub(crate) fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {

@@ -41,8 +41,8 @@ struct Token<'a> {
 }
 
 const PUNCTS: [&str; 28] = [
-    "...", "=>", "==", "!=", "<=", ">=", "&&", "||", "{", "}", "[", "]", "(", ")", ",", ".", "=",
-    ":", "?", "<", ">", "+", "-", "*", "/", "%", "!", ";",
+    "...", "=>", "==", "!=", "<=", ">=", "&&", "||", "{", "}", "[", "]", "(", ")", ",", ".", "=", ":", "?", "<", ">",
+    "+", "-", "*", "/", "%", "!", ";",
 ];
 
 fn lex(text: &str) -> Vec<Token<'_>> {
@@ -70,9 +70,7 @@ fn lex(text: &str) -> Vec<Token<'_>> {
                 Kind::Comment
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |p| i + 2 + p + 2);
+                i = text[i + 2..].find("*/").map_or(bytes.len(), |p| i + 2 + p + 2);
                 Kind::Comment
             }
             b'"' => {
@@ -84,9 +82,7 @@ fn lex(text: &str) -> Vec<Token<'_>> {
                 Kind::Heredoc
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
-                while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-')
-                {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-') {
                     i += 1;
                 }
                 Kind::Ident
@@ -97,27 +93,21 @@ fn lex(text: &str) -> Vec<Token<'_>> {
             }
             _ => {
                 let rest = &text[i..];
-                let len = PUNCTS.iter().find(|p| rest.starts_with(**p)).map_or_else(
-                    || rest.chars().next().map_or(1, char::len_utf8),
-                    |p| p.len(),
-                );
+                let len = PUNCTS
+                    .iter()
+                    .find(|p| rest.starts_with(**p))
+                    .map_or_else(|| rest.chars().next().map_or(1, char::len_utf8), |p| p.len());
                 i += len;
                 Kind::Punct
             }
         };
-        tokens.push(Token {
-            kind,
-            text: &text[start..i],
-        });
+        tokens.push(Token { kind, text: &text[start..i] });
     }
     tokens
 }
 
 fn line_end(bytes: &[u8], from: usize) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(bytes.len(), |p| from + p)
+    bytes[from..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |p| from + p)
 }
 
 fn number_end(bytes: &[u8], mut i: usize) -> usize {
@@ -183,18 +173,13 @@ fn interpolation_end(bytes: &[u8], mut i: usize) -> usize {
 fn heredoc_end(text: &str, start: usize) -> Option<usize> {
     let rest = &text[start + 2..];
     let rest = rest.strip_prefix('-').unwrap_or(rest);
-    let marker_len = rest
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        .count();
+    let marker_len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
     if marker_len == 0 {
         return None;
     }
     let marker = &rest[..marker_len];
     let after_marker = &rest[marker_len..];
-    let body_start = after_marker
-        .strip_prefix('\n')
-        .or_else(|| after_marker.strip_prefix("\r\n"))?;
+    let body_start = after_marker.strip_prefix('\n').or_else(|| after_marker.strip_prefix("\r\n"))?;
     let mut offset = text.len() - body_start.len();
     for line in body_start.split_inclusive('\n') {
         let content = line.trim_end_matches(['\n', '\r']);
@@ -212,11 +197,7 @@ fn split_lines<'a>(tokens: &[Token<'a>]) -> Vec<Option<Vec<Token<'a>>>> {
     let mut current = Vec::new();
     for token in tokens {
         if token.kind == Kind::Newline {
-            lines.push(if current.is_empty() {
-                None
-            } else {
-                Some(std::mem::take(&mut current))
-            });
+            lines.push(if current.is_empty() { None } else { Some(std::mem::take(&mut current)) });
         } else {
             current.push(*token);
         }
@@ -274,18 +255,10 @@ fn render_line(tokens: &[Token], stack: &mut Vec<usize>) -> RenderedLine {
         }
         text.push_str(token.text);
     }
-    let attribute_name = (tokens.len() > 2
-        && tokens[0].kind == Kind::Ident
-        && tokens[1].kind == Kind::Punct
-        && tokens[1].text == "=")
-        .then(|| tokens[0].text.len());
-    RenderedLine::Code {
-        indent,
-        text,
-        attribute_name,
-        opens: depth_change > 0,
-        closes_first: leading_closers > 0,
-    }
+    let attribute_name =
+        (tokens.len() > 2 && tokens[0].kind == Kind::Ident && tokens[1].kind == Kind::Punct && tokens[1].text == "=")
+            .then(|| tokens[0].text.len());
+    RenderedLine::Code { indent, text, attribute_name, opens: depth_change > 0, closes_first: leading_closers > 0 }
 }
 
 fn is_keyword(t: &Token) -> bool {
@@ -356,12 +329,7 @@ fn align_equals(lines: &mut [RenderedLine]) {
             }
         }
         for line in &mut lines[i..end] {
-            if let RenderedLine::Code {
-                text,
-                attribute_name: Some(name_len),
-                ..
-            } = line
-            {
+            if let RenderedLine::Code { text, attribute_name: Some(name_len), .. } = line {
                 let padding = " ".repeat(width - *name_len);
                 text.insert_str(*name_len, &padding);
             }
@@ -372,11 +340,7 @@ fn align_equals(lines: &mut [RenderedLine]) {
 
 fn attribute_at(line: &RenderedLine) -> Option<(usize, usize)> {
     match line {
-        RenderedLine::Code {
-            indent,
-            attribute_name: Some(len),
-            ..
-        } => Some((*indent, *len)),
+        RenderedLine::Code { indent, attribute_name: Some(len), .. } => Some((*indent, *len)),
         _ => None,
     }
 }
@@ -394,13 +358,7 @@ fn join(lines: Vec<RenderedLine>) -> String {
     for line in lines {
         match line {
             RenderedLine::Blank => pending_blank = true,
-            RenderedLine::Code {
-                indent,
-                text,
-                opens,
-                closes_first,
-                ..
-            } => {
+            RenderedLine::Code { indent, text, opens, closes_first, .. } => {
                 if pending_blank && !previous_opened && !closes_first {
                     out.push('\n');
                 }
@@ -458,9 +416,6 @@ mod tests {
 
     #[test]
     fn for_expressions_keep_keywords_spaced() {
-        check(
-            "x = [for s in [\"a\"]: upper(s) if s!=\"\"]\n",
-            "x = [for s in [\"a\"] : upper(s) if s != \"\"]\n",
-        );
+        check("x = [for s in [\"a\"]: upper(s) if s!=\"\"]\n", "x = [for s in [\"a\"] : upper(s) if s != \"\"]\n");
     }
 }

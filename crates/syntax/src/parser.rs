@@ -22,65 +22,36 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
             | Op::infix(Rule::le, Assoc::Left)
             | Op::infix(Rule::ge, Assoc::Left))
         .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
-        .op(Op::infix(Rule::mul, Assoc::Left)
-            | Op::infix(Rule::div, Assoc::Left)
-            | Op::infix(Rule::rem, Assoc::Left))
+        .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left) | Op::infix(Rule::rem, Assoc::Left))
 });
 
 /// Parses one file. Returns the tree, or the diagnostics that stopped it.
 pub fn parse(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
-    let mut pairs =
-        Grammar::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let mut pairs = Grammar::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let Some(root) = pairs.next() else {
-        return Ok(File {
-            body: Body::default(),
-        });
+        return Ok(File { body: Body::default() });
     };
-    let mut builder = Builder {
-        file,
-        errors: Vec::new(),
-    };
-    let body = root
-        .into_inner()
-        .next()
-        .map(|b| builder.body(b))
-        .unwrap_or_default();
-    if builder.errors.is_empty() {
-        Ok(File { body })
-    } else {
-        Err(builder.errors)
-    }
+    let mut builder = Builder { file, errors: Vec::new() };
+    let body = root.into_inner().next().map(|b| builder.body(b)).unwrap_or_default();
+    if builder.errors.is_empty() { Ok(File { body }) } else { Err(builder.errors) }
 }
 
 /// Parses the text of a template file (`templatefile()`): literal text with `${...}`.
 pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
-    let mut pairs =
-        Grammar::parse(Rule::template, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let mut pairs = Grammar::parse(Rule::template, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let root = next(&mut pairs);
     let span = Span::new(file, 0, text.len());
-    let mut builder = Builder {
-        file,
-        errors: Vec::new(),
-    };
+    let mut builder = Builder { file, errors: Vec::new() };
     let mut parts = Vec::new();
     for part in root.into_inner() {
         match part.as_rule() {
             Rule::template_chars => push_literal(&mut parts, part.as_str()),
             Rule::heredoc_escape => push_literal(&mut parts, "${"),
-            Rule::interpolation => parts.push(TemplatePart::Interpolation(
-                builder.expr(next(&mut part.into_inner())),
-            )),
+            Rule::interpolation => parts.push(TemplatePart::Interpolation(builder.expr(next(&mut part.into_inner())))),
             _ => {}
         }
     }
-    if builder.errors.is_empty() {
-        Ok(Expr {
-            kind: ExprKind::Template(parts),
-            span,
-        })
-    } else {
-        Err(builder.errors)
-    }
+    if builder.errors.is_empty() { Ok(Expr { kind: ExprKind::Template(parts), span }) } else { Err(builder.errors) }
 }
 
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
@@ -92,19 +63,13 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
         pest::error::ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
         pest::error::ErrorVariant::CustomError { message } => message.clone(),
     };
-    let found = text[start..]
-        .chars()
-        .next()
-        .map_or("end of file".to_string(), |c| match c {
-            '\n' => "end of line".to_string(),
-            c => format!("`{c}`"),
-        });
-    Diagnostic::error(
-        "infra::syntax",
-        format!("syntax error: expected {expected}, found {found}"),
-    )
-    .with_label(Span::new(file, start, end), format!("expected {expected}"))
-    .with_help("blocks look like `TYPE \"NAME\" { ... }` and attributes like `name = value`")
+    let found = text[start..].chars().next().map_or("end of file".to_string(), |c| match c {
+        '\n' => "end of line".to_string(),
+        c => format!("`{c}`"),
+    });
+    Diagnostic::error("infra::syntax", format!("syntax error: expected {expected}, found {found}"))
+        .with_label(Span::new(file, start, end), format!("expected {expected}"))
+        .with_help("blocks look like `TYPE \"NAME\" { ... }` and attributes like `name = value`")
 }
 
 /// Names the tokens a user could have typed, not grammar rule names.
@@ -130,9 +95,7 @@ fn rule_symbol(rule: Rule) -> Option<&'static str> {
         Rule::attribute => "an attribute",
         Rule::block => "a block",
         Rule::expr | Rule::binary | Rule::unary | Rule::postfix => "an expression",
-        Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::lt | Rule::gt | Rule::le | Rule::ge => {
-            "an operator"
-        }
+        Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::lt | Rule::gt | Rule::le | Rule::ge => "an operator",
         Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem => "an operator",
         Rule::string | Rule::string_chars | Rule::escape => "a string",
         Rule::interpolation => "`${`",
@@ -193,12 +156,7 @@ impl Builder {
                 _ => body = self.body(part),
             }
         }
-        Block {
-            kind,
-            labels,
-            body,
-            span,
-        }
+        Block { kind, labels, body, span }
     }
 
     fn string_label(&mut self, pair: Pair<Rule>) -> Ident {
@@ -216,10 +174,7 @@ impl Builder {
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
-        Ident {
-            name: pair.as_str().to_string(),
-            span: self.span(&pair),
-        }
+        Ident { name: pair.as_str().to_string(), span: self.span(&pair) }
     }
 
     fn expr(&mut self, pair: Pair<Rule>) -> Expr {
@@ -257,10 +212,7 @@ impl Builder {
             .map_infix(|lhs, op, rhs| {
                 let op = binary_op(op.as_rule());
                 let span = Span::new(file, lhs.span.start, rhs.span.end);
-                Expr {
-                    kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                    span,
-                }
+                Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
             })
             .parse(operands.into_iter())
     }
@@ -278,10 +230,7 @@ impl Builder {
         let mut expr = operand.expect("grammar: unary ends in a postfix");
         for (op, span) in ops.into_iter().rev() {
             let span = span.to(expr.span);
-            expr = Expr {
-                kind: ExprKind::Unary(op, Box::new(expr)),
-                span,
-            };
+            expr = Expr { kind: ExprKind::Unary(op, Box::new(expr)), span };
         }
         expr
     }
@@ -318,10 +267,7 @@ impl Builder {
         }
         match splat {
             Some((base, rest)) => {
-                let end = rest
-                    .last()
-                    .map_or(base.span.end, traversal_end)
-                    .max(base.span.end);
+                let end = rest.last().map_or(base.span.end, traversal_end).max(base.span.end);
                 finish_splat(base, rest, end)
             }
             None => expr,
@@ -334,10 +280,8 @@ impl Builder {
             Rule::number => match pair.as_str().parse::<f64>() {
                 Ok(n) => ExprKind::Number(n),
                 Err(_) => {
-                    self.errors.push(
-                        Diagnostic::error("infra::syntax", "invalid number")
-                            .with_label(span, "not a number"),
-                    );
+                    self.errors
+                        .push(Diagnostic::error("infra::syntax", "invalid number").with_label(span, "not a number"));
                     ExprKind::Null
                 }
             },
@@ -347,11 +291,7 @@ impl Builder {
             Rule::string => return self.string(pair),
             Rule::heredoc => return self.heredoc(pair),
             Rule::tuple => ExprKind::Tuple(pair.into_inner().map(|e| self.expr(e)).collect()),
-            Rule::object => ExprKind::Object(
-                pair.into_inner()
-                    .map(|item| self.object_item(item))
-                    .collect(),
-            ),
+            Rule::object => ExprKind::Object(pair.into_inner().map(|item| self.object_item(item)).collect()),
             Rule::for_tuple | Rule::for_object => ExprKind::For(Box::new(self.for_expr(pair))),
             Rule::call => {
                 let mut inner = pair.into_inner();
@@ -364,11 +304,7 @@ impl Builder {
                         _ => args.push(self.expr(arg)),
                     }
                 }
-                ExprKind::Call {
-                    name,
-                    args,
-                    expand_final,
-                }
+                ExprKind::Call { name, args, expand_final }
             }
             Rule::variable => ExprKind::Variable(self.ident(next(&mut pair.into_inner()))),
             Rule::paren => ExprKind::Paren(Box::new(self.expr(next(&mut pair.into_inner())))),
@@ -401,11 +337,8 @@ impl Builder {
             (None, first, self.expr(second))
         };
         let first_expr = self.expr(next(&mut inner));
-        let (key_expr, value_expr) = if is_object {
-            (Some(first_expr), self.expr(next(&mut inner)))
-        } else {
-            (None, first_expr)
-        };
+        let (key_expr, value_expr) =
+            if is_object { (Some(first_expr), self.expr(next(&mut inner))) } else { (None, first_expr) };
         let mut condition = None;
         let mut group = false;
         for rest in inner {
@@ -414,15 +347,7 @@ impl Builder {
                 _ => condition = Some(self.expr(next(&mut rest.into_inner()))),
             }
         }
-        ForExpr {
-            key_var,
-            value_var,
-            collection,
-            key_expr,
-            value_expr,
-            condition,
-            group,
-        }
+        ForExpr { key_var, value_var, collection, key_expr, value_expr, condition, group }
     }
 
     fn string(&mut self, pair: Pair<Rule>) -> Expr {
@@ -432,15 +357,10 @@ impl Builder {
             match part.as_rule() {
                 Rule::string_chars => push_literal(&mut parts, part.as_str()),
                 Rule::escape => push_literal(&mut parts, &unescape(part.as_str())),
-                _ => parts.push(TemplatePart::Interpolation(
-                    self.expr(next(&mut part.into_inner())),
-                )),
+                _ => parts.push(TemplatePart::Interpolation(self.expr(next(&mut part.into_inner())))),
             }
         }
-        Expr {
-            kind: ExprKind::Template(parts),
-            span,
-        }
+        Expr { kind: ExprKind::Template(parts), span }
     }
 
     fn heredoc(&mut self, pair: Pair<Rule>) -> Expr {
@@ -456,9 +376,7 @@ impl Builder {
                         match piece.as_rule() {
                             Rule::heredoc_chars => push_literal(&mut line, piece.as_str()),
                             Rule::heredoc_escape => push_literal(&mut line, "${"),
-                            _ => line.push(TemplatePart::Interpolation(
-                                self.expr(next(&mut piece.into_inner())),
-                            )),
+                            _ => line.push(TemplatePart::Interpolation(self.expr(next(&mut piece.into_inner())))),
                         }
                     }
                     push_literal(&mut line, "\n");
@@ -479,10 +397,7 @@ impl Builder {
                 }
             }
         }
-        Expr {
-            kind: ExprKind::Template(parts),
-            span,
-        }
+        Expr { kind: ExprKind::Template(parts), span }
     }
 }
 
@@ -499,10 +414,7 @@ fn traversal_end(t: &Traversal) -> usize {
 
 fn finish_splat(base: Expr, rest: Vec<Traversal>, end: usize) -> Expr {
     let span = Span::new(base.span.file, base.span.start, end);
-    Expr {
-        kind: ExprKind::Splat(Box::new(base), rest),
-        span,
-    }
+    Expr { kind: ExprKind::Splat(Box::new(base), rest), span }
 }
 
 fn binary_op(rule: Rule) -> BinaryOp {
@@ -542,10 +454,7 @@ fn unescape(escape: &str) -> String {
         hex => u32::from_str_radix(&hex[2..], 16)
             .ok()
             .and_then(char::from_u32)
-            .map_or_else(
-                || char::REPLACEMENT_CHARACTER.to_string(),
-                |c| c.to_string(),
-            ),
+            .map_or_else(|| char::REPLACEMENT_CHARACTER.to_string(), |c| c.to_string()),
     }
 }
 

@@ -22,11 +22,7 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
             let change = ResourceChange {
                 address: drift.address.clone(),
                 provider: String::new(),
-                action: if drift.actual.is_some() {
-                    Action::Update
-                } else {
-                    Action::Delete
-                },
+                action: if drift.actual.is_some() { Action::Update } else { Action::Delete },
                 before: Some(drift.recorded.clone()),
                 after: drift.actual.clone(),
                 replace_paths: Vec::new(),
@@ -34,20 +30,12 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
                 dependencies: Vec::new(),
                 create_before_destroy: false,
             };
-            let _ = writeln!(
-                out,
-                "  # {} {phrase}",
-                paint.bold(&drift.address.to_string())
-            );
+            let _ = writeln!(out, "  # {} {phrase}", paint.bold(&drift.address.to_string()));
             resource_body(&mut out, &change, symbol, paint);
             out.push('\n');
         }
     }
-    let changes: Vec<&ResourceChange> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .collect();
+    let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     let outputs_change = plan.outputs.iter().any(|o| o.before != o.after);
     if changes.is_empty() && !outputs_change {
         out.push_str(&paint.green("No changes."));
@@ -60,12 +48,7 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
     if !changes.is_empty() {
         out.push_str("infra will perform the following actions:\n\n");
         for change in changes {
-            let _ = writeln!(
-                out,
-                "  # {} {}",
-                paint.bold(&change.address.to_string()),
-                action_phrase(change.action)
-            );
+            let _ = writeln!(out, "  # {} {}", paint.bold(&change.address.to_string()), action_phrase(change.action));
             if let Some(reason) = reason_phrase(change) {
                 let _ = writeln!(out, "  # ({reason})");
             }
@@ -77,11 +60,7 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
     }
     if outputs_change {
         out.push_str("\nChanges to Outputs:\n");
-        let changed: Vec<_> = plan
-            .outputs
-            .iter()
-            .filter(|o| o.before != o.after)
-            .collect();
+        let changed: Vec<_> = plan.outputs.iter().filter(|o| o.before != o.after).collect();
         let width = changed.iter().map(|o| o.name.len()).max().unwrap_or(0);
         for o in changed {
             let name = format!("{:<width$}", o.name);
@@ -90,12 +69,9 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
                 (Some(before), None) => {
                     format!("  {} {name} = {} -> null", paint.red("-"), inline(before))
                 }
-                (Some(before), Some(after)) => format!(
-                    "  {} {name} = {} -> {}",
-                    paint.yellow("~"),
-                    inline(before),
-                    inline(after)
-                ),
+                (Some(before), Some(after)) => {
+                    format!("  {} {name} = {} -> {}", paint.yellow("~"), inline(before), inline(after))
+                }
                 (None, None) => continue,
             };
             out.push_str(&line);
@@ -117,13 +93,7 @@ fn colored(symbol: &str, paint: Paint) -> String {
 
 fn resource_body(out: &mut String, change: &ResourceChange, symbol: &str, paint: Paint) {
     let address = &change.address;
-    let _ = writeln!(
-        out,
-        "{:>3} {} \"{}\" {{",
-        colored(symbol, paint),
-        address.kind,
-        address.name
-    );
+    let _ = writeln!(out, "{:>3} {} \"{}\" {{", colored(symbol, paint), address.kind, address.name);
     let empty = Value::Object(Default::default());
     let before = change.before.as_ref().unwrap_or(&empty);
     let after = change.after.as_ref().unwrap_or(&empty);
@@ -168,48 +138,21 @@ fn object_diff(
     let width = shown.iter().map(|k| k.len()).max().unwrap_or(0);
     let pad = " ".repeat(indent);
     for k in &shown {
-        let (bv, av) = (
-            b.get(*k).unwrap_or(&Value::Null),
-            a.get(*k).unwrap_or(&Value::Null),
-        );
+        let (bv, av) = (b.get(*k).unwrap_or(&Value::Null), a.get(*k).unwrap_or(&Value::Null));
         let name = format!("{k:<width$}");
-        let forced = if forces.iter().any(|f| f == *k) {
-            paint.red(" # forces replacement")
-        } else {
-            String::new()
-        };
+        let forced = if forces.iter().any(|f| f == *k) { paint.red(" # forces replacement") } else { String::new() };
         match side {
             Side::Added => {
-                let _ = writeln!(
-                    out,
-                    "{pad}{} {name} = {}",
-                    paint.green("+"),
-                    block(av, indent)
-                );
+                let _ = writeln!(out, "{pad}{} {name} = {}", paint.green("+"), block(av, indent));
             }
             Side::Removed => {
-                let _ = writeln!(
-                    out,
-                    "{pad}{} {name} = {} -> null",
-                    paint.red("-"),
-                    block(bv, indent)
-                );
+                let _ = writeln!(out, "{pad}{} {name} = {} -> null", paint.red("-"), block(bv, indent));
             }
             Side::Both if bv.is_null() => {
-                let _ = writeln!(
-                    out,
-                    "{pad}{} {name} = {}{forced}",
-                    paint.green("+"),
-                    block(av, indent)
-                );
+                let _ = writeln!(out, "{pad}{} {name} = {}{forced}", paint.green("+"), block(av, indent));
             }
             Side::Both if av.is_null() => {
-                let _ = writeln!(
-                    out,
-                    "{pad}{} {name} = {} -> null{forced}",
-                    paint.red("-"),
-                    block(bv, indent)
-                );
+                let _ = writeln!(out, "{pad}{} {name} = {} -> null{forced}", paint.red("-"), block(bv, indent));
             }
             Side::Both => {
                 let _ = write!(out, "{pad}{} {name} = ", paint.yellow("~"));
@@ -221,16 +164,8 @@ fn object_diff(
     }
     let hidden = keys.len() - shown.len();
     if side == Side::Both && hidden > 0 {
-        let noun = if hidden == 1 {
-            "attribute"
-        } else {
-            "attributes"
-        };
-        let _ = writeln!(
-            out,
-            "{pad}  {}",
-            paint.dim(&format!("# ({hidden} unchanged {noun} hidden)"))
-        );
+        let noun = if hidden == 1 { "attribute" } else { "attributes" };
+        let _ = writeln!(out, "{pad}  {}", paint.dim(&format!("# ({hidden} unchanged {noun} hidden)")));
     }
 }
 
@@ -265,10 +200,8 @@ fn changed_value(out: &mut String, before: &Value, after: &Value, indent: usize,
 
 pub(crate) fn equal(a: Option<&Value>, b: Option<&Value>) -> bool {
     let bare = |v: Option<&Value>| v.map(|v| v.unmark().0).unwrap_or(Value::Null);
-    let (a_sensitive, b_sensitive) = (
-        a.is_some_and(Value::contains_sensitive),
-        b.is_some_and(Value::contains_sensitive),
-    );
+    let (a_sensitive, b_sensitive) =
+        (a.is_some_and(Value::contains_sensitive), b.is_some_and(Value::contains_sensitive));
     bare(a) == bare(b) && a_sensitive == b_sensitive
 }
 
@@ -278,19 +211,10 @@ pub fn inline(v: &Value) -> String {
         Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
         Value::Sensitive(_) => "(sensitive value)".into(),
         Value::Unknown => "(known after apply)".into(),
-        Value::List(items) => format!(
-            "[{}]",
-            items.iter().map(inline).collect::<Vec<_>>().join(", ")
-        ),
+        Value::List(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
         Value::Object(map) if map.is_empty() => "{}".into(),
         Value::Object(map) => {
-            format!(
-                "{{ {} }}",
-                map.iter()
-                    .map(|(k, v)| format!("{k} = {}", inline(v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("{{ {} }}", map.iter().map(|(k, v)| format!("{k} = {}", inline(v))).collect::<Vec<_>>().join(", "))
         }
         other => other.to_string(),
     }

@@ -32,9 +32,7 @@ fn redacted(v: &Value) -> Json {
     match v {
         Value::Sensitive(_) | Value::Unknown => Json::Null,
         Value::List(items) => Json::Array(items.iter().map(redacted).collect()),
-        Value::Object(map) => {
-            Json::Object(map.iter().map(|(k, v)| (k.clone(), redacted(v))).collect())
-        }
+        Value::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), redacted(v))).collect()),
         other => other.to_json(),
     }
 }
@@ -42,11 +40,7 @@ fn redacted(v: &Value) -> Json {
 fn side(v: Option<&Value>) -> (Json, Json, Json) {
     match v {
         None => (Json::Null, json!([]), json!([])),
-        Some(v) => (
-            redacted(v),
-            paths(v.sensitive_paths()),
-            paths(v.unknown_paths()),
-        ),
+        Some(v) => (redacted(v), paths(v.sensitive_paths()), paths(v.unknown_paths())),
     }
 }
 
@@ -94,11 +88,7 @@ pub fn plan(plan: &Plan) -> String {
         .outputs
         .iter()
         .map(|o| {
-            let sensitive = o
-                .before
-                .as_ref()
-                .or(o.after.as_ref())
-                .is_some_and(Value::contains_sensitive);
+            let sensitive = o.before.as_ref().or(o.after.as_ref()).is_some_and(Value::contains_sensitive);
             json!({
                 "name": o.name,
                 "before": o.before.as_ref().map(redacted),

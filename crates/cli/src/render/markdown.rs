@@ -16,11 +16,8 @@ pub fn plan(plan: &Plan) -> String {
     }
     out.push_str("| Add | Change | Destroy |\n|---:|---:|---:|\n");
     let _ = writeln!(out, "| {} | {} | {} |\n", s.add, s.change, s.destroy);
-    let dangerous: Vec<_> = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
-        .collect();
+    let dangerous: Vec<_> =
+        plan.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace)).collect();
     if !dangerous.is_empty() {
         out.push_str("> [!WARNING]\n> This plan destroys or replaces resources:\n");
         for c in &dangerous {
@@ -29,11 +26,8 @@ pub fn plan(plan: &Plan) -> String {
         out.push('\n');
     }
     if !plan.drift.is_empty() {
-        let _ = writeln!(
-            out,
-            "**Drift:** {} resource(s) changed outside infra since the last apply.\n",
-            plan.drift.len()
-        );
+        let _ =
+            writeln!(out, "**Drift:** {} resource(s) changed outside infra since the last apply.\n", plan.drift.len());
     }
     for change in review_order(&plan.changes) {
         let marker = match change.action {
@@ -42,22 +36,13 @@ pub fn plan(plan: &Plan) -> String {
             Action::Update => "🟡 update",
             _ => "🟢 create",
         };
-        let _ = writeln!(
-            out,
-            "<details><summary>{marker} <code>{}</code></summary>\n",
-            change.address
-        );
+        let _ = writeln!(out, "<details><summary>{marker} <code>{}</code></summary>\n", change.address);
         out.push_str("```diff\n");
-        let single = Plan {
-            changes: vec![change.clone()],
-            drift: Vec::new(),
-            outputs: Vec::new(),
-            ..Plan::default()
-        };
+        let single = Plan { changes: vec![change.clone()], drift: Vec::new(), outputs: Vec::new(), ..Plan::default() };
         let body = super::human::plan(&single, Paint { enabled: false });
-        for line in body.lines().filter(|l| {
-            !l.starts_with("infra will") && !l.starts_with("Plan:") && !l.trim().is_empty()
-        }) {
+        for line in
+            body.lines().filter(|l| !l.starts_with("infra will") && !l.starts_with("Plan:") && !l.trim().is_empty())
+        {
             out.push_str(&diff_line(line));
             out.push('\n');
         }
@@ -73,15 +58,9 @@ fn diff_line(line: &str) -> String {
     let trimmed = line.trim_start();
     let indent = line.len() - trimmed.len();
     match trimmed.chars().next() {
-        Some(c @ ('+' | '-' | '~'))
-            if !trimmed.starts_with("-/+") && !trimmed.starts_with("+/-") =>
-        {
+        Some(c @ ('+' | '-' | '~')) if !trimmed.starts_with("-/+") && !trimmed.starts_with("+/-") => {
             let c = if c == '~' { '!' } else { c };
-            format!(
-                "{c}{}{}",
-                " ".repeat(indent.saturating_sub(1)),
-                &trimmed[1..]
-            )
+            format!("{c}{}{}", " ".repeat(indent.saturating_sub(1)), &trimmed[1..])
         }
         _ => line.to_string(),
     }

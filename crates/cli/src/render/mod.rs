@@ -14,11 +14,7 @@ pub struct Paint {
 
 impl Paint {
     fn wrap(self, code: &str, text: &str) -> String {
-        if self.enabled {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        if self.enabled { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
     pub fn green(self, t: &str) -> String {
         self.wrap("32", t)
@@ -64,10 +60,9 @@ pub fn reason_phrase(change: &ResourceChange) -> Option<String> {
             format!("because {} is not in the configuration", change.address)
         }
         ChangeReason::ReplaceRequested => "because -replace asked for it".into(),
-        ChangeReason::ForcedByAttributes => format!(
-            "because {} cannot change in place",
-            change.replace_paths.join(", ")
-        ),
+        ChangeReason::ForcedByAttributes => {
+            format!("because {} cannot change in place", change.replace_paths.join(", "))
+        }
         ChangeReason::GoneOutsideInfra => "because it was deleted outside infra".into(),
         ChangeReason::DestroyRequested => return None,
     })
@@ -82,18 +77,12 @@ pub fn review_order(changes: &[ResourceChange]) -> Vec<&ResourceChange> {
         Action::Create => 3,
         Action::NoOp => 4,
     };
-    let mut ordered: Vec<&ResourceChange> = changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .collect();
+    let mut ordered: Vec<&ResourceChange> = changes.iter().filter(|c| c.action != Action::NoOp).collect();
     ordered.sort_by_key(|c| rank(c.action));
     ordered
 }
 
 pub fn summary_line(plan: &infra_core::plan::Plan) -> String {
     let s = plan.summary();
-    format!(
-        "Plan: {} to add, {} to change, {} to destroy.",
-        s.add, s.change, s.destroy
-    )
+    format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
 }

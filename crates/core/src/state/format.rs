@@ -94,10 +94,8 @@ pub fn encode(state: &State) -> Vec<u8> {
             .outputs
             .iter()
             .map(|(name, value)| {
-                let output = OutputV1 {
-                    value: value.to_json(),
-                    sensitive_paths: paths_to_file(value.sensitive_paths()),
-                };
+                let output =
+                    OutputV1 { value: value.to_json(), sensitive_paths: paths_to_file(value.sensitive_paths()) };
                 (name.clone(), output)
             })
             .collect(),
@@ -121,12 +119,8 @@ pub fn encode(state: &State) -> Vec<u8> {
 
 /// Parses a state file of any supported version. `path` only names it in errors.
 pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
-    let corrupt = |reason: String| StateError::Corrupt {
-        path: path.to_string(),
-        reason,
-    };
-    let json: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     let version = json
         .get("format_version")
         .and_then(serde_json::Value::as_u64)
@@ -141,33 +135,25 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
     // Version 1 is the first format; older versions will be upgraded here, each
     // step turning version N into N+1 before the final decode.
     let file: FileV1 = serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))?;
-    let mut state = State {
-        lineage: file.lineage,
-        serial: file.serial,
-        resources: BTreeMap::new(),
-        outputs: BTreeMap::new(),
-    };
+    let mut state =
+        State { lineage: file.lineage, serial: file.serial, resources: BTreeMap::new(), outputs: BTreeMap::new() };
     if state.lineage.is_empty() {
         return Err(corrupt("empty lineage".into()));
     }
     for (name, output) in file.outputs {
-        let value =
-            Value::from_json(&output.value).mark_paths(&paths_from_file(output.sensitive_paths));
+        let value = Value::from_json(&output.value).mark_paths(&paths_from_file(output.sensitive_paths));
         state.outputs.insert(name, value);
     }
     for r in file.resources {
-        let address: ResourceAddress = r
-            .address
-            .parse()
-            .map_err(|e: crate::AddressParseError| corrupt(e.to_string()))?;
+        let address: ResourceAddress =
+            r.address.parse().map_err(|e: crate::AddressParseError| corrupt(e.to_string()))?;
         let dependencies = r
             .dependencies
             .iter()
             .map(|d| d.parse())
             .collect::<Result<_, crate::AddressParseError>>()
             .map_err(|e| corrupt(e.to_string()))?;
-        let attributes =
-            Value::from_json(&r.attributes).mark_paths(&paths_from_file(r.sensitive_paths));
+        let attributes = Value::from_json(&r.attributes).mark_paths(&paths_from_file(r.sensitive_paths));
         let resource = ResourceState {
             provider: r.provider,
             attributes,
@@ -189,12 +175,7 @@ mod tests {
     #[test]
     fn round_trip_keeps_sensitive_marks_and_dependencies() {
         let mut state = State::new();
-        let address = ResourceAddress::new(
-            vec!["m".into()],
-            "random_password",
-            "db",
-            InstanceKey::Int(0),
-        );
+        let address = ResourceAddress::new(vec!["m".into()], "random_password", "db", InstanceKey::Int(0));
         state.resources.insert(
             address.clone(),
             ResourceState {
@@ -204,9 +185,7 @@ mod tests {
                 create_before_destroy: true,
             },
         );
-        state
-            .outputs
-            .insert("pw".into(), Value::string("s3cret").sensitive());
+        state.outputs.insert("pw".into(), Value::string("s3cret").sensitive());
         let decoded = decode("test", &encode(&state)).expect("decodes");
         assert_eq!(decoded, state);
     }
@@ -214,14 +193,8 @@ mod tests {
     #[test]
     fn refuses_newer_and_corrupt_files() {
         let newer = br#"{"format_version": 99, "lineage": "x", "serial": 1}"#;
-        assert!(matches!(
-            decode("s", newer),
-            Err(StateError::NewerFormat { found: 99, .. })
-        ));
-        assert!(matches!(
-            decode("s", b"{\"format_"),
-            Err(StateError::Corrupt { .. })
-        ));
+        assert!(matches!(decode("s", newer), Err(StateError::NewerFormat { found: 99, .. })));
+        assert!(matches!(decode("s", b"{\"format_"), Err(StateError::Corrupt { .. })));
         assert!(matches!(decode("s", b""), Err(StateError::Corrupt { .. })));
     }
 }

@@ -58,21 +58,13 @@ impl Default for State {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot {action} state file {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    Io { action: &'static str, path: String, source: std::io::Error },
     #[error("state file {path} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
     #[error(
         "state file {path} has format version {found}, newer than this infra understands ({supported}); upgrade infra"
     )]
-    NewerFormat {
-        path: String,
-        found: u64,
-        supported: u64,
-    },
+    NewerFormat { path: String, found: u64, supported: u64 },
     #[error("state is locked by {}", .info.describe())]
     Locked { path: String, info: Box<LockInfo> },
     #[error("lock id {given:?} does not match the lock held ({actual:?})")]

@@ -90,11 +90,7 @@ impl LocalStore {
 
     fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
         let path = path.display().to_string();
-        move |source| StateError::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| StateError::Io { action, path, source }
     }
 
     fn open_lock_file(&self) -> Result<File, StateError> {
@@ -119,20 +115,14 @@ impl LocalStore {
 
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    // A fixed name: only the lock holder writes, and a temporary file left by a
+    // killed process is overwritten next time instead of piling up.
+    tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -208,10 +198,7 @@ impl StateStore for LocalStore {
                         pid: 0,
                         created: "unknown".into(),
                     });
-                    return Err(StateError::Locked {
-                        path: self.describe(),
-                        info: Box::new(holder),
-                    });
+                    return Err(StateError::Locked { path: self.describe(), info: Box::new(holder) });
                 }
                 Err(fs::TryLockError::Error(e)) => {
                     return Err(self.io("lock", &self.lock_path())(e));
@@ -235,27 +222,18 @@ impl StateStore for LocalStore {
             Err(fs::TryLockError::WouldBlock) => {
                 let info = holder.ok_or(StateError::NotLocked)?;
                 if info.id != id {
-                    return Err(StateError::LockIdMismatch {
-                        given: id.into(),
-                        actual: info.id,
-                    });
+                    return Err(StateError::LockIdMismatch { given: id.into(), actual: info.id });
                 }
-                Err(StateError::LockHeldByLiveProcess {
-                    info: Box::new(info),
-                })
+                Err(StateError::LockHeldByLiveProcess { info: Box::new(info) })
             }
             Err(fs::TryLockError::Error(e)) => Err(self.io("lock", &self.lock_path())(e)),
             Ok(()) => {
                 // Nobody holds the kernel lock: what is left is a stale record.
                 let info = holder.ok_or(StateError::NotLocked)?;
                 if info.id != id {
-                    return Err(StateError::LockIdMismatch {
-                        given: id.into(),
-                        actual: info.id,
-                    });
+                    return Err(StateError::LockIdMismatch { given: id.into(), actual: info.id });
                 }
-                file.set_len(0)
-                    .map_err(self.io("clear the lock of", &self.lock_path()))?;
+                file.set_len(0).map_err(self.io("clear the lock of", &self.lock_path()))?;
                 Ok(())
             }
         }
@@ -264,9 +242,7 @@ impl StateStore for LocalStore {
 
 /// `2026-11-24T11:31:21Z` from a system time, without a date-time dependency.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -278,12 +254,7 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -302,10 +273,7 @@ mod tests {
         assert!(store.load().expect("loads").is_none());
         let state = State::new();
         store.save(&state).expect("saves");
-        let mode = fs::metadata(store.path())
-            .expect("exists")
-            .permissions()
-            .mode();
+        let mode = fs::metadata(store.path()).expect("exists").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(store.load().expect("loads"), Some(state));
     }
@@ -314,9 +282,7 @@ mod tests {
     fn second_lock_is_refused_with_the_holder_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalStore::new(dir.path().join("infra.state"));
-        let held = store
-            .lock(info("apply"), Duration::ZERO)
-            .expect("first lock");
+        let held = store.lock(info("apply"), Duration::ZERO).expect("first lock");
         let second = LocalStore::new(dir.path().join("infra.state"));
         match second.lock(info("plan"), Duration::ZERO) {
             Err(StateError::Locked { info, .. }) => {
@@ -326,14 +292,9 @@ mod tests {
             Err(other) => panic!("wrong error: {other}"),
             Ok(_) => panic!("second lock was granted"),
         }
-        assert!(matches!(
-            store.force_unlock(&held.info().id),
-            Err(StateError::LockHeldByLiveProcess { .. })
-        ));
+        assert!(matches!(store.force_unlock(&held.info().id), Err(StateError::LockHeldByLiveProcess { .. })));
         drop(held);
-        second
-            .lock(info("plan"), Duration::ZERO)
-            .expect("lock after release");
+        second.lock(info("plan"), Duration::ZERO).expect("lock after release");
     }
 
     #[test]

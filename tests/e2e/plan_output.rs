@@ -1,0 +1,68 @@
+//! Snapshots of what a reviewer sees: the plan in human, JSON and Markdown form
+//! for create, no-op, update, replace, delete and drift.
+
+use crate::support::TestEnv;
+
+const BASE: &str = r#"
+file "motd" {
+  path    = "motd"
+  content = <<-EOT
+    Welcome to staging.
+    Changes go through infra.
+  EOT
+}
+
+file "config" {
+  path    = "app.conf"
+  content = "port = 8080\n"
+  mode    = "0640"
+}
+
+random_id "suffix" {
+  byte_length = 4
+}
+"#;
+
+fn snapshot_all(env: &TestEnv, name: &str) {
+    for (format, suffix) in [("human", "human"), ("json", "json"), ("markdown", "md")] {
+        let run = env.infra(&["plan", "-format", format]).success();
+        let stable = env.stable(&run.stdout);
+        insta::assert_snapshot!(format!("{name}_{suffix}"), stable);
+    }
+}
+
+#[test]
+fn plan_output_for_every_kind_of_change() {
+    let env = TestEnv::new();
+    env.write("main.infra", BASE);
+    snapshot_all(&env, "create");
+
+    env.infra(&["apply", "-auto-approve"]).success();
+    // random_id's value differs per run: keep it out of the remaining snapshots.
+    env.write("main.infra", &BASE.replace("random_id \"suffix\" {\n  byte_length = 4\n}\n", ""));
+    env.infra(&["apply", "-auto-approve"]).success();
+    snapshot_all(&env, "noop");
+
+    let updated = BASE
+        .replace("random_id \"suffix\" {\n  byte_length = 4\n}\n", "")
+        .replace("Welcome to staging.", "Welcome to production.")
+        .replace("\"0640\"", "\"0600\"");
+    env.write("main.infra", &updated);
+    snapshot_all(&env, "update");
+
+    let replaced = updated.replace("path    = \"app.conf\"", "path    = \"app-v2.conf\"");
+    env.write("main.infra", &replaced);
+    snapshot_all(&env, "replace");
+
+    let deleted = BASE.replace("random_id \"suffix\" {\n  byte_length = 4\n}\n", "").replace(
+        "file \"config\" {\n  path    = \"app.conf\"\n  content = \"port = 8080\\n\"\n  mode    = \"0640\"\n}\n",
+        "",
+    );
+    env.write("main.infra", &deleted);
+    snapshot_all(&env, "delete");
+
+    env.write("main.infra", &BASE.replace("random_id \"suffix\" {\n  byte_length = 4\n}\n", ""));
+    std::fs::write(env.join("motd"), "Welcome to staging.\nSomebody was here.\n").expect("edit");
+    std::fs::remove_file(env.join("app.conf")).expect("remove");
+    snapshot_all(&env, "drift");
+}
