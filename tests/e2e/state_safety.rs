@@ -45,10 +45,7 @@ fn corrupt_and_newer_state_are_refused_and_left_untouched() {
     env.write("main.infra", "file \"a\" {\n  path    = \"a\"\n  content = \"x\"\n}\n");
     for (contents, message) in [
         ("{\"format_version\": 1, \"lineage\": ", "is corrupt"),
-        (
-            "{\"format_version\": 7, \"lineage\": \"l\", \"serial\": 1}",
-            "has format version 7, newer",
-        ),
+        ("{\"format_version\": 7, \"lineage\": \"l\", \"serial\": 1}", "has format version 7, newer"),
         ("", "is corrupt"),
     ] {
         env.write("infra.state", contents);

@@ -122,7 +122,7 @@ struct Applier<'a> {
     eval: evaluate::Evaluator<'a>,
     values: Values,
     providers: HashMap<String, Arc<dyn Provider>>,
-    changes: HashMap<&'a ResourceAddress, &'a ResourceChange>,
+    changes: BTreeMap<ResourceAddress, &'a ResourceChange>,
     steps: Vec<Step>,
     successors: Vec<Vec<usize>>,
     waiting_on: Vec<usize>,
@@ -133,6 +133,8 @@ struct Applier<'a> {
     report: ApplyReport,
     /// State could not be saved: nothing more may start.
     halted: bool,
+    /// Some operation was recorded this run.
+    recorded: bool,
 }
 
 pub async fn apply(
@@ -153,7 +155,7 @@ pub async fn apply(
         eval: evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: &plan.variables },
         values: Values::default(),
         providers: HashMap::new(),
-        changes: plan.changes.iter().map(|c| (&c.address, c)).collect(),
+        changes: plan.changes.iter().map(|c| (c.address.clone(), c)).collect(),
         steps: Vec::new(),
         successors: Vec::new(),
         waiting_on: Vec::new(),
@@ -162,6 +164,7 @@ pub async fn apply(
         pending: VecDeque::new(),
         report: ApplyReport::default(),
         halted: false,
+        recorded: false,
     };
     applier.build_steps();
     applier.run().await;
@@ -297,22 +300,42 @@ impl<'a> Applier<'a> {
                 done = running.join_next() => done,
                 () = self.options.interrupt.notify.notified() => continue,
             };
-            match finished {
-                Some(Ok((op, outcome, elapsed))) => {
-                    let step = op.step;
-                    self.complete(op, outcome, elapsed);
-                    self.outstanding[step] -= 1;
-                    if self.outstanding[step] == 0 {
-                        self.finish_step(step, &mut ready);
+            // Everything that finished meanwhile is recorded with one durable write.
+            let mut batch = vec![finished];
+            while let Some(more) = running.try_join_next() {
+                batch.push(Some(more));
+            }
+            let mut touched = Vec::new();
+            let mut events = Vec::new();
+            let mut steps = Vec::new();
+            for finished in batch {
+                match finished {
+                    Some(Ok((op, outcome, elapsed))) => {
+                        steps.push(op.step);
+                        let (address, event) = self.complete(op, outcome, elapsed);
+                        touched.extend(address);
+                        events.extend(event);
                     }
+                    Some(Err(join_error)) => {
+                        self.report
+                            .errors
+                            .push(Diagnostic::error("infra::internal", format!("an operation panicked: {join_error}")));
+                        self.halted = true;
+                    }
+                    None => {}
                 }
-                Some(Err(join_error)) => {
-                    self.report
-                        .errors
-                        .push(Diagnostic::error("infra::internal", format!("an operation panicked: {join_error}")));
-                    self.halted = true;
+            }
+            if !touched.is_empty() {
+                self.persist(&touched);
+            }
+            for event in events {
+                self.options.observer.event(event);
+            }
+            for step in steps {
+                self.outstanding[step] -= 1;
+                if self.outstanding[step] == 0 {
+                    self.finish_step(step, &mut ready);
                 }
-                None => {}
             }
         }
         if self.options.interrupt.is_set() {
@@ -436,11 +459,9 @@ impl<'a> Applier<'a> {
             return Ok(());
         };
         let base = self.eval.address(m, resource, InstanceKey::None);
-        let planned_here: Vec<&ResourceChange> = self
-            .plan
-            .changes
-            .iter()
-            .filter(|c| c.address.without_key() == base && c.action != Action::Delete)
+        let planned_here: Vec<&ResourceChange> = infra_core::state::instances_of(&self.changes, &base)
+            .map(|(_, c)| *c)
+            .filter(|c| c.action != Action::Delete)
             .collect();
         if planned_here.is_empty() {
             return Ok(());
@@ -527,7 +548,7 @@ impl<'a> Applier<'a> {
             if let Some(r) = self.state.resources.get_mut(&change.address) {
                 r.attributes = before.clone();
             }
-            self.persist();
+            self.persist(std::slice::from_ref(&change.address));
         }
     }
 
@@ -596,16 +617,20 @@ impl<'a> Applier<'a> {
         });
     }
 
-    fn complete(&mut self, op: Op, outcome: Result<OpOutcome, ProviderError>, elapsed: Duration) {
-        if let Some(address) = &op.address {
-            let error = outcome.as_ref().err().map(|e| e.message.clone());
-            self.options.observer.event(Event::Finished {
-                address: address.clone(),
-                action: op.action,
-                elapsed,
-                error,
-            });
-        }
+    /// Takes in one finished operation: updates state in memory and returns the
+    /// address to record durably and the event to show once it is recorded.
+    fn complete(
+        &mut self,
+        op: Op,
+        outcome: Result<OpOutcome, ProviderError>,
+        elapsed: Duration,
+    ) -> (Option<ResourceAddress>, Option<Event>) {
+        let event = op.address.as_ref().map(|address| Event::Finished {
+            address: address.clone(),
+            action: op.action,
+            elapsed,
+            error: outcome.as_ref().err().map(|e| e.message.clone()),
+        });
         let what = op.address.as_ref().map_or_else(|| format!("provider `{}`", op.provider_key), ToString::to_string);
         match outcome {
             Err(e) => {
@@ -621,9 +646,11 @@ impl<'a> Applier<'a> {
                 }
                 let step = op.step;
                 self.fail(step, vec![d]);
+                (None, event)
             }
             Ok(OpOutcome::Configured(provider)) => {
                 self.providers.insert(op.provider_key.clone(), provider);
+                (None, event)
             }
             Ok(OpOutcome::Written(value)) => {
                 let address = op.address.clone().expect("writes have an address");
@@ -644,13 +671,12 @@ impl<'a> Applier<'a> {
                     }
                     _ => self.report.added += 1,
                 }
-                self.persist();
                 if op.create_before_destroy {
                     if let Some(old) = old.map(|o| o.attributes).or(op.prior.clone()) {
                         self.queue(Op {
                             step: op.step,
                             kind: OpKind::DeleteReplaced,
-                            address: Some(address),
+                            address: Some(address.clone()),
                             provider_key: op.provider_key,
                             prior: Some(old),
                             planned: None,
@@ -661,6 +687,7 @@ impl<'a> Applier<'a> {
                         });
                     }
                 }
+                (Some(address), event)
             }
             Ok(OpOutcome::Deleted) => {
                 let address = op.address.clone().expect("deletes have an address");
@@ -668,7 +695,7 @@ impl<'a> Applier<'a> {
                     self.state.resources.remove(&address);
                 }
                 self.report.destroyed += 1;
-                self.persist();
+                (Some(address), event)
             }
         }
     }
@@ -679,11 +706,12 @@ impl<'a> Applier<'a> {
         Some(r.kind.span.to(r.name.span))
     }
 
-    /// Saves state now. If that fails nothing more may start: the next
-    /// operation would not be recorded.
-    fn persist(&mut self) {
+    /// Records the resources at `touched` durably now. If that fails nothing
+    /// more may start: the next operation would not be recorded.
+    fn persist(&mut self, touched: &[ResourceAddress]) {
         self.state.serial += 1;
-        if let Err(e) = self.store.save(self.state) {
+        self.recorded = true;
+        if let Err(e) = self.store.record(self.state, touched) {
             self.report
                 .errors
                 .push(Diagnostic::error("infra::state", format!("{e}; stopping so that no change goes unrecorded")));
@@ -694,11 +722,7 @@ impl<'a> Applier<'a> {
     fn set_resource_value(&mut self, m: usize, kind: &str, name: &str) {
         let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
         let base = self.eval.address(m, resource, InstanceKey::None);
-        let instances: Vec<(InstanceKey, Value)> = self
-            .state
-            .resources
-            .iter()
-            .filter(|(a, _)| a.without_key() == base)
+        let instances: Vec<(InstanceKey, Value)> = infra_core::state::instances_of(&self.state.resources, &base)
             .map(|(a, r)| (a.key.clone(), r.attributes.clone()))
             .collect();
         self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
@@ -723,9 +747,13 @@ impl<'a> Applier<'a> {
                 }
             }
         }
-        if outputs != self.state.outputs {
+        if outputs != self.state.outputs || self.recorded {
+            // One full snapshot at the end folds the run's journal into state.
             self.state.outputs = outputs;
-            self.persist();
+            self.state.serial += 1;
+            if let Err(e) = self.store.save(self.state) {
+                self.report.errors.push(Diagnostic::error("infra::state", e.to_string()));
+            }
         }
     }
 }

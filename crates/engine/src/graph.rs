@@ -60,6 +60,7 @@ struct Builder<'a> {
     index: HashMap<Node, NodeIndex>,
     spans: HashMap<NodeIndex, Span>,
     resource_provider: HashMap<(ModuleId, String, String), String>,
+    edges: std::collections::HashSet<(NodeIndex, NodeIndex)>,
     errors: Vec<Diagnostic>,
 }
 
@@ -71,6 +72,7 @@ pub fn build(config: &Config, registry: &ProviderRegistry) -> Result<Graph, Vec<
         index: HashMap::new(),
         spans: HashMap::new(),
         resource_provider: HashMap::new(),
+        edges: std::collections::HashSet::new(),
         errors: Vec::new(),
     };
     b.add_nodes();
@@ -142,7 +144,11 @@ impl Builder<'_> {
     }
 
     fn edge(&mut self, from: NodeIndex, to: NodeIndex) {
-        self.graph.update_edge(from, to, ());
+        // A set, not `update_edge`: a provider node has an edge to every resource,
+        // and scanning them on each insert would make building quadratic.
+        if self.edges.insert((from, to)) {
+            self.graph.add_edge(from, to, ());
+        }
     }
 
     fn add_edges(&mut self) {

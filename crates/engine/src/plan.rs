@@ -267,7 +267,7 @@ impl<'a> Planner<'a> {
     fn recorded_instances(&self, m: usize, kind: &str, name: &str) -> Vec<(ResourceAddress, &'a ResourceState)> {
         let base = ResourceAddress::new(self.ws.config.modules[m].path.clone(), kind, name, InstanceKey::None);
         let state: &'a State = self.state;
-        state.resources.iter().filter(|(a, _)| a.without_key() == base).map(|(a, r)| (a.clone(), r)).collect()
+        infra_core::state::instances_of(&state.resources, &base).map(|(a, r)| (a.clone(), r)).collect()
     }
 
     fn plan_resource(&mut self, node: NodeIndex, m: usize, kind: &str, name: &str) -> Result<(), Vec<Diagnostic>> {

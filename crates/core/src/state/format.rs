@@ -99,22 +99,22 @@ pub fn encode(state: &State) -> Vec<u8> {
                 (name.clone(), output)
             })
             .collect(),
-        resources: state
-            .resources
-            .iter()
-            .map(|(address, r)| ResourceV1 {
-                address: address.to_string(),
-                provider: r.provider.clone(),
-                attributes: r.attributes.to_json(),
-                sensitive_paths: paths_to_file(r.attributes.sensitive_paths()),
-                dependencies: r.dependencies.iter().map(ToString::to_string).collect(),
-                create_before_destroy: r.create_before_destroy,
-            })
-            .collect(),
+        resources: state.resources.iter().map(|(address, r)| encode_resource(address, r)).collect(),
     };
     let mut out = serde_json::to_vec_pretty(&file).expect("state serializes: keys are strings");
     out.push(b'\n');
     out
+}
+
+fn encode_resource(address: &ResourceAddress, r: &ResourceState) -> ResourceV1 {
+    ResourceV1 {
+        address: address.to_string(),
+        provider: r.provider.clone(),
+        attributes: r.attributes.to_json(),
+        sensitive_paths: paths_to_file(r.attributes.sensitive_paths()),
+        dependencies: r.dependencies.iter().map(ToString::to_string).collect(),
+        create_before_destroy: r.create_before_destroy,
+    }
 }
 
 /// Parses a state file of any supported version. `path` only names it in errors.
@@ -145,26 +145,94 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
         state.outputs.insert(name, value);
     }
     for r in file.resources {
-        let address: ResourceAddress =
-            r.address.parse().map_err(|e: crate::AddressParseError| corrupt(e.to_string()))?;
-        let dependencies = r
-            .dependencies
-            .iter()
-            .map(|d| d.parse())
-            .collect::<Result<_, crate::AddressParseError>>()
-            .map_err(|e| corrupt(e.to_string()))?;
-        let attributes = Value::from_json(&r.attributes).mark_paths(&paths_from_file(r.sensitive_paths));
-        let resource = ResourceState {
-            provider: r.provider,
-            attributes,
-            dependencies,
-            create_before_destroy: r.create_before_destroy,
-        };
+        let (address, resource) = decode_resource(r).map_err(corrupt)?;
         if state.resources.insert(address.clone(), resource).is_some() {
             return Err(corrupt(format!("resource {address} appears twice")));
         }
     }
     Ok(state)
+}
+
+fn decode_resource(r: ResourceV1) -> Result<(ResourceAddress, ResourceState), String> {
+    let address: ResourceAddress = r.address.parse().map_err(|e: crate::AddressParseError| e.to_string())?;
+    let dependencies = r
+        .dependencies
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<_, crate::AddressParseError>>()
+        .map_err(|e| e.to_string())?;
+    let attributes = Value::from_json(&r.attributes).mark_paths(&paths_from_file(r.sensitive_paths));
+    Ok((
+        address,
+        ResourceState {
+            provider: r.provider,
+            attributes,
+            dependencies,
+            create_before_destroy: r.create_before_destroy,
+        },
+    ))
+}
+
+// ---- the journal: one line per resource operation between snapshots ------------------
+
+/// One journal line: the resource's new record, or `null` when it was removed.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalEntryV1 {
+    lineage: String,
+    serial: u64,
+    address: String,
+    resource: Option<ResourceV1>,
+}
+
+/// Journal lines (newline-terminated JSON) recording `touched` as `state` has them.
+pub(crate) fn encode_journal(state: &State, touched: &[ResourceAddress]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for address in touched {
+        let entry = JournalEntryV1 {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            address: address.to_string(),
+            resource: state.resources.get(address).map(|r| encode_resource(address, r)),
+        };
+        serde_json::to_writer(&mut out, &entry).expect("journal entries serialize");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Applies journal lines newer than `state.serial`. A last line without its newline
+/// is a write cut short by a crash and is ignored; any other bad line is corruption.
+pub(crate) fn replay_journal(path: &str, state: &mut State, bytes: &[u8]) -> Result<(), StateError> {
+    let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
+    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(last) => &bytes[..=last],
+        None => return Ok(()),
+    };
+    let base_serial = state.serial;
+    for (number, line) in complete.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let entry: JournalEntryV1 =
+            serde_json::from_slice(line).map_err(|e| corrupt(format!("journal line {}: {e}", number + 1)))?;
+        if entry.lineage != state.lineage {
+            return Err(corrupt(format!("journal line {} belongs to another state (lineage)", number + 1)));
+        }
+        if entry.serial <= base_serial {
+            continue;
+        }
+        match entry.resource {
+            Some(r) => {
+                let (address, resource) = decode_resource(r).map_err(corrupt)?;
+                state.resources.insert(address, resource);
+            }
+            None => {
+                let address: ResourceAddress =
+                    entry.address.parse().map_err(|e: crate::AddressParseError| corrupt(e.to_string()))?;
+                state.resources.remove(&address);
+            }
+        }
+        state.serial = state.serial.max(entry.serial);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -36,6 +36,18 @@ pub struct State {
     pub outputs: BTreeMap<String, Value>,
 }
 
+/// The recorded instances of one resource (`base` has no instance key), found
+/// by range rather than by scanning all of state.
+pub fn instances_of<'a, V>(
+    resources: &'a BTreeMap<ResourceAddress, V>,
+    base: &ResourceAddress,
+) -> impl Iterator<Item = (&'a ResourceAddress, &'a V)> + 'a {
+    let base = base.without_key();
+    resources
+        .range(base.clone()..)
+        .take_while(move |(a, _)| a.module == base.module && a.kind == base.kind && a.name == base.name)
+}
+
 impl State {
     /// A new, empty state with a fresh lineage.
     pub fn new() -> State {

@@ -4,6 +4,11 @@
 //! directory), keeps the state from before each run as `PATH.backup`, creates
 //! files with mode 0600, and locks with a kernel lock on `PATH.lock`: a process
 //! killed with SIGKILL releases it by itself, and the file names the holder.
+//!
+//! Between snapshots, each resource operation is appended to `PATH.journal` and
+//! fsynced, so recording one operation costs one small write instead of
+//! rewriting the whole state; the journal is folded into a new snapshot once it
+//! outgrows it, and at the end of every run. Loading replays it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -58,6 +63,13 @@ pub trait StateStore: Send + Sync {
     fn describe(&self) -> String;
     fn load(&self) -> Result<Option<State>, StateError>;
     fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Durably records that the resources at `touched` changed to what `state`
+    /// now holds (or were removed), after one or more resource operations.
+    /// Stores without a cheaper way simply save everything.
+    fn record(&self, state: &State, touched: &[crate::ResourceAddress]) -> Result<(), StateError> {
+        let _ = touched;
+        self.save(state)
+    }
     /// Keeps a copy of the current state before an operation changes it.
     fn backup(&self) -> Result<(), StateError>;
     fn lock(&self, info: LockInfo, timeout: Duration) -> Result<Box<dyn LockGuard>, StateError>;
@@ -86,6 +98,14 @@ impl LocalStore {
 
     fn lock_path(&self) -> PathBuf {
         self.sibling(".lock")
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.sibling(".journal")
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        fs::metadata(path).map_or(0, |m| m.len())
     }
 
     fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
@@ -134,6 +154,26 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// A crash mid-append can leave a last line without its newline; cut it off so
+/// the next entry starts on a line of its own.
+fn drop_torn_tail(file: &mut File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(());
+    }
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    file.read_to_end(&mut bytes)?;
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    file.set_len(keep as u64)
+}
+
 struct LocalLock {
     file: File,
     info: LockInfo,
@@ -160,23 +200,56 @@ impl StateStore for LocalStore {
     }
 
     fn load(&self) -> Result<Option<State>, StateError> {
-        match fs::read(&self.path) {
-            Ok(bytes) => decode(&self.describe(), &bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io("read", &self.path)(e)),
+        let mut state = match fs::read(&self.path) {
+            Ok(bytes) => decode(&self.describe(), &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io("read", &self.path)(e)),
+        };
+        let journal = self.journal_path();
+        match fs::read(&journal) {
+            Ok(bytes) => super::format::replay_journal(&journal.display().to_string(), &mut state, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io("read", &journal)(e)),
         }
+        Ok(Some(state))
     }
 
     fn save(&self, state: &State) -> Result<(), StateError> {
-        write_atomically(&self.path, &encode(state)).map_err(self.io("write", &self.path))
+        write_atomically(&self.path, &encode(state)).map_err(self.io("write", &self.path))?;
+        // The snapshot holds everything the journal did; entries left behind by a
+        // crash right here are older than the snapshot's serial and are skipped.
+        match fs::remove_file(self.journal_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("remove", &self.journal_path())(e)),
+        }
+    }
+
+    fn record(&self, state: &State, touched: &[crate::ResourceAddress]) -> Result<(), StateError> {
+        if !self.path.exists() {
+            return self.save(state);
+        }
+        let journal = self.journal_path();
+        let appended = (|| {
+            let mut file =
+                OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&journal)?;
+            drop_torn_tail(&mut file)?;
+            file.seek(SeekFrom::End(0))?;
+            file.write_all(&super::format::encode_journal(state, touched))?;
+            file.sync_data()
+        })();
+        appended.map_err(self.io("append to", &journal))?;
+        if Self::file_len(&journal) > Self::file_len(&self.path).max(64 * 1024) {
+            self.save(state)?;
+        }
+        Ok(())
     }
 
     fn backup(&self) -> Result<(), StateError> {
         let backup = self.sibling(".backup");
-        match fs::read(&self.path) {
-            Ok(bytes) => write_atomically(&backup, &bytes).map_err(self.io("write", &backup)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io("read", &self.path)(e)),
+        match self.load()? {
+            Some(state) => write_atomically(&backup, &encode(&state)).map_err(self.io("write", &backup)),
+            None => Ok(()),
         }
     }
 
@@ -295,6 +368,49 @@ mod tests {
         assert!(matches!(store.force_unlock(&held.info().id), Err(StateError::LockHeldByLiveProcess { .. })));
         drop(held);
         second.lock(info("plan"), Duration::ZERO).expect("lock after release");
+    }
+
+    #[test]
+    fn journal_records_replay_and_fold_into_snapshots() {
+        use crate::state::ResourceState;
+        use crate::{InstanceKey, ResourceAddress, Value};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(dir.path().join("infra.state"));
+        let mut state = State::new();
+        store.save(&state).expect("snapshot");
+        let address = |i: u64| ResourceAddress::new(vec![], "file", "x", InstanceKey::Int(i));
+        for i in 0..3 {
+            state.resources.insert(
+                address(i),
+                ResourceState {
+                    provider: "local".into(),
+                    attributes: Value::object([("n", Value::Number(i as f64))]),
+                    dependencies: vec![],
+                    create_before_destroy: false,
+                },
+            );
+            state.serial += 1;
+            store.record(&state, &[address(i)]).expect("record");
+        }
+        state.resources.remove(&address(1));
+        state.serial += 1;
+        store.record(&state, &[address(1)]).expect("record removal");
+        assert_eq!(store.load().expect("loads"), Some(state.clone()));
+
+        // A write cut short by a crash leaves a partial last line: it is ignored.
+        let journal = dir.path().join("infra.state.journal");
+        let mut f = OpenOptions::new().append(true).open(&journal).expect("journal");
+        f.write_all(b"{\"lineage\":\"x\",\"ser").expect("write");
+        assert_eq!(store.load().expect("loads"), Some(state.clone()));
+        // ... and cut off before the next entry is appended.
+        state.resources.remove(&address(2));
+        state.serial += 1;
+        store.record(&state, &[address(2)]).expect("record after a torn write");
+        assert_eq!(store.load().expect("loads"), Some(state.clone()));
+
+        store.save(&state).expect("snapshot");
+        assert!(!journal.exists(), "a snapshot folds the journal in");
+        assert_eq!(store.load().expect("loads"), Some(state));
     }
 
     #[test]
