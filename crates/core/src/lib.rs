@@ -2,7 +2,7 @@
 //!
 //! - [`Value`] and [`Type`]: configuration and resource data, with unknown
 //!   ("known after apply") and sensitive marks;
-//! - [`ResourceAddress`]: `module.web.file.motd["a"]`;
+//! - [`ResourceAddress`]: names such as `module.web.file.motd` with an instance key;
 //! - [`Schema`]: what a resource type accepts and computes;
 //! - [`Provider`] and [`ProviderFactory`]: the one trait every backend implements;
 //! - [`state`]: recorded state, its versioned file format and the local store;

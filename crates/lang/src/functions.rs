@@ -369,7 +369,7 @@ fn templatefile(a: &[Value], c: &Context) -> Result<Value, String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let vars = match a.get(1) {
         Some(v) => map(a, 1)
-            .map(|m| m.clone())
+            .cloned()
             .map_err(|_| format!("templatefile's variables must be a map, found a {}", v.type_name()))?,
         None => BTreeMap::new(),
     };

@@ -290,7 +290,7 @@ fn needs_space(tokens: &[Token], i: usize) -> bool {
         match next.text {
             "," | ")" | "]" | "." | "..." => return false,
             "}" => return !(prev.kind == Kind::Punct && prev.text == "{"),
-            "(" => return !(prev.kind == Kind::Ident && !is_keyword(prev)),
+            "(" => return prev.kind != Kind::Ident || is_keyword(prev),
             "[" => {
                 let indexes = matches!(prev.kind, Kind::Ident | Kind::Str) && !is_keyword(prev)
                     || (prev.kind == Kind::Punct && matches!(prev.text, "]" | ")" | "}"));
