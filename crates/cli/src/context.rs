@@ -102,16 +102,14 @@ impl Session {
         let mut values = BTreeMap::new();
         let mut errors = Vec::new();
         for (key, text) in &self.host.env {
-            if let Some(name) = key.strip_prefix("INFRA_VAR_") {
-                if let Some(ty) = types.get(name) {
-                    match infra_lang::parse_cli_var(text, ty) {
-                        Ok(v) => {
-                            values.insert(name.to_string(), v);
-                        }
-                        Err(e) => {
-                            errors.push(Diagnostic::error("infra::bad_variable", format!("INFRA_VAR_{name}: {e}")))
-                        }
+            if let Some(name) = key.strip_prefix("INFRA_VAR_")
+                && let Some(ty) = types.get(name)
+            {
+                match infra_lang::parse_cli_var(text, ty) {
+                    Ok(v) => {
+                        values.insert(name.to_string(), v);
                     }
+                    Err(e) => errors.push(Diagnostic::error("infra::bad_variable", format!("INFRA_VAR_{name}: {e}"))),
                 }
             }
         }

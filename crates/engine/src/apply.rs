@@ -222,10 +222,10 @@ impl<'a> Applier<'a> {
                 },
             };
             self.add_edge(provider_step, step);
-            if change.action == Action::Replace {
-                if let Some(node) = self.resource_node(&change.address) {
-                    self.add_edge(step, node.index());
-                }
+            if change.action == Action::Replace
+                && let Some(node) = self.resource_node(&change.address)
+            {
+                self.add_edge(step, node.index());
             }
         }
         // Something that depended on X is deleted before X.
@@ -344,12 +344,11 @@ impl<'a> Applier<'a> {
     }
 
     fn finish_step(&mut self, step: usize, ready: &mut VecDeque<usize>) {
-        if !self.step_failed[step] {
-            if let Step::Config(node) = self.steps[step] {
-                if let Node::Resource(m, kind, name) = &self.graph.graph[node] {
-                    self.set_resource_value(*m, kind, name);
-                }
-            }
+        if !self.step_failed[step]
+            && let Step::Config(node) = self.steps[step]
+            && let Node::Resource(m, kind, name) = &self.graph.graph[node]
+        {
+            self.set_resource_value(*m, kind, name);
         }
         for next in self.successors[step].clone() {
             if self.step_failed[step] {
@@ -493,17 +492,17 @@ impl<'a> Applier<'a> {
                     let (planned, _) = provider
                         .plan(kind, prior, proposed)
                         .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
-                    if let Some(promised) = &change.after {
-                        if let Some(path) = first_mismatch(promised, &planned, &mut String::new()) {
-                            return Err(vec![
-                                Diagnostic::error(
-                                    "infra::inconsistent_plan",
-                                    format!("{what}: `{path}` changed between plan and apply"),
-                                )
-                                .with_label(resource.name.span, "planned value no longer holds")
-                                .with_help("run `infra plan` again and review the new plan"),
-                            ]);
-                        }
+                    if let Some(promised) = &change.after
+                        && let Some(path) = first_mismatch(promised, &planned, &mut String::new())
+                    {
+                        return Err(vec![
+                            Diagnostic::error(
+                                "infra::inconsistent_plan",
+                                format!("{what}: `{path}` changed between plan and apply"),
+                            )
+                            .with_label(resource.name.span, "planned value no longer holds")
+                            .with_help("run `infra plan` again and review the new plan"),
+                        ]);
                     }
                     Ok(planned)
                 });
@@ -671,21 +670,21 @@ impl<'a> Applier<'a> {
                     }
                     _ => self.report.added += 1,
                 }
-                if op.create_before_destroy {
-                    if let Some(old) = old.map(|o| o.attributes).or(op.prior.clone()) {
-                        self.queue(Op {
-                            step: op.step,
-                            kind: OpKind::DeleteReplaced,
-                            address: Some(address.clone()),
-                            provider_key: op.provider_key,
-                            prior: Some(old),
-                            planned: None,
-                            dependencies: Vec::new(),
-                            create_before_destroy: false,
-                            schema: op.schema,
-                            action: Action::Delete,
-                        });
-                    }
+                if op.create_before_destroy
+                    && let Some(old) = old.map(|o| o.attributes).or(op.prior.clone())
+                {
+                    self.queue(Op {
+                        step: op.step,
+                        kind: OpKind::DeleteReplaced,
+                        address: Some(address.clone()),
+                        provider_key: op.provider_key,
+                        prior: Some(old),
+                        planned: None,
+                        dependencies: Vec::new(),
+                        create_before_destroy: false,
+                        schema: op.schema,
+                        action: Action::Delete,
+                    });
                 }
                 (Some(address), event)
             }

@@ -197,7 +197,7 @@ impl<'a> Evaluator<'a> {
                             }
                         }
                     }
-                    keys.sort_by(|a, b| a.key().cmp(&b.key()));
+                    keys.sort_by_key(|a| a.key());
                     keys.dedup_by(|a, b| a.key() == b.key());
                     Ok(keys)
                 }

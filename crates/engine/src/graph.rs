@@ -374,9 +374,7 @@ impl Builder<'_> {
                     format!("add a `module \"{name}\" {{ source = \"...\" }}` block"),
                 )),
                 Some(call) => {
-                    let Some(child) = call.module else {
-                        return None;
-                    };
+                    let child = call.module?;
                     let outputs = &config.modules[child].outputs;
                     match reference {
                         Reference::ModuleOutput { output, .. } => match outputs.get(output) {

@@ -279,17 +279,18 @@ impl<'a> Planner<'a> {
             let mut instances = Vec::new();
             for (address, r) in recorded {
                 let prior = self.prior(&address);
-                if self.options.mode == PlanMode::Destroy && self.targeted(node, &address) {
-                    if let Some(prior) = &prior {
-                        self.push_delete(
-                            &address,
-                            &r.provider,
-                            prior.clone(),
-                            r.dependencies.clone(),
-                            ChangeReason::DestroyRequested,
-                            Some(resource),
-                        )?;
-                    }
+                if self.options.mode == PlanMode::Destroy
+                    && self.targeted(node, &address)
+                    && let Some(prior) = &prior
+                {
+                    self.push_delete(
+                        &address,
+                        &r.provider,
+                        prior.clone(),
+                        r.dependencies.clone(),
+                        ChangeReason::DestroyRequested,
+                        Some(resource),
+                    )?;
                 }
                 instances.push((address.key, prior.unwrap_or(Value::Null)));
             }

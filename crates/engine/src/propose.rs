@@ -58,12 +58,11 @@ pub fn propose(
         }
     }
     for (name, attr) in &schema.attributes {
-        if attr.sensitive {
-            if let Some(v) = after.get_mut(*name) {
-                if !v.is_null() {
-                    *v = std::mem::take(v).sensitive();
-                }
-            }
+        if attr.sensitive
+            && let Some(v) = after.get_mut(*name)
+            && !v.is_null()
+        {
+            *v = std::mem::take(v).sensitive();
         }
     }
     (Value::Object(after), replace)
