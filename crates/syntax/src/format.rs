@@ -286,6 +286,9 @@ fn needs_space(tokens: &[Token], i: usize) -> bool {
     if is_unary(tokens, i - 1) {
         return false;
     }
+    if prev.kind == Kind::Punct && matches!(prev.text, "(" | "[" | ".") {
+        return false;
+    }
     if next.kind == Kind::Punct {
         match next.text {
             "," | ")" | "]" | "." | "..." => return false,
@@ -412,6 +415,11 @@ mod tests {
             "file \"x\" {\ncontent = <<-EOT\n      keep   this\n    EOT\n}\n",
             "file \"x\" {\n  content = <<-EOT\n      keep   this\n    EOT\n}\n",
         );
+    }
+
+    #[test]
+    fn calls_taking_collections_stay_tight() {
+        check("x = contains( [\"a\"], merge( {a=1}))\n", "x = contains([\"a\"], merge({ a = 1 }))\n");
     }
 
     #[test]
