@@ -258,6 +258,22 @@ mod tests {
         assert_eq!(decoded, state);
     }
 
+    /// Every format version keeps a fixture under state/ that must keep loading.
+    #[test]
+    fn loads_the_version_1_fixture() {
+        let state =
+            decode("state/v1/example.json", include_bytes!("../../../../state/v1/example.json")).expect("loads");
+        assert_eq!(state.serial, 4);
+        assert_eq!(state.resources.len(), 3);
+        let password: ResourceAddress = "random_password.db".parse().expect("address");
+        let result = state.resources[&password].attributes.get("result").expect("result");
+        assert!(matches!(result, Value::Sensitive(_)), "sensitive paths are re-applied on load");
+        let env: ResourceAddress = "file.env".parse().expect("address");
+        assert_eq!(state.resources[&env].dependencies.len(), 2);
+        assert_eq!(state.outputs["motd"], Value::string("motd"));
+        assert_eq!(encode(&state), include_bytes!("../../../../state/v1/example.json"), "encoding is stable");
+    }
+
     #[test]
     fn refuses_newer_and_corrupt_files() {
         let newer = br#"{"format_version": 99, "lineage": "x", "serial": 1}"#;
