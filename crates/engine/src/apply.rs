@@ -374,22 +374,14 @@ impl<'a> Applier<'a> {
     fn start_step(&mut self, step: usize) {
         match self.steps[step].clone() {
             Step::Config(node) => {
+                let destroying = self.plan.mode == PlanMode::Destroy;
                 let result = match self.graph.graph[node].clone() {
-                    Node::Variable(m, name) => {
-                        self.eval.variable(&self.values, m, &name).map(|v| self.values.set(Node::Variable(m, name), v))
-                    }
-                    Node::Local(m, name) => {
-                        self.eval.local(&self.values, m, &name).map(|v| self.values.set(Node::Local(m, name), v))
-                    }
-                    Node::Output(..) if self.plan.mode == PlanMode::Destroy => Ok(()),
-                    Node::Output(m, name) => {
-                        self.eval.output(&self.values, m, &name).map(|v| self.values.set(Node::Output(m, name), v))
-                    }
                     Node::Provider(key) => {
                         self.queue_configure(step, key);
                         Ok(())
                     }
                     Node::Resource(m, kind, name) => self.start_resource(step, node, m, &kind, &name),
+                    other => self.eval.value_node(&mut self.values, &other, destroying).unwrap_or(Ok(())),
                 };
                 if let Err(errors) = result {
                     self.fail(step, errors);

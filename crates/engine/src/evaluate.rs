@@ -119,6 +119,20 @@ impl<'a> Evaluator<'a> {
         unreachable!("every non-root module is called from somewhere")
     }
 
+    /// Evaluates a variable, local or output node into `values`; `None` for
+    /// providers and resources, which plan and apply handle each their own way.
+    /// When destroying, outputs are skipped: they may refer to what is already gone.
+    pub fn value_node(&self, values: &mut Values, node: &Node, destroying: bool) -> Option<Result<(), Vec<Diagnostic>>> {
+        let value = match node {
+            Node::Variable(m, name) => self.variable(values, *m, name),
+            Node::Local(m, name) => self.local(values, *m, name),
+            Node::Output(..) if destroying => return Some(Ok(())),
+            Node::Output(m, name) => self.output(values, *m, name),
+            Node::Provider(_) | Node::Resource(..) => return None,
+        };
+        Some(value.map(|v| values.set(node.clone(), v)))
+    }
+
     pub fn local(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
         let local = &self.config.modules[m].locals[name];
         eval(&local.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])

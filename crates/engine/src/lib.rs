@@ -86,13 +86,16 @@ pub async fn import(
     let eval = evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: variables };
     // Provider configurations may read variables and locals; evaluate those first.
     let mut values = scope::Values::default();
+    // Locals that read resources cannot be known here; a provider configuration
+    // that needs one reports it when it is evaluated.
     for node in graph.topological() {
-        let result = match graph.graph[node].clone() {
-            Node::Variable(m, name) => eval.variable(&values, m, &name).map(|v| values.set(Node::Variable(m, name), v)),
-            Node::Local(m, name) => eval.local(&values, m, &name).map(|v| values.set(Node::Local(m, name), v)),
-            _ => Ok(()),
-        };
-        result?;
+        match &graph.graph[node] {
+            variable @ Node::Variable(..) => eval.value_node(&mut values, variable, false).unwrap_or(Ok(()))?,
+            local @ Node::Local(..) => {
+                let _ = eval.value_node(&mut values, local, false);
+            }
+            _ => {}
+        }
     }
     let provider = plan::configure(ws, &eval, &values, &provider_key).await?;
     let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone() };

@@ -185,20 +185,11 @@ impl<'a> Planner<'a> {
             self.failed.insert(node);
             return;
         }
+        let destroying = self.options.mode == PlanMode::Destroy;
         let result = match self.graph.graph[node].clone() {
-            Node::Variable(m, name) => {
-                self.eval.variable(&self.values, m, &name).map(|v| self.values.set(Node::Variable(m, name), v))
-            }
-            Node::Local(m, name) => {
-                self.eval.local(&self.values, m, &name).map(|v| self.values.set(Node::Local(m, name), v))
-            }
-            // Destroying: outputs are going away and may refer to what is already gone.
-            Node::Output(..) if self.options.mode == PlanMode::Destroy => Ok(()),
-            Node::Output(m, name) => {
-                self.eval.output(&self.values, m, &name).map(|v| self.values.set(Node::Output(m, name), v))
-            }
             Node::Provider(key) => self.configure_provider(&key).await,
             Node::Resource(m, kind, name) => self.plan_resource(node, m, &kind, &name),
+            other => self.eval.value_node(&mut self.values, &other, destroying).unwrap_or(Ok(())),
         };
         if let Err(errors) = result {
             self.errors.extend(errors);

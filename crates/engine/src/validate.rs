@@ -33,9 +33,6 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
         }
         let node = graph.graph[index].clone();
         let result = match &node {
-            Node::Variable(m, name) => eval.variable(&values, *m, name),
-            Node::Local(m, name) => eval.local(&values, *m, name),
-            Node::Output(m, name) => eval.output(&values, *m, name),
             Node::Provider(key) => {
                 let name = key.split('.').next().unwrap_or(key);
                 match ws.registry.get(name) {
@@ -58,6 +55,11 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
                     None => Ok(Value::Unknown),
                 }
             }
+            other => match eval.value_node(&mut values, other, false) {
+                Some(Ok(())) => continue,
+                Some(Err(e)) => Err(e),
+                None => Ok(Value::Unknown),
+            },
         };
         match result {
             Ok(v) => values.set(node, v),
