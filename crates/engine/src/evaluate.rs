@@ -122,7 +122,12 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a variable, local or output node into `values`; `None` for
     /// providers and resources, which plan and apply handle each their own way.
     /// When destroying, outputs are skipped: they may refer to what is already gone.
-    pub fn value_node(&self, values: &mut Values, node: &Node, destroying: bool) -> Option<Result<(), Vec<Diagnostic>>> {
+    pub fn value_node(
+        &self,
+        values: &mut Values,
+        node: &Node,
+        destroying: bool,
+    ) -> Option<Result<(), Vec<Diagnostic>>> {
         let value = match node {
             Node::Variable(m, name) => self.variable(values, *m, name),
             Node::Local(m, name) => self.local(values, *m, name),

@@ -66,8 +66,12 @@ where
     if bare.iter().any(|v| !v.is_wholly_known()) {
         return Ok(Value::Unknown);
     }
-    let result = f(&bare)?;
-    Ok(if sensitive { result.sensitive() } else { result })
+    match f(&bare) {
+        Ok(result) => Ok(if sensitive { result.sensitive() } else { result }),
+        // The message could quote the secret it failed on.
+        Err(_) if sensitive => Err("this failed on a sensitive value; details are hidden so it does not leak".into()),
+        Err(e) => Err(e),
+    }
 }
 
 impl Evaluator<'_> {

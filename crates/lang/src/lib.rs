@@ -30,3 +30,6 @@ pub use suggest::did_you_mean;
 pub use vars::{load_var_file, parse_cli_var};
 
 pub use config::{Validation, parse_type_expr};
+
+#[cfg(test)]
+mod eval_tests;

@@ -1,0 +1,314 @@
+//! Engine behaviour against an in-memory provider that logs every call:
+//! batched refresh, ordering of creates and deletes, provider aliases,
+//! create-before-destroy, and failure propagation. Configurations are fixtures
+//! in strings, written to a temporary directory.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use infra_core::plan::{Action, PlanMode};
+use infra_core::state::{LocalStore, State, StateStore};
+use infra_core::{
+    AttributeSchema, OperationContext, Provider, ProviderError, ProviderFactory, ProviderRegistry, ProviderSchema,
+    ReadRequest, Schema, Type, Value,
+};
+use infra_engine::{ApplyOptions, Event, Interrupt, Observer, PlanOptions, Workspace};
+use infra_lang::Host;
+
+/// Every call the provider saw, in order: `read(3)`, `create thing.a`, ...
+type Log = Arc<Mutex<Vec<String>>>;
+
+struct MemFactory {
+    schema: ProviderSchema,
+    log: Log,
+    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+}
+
+struct Mem {
+    prefix: String,
+    log: Log,
+    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+}
+
+fn thing_schema() -> Schema {
+    Schema::new("a thing")
+        .attribute("name", AttributeSchema::required(Type::String).force_new())
+        .attribute("value", AttributeSchema::optional(Type::String))
+        .attribute("fail", AttributeSchema::optional(Type::Bool))
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
+#[async_trait]
+impl ProviderFactory for MemFactory {
+    fn schema(&self) -> &ProviderSchema {
+        &self.schema
+    }
+
+    async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
+        let prefix = config.get("prefix").and_then(Value::as_str).unwrap_or("default").to_string();
+        Ok(Arc::new(Mem { prefix, log: self.log.clone(), objects: self.objects.clone() }))
+    }
+}
+
+impl Mem {
+    fn log(&self, entry: String) {
+        self.log.lock().expect("log").push(entry);
+    }
+}
+
+#[async_trait]
+impl Provider for Mem {
+    async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>> {
+        self.log(format!("read({})", requests.len()));
+        let objects = self.objects.lock().expect("objects");
+        requests
+            .iter()
+            .map(|r| Ok(r.state.get("id").and_then(Value::as_str).and_then(|id| objects.get(id).cloned())))
+            .collect()
+    }
+
+    async fn create(&self, ctx: &OperationContext, _kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+        self.log(format!("create {}", ctx.address));
+        if planned.get("fail").and_then(Value::as_bool) == Some(true) {
+            return Err(ProviderError::failed("refused on purpose"));
+        }
+        let name = planned.get("name").and_then(Value::as_str).unwrap_or_default();
+        let id = format!("{}:{name}", self.prefix);
+        let mut object = planned.unmark().0;
+        if let Value::Object(map) = &mut object {
+            map.insert("id".into(), Value::string(&id));
+        }
+        self.objects.lock().expect("objects").insert(id, object.clone());
+        Ok(object)
+    }
+
+    async fn update(
+        &self,
+        ctx: &OperationContext,
+        _: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, ProviderError> {
+        self.log(format!("update {}", ctx.address));
+        let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut object = planned.unmark().0;
+        if let Value::Object(map) = &mut object {
+            map.insert("id".into(), Value::string(&id));
+        }
+        self.objects.lock().expect("objects").insert(id, object.clone());
+        Ok(object)
+    }
+
+    async fn delete(&self, ctx: &OperationContext, _: &str, prior: &Value) -> Result<(), ProviderError> {
+        self.log(format!("delete {}", ctx.address));
+        if let Some(id) = prior.get("id").and_then(Value::as_str) {
+            self.objects.lock().expect("objects").remove(id);
+        }
+        Ok(())
+    }
+
+    async fn import(&self, _: &OperationContext, _: &str, id: &str) -> Result<Value, ProviderError> {
+        self.objects.lock().expect("objects").get(id).cloned().ok_or_else(|| ProviderError::failed("no such object"))
+    }
+}
+
+struct Quiet;
+impl Observer for Quiet {
+    fn event(&self, _: Event) {}
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    registry: ProviderRegistry,
+    log: Log,
+    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+    store: LocalStore,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let log: Log = Arc::default();
+        let objects: Arc<Mutex<BTreeMap<String, Value>>> = Arc::default();
+        let schema = ProviderSchema {
+            config: Schema::new("mem").attribute("prefix", AttributeSchema::optional(Type::String)),
+            resources: [("thing", thing_schema())].into_iter().collect(),
+        };
+        let mut registry = ProviderRegistry::new();
+        registry.register("mem", Arc::new(MemFactory { schema, log: log.clone(), objects: objects.clone() }));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(dir.path().join("infra.state"));
+        Harness { dir, registry, log, objects, store }
+    }
+
+    fn take_log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().expect("log"))
+    }
+
+    /// Plans and applies `config`; returns the plan's actions by address.
+    fn run(&self, config: &str, mode: PlanMode) -> (BTreeMap<String, Action>, infra_engine::ApplyReport) {
+        std::fs::write(self.dir.path().join("main.infra"), config).expect("write config");
+        let (loaded, errors) = infra_lang::load(self.dir.path());
+        assert!(errors.is_empty(), "{errors:#?}");
+        let host = Host { root: self.dir.path().to_path_buf(), ..Host::default() };
+        let ws = Workspace { config: &loaded, registry: &self.registry, host: &host };
+        let graph = infra_engine::build_graph(&loaded, &self.registry).expect("graph");
+        let mut state = self.store.load().expect("state").unwrap_or_default();
+        let options = PlanOptions { mode, refresh: true, ..PlanOptions::default() };
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let plan = runtime.block_on(infra_engine::plan(&ws, &graph, &state, &options)).expect("plan");
+        let actions = plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
+        let apply_options =
+            ApplyOptions { parallelism: 4, interrupt: Arc::new(Interrupt::default()), observer: Arc::new(Quiet) };
+        let report = runtime.block_on(infra_engine::apply(&ws, &graph, &plan, &mut state, &self.store, &apply_options));
+        (actions, report)
+    }
+
+    fn state(&self) -> State {
+        self.store.load().expect("state").unwrap_or_default()
+    }
+}
+
+fn position(log: &[String], entry: &str) -> usize {
+    log.iter().position(|e| e == entry).unwrap_or_else(|| panic!("{entry} not in {log:?}"))
+}
+
+#[test]
+fn refresh_reads_everything_in_one_call() {
+    let h = Harness::new();
+    let config = "thing \"t\" {\n  count = 50\n  name  = \"t${count.index}\"\n}\n";
+    h.run(config, PlanMode::Normal);
+    h.take_log();
+    let (actions, _) = h.run(config, PlanMode::Normal);
+    assert!(actions.values().all(|a| *a == Action::NoOp));
+    let reads: Vec<String> = h.take_log().into_iter().filter(|e| e.starts_with("read")).collect();
+    assert_eq!(reads, vec!["read(50)"], "one batched read, not one per resource");
+}
+
+#[test]
+fn creates_follow_dependencies_and_destroys_reverse_them() {
+    let h = Harness::new();
+    let config = r#"
+thing "base" {
+  name = "base"
+}
+
+thing "middle" {
+  name  = "middle"
+  value = thing.base.id
+}
+
+thing "top" {
+  name  = "top"
+  value = thing.middle.id
+}
+"#;
+    let (_, report) = h.run(config, PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    let log = h.take_log();
+    assert!(position(&log, "create thing.base") < position(&log, "create thing.middle"));
+    assert!(position(&log, "create thing.middle") < position(&log, "create thing.top"));
+    let top = &h.state().resources[&"thing.top".parse().expect("address")];
+    assert_eq!(
+        top.attributes.get("value"),
+        Some(&Value::string("default:middle")),
+        "computed ids flow into dependents"
+    );
+
+    let (_, report) = h.run(config, PlanMode::Destroy);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    let log = h.take_log();
+    assert!(position(&log, "delete thing.top") < position(&log, "delete thing.middle"));
+    assert!(position(&log, "delete thing.middle") < position(&log, "delete thing.base"));
+    assert!(h.objects.lock().expect("objects").is_empty());
+    assert!(h.state().resources.is_empty());
+}
+
+#[test]
+fn aliased_providers_are_configured_separately() {
+    let h = Harness::new();
+    let config = r#"
+provider "mem" {
+  prefix = "eu"
+}
+
+provider "mem" {
+  alias  = "us"
+  prefix = "us"
+}
+
+thing "a" {
+  name = "a"
+}
+
+thing "b" {
+  provider = mem.us
+  name     = "b"
+}
+"#;
+    let (_, report) = h.run(config, PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    let objects: Vec<String> = h.objects.lock().expect("objects").keys().cloned().collect();
+    assert_eq!(objects, vec!["eu:a", "us:b"]);
+    assert_eq!(h.state().resources[&"thing.b".parse().expect("address")].provider, "mem.us");
+}
+
+#[test]
+fn create_before_destroy_creates_the_replacement_first() {
+    let h = Harness::new();
+    let config = |name: &str| {
+        format!("thing \"x\" {{\n  name = \"{name}\"\n\n  lifecycle {{\n    create_before_destroy = true\n  }}\n}}\n")
+    };
+    h.run(&config("one"), PlanMode::Normal);
+    h.take_log();
+    let (actions, report) = h.run(&config("two"), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(actions["thing.x"], Action::Replace);
+    let log: Vec<String> = h.take_log().into_iter().filter(|e| !e.starts_with("read")).collect();
+    assert_eq!(log, vec!["create thing.x", "delete thing.x"]);
+    let objects: Vec<String> = h.objects.lock().expect("objects").keys().cloned().collect();
+    assert_eq!(objects, vec!["default:two"]);
+}
+
+#[test]
+fn a_failure_skips_dependents_only_and_state_keeps_the_rest() {
+    let h = Harness::new();
+    let config = r#"
+thing "bad" {
+  name = "bad"
+  fail = true
+}
+
+thing "after_bad" {
+  name  = "after"
+  value = thing.bad.id
+}
+
+thing "fine" {
+  name = "fine"
+}
+"#;
+    let (_, report) = h.run(config, PlanMode::Normal);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.errors[0].message.contains("thing.bad: creating failed: refused on purpose"));
+    let log = h.take_log();
+    assert!(log.contains(&"create thing.fine".to_string()));
+    assert!(!log.contains(&"create thing.after_bad".to_string()));
+    let recorded: Vec<String> = h.state().resources.keys().map(ToString::to_string).collect();
+    assert_eq!(recorded, vec!["thing.fine"]);
+}
+
+#[test]
+fn drift_is_planned_back() {
+    let h = Harness::new();
+    let config = "thing \"x\" {\n  name  = \"x\"\n  value = \"wanted\"\n}\n";
+    h.run(config, PlanMode::Normal);
+    if let Some(Value::Object(map)) = h.objects.lock().expect("objects").get_mut("default:x") {
+        map.insert("value".into(), Value::string("changed by hand"));
+    }
+    let (actions, report) = h.run(config, PlanMode::Normal);
+    assert_eq!(actions["thing.x"], Action::Update);
+    assert!(report.succeeded());
+    let value = h.objects.lock().expect("objects")["default:x"].get("value").cloned();
+    assert_eq!(value, Some(Value::string("wanted")));
+}
