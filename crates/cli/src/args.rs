@@ -32,7 +32,7 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Run as if started in DIR: the configuration directory (default: current directory)
+    /// Switch to DIR before doing anything: the configuration directory, and what relative paths are relative to
     #[arg(long, global = true, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
     /// State file to read and write (default: infra.state in the configuration directory)

@@ -31,6 +31,10 @@ pub fn run(cli: Cli) -> Result<Status, (CliError, bool)> {
 
 async fn dispatch(cli: Cli) -> Outcome {
     let global = cli.global;
+    if let Some(dir) = &global.chdir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| CliError::message(format!("cannot switch to -chdir {}: {e}", dir.display())))?;
+    }
     match cli.command {
         Command::Validate => validate(&global),
         Command::Fmt(args) => fmt(&global, &args),

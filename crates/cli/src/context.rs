@@ -31,12 +31,10 @@ pub fn registry() -> ProviderRegistry {
     registry
 }
 
-pub fn config_dir(global: &Global) -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    match &global.chdir {
-        Some(dir) => cwd.join(dir),
-        None => cwd,
-    }
+/// The configuration directory: the working directory, which `-chdir` has
+/// already switched (as Terraform does, so relative paths mean the same).
+pub fn config_dir(_global: &Global) -> PathBuf {
+    std::env::current_dir().unwrap_or_default()
 }
 
 fn host(dir: &Path) -> Host {

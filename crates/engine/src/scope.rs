@@ -45,6 +45,14 @@ impl Repetition {
     }
 }
 
+fn relative_to(path: &Path, base: &Path) -> String {
+    match path.strip_prefix(base) {
+        Ok(rest) if rest.as_os_str().is_empty() => ".".to_string(),
+        Ok(rest) => rest.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
+}
+
 pub struct ModuleScope<'a> {
     pub config: &'a Config,
     pub values: &'a Values,
@@ -89,14 +97,16 @@ impl Scope for ModuleScope<'_> {
                 Repetition::Any => Some(Value::Unknown),
                 _ => None,
             },
+            // As in Terraform, `path.module` and `path.root` are relative to the
+            // working directory, so plans do not change with where a checkout lives.
             Reference::Path(p) => {
                 let path = match p.as_str() {
-                    "module" => self.config.modules[m].dir.as_path(),
-                    "root" => self.host.root.as_path(),
-                    "cwd" => self.host.cwd.as_path(),
+                    "module" => relative_to(&self.config.modules[m].dir, &self.host.cwd),
+                    "root" => relative_to(&self.host.root, &self.host.cwd),
+                    "cwd" => self.host.cwd.display().to_string(),
                     _ => return None,
                 };
-                Some(Value::string(path.display().to_string()))
+                Some(Value::string(path))
             }
         }
     }
