@@ -5,7 +5,9 @@ use crate::support::TestEnv;
 #[test]
 fn help_text() {
     let env = TestEnv::new();
-    for (name, args) in [("help", &["--help"][..]), ("help_plan", &["plan", "--help"]), ("help_apply", &["apply", "--help"])] {
+    for (name, args) in
+        [("help", &["--help"][..]), ("help_plan", &["plan", "--help"]), ("help_apply", &["apply", "--help"])]
+    {
         let run = env.infra(args).success();
         insta::assert_snapshot!(name, run.stdout);
     }

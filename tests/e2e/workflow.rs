@@ -170,3 +170,35 @@ output "token" {
     let output = env.infra(&["output", "-raw", "token"]).success();
     assert_eq!(output.stdout, "hunter2-secret");
 }
+
+#[test]
+fn state_surgery_import_output_and_graph() {
+    let env = TestEnv::new();
+    env.write(
+        "main.infra",
+        "file \"a\" {\n  path    = \"a\"\n  content = \"x\"\n}\n\nfile \"b\" {\n  path    = \"b\"\n  content = file.a.id\n}\n\noutput \"b\" {\n  value = file.b.path\n}\n",
+    );
+    env.infra(&["apply", "-auto-approve"]).success();
+
+    let graph = env.infra(&["graph"]).success();
+    assert!(graph.stdout.starts_with("digraph infra {"), "{}", graph.stdout);
+    assert!(graph.stdout.contains("\"file.b\" -> \"file.a\";"), "{}", graph.stdout);
+
+    let json = env.infra(&["output", "-json"]).success();
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).expect("output -json is JSON");
+    assert_eq!(parsed["b"]["value"], "b");
+
+    env.infra(&["state", "rm", "file.b"]).success();
+    assert!(env.exists("b"), "state rm leaves the real object alone");
+    let plan = env.infra(&["plan"]).success();
+    assert!(plan.stdout.contains("# file.b will be created"), "{}", plan.stdout);
+
+    env.infra(&["import", "file.b", "b"]).success();
+    let plan = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "imported object matches: {}", plan.stdout);
+
+    env.infra(&["state", "mv", "file.a", "file.renamed"]).success();
+    assert_eq!(env.infra(&["state", "list"]).success().stdout, "file.b\nfile.renamed\n");
+    let missing = env.infra(&["state", "show", "file.nope"]).failure();
+    assert!(missing.stderr.contains("file.nope is not in state"), "{}", missing.stderr);
+}

@@ -69,9 +69,21 @@ pub fn propose(
 }
 
 /// Compares without sensitivity: marking a value secret is not a change.
+/// An attribute set to null and one left out mean the same; so does a
+/// sensitive mark with the same value underneath.
 fn differs(a: Option<&Value>, b: Option<&Value>) -> bool {
-    let bare = |v: Option<&Value>| v.map(|v| v.unmark().0).unwrap_or(Value::Null);
+    let bare = |v: Option<&Value>| v.map(|v| without_nulls(v.unmark().0)).unwrap_or(Value::Null);
     bare(a) != bare(b)
+}
+
+fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
+        }
+        Value::List(items) => Value::List(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
 }
 
 pub fn same(a: &Value, b: &Value) -> bool {
