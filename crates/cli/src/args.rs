@@ -63,7 +63,7 @@ pub enum Command {
     /// Print the root module's outputs from state
     Output(OutputArgs),
     /// Print the dependency graph in Graphviz DOT format
-    Graph(VarArgs),
+    Graph,
     /// Adopt an existing object into state: infra import ADDRESS ID
     Import(ImportArgs),
     /// Inspect and edit state: list, show, mv, rm

@@ -43,7 +43,7 @@ async fn dispatch(cli: Cli) -> Outcome {
         Command::Destroy(args) => apply(&global, &args, PlanMode::Destroy).await,
         Command::Show(args) => show(&global, &args),
         Command::Output(args) => output(&global, &args),
-        Command::Graph(args) => graph(&global, &args),
+        Command::Graph => graph(&global),
         Command::Import(args) => import(&global, &args).await,
         Command::State(command) => state_command(&global, command),
         Command::ForceUnlock { lock_id } => {
@@ -397,7 +397,7 @@ fn output(global: &Global, args: &OutputArgs) -> Outcome {
     Ok(Status::Ok)
 }
 
-fn graph(global: &Global, _args: &VarArgs) -> Outcome {
+fn graph(global: &Global) -> Outcome {
     let (session, graph) = Session::open(global)?;
     let name = |i| infra_engine::describe_node(&session.config, &graph.graph[i]);
     let mut out = String::from("digraph infra {\n  rankdir = \"RL\";\n  node [shape = box];\n");
