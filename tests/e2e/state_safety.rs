@@ -87,13 +87,25 @@ fn prevent_destroy_stops_the_plan() {
 fn ctrl_c_finishes_running_operations_and_saves() {
     let env = TestEnv::new();
     env.write("main.infra", SLOW);
-    let child = env.command(&["apply", "-auto-approve", "-parallelism", "1"]).spawn().expect("spawn");
-    wait_for_lock(&env);
-    std::thread::sleep(Duration::from_millis(300));
+    let mut child = env
+        .command(&["apply", "-auto-approve", "-parallelism", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Interrupt once the first operation is running.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let started = lines.by_ref().map_while(Result::ok).any(|l| l.contains("Creating..."));
+    assert!(started, "the apply never started an operation");
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
+    let rest_of_stdout: Vec<String> = lines.map_while(Result::ok).collect();
     let output = child.wait_with_output().expect("wait");
-    assert_eq!(output.status.code(), Some(1), "an interrupted apply exits non-zero");
+    assert_eq!(output.status.code(), Some(1), "an interrupted apply exits non-zero: {rest_of_stdout:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Interrupt received"), "{stderr}");
+    assert!(stderr.contains("apply interrupted"), "{stderr}");
     let list = env.infra(&["state", "list"]).success();
     let done = list.stdout.lines().count();
     assert!((1..4).contains(&done), "the running operation finished and was saved, the rest did not start: {done}");
