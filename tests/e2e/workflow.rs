@@ -202,3 +202,26 @@ fn state_surgery_import_output_and_graph() {
     let missing = env.infra(&["state", "show", "file.nope"]).failure();
     assert!(missing.stderr.contains("file.nope is not in state"), "{}", missing.stderr);
 }
+
+#[test]
+fn variables_come_from_files_environment_and_flags_in_terraform_order() {
+    let env = TestEnv::new();
+    env.write(
+        "main.infra",
+        "variable \"a\" {}\nvariable \"b\" {}\nvariable \"c\" {}\nvariable \"ports\" {\n  type = list(number)\n}\n\nfile \"out\" {\n  path    = \"out\"\n  content = \"${var.a} ${var.b} ${var.c} ${join(\",\", var.ports)}\"\n}\n",
+    );
+    env.write(
+        "infra.infravars",
+        "a = \"from-default-file\"\nb = \"from-default-file\"\nc = \"from-default-file\"\nports = [1]\n",
+    );
+    env.write("x.auto.infravars", "b = \"from-auto-file\"\nc = \"from-auto-file\"\n");
+    env.write("extra.vars", "c = \"from-var-file\"\n");
+    let run = env
+        .command(&["apply", "-auto-approve", "-var-file", "extra.vars", "-var", "ports=[80, 443]"])
+        .env("INFRA_VAR_a", "from-env")
+        .output()
+        .expect("run");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // The environment is the weakest source, the command line the strongest.
+    assert_eq!(env.read("out"), "from-default-file from-auto-file from-var-file 80,443");
+}

@@ -92,8 +92,9 @@ impl Session {
         CliError::Config { sources: self.config.sources, diagnostics }
     }
 
-    /// Root variables: `INFRA_VAR_name` from the environment, then `-var-file`s in
-    /// order, then `-var`s; later sources win.
+    /// Root variables: `INFRA_VAR_name` from the environment, then `infra.infravars`
+    /// and `*.auto.infravars` in the configuration directory, then `-var-file`s in
+    /// order, then `-var`s; later sources win (Terraform's order, with its names).
     pub fn root_variables(&mut self, args: &VarArgs) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
         let types: BTreeMap<String, infra_core::Type> =
             self.config.root().variables.iter().map(|(n, v)| (n.clone(), v.ty.clone())).collect();
@@ -111,8 +112,9 @@ impl Session {
                 }
             }
         }
-        for file in &args.var_files {
-            match infra_lang::load_var_file(&self.host.cwd.join(file), &mut self.config.sources, &self.host) {
+        let given = args.var_files.iter().map(|f| self.host.cwd.join(f));
+        for file in auto_var_files(&self.host.root).into_iter().chain(given) {
+            match infra_lang::load_var_file(&file, &mut self.config.sources, &self.host) {
                 Ok(v) => values.extend(v),
                 Err(e) => errors.extend(e),
             }
@@ -143,6 +145,21 @@ impl Session {
     pub fn load_state(&self) -> Result<State, CliError> {
         Ok(self.store.load()?.unwrap_or_default())
     }
+}
+
+/// Var files loaded without being named, like Terraform's `terraform.tfvars`
+/// and `*.auto.tfvars`: `infra.infravars` first, then the others by name.
+fn auto_var_files(dir: &Path) -> Vec<PathBuf> {
+    let mut auto: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    auto.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".auto.infravars")));
+    auto.sort();
+    let default = dir.join("infra.infravars");
+    if default.is_file() {
+        auto.insert(0, default);
+    }
+    auto
 }
 
 pub fn lock_info(operation: &str) -> LockInfo {
