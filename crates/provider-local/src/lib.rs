@@ -88,20 +88,8 @@ impl Provider for LocalProvider {
 
     async fn create(&self, _ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
         match kind {
-            "file" => {
-                blocking({
-                    let planned = planned.clone();
-                    move || fs::write_file(&planned)
-                })
-                .await
-            }
-            "directory" => {
-                blocking({
-                    let planned = planned.clone();
-                    move || fs::create_directory(&planned)
-                })
-                .await
-            }
+            "file" => blocking(planned, fs::write_file).await,
+            "directory" => blocking(planned, fs::create_directory).await,
             "random_id" | "random_password" => random::create(kind, planned),
             "exec" => exec::run(planned).await,
             other => Err(unknown_kind(other)),
@@ -126,20 +114,8 @@ impl Provider for LocalProvider {
 
     async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
         match kind {
-            "file" => {
-                blocking({
-                    let prior = prior.clone();
-                    move || fs::delete_file(&prior)
-                })
-                .await
-            }
-            "directory" => {
-                blocking({
-                    let prior = prior.clone();
-                    move || fs::delete_directory(&prior)
-                })
-                .await
-            }
+            "file" => blocking(prior, fs::delete_file).await,
+            "directory" => blocking(prior, fs::delete_directory).await,
             "random_id" | "random_password" | "exec" => Ok(()),
             other => Err(unknown_kind(other)),
         }
@@ -161,10 +137,15 @@ impl Provider for LocalProvider {
     }
 }
 
+/// Runs filesystem work off the async workers.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ProviderError> + Send + 'static,
+    value: &Value,
+    f: fn(&Value) -> Result<T, ProviderError>,
 ) -> Result<T, ProviderError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ProviderError::failed(format!("task failed: {e}")))?
+    let value = value.clone();
+    tokio::task::spawn_blocking(move || f(&value))
+        .await
+        .map_err(|e| ProviderError::failed(format!("task failed: {e}")))?
 }
 
 pub(crate) fn str_attr<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
