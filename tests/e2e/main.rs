@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod crash;
+mod docker;
 mod help;
 mod plan_output;
 mod saved_plan;

@@ -86,6 +86,11 @@ impl TestEnv {
         self.command(args).output().expect("run infra").into()
     }
 
+    /// Error text with miette's line wrapping undone, for `contains` checks.
+    pub fn flat(text: &str) -> String {
+        text.lines().map(|l| l.trim_start_matches([' ', '│', '×']).trim_end()).collect::<Vec<_>>().join(" ")
+    }
+
     /// Replaces what varies between runs (lineages, lock ids, times, the temp dir).
     pub fn stable(&self, text: &str) -> String {
         let mut out = text.replace(&self.path().display().to_string(), "[TMP]");

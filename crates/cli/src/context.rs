@@ -28,6 +28,7 @@ pub struct Session {
 pub fn registry() -> ProviderRegistry {
     let mut registry = ProviderRegistry::new();
     registry.register("local", Arc::new(infra_provider_local::LocalFactory));
+    registry.register("docker", Arc::new(infra_provider_docker::DockerFactory));
     registry
 }
 

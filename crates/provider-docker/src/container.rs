@@ -1,0 +1,248 @@
+//! `container`: a Docker container, labelled with its owner. Everything but
+//! `running` is fixed at creation, so changing it recreates the container (the
+//! plan names the attribute). Published ports bind to 127.0.0.1 unless an
+//! address is written.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, StartContainerOptions, StopContainerOptions,
+};
+use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type, Value};
+
+use crate::util::{Observed, Scope, docker_error, labels, set, str_list};
+
+pub fn schema() -> Schema {
+    let list = || Type::list(Type::String);
+    Schema::new("A Docker container.")
+        .attribute("name", AttributeSchema::required(Type::String).force_new())
+        .attribute("image", AttributeSchema::required(Type::String).force_new().describe("image name, tag or id"))
+        .attribute("command", AttributeSchema::optional(list()).force_new())
+        .attribute("entrypoint", AttributeSchema::optional(list()).force_new())
+        .attribute("env", AttributeSchema::optional(Type::map(Type::String)).force_new())
+        .attribute(
+            "ports",
+            AttributeSchema::optional(list())
+                .force_new()
+                .describe("\"CONTAINER\", \"HOST:CONTAINER\" or \"ADDRESS:HOST:CONTAINER\", optionally /udp; address defaults to 127.0.0.1"),
+        )
+        .attribute(
+            "mounts",
+            AttributeSchema::optional(list()).force_new().describe("\"VOLUME:/path\" or \"/host/path:/path\", optionally :ro"),
+        )
+        .attribute("networks", AttributeSchema::optional(list()).force_new())
+        .attribute("restart", AttributeSchema::optional(Type::String).default(Value::string("no")).force_new())
+        .attribute("user", AttributeSchema::optional(Type::String).force_new())
+        .attribute("working_dir", AttributeSchema::optional(Type::String).force_new())
+        .attribute("read_only", AttributeSchema::optional(Type::Bool).default(Value::Bool(false)).force_new())
+        .attribute("labels", AttributeSchema::optional(Type::map(Type::String)).force_new())
+        .attribute("running", AttributeSchema::optional(Type::Bool).default(Value::Bool(true)))
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
+struct Port {
+    address: String,
+    host: String,
+    container: String,
+}
+
+fn parse_port(text: &str) -> Result<Port, String> {
+    let (spec, protocol) = match text.rsplit_once('/') {
+        Some((spec, p @ ("tcp" | "udp" | "sctp"))) => (spec, p),
+        Some(_) => return Err(format!("port {text:?}: the protocol must be tcp, udp or sctp")),
+        None => (text, "tcp"),
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (address, host, container) = match parts.as_slice() {
+        [container] => ("127.0.0.1", "", *container),
+        [host, container] => ("127.0.0.1", *host, *container),
+        [address, host, container] => (*address, *host, *container),
+        _ => return Err(format!("port {text:?} is not CONTAINER, HOST:CONTAINER or ADDRESS:HOST:CONTAINER")),
+    };
+    let number = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
+    if number(container).is_none() || (!host.is_empty() && number(host).is_none()) {
+        return Err(format!("port {text:?}: ports are numbers from 1 to 65535"));
+    }
+    Ok(Port { address: address.to_string(), host: host.to_string(), container: format!("{container}/{protocol}") })
+}
+
+fn check_mount(text: &str) -> Result<(), String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (source, target) = match parts.as_slice() {
+        [source, target] | [source, target, "ro" | "rw"] => (*source, *target),
+        _ => return Err(format!("mount {text:?} is not SOURCE:/path or SOURCE:/path:ro")),
+    };
+    if !target.starts_with('/') {
+        return Err(format!("mount {text:?}: the path inside the container must be absolute"));
+    }
+    if source.is_empty() || source.starts_with('.') {
+        return Err(format!("mount {text:?}: a bind mount's host path must be absolute; a volume needs a name"));
+    }
+    Ok(())
+}
+
+pub fn validate(config: &Value) -> Vec<ProviderError> {
+    let mut errors = Vec::new();
+    for port in str_list(config, "ports").unwrap_or_default() {
+        if let Err(e) = parse_port(&port) {
+            errors.push(ProviderError::invalid("ports", e));
+        }
+    }
+    for mount in str_list(config, "mounts").unwrap_or_default() {
+        if let Err(e) = check_mount(&mount) {
+            errors.push(ProviderError::invalid("mounts", e));
+        }
+    }
+    if let Some(restart) = config.get("restart").and_then(Value::as_str)
+        && restart_policy(restart).is_none()
+    {
+        errors.push(ProviderError::invalid(
+            "restart",
+            format!("restart {restart:?} is not no, always, unless-stopped or on-failure"),
+        ));
+    }
+    errors
+}
+
+fn restart_policy(name: &str) -> Option<RestartPolicyNameEnum> {
+    Some(match name {
+        "no" => RestartPolicyNameEnum::NO,
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => return None,
+    })
+}
+
+fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, ProviderError> {
+    // Secrets are marked for display; Docker gets the values themselves.
+    let (bare, _) = planned.unmark();
+    let get = |k: &str| bare.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for text in str_list(&bare, "ports").unwrap_or_default() {
+        let port = parse_port(&text).map_err(|e| ProviderError::invalid("ports", e))?;
+        let binding = PortBinding { host_ip: Some(port.address), host_port: Some(port.host) };
+        bindings.entry(port.container).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+    }
+    let env = bare
+        .get("env")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| v.to_template_string().map(|v| format!("{k}={v}"))).collect::<Vec<_>>());
+    let networks = str_list(&bare, "networks").unwrap_or_default();
+    let first_network = networks.first().cloned();
+    Ok(ContainerCreateBody {
+        image: get("image"),
+        cmd: str_list(&bare, "command"),
+        entrypoint: str_list(&bare, "entrypoint"),
+        env,
+        user: get("user"),
+        working_dir: get("working_dir"),
+        labels: Some(labels(ctx, &bare)),
+        exposed_ports: Some(bindings.keys().cloned().collect()),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            binds: str_list(&bare, "mounts"),
+            restart_policy: Some(RestartPolicy {
+                name: get("restart").as_deref().and_then(restart_policy),
+                maximum_retry_count: None,
+            }),
+            readonly_rootfs: bare.get("read_only").and_then(Value::as_bool),
+            network_mode: first_network.clone(),
+            ..Default::default()
+        }),
+        networking_config: first_network
+            .map(|n| NetworkingConfig { endpoints_config: Some([(n, EndpointSettings::default())].into()) }),
+        ..Default::default()
+    })
+}
+
+pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    let name = planned.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let options = CreateContainerOptions { name: Some(name.clone()), platform: String::new() };
+    let created = docker
+        .create_container(Some(options), body(ctx, planned)?)
+        .await
+        .map_err(|e| docker_error(&format!("creating container {name}"), e))?;
+    let id = created.id;
+    for network in str_list(planned, "networks").unwrap_or_default().iter().skip(1) {
+        let request = bollard::models::NetworkConnectRequest { container: id.clone(), ..Default::default() };
+        docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| docker_error(&format!("connecting container {name} to network {network}"), e))?;
+    }
+    let mut state = planned.clone();
+    set(&mut state, "id", Value::string(&id));
+    if planned.get("running").and_then(Value::as_bool) != Some(false) {
+        start(docker, &id, &name).await?;
+    }
+    Ok(state)
+}
+
+async fn start(docker: &Docker, id: &str, name: &str) -> Result<(), ProviderError> {
+    docker
+        .start_container(id, None::<StartContainerOptions>)
+        .await
+        .map_err(|e| docker_error(&format!("starting container {name}"), e))
+}
+
+/// Only `running` changes in place: start or stop the container.
+pub async fn update(docker: &Docker, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = planned.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    match planned.get("running").and_then(Value::as_bool) {
+        Some(false) => docker
+            .stop_container(&id, Some(StopContainerOptions { t: Some(10), signal: None }))
+            .await
+            .map_err(|e| docker_error(&format!("stopping container {name}"), e))?,
+        _ => start(docker, &id, &name).await?,
+    }
+    Ok(crate::util::with_computed(planned, prior))
+}
+
+pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
+    let options = ListContainersOptions { all: true, filters: scope.filters(), ..Default::default() };
+    let containers = docker.list_containers(Some(options)).await.map_err(|e| docker_error("listing containers", e))?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| {
+            let id = c.id?;
+            let name =
+                c.names.unwrap_or_default().first().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+            let value = Value::object([
+                ("id", Value::string(&id)),
+                ("name", Value::string(name)),
+                ("running", Value::Bool(c.state == Some(ContainerSummaryStateEnum::RUNNING))),
+            ]);
+            Some((id, Observed::new(value, &c.labels.unwrap_or_default())))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_default_to_loopback() {
+        let p = parse_port("8080:80").expect("valid");
+        assert_eq!((p.address.as_str(), p.host.as_str(), p.container.as_str()), ("127.0.0.1", "8080", "80/tcp"));
+        let p = parse_port("0.0.0.0:53:53/udp").expect("valid");
+        assert_eq!((p.address.as_str(), p.container.as_str()), ("0.0.0.0", "53/udp"));
+        assert!(parse_port("80:http").is_err());
+        assert!(parse_port("1:2:3:4").is_err());
+    }
+
+    #[test]
+    fn mounts_need_absolute_paths() {
+        assert!(check_mount("data:/var/lib/postgresql").is_ok());
+        assert!(check_mount("/srv/site:/usr/share/nginx/html:ro").is_ok());
+        assert!(check_mount("data:relative").is_err());
+        assert!(check_mount("./site:/srv").is_err());
+    }
+}

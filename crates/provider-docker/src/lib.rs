@@ -1,0 +1,173 @@
+//! The `docker` provider: networks, volumes and containers on a Docker Engine,
+//! through bollard.
+//!
+//! Every object it creates carries two labels, `infra.lineage` and
+//! `infra.address`, so refresh finds everything with one list call per object
+//! type, and an object created just before a crash is found and adopted instead
+//! of leaked.
+
+mod container;
+mod network;
+mod util;
+mod volume;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use infra_core::{
+    AttributeSchema, OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Schema,
+    Type, Value,
+};
+
+use crate::util::{Observed, Scope, docker_error};
+
+pub struct DockerFactory;
+
+static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
+    config: Schema::new("Where the Docker Engine is.").attribute(
+        "host",
+        AttributeSchema::optional(Type::String)
+            .describe("unix:///path/to/docker.sock or tcp://host:port; default: DOCKER_HOST, then the local socket"),
+    ),
+    resources: [("network", network::schema()), ("volume", volume::schema()), ("container", container::schema())]
+        .into_iter()
+        .collect(),
+});
+
+#[async_trait]
+impl ProviderFactory for DockerFactory {
+    fn schema(&self) -> &ProviderSchema {
+        &SCHEMA
+    }
+
+    async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
+        let host = config.get("host").and_then(Value::as_str);
+        let where_ = host.unwrap_or("the local Docker socket").to_string();
+        let docker = match host {
+            Some(h) => Docker::connect_with_host(h),
+            None => Docker::connect_with_local_defaults(),
+        }
+        .map_err(|e| unreachable(&where_, &e))?;
+        docker.ping().await.map_err(|e| unreachable(&where_, &e))?;
+        Ok(Arc::new(DockerProvider { docker }))
+    }
+}
+
+fn unreachable(where_: &str, e: &bollard::errors::Error) -> ProviderError {
+    ProviderError::unavailable(format!("the Docker daemon at {where_} cannot be reached ({e}). Is it running?"))
+}
+
+pub struct DockerProvider {
+    docker: Docker,
+}
+
+fn unknown_kind(kind: &str) -> ProviderError {
+    ProviderError::invalid("", format!("the docker provider has no resource type `{kind}`"))
+}
+
+#[async_trait]
+impl Provider for DockerProvider {
+    fn validate(&self, kind: &str, config: &Value) -> Vec<ProviderError> {
+        match kind {
+            "container" => container::validate(config),
+            _ => Vec::new(),
+        }
+    }
+
+    /// One list call per object type for the whole refresh, whatever the count.
+    async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>> {
+        let mut listed: HashMap<&str, Result<HashMap<String, Observed>, ProviderError>> = HashMap::new();
+        for kind in ["container", "network", "volume"] {
+            if requests.iter().any(|r| r.kind == kind) {
+                let found = list(&self.docker, kind, Scope::Ours).await;
+                listed.insert(kind, found);
+            }
+        }
+        requests
+            .iter()
+            .map(|r| {
+                let found =
+                    listed.get(r.kind.as_str()).ok_or_else(|| unknown_kind(&r.kind))?.as_ref().map_err(Clone::clone)?;
+                let id = r.state.get("id").and_then(Value::as_str).unwrap_or_default();
+                Ok(found.get(id).map(|actual| util::merge_observed(&r.state, &actual.value)))
+            })
+            .collect()
+    }
+
+    async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+        match kind {
+            "network" => network::create(&self.docker, ctx, planned).await,
+            "volume" => volume::create(&self.docker, ctx, planned).await,
+            "container" => container::create(&self.docker, ctx, planned).await,
+            other => Err(unknown_kind(other)),
+        }
+    }
+
+    async fn update(
+        &self,
+        _ctx: &OperationContext,
+        kind: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, ProviderError> {
+        match kind {
+            "container" => container::update(&self.docker, prior, planned).await,
+            // Everything else about networks and volumes forces replacement.
+            _ => Ok(util::with_computed(planned, prior)),
+        }
+    }
+
+    async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+        let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let result = match kind {
+            "network" => self.docker.remove_network(&id).await,
+            "volume" => self.docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
+            "container" => {
+                let options = bollard::query_parameters::RemoveContainerOptions { force: true, v: false, link: false };
+                self.docker.remove_container(&id, Some(options)).await
+            }
+            other => return Err(unknown_kind(other)),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if util::is_not_found(&e) => Ok(()),
+            Err(e) => Err(docker_error(&format!("removing {kind} {id}"), e)),
+        }
+    }
+
+    async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {
+        let found = list(&self.docker, kind, Scope::All).await?;
+        found
+            .into_values()
+            .map(|o| o.value)
+            .find(|v| {
+                v.get("id").and_then(Value::as_str) == Some(id) || v.get("name").and_then(Value::as_str) == Some(id)
+            })
+            .ok_or_else(|| ProviderError::failed(format!("no {kind} with id or name {id}")))
+    }
+
+    /// Finds an object created for this address by this state but never
+    /// recorded (a crash between create and save).
+    async fn adopt(&self, ctx: &OperationContext, kind: &str) -> Result<Option<Value>, ProviderError> {
+        let found = list(&self.docker, kind, Scope::Ours).await?;
+        let address = ctx.address.to_string();
+        Ok(found
+            .into_values()
+            .find(|o| {
+                o.lineage.as_deref() == Some(ctx.lineage.as_str()) && o.address.as_deref() == Some(address.as_str())
+            })
+            .map(|o| o.value))
+    }
+}
+
+/// Lists the objects of one type: only those labelled by infra, or all.
+async fn list(docker: &Docker, kind: &str, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
+    match kind {
+        "container" => container::list(docker, scope).await,
+        "network" => network::list(docker, scope).await,
+        "volume" => volume::list(docker, scope).await,
+        other => Err(unknown_kind(other)),
+    }
+}

@@ -1,0 +1,52 @@
+//! `network`: a Docker network (bridge by default), labelled with its owner.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::NetworkCreateRequest;
+use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type, Value};
+
+use crate::util::{Observed, Scope, docker_error, labels, set};
+
+pub fn schema() -> Schema {
+    Schema::new("A Docker network.")
+        .attribute("name", AttributeSchema::required(Type::String).force_new())
+        .attribute("driver", AttributeSchema::optional(Type::String).default(Value::string("bridge")).force_new())
+        .attribute("internal", AttributeSchema::optional(Type::Bool).default(Value::Bool(false)).force_new())
+        .attribute("labels", AttributeSchema::optional(Type::map(Type::String)).force_new())
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
+pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    let name = planned.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let request = NetworkCreateRequest {
+        name: name.clone(),
+        driver: planned.get("driver").and_then(Value::as_str).map(str::to_string),
+        internal: planned.get("internal").and_then(Value::as_bool),
+        labels: Some(labels(ctx, planned)),
+        ..Default::default()
+    };
+    let created =
+        docker.create_network(request).await.map_err(|e| docker_error(&format!("creating network {name}"), e))?;
+    let mut state = planned.clone();
+    set(&mut state, "id", Value::string(created.id));
+    Ok(state)
+}
+
+pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
+    let options = bollard::query_parameters::ListNetworksOptions { filters: scope.filters() };
+    let networks = docker.list_networks(Some(options)).await.map_err(|e| docker_error("listing networks", e))?;
+    Ok(networks
+        .into_iter()
+        .filter_map(|n| {
+            let id = n.id?;
+            let value = Value::object([
+                ("id", Value::string(&id)),
+                ("name", Value::string(n.name.unwrap_or_default())),
+                ("driver", Value::string(n.driver.unwrap_or_default())),
+                ("internal", Value::Bool(n.internal.unwrap_or(false))),
+            ]);
+            Some((id, Observed::new(value, &n.labels.unwrap_or_default())))
+        })
+        .collect())
+}

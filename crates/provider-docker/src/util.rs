@@ -1,0 +1,111 @@
+//! What the resource modules share: marker labels, listing filters, error
+//! translation, and merging what Docker reports into recorded state.
+
+use std::collections::HashMap;
+
+use infra_core::{MARKER_ADDRESS, MARKER_LINEAGE, OperationContext, ProviderError, Value};
+
+pub const LINEAGE: &str = MARKER_LINEAGE;
+pub const ADDRESS: &str = MARKER_ADDRESS;
+
+/// Which objects a list call returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only objects carrying infra's marker labels.
+    Ours,
+    All,
+}
+
+impl Scope {
+    pub fn filters(self) -> Option<HashMap<String, Vec<String>>> {
+        match self {
+            Scope::Ours => Some([("label".to_string(), vec![LINEAGE.to_string()])].into()),
+            Scope::All => None,
+        }
+    }
+}
+
+/// An object as Docker reports it, with the markers kept apart from the
+/// user's own labels.
+pub struct Observed {
+    pub value: Value,
+    pub lineage: Option<String>,
+    pub address: Option<String>,
+}
+
+impl Observed {
+    pub fn new(mut value: Value, labels: &HashMap<String, String>) -> Observed {
+        let user_labels: Vec<(String, Value)> = labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != LINEAGE && k.as_str() != ADDRESS)
+            .map(|(k, v)| (k.clone(), Value::string(v)))
+            .collect();
+        if let Value::Object(map) = &mut value {
+            map.insert("labels".into(), if user_labels.is_empty() { Value::Null } else { Value::object(user_labels) });
+        }
+        Observed { value, lineage: labels.get(LINEAGE).cloned(), address: labels.get(ADDRESS).cloned() }
+    }
+}
+
+/// The user's labels plus the markers naming this state and address.
+pub fn labels(ctx: &OperationContext, planned: &Value) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = planned
+        .get("labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+        .unwrap_or_default();
+    labels.insert(LINEAGE.into(), ctx.lineage.clone());
+    labels.insert(ADDRESS.into(), ctx.address.to_string());
+    labels
+}
+
+pub fn docker_error(action: &str, e: bollard::errors::Error) -> ProviderError {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, message } => {
+            ProviderError::failed(format!("{action}: Docker answered {status_code}: {}", message.trim()))
+        }
+        other => ProviderError::unavailable(format!("{action}: {other}")),
+    }
+}
+
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+/// Recorded state with what Docker reports laid over it: what Docker does not
+/// report (a container's env, say) keeps its recorded value.
+pub fn merge_observed(recorded: &Value, observed: &Value) -> Value {
+    let mut merged = recorded.clone();
+    if let (Value::Object(into), Some(from)) = (&mut merged, observed.as_object()) {
+        for (k, v) in from {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+    merged
+}
+
+/// The planned value with the computed attributes of what exists.
+pub fn with_computed(planned: &Value, existing: &Value) -> Value {
+    let mut out = planned.clone();
+    if let Value::Object(map) = &mut out {
+        for (k, v) in map.iter_mut() {
+            if matches!(v, Value::Unknown) {
+                *v = existing.get(k).cloned().unwrap_or(Value::Null);
+            }
+        }
+    }
+    out
+}
+
+pub fn set(value: &mut Value, key: &str, v: Value) {
+    if let Value::Object(map) = value {
+        map.insert(key.to_string(), v);
+    }
+}
+
+pub fn str_list(value: &Value, key: &str) -> Option<Vec<String>> {
+    value
+        .get(key)
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
+}

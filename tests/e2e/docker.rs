@@ -1,0 +1,168 @@
+//! The `docker` provider against the real Docker Engine: labels on everything,
+//! no-op plans, drift (a container removed or stopped outside infra) repaired,
+//! and destroy leaving nothing with this state's lineage. Images come from
+//! `scripts/base-image` (no registry is reachable); everything created here is
+//! named with a per-test suffix and removed at the end, even on failure.
+
+use std::process::Command;
+
+use crate::support::TestEnv;
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("the docker CLI runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn base_image() -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/base-image");
+    let out = Command::new("bash").arg(script).output().expect("base-image runs");
+    assert!(out.status.success(), "building the base image failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes whatever carries this test's lineage, whatever happened.
+struct Cleanup {
+    lineage: Option<String>,
+    suffix: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let name = |n: &str| format!("infra-e2e-{n}-{}", self.suffix);
+        let _ = Command::new("docker").args(["rm", "-f", &name("app")]).output();
+        let _ = Command::new("docker").args(["network", "rm", &name("net")]).output();
+        let _ = Command::new("docker").args(["volume", "rm", &name("data")]).output();
+        if let Some(lineage) = &self.lineage {
+            let filter = format!("label=infra.lineage={lineage}");
+            for id in docker(&["ps", "-aq", "--filter", &filter]).lines() {
+                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+            }
+        }
+    }
+}
+
+fn lineage(env: &TestEnv) -> String {
+    let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state is JSON");
+    state["lineage"].as_str().expect("lineage").to_string()
+}
+
+#[test]
+fn containers_networks_volumes_with_drift_repair_and_clean_destroy() {
+    assert!(
+        Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success()),
+        "the Docker daemon must be running for these tests (scripts/test starts it)"
+    );
+    let image = base_image();
+    let env = TestEnv::new();
+    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
+    let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    env.write(
+        "main.infra",
+        &format!(
+            r#"
+network "net" {{
+  name = "infra-e2e-net-{suffix}"
+}}
+
+volume "data" {{
+  name = "infra-e2e-data-{suffix}"
+}}
+
+container "app" {{
+  name     = "infra-e2e-app-{suffix}"
+  image    = "{image}"
+  command  = ["sleep", "infinity"]
+  env      = {{ GREETING = "hello", TOKEN = sensitive("s3cret-token") }}
+  mounts   = ["${{volume.data.name}}:/data"]
+  networks = [network.net.name]
+  labels   = {{ role = "test" }}
+}}
+"#
+        ),
+    );
+    let apply = env.infra(&["apply", "-auto-approve"]).success();
+    assert!(apply.stdout.contains("3 added"), "{}", apply.stdout);
+    assert!(!apply.stdout.contains("s3cret-token"), "a sensitive env value was printed");
+    let lineage = lineage(&env);
+    cleanup.lineage = Some(lineage.clone());
+    let app = format!("infra-e2e-app-{suffix}");
+    let labels = docker(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"infra.lineage\"}} {{index .Config.Labels \"infra.address\"}} {{.State.Running}}",
+        &app,
+    ]);
+    assert_eq!(labels, format!("{lineage} container.app true"));
+    let env_in_container = docker(&["exec", &app, "sh", "-c", "echo $TOKEN"]);
+    assert_eq!(env_in_container, "s3cret-token", "the container gets the secret itself");
+    let net_label = docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{index .Labels \"infra.address\"}}",
+        &format!("infra-e2e-net-{suffix}"),
+    ]);
+    assert_eq!(net_label, "network.net");
+
+    let noop = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(noop.code, 0, "{}{}", noop.stdout, noop.stderr);
+
+    docker(&["stop", "-t", "0", &app]);
+    let stopped = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(stopped.code, 2);
+    assert!(stopped.stdout.contains("~ running = false -> true"), "{}", stopped.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true");
+
+    docker(&["rm", "-f", &app]);
+    let gone = env.infra(&["plan"]).success();
+    assert!(gone.stdout.contains("# container.app will be created"), "{}", gone.stdout);
+    assert!(gone.stdout.contains("because it was deleted outside infra"), "{}", gone.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true");
+
+    env.infra(&["destroy", "-auto-approve"]).success();
+    let filter = format!("label=infra.lineage={lineage}");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &filter]), "", "no container left");
+    assert_eq!(docker(&["network", "ls", "-q", "--filter", &filter]), "", "no network left");
+    assert_eq!(docker(&["volume", "ls", "-q", "--filter", &filter]), "", "no volume left");
+}
+
+#[test]
+fn bad_container_input_is_a_clear_error_and_state_stays_intact() {
+    let env = TestEnv::new();
+    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
+    let _cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    env.write(
+        "main.infra",
+        &format!("container \"app\" {{\n  name   = \"infra-e2e-app-{suffix}\"\n  image  = \"infra-no-such-image:never\"\n  ports  = [\"80:http\"]\n  mounts = [\"data:relative\"]\n}}\n"),
+    );
+    let run = env.infra(&["plan"]).failure();
+    assert!(run.stderr.contains("ports are numbers from 1 to 65535"), "{}", run.stderr);
+    assert!(run.stderr.contains("must be absolute"), "{}", run.stderr);
+    env.write(
+        "main.infra",
+        &format!(
+            "container \"app\" {{\n  name  = \"infra-e2e-app-{suffix}\"\n  image = \"infra-no-such-image:never\"\n}}\n"
+        ),
+    );
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    assert!(run.stderr.contains("container.app: creating failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("infra-no-such-image"), "{}", run.stderr);
+    assert_eq!(env.infra(&["state", "list"]).success().stdout, "", "nothing half-created is recorded");
+    let run = env.infra(&["plan", "-var", "x=1"]).failure();
+    assert!(run.stderr.contains("not declared"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unreachable_daemon_is_named() {
+    let env = TestEnv::new();
+    env.write(
+        "main.infra",
+        "provider \"docker\" {\n  host = \"unix:///nonexistent/docker.sock\"\n}\n\nnetwork \"n\" {\n  name = \"never\"\n}\n",
+    );
+    let run = env.infra(&["plan"]).failure();
+    let message = TestEnv::flat(&run.stderr);
+    assert!(message.contains("the Docker daemon at unix:///nonexistent/docker.sock cannot be reached"), "{message}");
+    assert!(message.contains("Is it running?"), "{message}");
+}
