@@ -32,10 +32,20 @@ impl Drop for Cleanup {
         let _ = Command::new("docker").args(["rm", "-f", &name("app")]).output();
         let _ = Command::new("docker").args(["network", "rm", &name("net")]).output();
         let _ = Command::new("docker").args(["volume", "rm", &name("data")]).output();
+        let _ = Command::new("docker").args(["rmi", &name("img")]).output();
         if let Some(lineage) = &self.lineage {
             let filter = format!("label=infra.lineage={lineage}");
-            for id in docker(&["ps", "-aq", "--filter", &filter]).lines() {
-                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+            for (list, remove) in [
+                (&["ps", "-aq"][..], &["rm", "-f"][..]),
+                (&["network", "ls", "-q"], &["network", "rm"]),
+                (&["volume", "ls", "-q"], &["volume", "rm"]),
+                (&["images", "-q"], &["rmi", "-f"]),
+            ] {
+                let mut args = list.to_vec();
+                args.extend(["--filter", &filter]);
+                for id in docker(&args).lines() {
+                    let _ = Command::new("docker").args(remove).arg(id).output();
+                }
             }
         }
     }
@@ -165,4 +175,86 @@ fn an_unreachable_daemon_is_named() {
     let message = TestEnv::flat(&run.stderr);
     assert!(message.contains("the Docker daemon at unix:///nonexistent/docker.sock cannot be reached"), "{message}");
     assert!(message.contains("Is it running?"), "{message}");
+}
+
+#[test]
+fn images_build_from_context_and_rebuild_when_it_changes_with_health_gating() {
+    let base = base_image();
+    let env = TestEnv::new();
+    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
+    let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    env.write(
+        "app/Dockerfile",
+        "ARG BASE\nFROM ${BASE}\nCOPY message.txt /message.txt\nCMD [\"sleep\", \"infinity\"]\n",
+    );
+    env.write("app/message.txt", "first\n");
+    env.write(
+        "main.infra",
+        &format!(
+            r#"
+variable "base" {{
+  type = string
+}}
+
+image "app" {{
+  name       = "infra-e2e-img-{suffix}"
+  context    = "app"
+  build_args = {{ BASE = var.base }}
+}}
+
+container "app" {{
+  name        = "infra-e2e-app-{suffix}"
+  image       = image.app.tag
+  healthcheck = {{ cmd = ["test", "-s", "/message.txt"], interval = "1s", retries = 3 }}
+}}
+"#
+        ),
+    );
+    let var = format!("base={base}");
+    let plan = env.infra(&["plan", "-var", &var]).success();
+    assert!(plan.stdout.contains("+ content_hash ="), "the hash is known at plan time: {}", plan.stdout);
+    env.infra(&["apply", "-auto-approve", "-var", &var]).success();
+    cleanup.lineage = Some(lineage(&env));
+    let app = format!("infra-e2e-app-{suffix}");
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Health.Status}}", &app]), "healthy", "created only once healthy");
+    assert_eq!(docker(&["exec", &app, "cat", "/message.txt"]), "first");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode", "-var", &var]).code, 0);
+
+    env.write("app/message.txt", "second\n");
+    let plan = env.infra(&["plan", "-var", &var]).success();
+    assert!(plan.stdout.contains("# image.app must be replaced"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("# container.app must be replaced"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("content_hash") && plan.stdout.contains("# forces replacement"), "{}", plan.stdout);
+    env.infra(&["apply", "-auto-approve", "-var", &var]).success();
+    assert_eq!(docker(&["exec", &app, "cat", "/message.txt"]), "second");
+
+    env.infra(&["destroy", "-auto-approve", "-var", &var]).success();
+    assert_eq!(docker(&["images", "-q", &format!("infra-e2e-img-{suffix}")]), "", "the image is gone");
+}
+
+#[test]
+fn a_container_that_never_gets_healthy_fails_with_its_logs() {
+    let base = base_image();
+    let env = TestEnv::new();
+    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
+    let _cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    env.write(
+        "main.infra",
+        &format!(
+            r#"
+container "app" {{
+  name        = "infra-e2e-app-{suffix}"
+  image       = "{base}"
+  command     = ["sh", "-c", "echo starting up; echo database unreachable >&2; sleep infinity"]
+  healthcheck = {{ cmd = ["false"], interval = "1s", retries = 1 }}
+}}
+"#
+        ),
+    );
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    let message = TestEnv::flat(&run.stderr);
+    assert!(message.contains("did not become healthy: its healthcheck failed"), "{message}");
+    assert!(message.contains("database unreachable"), "the last log lines are shown: {message}");
+    assert_eq!(env.infra(&["state", "list"]).success().stdout, "");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name=infra-e2e-app-{suffix}")]), "", "nothing left behind");
 }

@@ -41,6 +41,15 @@ pub fn schema() -> Schema {
         .attribute("working_dir", AttributeSchema::optional(Type::String).force_new())
         .attribute("read_only", AttributeSchema::optional(Type::Bool).default(Value::Bool(false)).force_new())
         .attribute("labels", AttributeSchema::optional(Type::map(Type::String)).force_new())
+        .attribute(
+            "healthcheck",
+            AttributeSchema::optional(crate::health::schema_type())
+                .force_new()
+                .describe("{ cmd = [...], interval = \"5s\", timeout = \"5s\", retries = 3, start_period = \"0s\" }; creation waits until healthy"),
+        )
+        .attribute("cap_add", AttributeSchema::optional(list()).force_new())
+        .attribute("cap_drop", AttributeSchema::optional(list()).force_new())
+        .attribute("memory", AttributeSchema::optional(Type::String).force_new().describe("limit such as 256m or 1g"))
         .attribute("running", AttributeSchema::optional(Type::Bool).default(Value::Bool(true)))
         .attribute("id", AttributeSchema::computed(Type::String))
 }
@@ -98,6 +107,14 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
             errors.push(ProviderError::invalid("mounts", e));
         }
     }
+    if let Err(e) = crate::health::check(config) {
+        errors.push(ProviderError::invalid("healthcheck", e));
+    }
+    if let Some(memory) = config.get("memory").and_then(Value::as_str)
+        && parse_memory(memory).is_none()
+    {
+        errors.push(ProviderError::invalid("memory", format!("memory {memory:?} is not a size such as 256m or 1g")));
+    }
     if let Some(restart) = config.get("restart").and_then(Value::as_str)
         && restart_policy(restart).is_none()
     {
@@ -107,6 +124,23 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
         ));
     }
     errors
+}
+
+/// `256m`, `1g`, `512k` or plain bytes.
+fn parse_memory(text: &str) -> Option<i64> {
+    let lower = text.to_ascii_lowercase();
+    let (number, factor) = match lower.strip_suffix(['k', 'm', 'g']) {
+        Some(n) => (
+            n,
+            match lower.chars().last() {
+                Some('k') => 1 << 10,
+                Some('m') => 1 << 20,
+                _ => 1 << 30,
+            },
+        ),
+        None => (lower.as_str(), 1),
+    };
+    number.parse::<i64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(factor))
 }
 
 fn restart_policy(name: &str) -> Option<RestartPolicyNameEnum> {
@@ -143,6 +177,9 @@ fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, 
         user: get("user"),
         working_dir: get("working_dir"),
         labels: Some(labels(ctx, &bare)),
+        healthcheck: crate::health::check(&bare)
+            .map_err(|e| ProviderError::invalid("healthcheck", e))?
+            .map(|c| c.config),
         exposed_ports: Some(bindings.keys().cloned().collect()),
         host_config: Some(HostConfig {
             port_bindings: Some(bindings),
@@ -152,6 +189,9 @@ fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, 
                 maximum_retry_count: None,
             }),
             readonly_rootfs: bare.get("read_only").and_then(Value::as_bool),
+            cap_add: str_list(&bare, "cap_add"),
+            cap_drop: str_list(&bare, "cap_drop"),
+            memory: get("memory").as_deref().and_then(parse_memory),
             network_mode: first_network.clone(),
             ..Default::default()
         }),
@@ -180,6 +220,14 @@ pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) ->
     set(&mut state, "id", Value::string(&id));
     if planned.get("running").and_then(Value::as_bool) != Some(false) {
         start(docker, &id, &name).await?;
+        if let Ok(Some(check)) = crate::health::check(planned)
+            && let Err(e) = crate::health::wait_healthy(docker, &id, &name, check.deadline).await
+        {
+            // The error carries its logs; leave nothing unrecorded behind.
+            let options = bollard::query_parameters::RemoveContainerOptions { force: true, v: false, link: false };
+            let _ = docker.remove_container(&id, Some(options)).await;
+            return Err(e);
+        }
     }
     Ok(state)
 }
@@ -236,6 +284,13 @@ mod tests {
         assert_eq!((p.address.as_str(), p.container.as_str()), ("0.0.0.0", "53/udp"));
         assert!(parse_port("80:http").is_err());
         assert!(parse_port("1:2:3:4").is_err());
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("256m"), Some(256 << 20));
+        assert_eq!(parse_memory("1G"), Some(1 << 30));
+        assert_eq!(parse_memory("lots"), None);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! of leaked.
 
 mod container;
+mod health;
+mod image;
 mod network;
 mod util;
 mod volume;
@@ -31,9 +33,14 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         AttributeSchema::optional(Type::String)
             .describe("unix:///path/to/docker.sock or tcp://host:port; default: DOCKER_HOST, then the local socket"),
     ),
-    resources: [("network", network::schema()), ("volume", volume::schema()), ("container", container::schema())]
-        .into_iter()
-        .collect(),
+    resources: [
+        ("image", image::schema()),
+        ("network", network::schema()),
+        ("volume", volume::schema()),
+        ("container", container::schema()),
+    ]
+    .into_iter()
+    .collect(),
 });
 
 #[async_trait]
@@ -69,6 +76,13 @@ fn unknown_kind(kind: &str) -> ProviderError {
 
 #[async_trait]
 impl Provider for DockerProvider {
+    fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+        match kind {
+            "image" => image::plan(prior, proposed),
+            _ => Ok((proposed, Vec::new())),
+        }
+    }
+
     fn validate(&self, kind: &str, config: &Value) -> Vec<ProviderError> {
         match kind {
             "container" => container::validate(config),
@@ -79,7 +93,7 @@ impl Provider for DockerProvider {
     /// One list call per object type for the whole refresh, whatever the count.
     async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>> {
         let mut listed: HashMap<&str, Result<HashMap<String, Observed>, ProviderError>> = HashMap::new();
-        for kind in ["container", "network", "volume"] {
+        for kind in ["image", "container", "network", "volume"] {
             if requests.iter().any(|r| r.kind == kind) {
                 let found = list(&self.docker, kind, Scope::Ours).await;
                 listed.insert(kind, found);
@@ -98,6 +112,7 @@ impl Provider for DockerProvider {
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
         match kind {
+            "image" => image::create(&self.docker, ctx, planned).await,
             "network" => network::create(&self.docker, ctx, planned).await,
             "volume" => volume::create(&self.docker, ctx, planned).await,
             "container" => container::create(&self.docker, ctx, planned).await,
@@ -122,6 +137,7 @@ impl Provider for DockerProvider {
     async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
         let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let result = match kind {
+            "image" => image::delete(&self.docker, prior).await,
             "network" => self.docker.remove_network(&id).await,
             "volume" => self.docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
             "container" => {
@@ -165,6 +181,7 @@ impl Provider for DockerProvider {
 /// Lists the objects of one type: only those labelled by infra, or all.
 async fn list(docker: &Docker, kind: &str, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
     match kind {
+        "image" => image::list(docker, scope).await,
         "container" => container::list(docker, scope).await,
         "network" => network::list(docker, scope).await,
         "volume" => volume::list(docker, scope).await,
