@@ -8,6 +8,7 @@ mod crash;
 mod docker;
 mod help;
 mod plan_output;
+mod quickstart;
 mod saved_plan;
 mod state_safety;
 mod workflow;

@@ -36,6 +36,14 @@ pub fn schema() -> Schema {
             AttributeSchema::optional(list()).force_new().describe("\"VOLUME:/path\" or \"/host/path:/path\", optionally :ro"),
         )
         .attribute("networks", AttributeSchema::optional(list()).force_new())
+        .attribute(
+            "network_aliases",
+            AttributeSchema::optional(list()).force_new().describe("names other containers reach this one by, on every network"),
+        )
+        .attribute(
+            "network_aliases",
+            AttributeSchema::optional(list()).force_new().describe("names other containers reach this one by, on every network"),
+        )
         .attribute("restart", AttributeSchema::optional(Type::String).default(Value::string("no")).force_new())
         .attribute("user", AttributeSchema::optional(Type::String).force_new())
         .attribute("working_dir", AttributeSchema::optional(Type::String).force_new())
@@ -196,9 +204,13 @@ fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, 
             ..Default::default()
         }),
         networking_config: first_network
-            .map(|n| NetworkingConfig { endpoints_config: Some([(n, EndpointSettings::default())].into()) }),
+            .map(|n| NetworkingConfig { endpoints_config: Some([(n, endpoint(&bare))].into()) }),
         ..Default::default()
     })
+}
+
+fn endpoint(container: &Value) -> EndpointSettings {
+    EndpointSettings { aliases: str_list(container, "network_aliases"), ..Default::default() }
 }
 
 pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
@@ -210,7 +222,10 @@ pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) ->
         .map_err(|e| docker_error(&format!("creating container {name}"), e))?;
     let id = created.id;
     for network in str_list(planned, "networks").unwrap_or_default().iter().skip(1) {
-        let request = bollard::models::NetworkConnectRequest { container: id.clone(), ..Default::default() };
+        let request = bollard::models::NetworkConnectRequest {
+            container: id.clone(),
+            endpoint_config: Some(endpoint(&planned.unmark().0)),
+        };
         docker
             .connect_network(network, request)
             .await

@@ -1,0 +1,123 @@
+//! The quickstart stack end to end on real Docker: from nothing to a working web
+//! app on PostgreSQL, Redis and RabbitMQ; a no-op plan; one env var changed →
+//! exactly that container replaced, data kept; destroy leaves nothing labelled.
+
+use std::process::Command;
+
+use crate::support::TestEnv;
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn get(url: &str) -> serde_json::Value {
+    let out = Command::new("curl").args(["-fsS", "--max-time", "10", url]).output().expect("curl runs");
+    assert!(out.status.success(), "GET {url} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the app answers JSON")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[test]
+fn quickstart_from_nothing_to_edit_to_destroy() {
+    let env = TestEnv::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_dir(&root.join("examples/quickstart"), env.path());
+    let base = String::from_utf8(
+        Command::new("bash").arg(root.join("scripts/base-image")).output().expect("base image").stdout,
+    )
+    .expect("utf-8")
+    .trim()
+    .to_string();
+    let stack = format!(
+        "qs-{}",
+        env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-")
+    );
+    let port = free_port();
+    let vars = [format!("base_image={base}"), format!("stack={stack}"), format!("web_port={port}")];
+    let with_vars = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        for v in &vars {
+            all.push("-var".into());
+            all.push(v.clone());
+        }
+        all
+    };
+    let run = |args: &[&str]| {
+        let args = with_vars(args);
+        env.infra(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let cleanup = Cleanup { stack: stack.clone() };
+
+    let apply = run(&["apply", "-auto-approve"]).success();
+    assert!(apply.stdout.contains("Apply complete!"), "{}", apply.stdout);
+    let url = format!("http://127.0.0.1:{port}/");
+    let first = get(&url);
+    assert_eq!(first["greeting"], "hello");
+    let second = get(&url);
+    assert_eq!(second["visits"].as_i64(), first["visits"].as_i64().map(|v| v + 1), "PostgreSQL counts visits");
+    assert_eq!(second["hits"].as_i64(), first["hits"].as_i64().map(|v| v + 1), "Redis counts hits");
+
+    let noop = run(&["plan", "-detailed-exitcode"]);
+    assert_eq!(noop.code, 0, "{}{}", noop.stdout, noop.stderr);
+
+    let edited = {
+        let mut args = with_vars(&["plan", "-detailed-exitcode"]);
+        args.extend(["-var".to_string(), "greeting=bonjour".to_string()]);
+        env.infra(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert_eq!(edited.code, 2);
+    assert!(edited.stdout.contains("# container.web must be replaced"), "{}", edited.stdout);
+    assert!(
+        edited.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "only the web container: {}",
+        edited.stdout
+    );
+    let password = env.infra(&["output", "-raw", "database_password"]).success().stdout;
+    assert!(password.len() >= 24, "a generated password: {password:?}");
+    for shown in [&apply.stdout, &noop.stdout, &edited.stdout] {
+        assert!(!shown.contains(&password), "the database password was printed");
+    }
+    let mut args = with_vars(&["apply", "-auto-approve"]);
+    args.extend(["-var".to_string(), "greeting=bonjour".to_string()]);
+    env.infra(&args.iter().map(String::as_str).collect::<Vec<_>>()).success();
+    let third = get(&url);
+    assert_eq!(third["greeting"], "bonjour");
+    assert_eq!(third["visits"].as_i64(), second["visits"].as_i64().map(|v| v + 1), "the data survived the replacement");
+
+    let lineage: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state");
+    let filter = format!("label=infra.lineage={}", lineage["lineage"].as_str().expect("lineage"));
+    run(&["destroy", "-auto-approve"]).success();
+    for list in [&["ps", "-aq"][..], &["network", "ls", "-q"], &["volume", "ls", "-q"]] {
+        let mut args = list.to_vec();
+        args.extend(["--filter", &filter]);
+        let out = Command::new("docker").args(&args).output().expect("docker");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "left behind by destroy: docker {args:?}");
+    }
+    drop(cleanup);
+}
+
+/// Removes the stack's containers, network and volume whatever happened.
+struct Cleanup {
+    stack: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in ["web", "queue", "redis", "postgres"] {
+            let _ = Command::new("docker").args(["rm", "-f", &format!("{}-{name}", self.stack)]).output();
+        }
+        let _ = Command::new("docker").args(["network", "rm", &format!("{}-app", self.stack)]).output();
+        let _ = Command::new("docker").args(["volume", "rm", &format!("{}-db", self.stack)]).output();
+    }
+}
