@@ -398,8 +398,14 @@ pub(crate) fn get_attr(base: &Value, name: &str) -> Result<Value, (String, Optio
     result.map(|v| if sensitive { v.sensitive() } else { v })
 }
 
+/// Indexing keeps the element as it is: unknown or sensitive parts elsewhere in
+/// the collection do not make the chosen element unknown or sensitive. A
+/// sensitive collection or key makes the result sensitive.
 fn index_value(base: &Value, key: &Value) -> Result<Value, String> {
-    unmarked(&[base, key], |v| match (&v[0], &v[1]) {
+    let sensitive = matches!(base, Value::Sensitive(_)) || key.contains_sensitive();
+    let key = key.unmark().0;
+    let element = match (base.peel(), &key) {
+        (Value::Unknown, _) | (_, Value::Unknown) => Ok(Value::Unknown),
         (Value::List(items), Value::Number(n)) => {
             if n.fract() != 0.0 || *n < 0.0 {
                 return Err(format!("a list index must be a whole number, found {n}"));
@@ -417,7 +423,15 @@ fn index_value(base: &Value, key: &Value) -> Result<Value, String> {
         }
         (Value::List(_), k) => Err(format!("a list index must be a number, found a {}", k.type_name())),
         (other, _) => Err(format!("cannot index a {}", other.type_name())),
-    })
+    };
+    match element {
+        Ok(v) => Ok(if sensitive { v.sensitive() } else { v }),
+        // The message could name a secret key.
+        Err(_) if sensitive => {
+            Err("cannot index with a sensitive value; details are hidden so it does not leak".into())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn number(v: &Value) -> Result<f64, String> {

@@ -77,6 +77,8 @@ fn expressions_evaluate_like_hcl() {
         ("try(var.tags.nope, \"default\")", r#""default""#),
         ("can(var.tags.nope)", "false"),
         ("file.motd.path", r#""/etc/motd""#),
+        ("[file.motd][0].path", r#""/etc/motd""#),
+        ("{ a = file.motd }[\"a\"].path", r#""/etc/motd""#),
         ("\"id=${file.motd.id}\"", "(known after apply)"),
     ];
     for (input, expected) in cases {

@@ -212,10 +212,16 @@ pub fn inline(v: &Value) -> String {
         Value::Sensitive(_) => "(sensitive value)".into(),
         Value::Unknown => "(known after apply)".into(),
         Value::List(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
-        Value::Object(map) if map.is_empty() => "{}".into(),
-        Value::Object(map) => {
-            format!("{{ {} }}", map.iter().map(|(k, v)| format!("{k} = {}", inline(v))).collect::<Vec<_>>().join(", "))
-        }
+        // Unset optional fields are noise in a one-line object.
+        Value::Object(map) if map.values().all(Value::is_null) => "{}".into(),
+        Value::Object(map) => format!(
+            "{{ {} }}",
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("{k} = {}", inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => other.to_string(),
     }
 }
