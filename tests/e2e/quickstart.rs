@@ -61,6 +61,15 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
 
     let apply = run(&["apply", "-auto-approve"]).success();
     assert!(apply.stdout.contains("Apply complete!"), "{}", apply.stdout);
+    let running = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Health.Status}}", &format!("{stack}-web")])
+        .output()
+        .expect("docker");
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout).trim(),
+        "healthy",
+        "the stack runs under this test's own names"
+    );
     let url = format!("http://127.0.0.1:{port}/");
     let first = get(&url);
     assert_eq!(first["greeting"], "hello");

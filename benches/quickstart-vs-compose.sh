@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Brings up the quickstart stack (web app, PostgreSQL, Redis, RabbitMQ on a
+# private network, a database volume, health-gated start) with `infra apply` and
+# with `docker-compose up -d`, from the same locally built images:
+#   cold: nothing running (containers, network and volume created)
+#   warm: everything already up (nothing to do)
+# and times a no-op `infra plan`. Both tools wait for the same healthchecks
+# before starting the web app (compose: depends_on condition service_healthy).
+#
+#   benches/quickstart-vs-compose.sh            (needs Docker and docker-compose)
+#
+# Each step is timed with /usr/bin/time; wrap the printed commands in
+# `hyperfine --prepare ...` for repeated runs. Everything it creates is removed.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+infra="$CARGO_TARGET_DIR/release/infra"
+base=$(bash "$repo/scripts/base-image")
+work=$(mktemp -d /tmp/infra-compose-bench.XXXXXX)
+port=${BENCH_PORT:-18080}
+
+# The same images for both: built once here.
+for name in postgres redis queue web; do
+  docker build -q --build-arg "BASE=$base" -t "bench/$name:latest" "$repo/examples/quickstart/images/$name" >/dev/null
+done
+
+cat > "$work/docker-compose.yml" <<YML
+version: "2.4"
+services:
+  postgres:
+    image: bench/postgres:latest
+    container_name: benchc-postgres
+    environment: { POSTGRES_USER: app, POSTGRES_DB: app, POSTGRES_PASSWORD: benchpassword }
+    volumes: [ "db:/var/lib/postgresql/data" ]
+    networks: { app: { aliases: [ postgres ] } }
+    healthcheck: { test: [ "CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app" ], interval: 1s, retries: 60 }
+  redis:
+    image: bench/redis:latest
+    container_name: benchc-redis
+    networks: { app: { aliases: [ redis ] } }
+    healthcheck: { test: [ "CMD", "redis-cli", "ping" ], interval: 1s, retries: 30 }
+  queue:
+    image: bench/queue:latest
+    container_name: benchc-queue
+    networks: { app: { aliases: [ queue ] } }
+    healthcheck: { test: [ "CMD", "rabbitmq-diagnostics", "-q", "ping" ], interval: 2s, timeout: 10s, retries: 60 }
+  web:
+    image: bench/web:latest
+    container_name: benchc-web
+    environment:
+      GREETING: hello
+      DATABASE_URL: postgresql://app:benchpassword@postgres:5432/app
+      REDIS_HOST: redis
+      AMQP_URL: amqp://guest:guest@queue:5672/%2F
+    ports: [ "127.0.0.1:$port:8080" ]
+    networks: [ app ]
+    healthcheck: { test: [ "CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health')" ], interval: 1s, retries: 30 }
+    depends_on:
+      postgres: { condition: service_healthy }
+      redis: { condition: service_healthy }
+      queue: { condition: service_healthy }
+networks: { app: {} }
+volumes: { db: {} }
+YML
+
+mkdir -p "$work/infra"
+cp -r "$repo/examples/quickstart/." "$work/infra/"
+infra_vars=(-var "base_image=$base" -var stack=benchi -var "web_port=$((port + 1))" -var images=registry
+            -var 'registry_images={ postgres = "bench/postgres:latest", redis = "bench/redis:latest", queue = "bench/queue:latest" }')
+
+timed() { local label=$1; shift; /usr/bin/time -f "$label: %e s" "$@" >/dev/null 2>"$work/time.log" || { cat "$work/time.log"; exit 1; }; tail -n1 "$work/time.log"; }
+
+cd "$work"
+timed "docker-compose up -d (cold)" docker-compose -p benchc up -d
+timed "docker-compose up -d (warm)" docker-compose -p benchc up -d
+docker-compose -p benchc down -v >/dev/null 2>&1
+
+cd "$work/infra"
+timed "infra apply (cold)" "$infra" apply -auto-approve "${infra_vars[@]}"
+timed "infra apply (warm)" "$infra" apply -auto-approve "${infra_vars[@]}"
+timed "infra plan (no-op)" "$infra" plan "${infra_vars[@]}"
+"$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null
+rm -rf "$work"
