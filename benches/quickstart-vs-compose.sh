@@ -91,4 +91,5 @@ timed "infra apply (cold)" "$infra" apply -auto-approve "${infra_vars[@]}"
 timed "infra apply (warm)" "$infra" apply -auto-approve "${infra_vars[@]}"
 timed "infra plan (no-op)" "$infra" plan "${infra_vars[@]}"
 "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null
+docker rmi bench/postgres:latest bench/redis:latest bench/queue:latest bench/web:latest >/dev/null
 rm -rf "$work"
