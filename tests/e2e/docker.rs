@@ -258,3 +258,65 @@ container "app" {{
     assert_eq!(env.infra(&["state", "list"]).success().stdout, "");
     assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name=infra-e2e-app-{suffix}")]), "", "nothing left behind");
 }
+
+#[test]
+fn protected_volumes_taken_ports_and_import() {
+    let env = TestEnv::new();
+    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
+    let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    let base = base_image();
+    // A port some other program holds.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let config = |protected: bool, port: u16| {
+        format!(
+            r#"
+volume "data" {{
+  name = "infra-e2e-data-{suffix}"
+
+  lifecycle {{
+    prevent_destroy = {protected}
+  }}
+}}
+
+container "app" {{
+  name    = "infra-e2e-app-{suffix}"
+  image   = "{base}"
+  command = ["sleep", "infinity"]
+  ports   = ["{port}:80"]
+  mounts  = ["${{volume.data.name}}:/data"]
+}}
+"#
+        )
+    };
+    env.write("main.infra", &config(true, port));
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    let message = TestEnv::flat(&run.stderr);
+    assert!(message.contains("container.app: creating failed"), "{message}");
+    assert!(message.contains(&port.to_string()), "the error names the port: {message}");
+    cleanup.lineage = Some(lineage(&env));
+    assert_eq!(
+        env.infra(&["state", "list"]).success().stdout,
+        "volume.data\n",
+        "the volume was made, the container not"
+    );
+    drop(taken);
+
+    env.infra(&["apply", "-auto-approve"]).success();
+    let run = env.infra(&["destroy", "-auto-approve"]).failure();
+    assert!(TestEnv::flat(&run.stderr).contains("volume.data has `prevent_destroy` set"), "{}", run.stderr);
+    assert_eq!(
+        docker(&["volume", "ls", "-q", "--filter", &format!("name=infra-e2e-data-{suffix}")]),
+        format!("infra-e2e-data-{suffix}")
+    );
+
+    // Forget the container, then take it back by name.
+    let id = docker(&["inspect", "-f", "{{.Id}}", &format!("infra-e2e-app-{suffix}")]);
+    env.infra(&["state", "rm", "container.app"]).success();
+    env.infra(&["import", "container.app", &format!("infra-e2e-app-{suffix}")]).success();
+    let shown = env.infra(&["state", "show", "container.app"]).success();
+    assert!(shown.stdout.contains(&id), "{}", shown.stdout);
+
+    env.write("main.infra", &config(false, port));
+    env.infra(&["destroy", "-auto-approve"]).success();
+}

@@ -228,9 +228,15 @@ impl<'a> Applier<'a> {
                 self.add_edge(step, node.index());
             }
         }
-        // Something that depended on X is deleted before X.
+        // Something that depended on X is deleted before X: as recorded when it
+        // was applied, and as the configuration says now (an imported resource
+        // has no recorded dependencies).
         let recorded_dependencies = |address: &ResourceAddress| -> Vec<ResourceAddress> {
-            self.state.resources.get(address).map(|r| r.dependencies.clone()).unwrap_or_default()
+            let mut dependencies = self.state.resources.get(address).map(|r| r.dependencies.clone()).unwrap_or_default();
+            if let Some(node) = self.resource_node(address) {
+                dependencies.extend(crate::plan::resource_dependencies(self.ws, self.graph, node));
+            }
+            dependencies
         };
         let mut edges = Vec::new();
         for (dependent, &dependent_step) in &delete_steps {
