@@ -320,3 +320,46 @@ container "app" {{
     env.write("main.infra", &config(false, port));
     env.infra(&["destroy", "-auto-approve"]).success();
 }
+
+#[test]
+fn kill_9_mid_apply_adopts_what_was_created_and_duplicates_nothing() {
+    let base = base_image();
+    // Delays spread over the apply; fixed so a failure can be rerun.
+    for delay_ms in [300u64, 900, 1600] {
+        let env = TestEnv::new();
+        let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
+        let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+        env.write(
+            "main.infra",
+            &format!(
+                "container \"c\" {{\n  count   = 6\n  name    = \"infra-e2e-c${{count.index}}-{suffix}\"\n  image   = \"{base}\"\n  command = [\"sleep\", \"infinity\"]\n}}\n"
+            ),
+        );
+        let mut child = env.command(&["apply", "-auto-approve", "-parallelism", "3"]).spawn().expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let lineage = lineage(&env);
+        cleanup.lineage = Some(lineage.clone());
+        let filter = format!("label=infra.lineage={lineage}");
+        let before = docker(&["ps", "-aq", "--filter", &filter]).lines().count();
+        let recorded = env.infra(&["state", "list"]).success().stdout.lines().count();
+        println!("kill -9 after {delay_ms} ms: {before} containers exist, {recorded} recorded");
+
+        let apply = env.infra(&["apply", "-auto-approve"]);
+        assert_eq!(apply.code, 0, "after {delay_ms} ms: the next apply converges: {}{}", apply.stdout, apply.stderr);
+        assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
+        assert_eq!(
+            docker(&["ps", "-aq", "--filter", &filter]).lines().count(),
+            6,
+            "after {delay_ms} ms: no duplicates"
+        );
+        for i in 0..6 {
+            let address = format!("label=infra.address=container.c[{i}]");
+            let ids = docker(&["ps", "-q", "--filter", &filter, "--filter", &address]);
+            assert_eq!(ids.lines().count(), 1, "after {delay_ms} ms: container.c[{i}] exists once and runs");
+        }
+        env.infra(&["destroy", "-auto-approve"]).success();
+        assert_eq!(docker(&["ps", "-aq", "--filter", &filter]), "");
+    }
+}

@@ -166,6 +166,14 @@ pub async fn apply(
         halted: false,
         recorded: false,
     };
+    // The lineage marks every object a provider creates: it must be on disk
+    // before the first one exists, or a crash would orphan it.
+    if matches!(applier.store.load(), Ok(None))
+        && let Err(e) = applier.store.save(applier.state)
+    {
+        applier.report.errors.push(Diagnostic::error("infra::state", e.to_string()));
+        return applier.report;
+    }
     applier.build_steps();
     applier.run().await;
     applier.save_outputs();
@@ -232,7 +240,8 @@ impl<'a> Applier<'a> {
         // was applied, and as the configuration says now (an imported resource
         // has no recorded dependencies).
         let recorded_dependencies = |address: &ResourceAddress| -> Vec<ResourceAddress> {
-            let mut dependencies = self.state.resources.get(address).map(|r| r.dependencies.clone()).unwrap_or_default();
+            let mut dependencies =
+                self.state.resources.get(address).map(|r| r.dependencies.clone()).unwrap_or_default();
             if let Some(node) = self.resource_node(address) {
                 dependencies.extend(crate::plan::resource_dependencies(self.ws, self.graph, node));
             }
