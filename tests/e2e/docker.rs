@@ -316,6 +316,8 @@ container "app" {{
     env.infra(&["import", "container.app", &format!("infra-e2e-app-{suffix}")]).success();
     let shown = env.infra(&["state", "show", "container.app"]).success();
     assert!(shown.stdout.contains(&id), "{}", shown.stdout);
+    let plan = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "the imported container matches its configuration: {}", plan.stdout);
 
     env.write("main.infra", &config(false, port));
     env.infra(&["destroy", "-auto-approve"]).success();

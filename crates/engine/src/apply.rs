@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::graph::{Graph, Node};
 use crate::plan::provider_diagnostic;
-use crate::propose::{first_mismatch, propose};
+use crate::propose::{first_mismatch, propose, settle};
 use crate::scope::Values;
 use crate::{Workspace, evaluate};
 
@@ -496,9 +496,10 @@ impl<'a> Applier<'a> {
                         _ => None,
                     };
                     let (proposed, _) = propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
-                    let (planned, _) = provider
+                    let (planned, extra) = provider
                         .plan(kind, prior, proposed)
                         .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
+                    let (planned, _) = settle(&schema, prior, planned, extra);
                     if let Some(promised) = &change.after
                         && let Some(path) = first_mismatch(promised, &planned, &mut String::new())
                     {

@@ -13,7 +13,7 @@ use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 
 use crate::graph::{Graph, Node};
-use crate::propose::{action, propose, same};
+use crate::propose::{action, propose, same, settle};
 use crate::scope::{Repetition, Values};
 use crate::{Workspace, evaluate};
 
@@ -357,11 +357,11 @@ impl<'a> Planner<'a> {
         }
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
-        let (proposed, mut replace) = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
+        let (proposed, _) = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
         let (planned, extra) = provider
             .plan(&resource.kind.name, prior.as_ref(), proposed)
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
-        replace.extend(extra);
+        let (planned, replace) = settle(schema, prior.as_ref(), planned, extra);
         let requested = self.options.replace.iter().any(|r| r == address);
         let mut action = action(prior.as_ref(), &planned, &replace);
         let mut reason = None;

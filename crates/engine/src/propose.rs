@@ -69,6 +69,45 @@ pub fn propose(
 }
 
 /// Compares without sensitivity: marking a value secret is not a change.
+/// Decides replacement on the provider's refined value: a provider may
+/// normalise what the user wrote (`"8080:80"` → `"127.0.0.1:8080:80/tcp"`), and
+/// only a difference that survives that forces a new object. When none does,
+/// computed attributes keep their known values again.
+pub fn settle(schema: &Schema, prior: Option<&Value>, mut planned: Value, extra: Vec<String>) -> (Value, Vec<String>) {
+    let Some(prior) = prior else { return (planned, extra) };
+    let mut replace: Vec<String> = schema
+        .attributes
+        .iter()
+        .filter(|(name, attr)| attr.force_new && differs(planned.get(name), prior.get(name)))
+        .map(|(name, _)| (*name).to_string())
+        .chain(
+            schema
+                .blocks
+                .iter()
+                .filter(|(name, block)| block.force_new && differs(planned.get(name), prior.get(name)))
+                .map(|(name, _)| (*name).to_string()),
+        )
+        .collect();
+    for e in extra {
+        if !replace.contains(&e) {
+            replace.push(e);
+        }
+    }
+    if replace.is_empty()
+        && let Value::Object(map) = &mut planned
+    {
+        for (name, attr) in &schema.attributes {
+            if attr.computed
+                && let Some(v) = map.get_mut(*name)
+                && matches!(v.peel(), Value::Unknown)
+            {
+                *v = prior.get(name).cloned().unwrap_or(Value::Null);
+            }
+        }
+    }
+    (planned, replace)
+}
+
 /// An attribute set to null and one left out mean the same; so does a
 /// sensitive mark with the same value underneath.
 fn differs(a: Option<&Value>, b: Option<&Value>) -> bool {

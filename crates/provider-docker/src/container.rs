@@ -268,6 +268,99 @@ pub async fn update(docker: &Docker, prior: &Value, planned: &Value) -> Result<V
     Ok(crate::util::with_computed(planned, prior))
 }
 
+/// Ports as Docker reports them back: `ADDRESS:HOST:CONTAINER/PROTOCOL`. The plan
+/// shows this form, so a container read back (or imported) compares equal.
+pub fn plan(mut proposed: Value) -> Value {
+    if let Some(ports) = str_list(&proposed, "ports") {
+        let canonical = ports
+            .iter()
+            .map(|p| match parse_port(p) {
+                Ok(port) => Value::string(format!("{}:{}:{}", port.address, port.host, port.container)),
+                Err(_) => Value::string(p),
+            })
+            .collect();
+        set(&mut proposed, "ports", Value::List(canonical));
+    }
+    proposed
+}
+
+/// Everything about an existing container that its configuration could say,
+/// leaving out what its image brings by itself (for `infra import`).
+pub async fn inspect(docker: &Docker, id: &str) -> Result<Value, ProviderError> {
+    let c = docker
+        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .map_err(|e| docker_error(&format!("inspecting container {id}"), e))?;
+    let config = c.config.unwrap_or_default();
+    let host = c.host_config.unwrap_or_default();
+    let image_ref = config.image.clone().unwrap_or_default();
+    let image = docker.inspect_image(&image_ref).await.ok().and_then(|i| i.config).unwrap_or_default();
+    let strings = |v: Option<Vec<String>>| {
+        v.filter(|l| !l.is_empty()).map_or(Value::Null, |l| Value::List(l.into_iter().map(Value::String).collect()))
+    };
+    let own = |mine: Option<Vec<String>>, inherited: Option<Vec<String>>| {
+        if mine == inherited { Value::Null } else { strings(mine) }
+    };
+    let image_env = image.env.unwrap_or_default();
+    let env: Vec<(String, Value)> = config
+        .env
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !image_env.contains(e))
+        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), Value::string(v))))
+        .collect();
+    let mut ports: Vec<String> = host
+        .port_bindings
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(container, bindings)| {
+            bindings.unwrap_or_default().into_iter().map(move |b| {
+                format!("{}:{}:{container}", b.host_ip.unwrap_or_default(), b.host_port.unwrap_or_default())
+            })
+        })
+        .collect();
+    ports.sort();
+    let networks: Vec<String> = c
+        .network_settings
+        .and_then(|n| n.networks)
+        .map(|n| n.into_keys().filter(|name| name != "bridge").collect())
+        .unwrap_or_default();
+    let image_labels = image.labels.unwrap_or_default();
+    let labels: Vec<(String, Value)> = config
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| k != crate::util::LINEAGE && k != crate::util::ADDRESS && image_labels.get(k) != Some(v))
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let restart = host.restart_policy.and_then(|r| r.name).map_or("no".to_string(), |n| match n {
+        RestartPolicyNameEnum::ALWAYS => "always".into(),
+        RestartPolicyNameEnum::UNLESS_STOPPED => "unless-stopped".into(),
+        RestartPolicyNameEnum::ON_FAILURE => "on-failure".into(),
+        _ => "no".into(),
+    });
+    let text = |v: Option<String>| v.filter(|s| !s.is_empty()).map_or(Value::Null, Value::String);
+    Ok(Value::object([
+        ("id", Value::string(c.id.unwrap_or_default())),
+        ("name", Value::string(c.name.unwrap_or_default().trim_start_matches('/'))),
+        ("image", Value::string(image_ref)),
+        ("command", own(config.cmd, image.cmd)),
+        ("entrypoint", own(config.entrypoint, image.entrypoint)),
+        ("env", if env.is_empty() { Value::Null } else { Value::object(env) }),
+        ("ports", strings(Some(ports))),
+        ("mounts", strings(host.binds)),
+        ("networks", strings(Some(networks))),
+        ("restart", Value::string(restart)),
+        ("user", text(config.user)),
+        ("working_dir", text(config.working_dir)),
+        ("read_only", Value::Bool(host.readonly_rootfs.unwrap_or(false))),
+        ("cap_add", strings(host.cap_add)),
+        ("cap_drop", strings(host.cap_drop)),
+        ("labels", if labels.is_empty() { Value::Null } else { Value::object(labels) }),
+        ("running", Value::Bool(c.state.and_then(|s| s.running).unwrap_or(false))),
+    ]))
+}
+
 pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
     let options = ListContainersOptions { all: true, filters: scope.filters(), ..Default::default() };
     let containers = docker.list_containers(Some(options)).await.map_err(|e| docker_error("listing containers", e))?;

@@ -79,6 +79,7 @@ impl Provider for DockerProvider {
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
         match kind {
             "image" => image::plan(prior, proposed),
+            "container" => Ok((container::plan(proposed), Vec::new())),
             _ => Ok((proposed, Vec::new())),
         }
     }
@@ -155,13 +156,19 @@ impl Provider for DockerProvider {
 
     async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {
         let found = list(&self.docker, kind, Scope::All).await?;
-        found
+        let listed = found
             .into_values()
             .map(|o| o.value)
             .find(|v| {
                 v.get("id").and_then(Value::as_str) == Some(id) || v.get("name").and_then(Value::as_str) == Some(id)
             })
-            .ok_or_else(|| ProviderError::failed(format!("no {kind} with id or name {id}")))
+            .ok_or_else(|| ProviderError::failed(format!("no {kind} with id or name {id}")))?;
+        match kind {
+            "container" => {
+                container::inspect(&self.docker, listed.get("id").and_then(Value::as_str).unwrap_or(id)).await
+            }
+            _ => Ok(listed),
+        }
     }
 
     /// Finds an object created for this address by this state but never
