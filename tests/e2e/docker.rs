@@ -20,6 +20,15 @@ fn base_image() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A test directory, a suffix for the names of everything the test creates
+/// (unique per test, valid in Docker names), and the guard that removes it all.
+fn isolated() -> (TestEnv, String, Cleanup) {
+    let env = TestEnv::new();
+    let suffix = env.docker_suffix();
+    let cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    (env, suffix, cleanup)
+}
+
 /// Removes whatever carries this test's lineage, whatever happened.
 struct Cleanup {
     lineage: Option<String>,
@@ -63,9 +72,7 @@ fn containers_networks_volumes_with_drift_repair_and_clean_destroy() {
         "the Docker daemon must be running for these tests (scripts/test starts it)"
     );
     let image = base_image();
-    let env = TestEnv::new();
-    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
-    let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    let (env, suffix, mut cleanup) = isolated();
     env.write(
         "main.infra",
         &format!(
@@ -140,9 +147,7 @@ container "app" {{
 
 #[test]
 fn bad_container_input_is_a_clear_error_and_state_stays_intact() {
-    let env = TestEnv::new();
-    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
-    let _cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    let (env, suffix, _cleanup) = isolated();
     env.write(
         "main.infra",
         &format!("container \"app\" {{\n  name   = \"infra-e2e-app-{suffix}\"\n  image  = \"infra-no-such-image:never\"\n  ports  = [\"80:http\"]\n  mounts = [\"data:relative\"]\n}}\n"),
@@ -180,9 +185,7 @@ fn an_unreachable_daemon_is_named() {
 #[test]
 fn images_build_from_context_and_rebuild_when_it_changes_with_health_gating() {
     let base = base_image();
-    let env = TestEnv::new();
-    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
-    let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    let (env, suffix, mut cleanup) = isolated();
     env.write(
         "app/Dockerfile",
         "ARG BASE\nFROM ${BASE}\nCOPY message.txt /message.txt\nCMD [\"sleep\", \"infinity\"]\n",
@@ -235,9 +238,7 @@ container "app" {{
 #[test]
 fn a_container_that_never_gets_healthy_fails_with_its_logs() {
     let base = base_image();
-    let env = TestEnv::new();
-    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
-    let _cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    let (env, suffix, _cleanup) = isolated();
     env.write(
         "main.infra",
         &format!(
@@ -261,9 +262,7 @@ container "app" {{
 
 #[test]
 fn protected_volumes_taken_ports_and_import() {
-    let env = TestEnv::new();
-    let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
-    let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+    let (env, suffix, mut cleanup) = isolated();
     let base = base_image();
     // A port some other program holds.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -328,9 +327,7 @@ fn kill_9_mid_apply_adopts_what_was_created_and_duplicates_nothing() {
     let base = base_image();
     // Delays spread over the apply; fixed so a failure can be rerun.
     for delay_ms in [300u64, 900, 1600] {
-        let env = TestEnv::new();
-        let suffix = env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-");
-        let mut cleanup = Cleanup { lineage: None, suffix: suffix.clone() };
+        let (env, suffix, mut cleanup) = isolated();
         env.write(
             "main.infra",
             &format!(

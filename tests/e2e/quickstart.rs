@@ -39,10 +39,7 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
     .expect("utf-8")
     .trim()
     .to_string();
-    let stack = format!(
-        "qs-{}",
-        env.path().file_name().expect("name").to_string_lossy().to_lowercase().replace(['_', '.'], "-")
-    );
+    let stack = format!("qs-{}", env.docker_suffix());
     let port = free_port();
     let vars = [format!("base_image={base}"), format!("stack={stack}"), format!("web_port={port}")];
     let with_vars = |args: &[&str]| -> Vec<String> {

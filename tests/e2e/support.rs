@@ -49,6 +49,11 @@ impl TestEnv {
         self.dir.path()
     }
 
+    /// This environment's unique name in a form Docker accepts in object names.
+    pub fn docker_suffix(&self) -> String {
+        self.path().file_name().unwrap_or_default().to_string_lossy().to_lowercase().replace(['_', '.'], "-")
+    }
+
     pub fn join(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
