@@ -362,3 +362,56 @@ fn kill_9_mid_apply_adopts_what_was_created_and_duplicates_nothing() {
         assert_eq!(docker(&["ps", "-aq", "--filter", &filter]), "");
     }
 }
+
+#[test]
+fn env_files_tmpfs_and_log_options() {
+    let base = base_image();
+    let (env, suffix, mut cleanup) = isolated();
+    env.write("app.env", "# secrets for the app\nAPI_KEY=from-the-file\nMODE=file\n");
+    env.write(
+        "main.infra",
+        &format!(
+            r#"
+container "app" {{
+  name        = "infra-e2e-app-{suffix}"
+  image       = "{base}"
+  command     = ["sleep", "infinity"]
+  env_files   = ["app.env"]
+  env         = {{ MODE = "config" }}
+  tmpfs       = ["/scratch:size=16m"]
+  log_driver  = "json-file"
+  log_options = {{ max-size = "1m" }}
+}}
+"#
+        ),
+    );
+    let plan = env.infra(&["plan"]).success();
+    assert!(!plan.stdout.contains("from-the-file"), "env file values stay out of plans: {}", plan.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    cleanup.lineage = Some(lineage(&env));
+    let app = format!("infra-e2e-app-{suffix}");
+    assert_eq!(
+        docker(&["exec", &app, "sh", "-c", "echo $API_KEY $MODE"]),
+        "from-the-file config",
+        "env wins over files"
+    );
+    assert!(docker(&["exec", &app, "sh", "-c", "grep ' /scratch ' /proc/mounts"]).contains("tmpfs"));
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}",
+            &app
+        ]),
+        "json-file 1m"
+    );
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
+
+    env.write("app.env", "API_KEY=rotated\n");
+    let plan = env.infra(&["plan"]).success();
+    assert!(plan.stdout.contains("# container.app must be replaced"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("rotated"), "{}", plan.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(docker(&["exec", &app, "sh", "-c", "echo $API_KEY"]), "rotated");
+    env.infra(&["destroy", "-auto-approve"]).success();
+}

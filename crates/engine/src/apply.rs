@@ -497,9 +497,9 @@ impl<'a> Applier<'a> {
                     };
                     let (proposed, _) = propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
                     let (planned, extra) = provider
-                        .plan(kind, prior, proposed)
+                        .plan(kind, prior, proposed.clone())
                         .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
-                    let (planned, _) = settle(&schema, prior, planned, extra);
+                    let (planned, _) = settle(&schema, prior, &proposed, planned, extra);
                     if let Some(promised) = &change.after
                         && let Some(path) = first_mismatch(promised, &planned, &mut String::new())
                     {

@@ -359,9 +359,9 @@ impl<'a> Planner<'a> {
         let gone = self.state.resources.contains_key(address) && prior.is_none();
         let (proposed, _) = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
         let (planned, extra) = provider
-            .plan(&resource.kind.name, prior.as_ref(), proposed)
+            .plan(&resource.kind.name, prior.as_ref(), proposed.clone())
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
-        let (planned, replace) = settle(schema, prior.as_ref(), planned, extra);
+        let (planned, replace) = settle(schema, prior.as_ref(), &proposed, planned, extra);
         let requested = self.options.replace.iter().any(|r| r == address);
         let mut action = action(prior.as_ref(), &planned, &replace);
         let mut reason = None;

@@ -73,7 +73,13 @@ pub fn propose(
 /// normalise what the user wrote (`"8080:80"` → `"127.0.0.1:8080:80/tcp"`), and
 /// only a difference that survives that forces a new object. When none does,
 /// computed attributes keep their known values again.
-pub fn settle(schema: &Schema, prior: Option<&Value>, mut planned: Value, extra: Vec<String>) -> (Value, Vec<String>) {
+pub fn settle(
+    schema: &Schema,
+    prior: Option<&Value>,
+    proposed: &Value,
+    mut planned: Value,
+    extra: Vec<String>,
+) -> (Value, Vec<String>) {
     let Some(prior) = prior else { return (planned, extra) };
     let mut replace: Vec<String> = schema
         .attributes
@@ -93,15 +99,21 @@ pub fn settle(schema: &Schema, prior: Option<&Value>, mut planned: Value, extra:
             replace.push(e);
         }
     }
-    if replace.is_empty()
-        && let Value::Object(map) = &mut planned
-    {
-        for (name, attr) in &schema.attributes {
-            if attr.computed
-                && let Some(v) = map.get_mut(*name)
-                && matches!(v.peel(), Value::Unknown)
+    if let Value::Object(map) = &mut planned {
+        for (name, attr) in schema.attributes.iter().filter(|(_, a)| a.computed) {
+            let Some(v) = map.get_mut(*name) else { continue };
+            let recorded = prior.get(name).cloned().unwrap_or(Value::Null);
+            if replace.is_empty() && matches!(v.peel(), Value::Unknown) {
+                *v = recorded;
+            } else if !replace.is_empty()
+                && attr.read_only
+                && !recorded.is_null()
+                && same(v, &recorded)
+                && proposed.get(name).is_some_and(|p| same(p, v))
             {
-                *v = prior.get(name).cloned().unwrap_or(Value::Null);
+                // Carried over from the old object (the provider did not compute
+                // it anew): the new object's value is not known yet.
+                *v = Value::Unknown;
             }
         }
     }
@@ -185,6 +197,26 @@ mod tests {
         let (updated, replace) = propose(&schema(), Some(&prior), &config, &[]);
         assert_eq!(updated.get("id"), Some(&Value::string("1")));
         assert_eq!(action(Some(&prior), &updated, &replace), Action::Update);
+    }
+
+    #[test]
+    fn settle_decides_on_the_providers_value() {
+        let prior =
+            Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::string("1"))]);
+        // The user wrote "/a/" and the provider normalised it back to "/a": no replacement.
+        let written = Value::object([("path", Value::string("/a/")), ("content", Value::string("x"))]);
+        let (proposed, replace) = propose(&schema(), Some(&prior), &written, &[]);
+        assert_eq!(replace, vec!["path".to_string()]);
+        let normalised =
+            Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::Unknown)]);
+        let (planned, replace) = settle(&schema(), Some(&prior), &proposed, normalised, Vec::new());
+        assert!(replace.is_empty());
+        assert_eq!(planned.get("id"), Some(&Value::string("1")), "the known id comes back");
+        // A provider asks for replacement: the carried-over id belongs to the old object.
+        let (proposed, _) = propose(&schema(), Some(&prior), &prior, &[]);
+        let (planned, replace) = settle(&schema(), Some(&prior), &proposed, proposed.clone(), vec!["content".into()]);
+        assert_eq!(replace, vec!["content".to_string()]);
+        assert_eq!(planned.get("id"), Some(&Value::Unknown));
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub fn schema() -> Schema {
         .attribute("entrypoint", AttributeSchema::optional(list()).force_new())
         .attribute("env", AttributeSchema::optional(Type::map(Type::String)).force_new())
         .attribute(
+            "env_files",
+            AttributeSchema::optional(list())
+                .force_new()
+                .describe("files of KEY=VALUE lines; their values are treated as secrets; `env` wins over them"),
+        )
+        .attribute("env_files_sha256", AttributeSchema::computed(Type::String))
+        .attribute(
             "ports",
             AttributeSchema::optional(list())
                 .force_new()
@@ -35,6 +42,9 @@ pub fn schema() -> Schema {
             "mounts",
             AttributeSchema::optional(list()).force_new().describe("\"VOLUME:/path\" or \"/host/path:/path\", optionally :ro"),
         )
+        .attribute("tmpfs", AttributeSchema::optional(list()).force_new().describe("\"/path\" or \"/path:size=64m,mode=1777\""))
+        .attribute("log_driver", AttributeSchema::optional(Type::String).force_new())
+        .attribute("log_options", AttributeSchema::optional(Type::map(Type::String)).force_new())
         .attribute("networks", AttributeSchema::optional(list()).force_new())
         .attribute(
             "network_aliases",
@@ -171,10 +181,28 @@ fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, 
         let binding = PortBinding { host_ip: Some(port.address), host_port: Some(port.host) };
         bindings.entry(port.container).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
     }
-    let env = bare
-        .get("env")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.to_template_string().map(|v| format!("{k}={v}"))).collect::<Vec<_>>());
+    let mut env: Vec<(String, String)> = read_env_files(&bare)?;
+    if let Some(map) = bare.get("env").and_then(Value::as_object) {
+        env.extend(map.iter().filter_map(|(k, v)| v.to_template_string().map(|v| (k.clone(), v))));
+    }
+    // Later entries win in Docker: `env` comes after the files.
+    let env = Some(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
+    let tmpfs = str_list(&bare, "tmpfs").map(|mounts| {
+        mounts
+            .into_iter()
+            .map(|m| match m.split_once(':') {
+                Some((path, options)) => (path.to_string(), options.to_string()),
+                None => (m, String::new()),
+            })
+            .collect::<HashMap<_, _>>()
+    });
+    let log_config = get("log_driver").map(|driver| bollard::models::HostConfigLogConfig {
+        typ: Some(driver),
+        config: bare
+            .get("log_options")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect()),
+    });
     let networks = str_list(&bare, "networks").unwrap_or_default();
     let first_network = networks.first().cloned();
     Ok(ContainerCreateBody {
@@ -197,6 +225,8 @@ fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, 
                 maximum_retry_count: None,
             }),
             readonly_rootfs: bare.get("read_only").and_then(Value::as_bool),
+            tmpfs,
+            log_config,
             cap_add: str_list(&bare, "cap_add"),
             cap_drop: str_list(&bare, "cap_drop"),
             memory: get("memory").as_deref().and_then(parse_memory),
@@ -270,7 +300,50 @@ pub async fn update(docker: &Docker, prior: &Value, planned: &Value) -> Result<V
 
 /// Ports as Docker reports them back: `ADDRESS:HOST:CONTAINER/PROTOCOL`. The plan
 /// shows this form, so a container read back (or imported) compares equal.
-pub fn plan(mut proposed: Value) -> Value {
+pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+    let hash = env_files_hash(&proposed)?;
+    let changed = prior.is_some_and(|p| p.get("env_files_sha256").cloned().unwrap_or(Value::Null) != hash);
+    set(&mut proposed, "env_files_sha256", hash);
+    Ok((canonical_ports(proposed), if changed { vec!["env_files".to_string()] } else { Vec::new() }))
+}
+
+/// Reads `KEY=VALUE` lines (blank lines and `#` comments skipped).
+fn read_env_files(container: &Value) -> Result<Vec<(String, String)>, ProviderError> {
+    let mut out = Vec::new();
+    for path in str_list(container, "env_files").unwrap_or_default() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ProviderError::invalid("env_files", format!("cannot read env file {path}: {e}")))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(ProviderError::invalid("env_files", format!("{path}:{}: expected KEY=VALUE", number + 1)));
+            };
+            let value = value.trim().trim_matches('"');
+            out.push((key.trim().to_string(), value.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// What the env files hold, as a digest: a changed file recreates the container
+/// without its values ever appearing in a plan.
+fn env_files_hash(container: &Value) -> Result<Value, ProviderError> {
+    if str_list(container, "env_files").is_none_or(|f| f.is_empty()) {
+        return Ok(Value::Null);
+    }
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for (k, v) in read_env_files(container)? {
+        hasher.update(format!("{k}={v}\n").as_bytes());
+    }
+    Ok(Value::string(hex::encode(hasher.finalize())))
+}
+
+fn canonical_ports(mut proposed: Value) -> Value {
     if let Some(ports) = str_list(&proposed, "ports") {
         let canonical = ports
             .iter()

@@ -79,7 +79,7 @@ impl Provider for DockerProvider {
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
         match kind {
             "image" => image::plan(prior, proposed),
-            "container" => Ok((container::plan(proposed), Vec::new())),
+            "container" => container::plan(prior, proposed),
             _ => Ok((proposed, Vec::new())),
         }
     }
