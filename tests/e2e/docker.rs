@@ -124,6 +124,21 @@ container "app" {{
     let noop = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(noop.code, 0, "{}{}", noop.stdout, noop.stderr);
 
+    // The conveniences: run a command inside, read its output back.
+    let exec = env.infra(&["exec", "container.app", "--", "sh", "-c", "echo hello from inside; echo oops >&2; exit 3"]);
+    assert_eq!(exec.code, 3, "exec exits with the command's code");
+    assert_eq!(exec.stdout, "hello from inside\n");
+    assert_eq!(exec.stderr, "oops\n");
+    docker(&["exec", &app, "sh", "-c", "echo written to the log > /proc/1/fd/1"]);
+    let logs = env.infra(&["logs", "container.app", "-n", "5"]).success();
+    assert!(logs.stdout.contains("written to the log"), "{}", logs.stdout);
+    let not_a_container = env.infra(&["logs", "network.net"]).failure();
+    assert!(
+        TestEnv::flat(&not_a_container.stderr).contains("`network` resources have no logs"),
+        "{}",
+        not_a_container.stderr
+    );
+
     docker(&["stop", "-t", "0", &app]);
     let stopped = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(stopped.code, 2);

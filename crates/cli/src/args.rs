@@ -66,6 +66,26 @@ pub enum Command {
     Graph,
     /// Adopt an existing object into state: infra import ADDRESS ID
     Import(ImportArgs),
+    /// Print an object's recent output (a container's logs)
+    Logs {
+        /// The resource address, e.g. container.web
+        address: String,
+        /// How many lines from the end
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Run a command inside an object: infra exec container.web -- ls /srv
+    Exec {
+        /// The resource address, e.g. container.web
+        address: String,
+        /// The program and its arguments, after `--`
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
     /// Inspect and edit state: list, show, mv, rm
     #[command(subcommand)]
     State(StateCommand),

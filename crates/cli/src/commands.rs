@@ -7,7 +7,7 @@ use std::sync::Arc;
 use infra_core::plan::{Plan, PlanMode};
 use infra_core::state::{State, StateStore};
 use infra_core::{ResourceAddress, Value};
-use infra_engine::{ApplyOptions, Interrupt, PlanOptions};
+use infra_engine::{ApplyOptions, Inspected, Inspection, Interrupt, PlanOptions};
 
 use crate::args::{
     ApplyArgs, Cli, Command, FmtArgs, Format, Global, OutputArgs, PlanArgs, PlanCommon, ShowArgs, StateCommand, VarArgs,
@@ -46,6 +46,10 @@ async fn dispatch(cli: Cli) -> Outcome {
         Command::Graph => graph(&global),
         Command::Import(args) => import(&global, &args).await,
         Command::State(command) => state_command(&global, command),
+        Command::Logs { address, lines, vars } => inspect(&global, &address, &vars, Inspection::Logs { lines }).await,
+        Command::Exec { address, command, vars } => {
+            inspect(&global, &address, &vars, Inspection::Exec { argv: &command }).await
+        }
         Command::ForceUnlock { lock_id } => {
             let store = infra_core::state::LocalStore::new(state_path(&global));
             store.force_unlock(&lock_id)?;
@@ -439,6 +443,36 @@ async fn import(global: &Global, args: &crate::args::ImportArgs) -> Outcome {
             prepared.session.store.save(&state)?;
             println!("{address}: imported. Run `infra plan` to see how it differs from the configuration.");
             Ok(Status::Ok)
+        }
+        Err(diagnostics) => Err(prepared.session.config_error(diagnostics)),
+    }
+}
+
+async fn inspect(global: &Global, address: &str, vars: &VarArgs, inspection: Inspection<'_>) -> Outcome {
+    let address: ResourceAddress = parse_addresses(&[address.to_string()])?.remove(0);
+    let prepared = prepare(global, vars)?;
+    let state = prepared.session.load_state()?;
+    let found = infra_engine::inspect(
+        &prepared.session.workspace(),
+        &prepared.graph,
+        &state,
+        &address,
+        inspection,
+        &prepared.variables,
+    )
+    .await;
+    match found {
+        Ok(Inspected::Logs(text)) => {
+            print!("{text}");
+            Ok(Status::Ok)
+        }
+        Ok(Inspected::Exec(output)) => {
+            let _ = std::io::stdout().write_all(&output.stdout);
+            let _ = std::io::stderr().write_all(&output.stderr);
+            Ok(match output.exit_code {
+                0 => Status::Ok,
+                code => Status::Code(u8::try_from(code).unwrap_or(1)),
+            })
         }
         Err(diagnostics) => Err(prepared.session.config_error(diagnostics)),
     }

@@ -17,6 +17,8 @@ pub enum Status {
     Changes,
     /// `fmt -check` found files to format.
     Unformatted,
+    /// `exec`: the remote command's own exit code.
+    Code(u8),
 }
 
 #[derive(Debug)]
@@ -58,6 +60,7 @@ pub fn exit(result: Result<Status, (CliError, bool)>) -> ExitCode {
         Ok(Status::Ok) => ExitCode::SUCCESS,
         Ok(Status::Changes) => ExitCode::from(2),
         Ok(Status::Unformatted) => ExitCode::from(3),
+        Ok(Status::Code(code)) => ExitCode::from(code),
         Err((error, no_color)) => {
             let color = color_enabled(no_color, std::io::stderr().is_terminal());
             eprint!("{}", render_error(&error, color));

@@ -21,8 +21,8 @@ mod value;
 
 pub use address::{AddressParseError, InstanceKey, ResourceAddress};
 pub use provider::{
-    OperationContext, Provider, ProviderError, ProviderErrorKind, ProviderFactory, ProviderRegistry, ProviderSchema,
-    ReadRequest,
+    ExecOutput, OperationContext, Provider, ProviderError, ProviderErrorKind, ProviderFactory, ProviderRegistry,
+    ProviderSchema, ReadRequest,
 };
 pub use schema::{AttributeSchema, BlockNesting, BlockSchema, Schema};
 pub use types::Type;

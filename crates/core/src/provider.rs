@@ -32,6 +32,14 @@ impl OperationContext {
     }
 }
 
+/// What a command run by [`Provider::exec`] did.
+#[derive(Clone, Debug, Default)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
 /// One resource to refresh in a batched read.
 #[derive(Clone, Debug)]
 pub struct ReadRequest {
@@ -116,6 +124,16 @@ pub trait Provider: Send + Sync {
 
     /// Reads an existing object given its backend id, for `infra import`.
     async fn import(&self, ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError>;
+
+    /// The object's recent output, for `infra logs`.
+    async fn logs(&self, kind: &str, _state: &Value, _lines: usize) -> Result<String, ProviderError> {
+        Err(ProviderError::invalid("", format!("`{kind}` resources have no logs")))
+    }
+
+    /// Runs an argv inside the object, for `infra exec`.
+    async fn exec(&self, kind: &str, _state: &Value, _argv: &[String]) -> Result<ExecOutput, ProviderError> {
+        Err(ProviderError::invalid("", format!("commands cannot run inside `{kind}` resources")))
+    }
 
     /// Finds an object this state created but never recorded (a crash between
     /// create and save), by the marker of `ctx`. Backends without markers return `None`.

@@ -59,35 +59,28 @@ pub fn config_digest(config: &Config, variables: &BTreeMap<String, Value>) -> St
     hex::encode(hasher.finalize())
 }
 
-/// `infra import ADDR ID`: reads an existing object and records it in state.
-pub async fn import(
+/// The configured provider that manages `address`, for commands that talk to
+/// one object outside plan and apply (`import`, `logs`, `exec`).
+async fn provider_for(
     ws: &Workspace<'_>,
     graph: &Graph,
-    state: &State,
     address: &ResourceAddress,
-    id: &str,
     variables: &BTreeMap<String, Value>,
-) -> Result<ResourceState, Vec<Diagnostic>> {
+    code: &'static str,
+) -> Result<(String, std::sync::Arc<dyn infra_core::Provider>), Vec<Diagnostic>> {
     let m = ws.config.modules.iter().position(|module| module.path == address.module);
     let key = m.and_then(|m| graph.resource_provider.get(&(m, address.kind.clone(), address.name.clone())));
     let Some(provider_key) = key.cloned() else {
         return Err(vec![
-            Diagnostic::error("infra::import", format!("{address} is not declared in the configuration")).with_help(
-                format!("add a `{} \"{}\" {{ ... }}` block first, then import into it", address.kind, address.name),
-            ),
+            Diagnostic::error(code, format!("{address} is not declared in the configuration"))
+                .with_help(format!("add a `{} \"{}\" {{ ... }}` block first", address.kind, address.name)),
         ]);
     };
-    if state.resources.contains_key(address) {
-        return Err(vec![
-            Diagnostic::error("infra::import", format!("{address} is already managed"))
-                .with_help("remove it from state first with `infra state rm` if you mean to re-import it"),
-        ]);
-    }
     let eval = evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: variables };
     // Provider configurations may read variables and locals; evaluate those first.
-    let mut values = scope::Values::default();
     // Locals that read resources cannot be known here; a provider configuration
     // that needs one reports it when it is evaluated.
+    let mut values = scope::Values::default();
     for node in graph.topological() {
         match &graph.graph[node] {
             variable @ Node::Variable(..) => eval.value_node(&mut values, variable, false).unwrap_or(Ok(()))?,
@@ -98,10 +91,70 @@ pub async fn import(
         }
     }
     let provider = plan::configure(ws, &eval, &values, &provider_key).await?;
+    Ok((provider_key, provider))
+}
+
+/// `infra import ADDR ID`: reads an existing object and records it in state.
+pub async fn import(
+    ws: &Workspace<'_>,
+    graph: &Graph,
+    state: &State,
+    address: &ResourceAddress,
+    id: &str,
+    variables: &BTreeMap<String, Value>,
+) -> Result<ResourceState, Vec<Diagnostic>> {
+    if state.resources.contains_key(address) {
+        return Err(vec![
+            Diagnostic::error("infra::import", format!("{address} is already managed"))
+                .with_help("remove it from state first with `infra state rm` if you mean to re-import it"),
+        ]);
+    }
+    let (provider_key, provider) = provider_for(ws, graph, address, variables, "infra::import").await?;
     let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone() };
     let attributes = provider
         .import(&ctx, &address.kind, id)
         .await
         .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
     Ok(ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false })
+}
+
+/// What `infra logs` and `infra exec` ask of one managed object.
+pub enum Inspection<'a> {
+    Logs { lines: usize },
+    Exec { argv: &'a [String] },
+}
+
+/// What an [`Inspection`] found.
+pub enum Inspected {
+    Logs(String),
+    Exec(infra_core::ExecOutput),
+}
+
+/// `infra logs ADDR` / `infra exec ADDR -- CMD`: asks the provider about one
+/// object recorded in state.
+pub async fn inspect(
+    ws: &Workspace<'_>,
+    graph: &Graph,
+    state: &State,
+    address: &ResourceAddress,
+    inspection: Inspection<'_>,
+    variables: &BTreeMap<String, Value>,
+) -> Result<Inspected, Vec<Diagnostic>> {
+    let Some(recorded) = state.resources.get(address) else {
+        return Err(vec![
+            Diagnostic::error("infra::not_in_state", format!("{address} is not in state"))
+                .with_help("`infra state list` shows what is; apply first if it was never created"),
+        ]);
+    };
+    let (_, provider) = provider_for(ws, graph, address, variables, "infra::inspect").await?;
+    let failed =
+        |e: infra_core::ProviderError| vec![Diagnostic::error("infra::provider", format!("{address}: {}", e.message))];
+    match inspection {
+        Inspection::Logs { lines } => {
+            provider.logs(&address.kind, &recorded.attributes, lines).await.map(Inspected::Logs).map_err(failed)
+        }
+        Inspection::Exec { argv } => {
+            provider.exec(&address.kind, &recorded.attributes, argv).await.map(Inspected::Exec).map_err(failed)
+        }
+    }
 }

@@ -434,6 +434,33 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<Value, ProviderError> 
     ]))
 }
 
+/// Runs an argv in a running container and collects what it wrote.
+pub async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<infra_core::ExecOutput, ProviderError> {
+    let config = bollard::models::ExecConfig {
+        cmd: Some(argv.to_vec()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let what = format!("running {:?} in container {id}", argv.first().map(String::as_str).unwrap_or_default());
+    let created = docker.create_exec(id, config).await.map_err(|e| docker_error(&what, e))?;
+    let mut output = infra_core::ExecOutput::default();
+    if let bollard::exec::StartExecResults::Attached { output: mut stream, .. } =
+        docker.start_exec(&created.id, None).await.map_err(|e| docker_error(&what, e))?
+    {
+        use futures_util::StreamExt as _;
+        while let Some(chunk) = stream.next().await {
+            match chunk.map_err(|e| docker_error(&what, e))? {
+                bollard::container::LogOutput::StdErr { message } => output.stderr.extend_from_slice(&message),
+                other => output.stdout.extend_from_slice(&other.into_bytes()),
+            }
+        }
+    }
+    let inspected = docker.inspect_exec(&created.id).await.map_err(|e| docker_error(&what, e))?;
+    output.exit_code = inspected.exit_code.unwrap_or(-1);
+    Ok(output)
+}
+
 pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
     let options = ListContainersOptions { all: true, filters: scope.filters(), ..Default::default() };
     let containers = docker.list_containers(Some(options)).await.map_err(|e| docker_error("listing containers", e))?;

@@ -104,13 +104,23 @@ pub async fn wait_healthy(docker: &Docker, id: &str, name: &str, deadline: Durat
 }
 
 async fn last_logs(docker: &Docker, id: &str) -> String {
-    let options = LogsOptions { stdout: true, stderr: true, tail: LOG_TAIL.to_string(), ..Default::default() };
+    match logs(docker, id, LOG_TAIL).await {
+        Ok(out) if !out.trim().is_empty() => out.trim_end().to_string(),
+        Ok(_) => "(no output)".to_string(),
+        Err(e) => format!("(logs unavailable: {e})"),
+    }
+}
+
+/// The last `tail` lines a container wrote to stdout and stderr.
+pub async fn logs(docker: &Docker, id: &str, tail: &str) -> Result<String, ProviderError> {
+    let options = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
     let mut stream = docker.logs(id, Some(options));
     let mut out = String::new();
-    while let Some(Ok(chunk)) = stream.next().await {
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| docker_error(&format!("reading the logs of container {id}"), e))?;
         out.push_str(&chunk.to_string());
     }
-    if out.trim().is_empty() { "(no output)".to_string() } else { out.trim_end().to_string() }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -171,6 +171,20 @@ impl Provider for DockerProvider {
         }
     }
 
+    async fn logs(&self, kind: &str, state: &Value, lines: usize) -> Result<String, ProviderError> {
+        match kind {
+            "container" => health::logs(&self.docker, &util::id_of(state)?, &lines.to_string()).await,
+            other => Err(ProviderError::invalid("", format!("`{other}` resources have no logs"))),
+        }
+    }
+
+    async fn exec(&self, kind: &str, state: &Value, argv: &[String]) -> Result<infra_core::ExecOutput, ProviderError> {
+        match kind {
+            "container" => container::exec(&self.docker, &util::id_of(state)?, argv).await,
+            other => Err(ProviderError::invalid("", format!("commands cannot run inside `{other}` resources"))),
+        }
+    }
+
     /// Finds an object created for this address by this state but never
     /// recorded (a crash between create and save).
     async fn adopt(&self, ctx: &OperationContext, kind: &str) -> Result<Option<Value>, ProviderError> {
