@@ -146,6 +146,13 @@ container "app" {{
     env.infra(&["apply", "-auto-approve"]).success();
     assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &app]), "true");
 
+    docker(&["network", "disconnect", &format!("infra-e2e-net-{suffix}"), &app]);
+    let disconnected = env.infra(&["plan"]).success();
+    assert!(disconnected.stdout.contains("# container.app must be replaced"), "{}", disconnected.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    let networks = docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", &app]);
+    assert_eq!(networks, format!("infra-e2e-net-{suffix}"), "reconnected by recreating");
+
     docker(&["rm", "-f", &app]);
     let gone = env.infra(&["plan"]).success();
     assert!(gone.stdout.contains("# container.app will be created"), "{}", gone.stdout);

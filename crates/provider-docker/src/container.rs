@@ -434,6 +434,22 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<Value, ProviderError> 
     ]))
 }
 
+/// What Docker reports laid over what was recorded. Networks are a set: the
+/// recorded order stands unless membership changed (a network disconnected by
+/// hand shows as drift).
+pub fn reconcile(recorded: &Value, observed: &Value) -> Value {
+    let mut merged = crate::util::merge_observed(recorded, observed);
+    let as_set = |v: Option<Vec<String>>| {
+        let mut v = v.unwrap_or_default();
+        v.sort();
+        v
+    };
+    if as_set(str_list(recorded, "networks")) == as_set(str_list(observed, "networks")) {
+        set(&mut merged, "networks", recorded.get("networks").cloned().unwrap_or(Value::Null));
+    }
+    merged
+}
+
 /// Runs an argv in a running container and collects what it wrote.
 pub async fn exec(docker: &Docker, id: &str, argv: &[String]) -> Result<infra_core::ExecOutput, ProviderError> {
     let config = bollard::models::ExecConfig {
@@ -470,10 +486,24 @@ pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Obser
             let id = c.id?;
             let name =
                 c.names.unwrap_or_default().first().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+            let mut networks: Vec<String> = c
+                .network_settings
+                .and_then(|n| n.networks)
+                .map(|n| n.into_keys().filter(|name| name != "bridge").collect())
+                .unwrap_or_default();
+            networks.sort();
             let value = Value::object([
                 ("id", Value::string(&id)),
                 ("name", Value::string(name)),
                 ("running", Value::Bool(c.state == Some(ContainerSummaryStateEnum::RUNNING))),
+                (
+                    "networks",
+                    if networks.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::List(networks.into_iter().map(Value::String).collect())
+                    },
+                ),
             ]);
             Some((id, Observed::new(value, &c.labels.unwrap_or_default())))
         })

@@ -106,7 +106,10 @@ impl Provider for DockerProvider {
                 let found =
                     listed.get(r.kind.as_str()).ok_or_else(|| unknown_kind(&r.kind))?.as_ref().map_err(Clone::clone)?;
                 let id = r.state.get("id").and_then(Value::as_str).unwrap_or_default();
-                Ok(found.get(id).map(|actual| util::merge_observed(&r.state, &actual.value)))
+                Ok(found.get(id).map(|actual| match r.kind.as_str() {
+                    "container" => container::reconcile(&r.state, &actual.value),
+                    _ => util::merge_observed(&r.state, &actual.value),
+                }))
             })
             .collect()
     }
