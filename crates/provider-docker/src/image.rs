@@ -197,8 +197,10 @@ fn build_failure(tag: &str, log: &[String], message: &str) -> ProviderError {
 
 pub async fn delete(docker: &Docker, prior: &Value) -> Result<(), bollard::errors::Error> {
     let tag = str_attr(prior, "tag").or_else(|| str_attr(prior, "id")).unwrap_or_default();
+    // Untag and delete the image but keep its untagged parent layers: they are
+    // Docker's build cache, so applying the same content again is fast.
     docker
-        .remove_image(tag, Some(RemoveImageOptions { force: false, noprune: false, platforms: None }), None)
+        .remove_image(tag, Some(RemoveImageOptions { force: false, noprune: true, platforms: None }), None)
         .await
         .map(|_| ())
 }
