@@ -495,7 +495,7 @@ impl<'a> Applier<'a> {
                         Action::Update => change.before.as_ref(),
                         _ => None,
                     };
-                    let (proposed, _) = propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
+                    let proposed = propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
                     let (planned, extra) = provider
                         .plan(kind, prior, proposed.clone())
                         .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;

@@ -357,7 +357,7 @@ impl<'a> Planner<'a> {
         }
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
-        let (proposed, _) = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
+        let proposed = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
         let (planned, extra) = provider
             .plan(&resource.kind.name, prior.as_ref(), proposed.clone())
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
@@ -440,19 +440,11 @@ impl<'a> Planner<'a> {
             .map(|(a, r)| (a.clone(), r.clone()))
             .collect();
         for (address, r) in removed {
-            if !self.providers.contains_key(&r.provider) {
-                match configure(self.ws, &self.eval, &self.values, &r.provider).await {
-                    Ok(p) => {
-                        self.providers.insert(r.provider.clone(), p.clone());
-                        if self.options.refresh {
-                            self.refresh(&r.provider, p).await;
-                        }
-                    }
-                    Err(e) => {
-                        self.errors.extend(e);
-                        continue;
-                    }
-                }
+            if !self.providers.contains_key(&r.provider)
+                && let Err(e) = self.configure_provider(&r.provider).await
+            {
+                self.errors.extend(e);
+                continue;
             }
             let reason = match self.options.mode {
                 PlanMode::Destroy => ChangeReason::DestroyRequested,

@@ -7,14 +7,10 @@ use std::collections::BTreeMap;
 use infra_core::plan::Action;
 use infra_core::{Schema, Value};
 
-/// The new state the engine proposes before the provider refines it, and the
-/// attributes whose change forces replacement.
-pub fn propose(
-    schema: &Schema,
-    prior: Option<&Value>,
-    config: &Value,
-    ignore_changes: &[String],
-) -> (Value, Vec<String>) {
+/// The new state the engine proposes before the provider refines it. When the
+/// configuration already forces a new object, its computed attributes are
+/// unknown, so the provider plans a new object.
+pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_changes: &[String]) -> Value {
     let get = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null);
     let mut after = BTreeMap::new();
     for (name, attr) in &schema.attributes {
@@ -36,39 +32,34 @@ pub fn propose(
         }
         after.insert((*name).to_string(), value);
     }
-    let mut replace = Vec::new();
-    if let Some(prior) = prior {
-        for (name, attr) in &schema.attributes {
-            if attr.force_new && differs(after.get(*name), prior.get(name)) {
-                replace.push((*name).to_string());
-            }
-        }
-        for (name, block) in &schema.blocks {
-            if block.force_new && differs(after.get(*name), prior.get(name)) {
-                replace.push((*name).to_string());
-            }
-        }
-    }
-    if !replace.is_empty() {
-        // A new object: everything it computes is unknown again.
-        for (name, attr) in &schema.attributes {
-            if attr.computed && get(Some(config), name).is_null() {
-                after.insert((*name).to_string(), Value::Unknown);
-            }
-        }
-    }
+    let mut proposed = Value::Object(after);
+    let new_object = prior.is_some_and(|p| !forced(schema, &proposed, p).is_empty());
+    let Value::Object(after) = &mut proposed else { unreachable!("built as an object") };
     for (name, attr) in &schema.attributes {
-        if attr.sensitive
-            && let Some(v) = after.get_mut(*name)
-            && !v.is_null()
-        {
+        let Some(v) = after.get_mut(*name) else { continue };
+        if new_object && attr.computed && get(Some(config), name).is_null() {
+            // A new object: everything it computes is unknown again.
+            *v = Value::Unknown;
+        }
+        if attr.sensitive && !v.is_null() {
             *v = std::mem::take(v).sensitive();
         }
     }
-    (Value::Object(after), replace)
+    proposed
 }
 
-/// Compares without sensitivity: marking a value secret is not a change.
+/// The attributes and blocks that cannot change in place and differ between
+/// `candidate` and `prior`.
+pub fn forced(schema: &Schema, candidate: &Value, prior: &Value) -> Vec<String> {
+    let attributes = schema.attributes.iter().map(|(name, a)| (*name, a.force_new));
+    let blocks = schema.blocks.iter().map(|(name, b)| (*name, b.force_new));
+    attributes
+        .chain(blocks)
+        .filter(|(name, force_new)| *force_new && differs(candidate.get(name), prior.get(name)))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 /// Decides replacement on the provider's refined value: a provider may
 /// normalise what the user wrote (`"8080:80"` → `"127.0.0.1:8080:80/tcp"`), and
 /// only a difference that survives that forces a new object. When none does,
@@ -81,19 +72,7 @@ pub fn settle(
     extra: Vec<String>,
 ) -> (Value, Vec<String>) {
     let Some(prior) = prior else { return (planned, extra) };
-    let mut replace: Vec<String> = schema
-        .attributes
-        .iter()
-        .filter(|(name, attr)| attr.force_new && differs(planned.get(name), prior.get(name)))
-        .map(|(name, _)| (*name).to_string())
-        .chain(
-            schema
-                .blocks
-                .iter()
-                .filter(|(name, block)| block.force_new && differs(planned.get(name), prior.get(name)))
-                .map(|(name, _)| (*name).to_string()),
-        )
-        .collect();
+    let mut replace = forced(schema, &planned, prior);
     for e in extra {
         if !replace.contains(&e) {
             replace.push(e);
@@ -103,7 +82,10 @@ pub fn settle(
         for (name, attr) in schema.attributes.iter().filter(|(_, a)| a.computed) {
             let Some(v) = map.get_mut(*name) else { continue };
             let recorded = prior.get(name).cloned().unwrap_or(Value::Null);
-            if replace.is_empty() && matches!(v.peel(), Value::Unknown) {
+            let engine_made_unknown = proposed.get(name).is_some_and(|p| matches!(p.peel(), Value::Unknown));
+            if replace.is_empty() && engine_made_unknown && matches!(v.peel(), Value::Unknown) {
+                // Only the engine's guess of a new object made it unknown; a value
+                // the provider itself made unknown (content not known yet) stays so.
                 *v = recorded;
             } else if !replace.is_empty()
                 && attr.read_only
@@ -121,7 +103,8 @@ pub fn settle(
 }
 
 /// An attribute set to null and one left out mean the same; so does a
-/// sensitive mark with the same value underneath.
+/// sensitive mark with the same value underneath (marking a value secret is
+/// not a change).
 fn differs(a: Option<&Value>, b: Option<&Value>) -> bool {
     let bare = |v: Option<&Value>| v.map(|v| without_nulls(v.unmark().0)).unwrap_or(Value::Null);
     bare(a) != bare(b)
@@ -186,15 +169,15 @@ mod tests {
     #[test]
     fn computed_attributes_are_unknown_on_create_and_kept_on_update() {
         let config = Value::object([("path", Value::string("/a")), ("content", Value::string("x"))]);
-        let (created, replace) = propose(&schema(), None, &config, &[]);
+        let created = propose(&schema(), None, &config, &[]);
         assert_eq!(created.get("id"), Some(&Value::Unknown));
-        assert!(replace.is_empty());
         let prior = Value::object([
             ("path", Value::string("/a")),
             ("content", Value::string("old")),
             ("id", Value::string("1")),
         ]);
-        let (updated, replace) = propose(&schema(), Some(&prior), &config, &[]);
+        let updated = propose(&schema(), Some(&prior), &config, &[]);
+        let replace = forced(&schema(), &updated, &prior);
         assert_eq!(updated.get("id"), Some(&Value::string("1")));
         assert_eq!(action(Some(&prior), &updated, &replace), Action::Update);
     }
@@ -205,18 +188,40 @@ mod tests {
             Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::string("1"))]);
         // The user wrote "/a/" and the provider normalised it back to "/a": no replacement.
         let written = Value::object([("path", Value::string("/a/")), ("content", Value::string("x"))]);
-        let (proposed, replace) = propose(&schema(), Some(&prior), &written, &[]);
-        assert_eq!(replace, vec!["path".to_string()]);
+        let proposed = propose(&schema(), Some(&prior), &written, &[]);
+        assert_eq!(forced(&schema(), &proposed, &prior), vec!["path".to_string()]);
         let normalised =
             Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::Unknown)]);
         let (planned, replace) = settle(&schema(), Some(&prior), &proposed, normalised, Vec::new());
         assert!(replace.is_empty());
         assert_eq!(planned.get("id"), Some(&Value::string("1")), "the known id comes back");
         // A provider asks for replacement: the carried-over id belongs to the old object.
-        let (proposed, _) = propose(&schema(), Some(&prior), &prior, &[]);
+        let proposed = propose(&schema(), Some(&prior), &prior, &[]);
         let (planned, replace) = settle(&schema(), Some(&prior), &proposed, proposed.clone(), vec!["content".into()]);
         assert_eq!(replace, vec!["content".to_string()]);
         assert_eq!(planned.get("id"), Some(&Value::Unknown));
+    }
+
+    #[test]
+    fn settle_keeps_what_the_provider_made_unknown() {
+        let schema = schema().attribute("digest", AttributeSchema::computed(Type::String));
+        let prior = Value::object([
+            ("path", Value::string("/a")),
+            ("content", Value::string("x")),
+            ("digest", Value::string("d1")),
+            ("id", Value::string("1")),
+        ]);
+        // The content becomes known only at apply; the provider cannot know the digest.
+        let config = Value::object([("path", Value::string("/a")), ("content", Value::Unknown)]);
+        let proposed = propose(&schema, Some(&prior), &config, &[]);
+        let mut planned = proposed.clone();
+        if let Value::Object(map) = &mut planned {
+            map.insert("digest".into(), Value::Unknown);
+        }
+        let (planned, replace) = settle(&schema, Some(&prior), &proposed, planned, Vec::new());
+        assert!(replace.is_empty());
+        assert_eq!(planned.get("digest"), Some(&Value::Unknown), "not the old digest: apply would contradict it");
+        assert_eq!(planned.get("id"), Some(&Value::string("1")));
     }
 
     #[test]
@@ -224,11 +229,11 @@ mod tests {
         let prior =
             Value::object([("path", Value::string("/a")), ("content", Value::string("x")), ("id", Value::string("1"))]);
         let moved = Value::object([("path", Value::string("/b")), ("content", Value::string("x"))]);
-        let (after, replace) = propose(&schema(), Some(&prior), &moved, &[]);
-        assert_eq!(replace, vec!["path".to_string()]);
+        let after = propose(&schema(), Some(&prior), &moved, &[]);
+        assert_eq!(forced(&schema(), &after, &prior), vec!["path".to_string()]);
         assert_eq!(after.get("id"), Some(&Value::Unknown));
         let edited = Value::object([("path", Value::string("/a")), ("content", Value::string("new"))]);
-        let (after, _) = propose(&schema(), Some(&prior), &edited, &["content".into()]);
+        let after = propose(&schema(), Some(&prior), &edited, &["content".into()]);
         assert_eq!(action(Some(&prior), &after, &[]), Action::NoOp);
     }
 }
