@@ -7,18 +7,7 @@
 use std::process::Command;
 
 use crate::support::TestEnv;
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("the docker CLI runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn base_image() -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/base-image");
-    let out = Command::new("bash").arg(script).output().expect("base-image runs");
-    assert!(out.status.success(), "building the base image failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::support::docker::{base_image, docker, remove_labelled};
 
 /// A test directory, a suffix for the names of everything the test creates
 /// (unique per test, valid in Docker names), and the guard that removes it all.
@@ -43,19 +32,7 @@ impl Drop for Cleanup {
         let _ = Command::new("docker").args(["volume", "rm", &name("data")]).output();
         let _ = Command::new("docker").args(["rmi", &name("img")]).output();
         if let Some(lineage) = &self.lineage {
-            let filter = format!("label=infra.lineage={lineage}");
-            for (list, remove) in [
-                (&["ps", "-aq"][..], &["rm", "-f"][..]),
-                (&["network", "ls", "-q"], &["network", "rm"]),
-                (&["volume", "ls", "-q"], &["volume", "rm"]),
-                (&["images", "-q"], &["rmi", "-f"]),
-            ] {
-                let mut args = list.to_vec();
-                args.extend(["--filter", &filter]);
-                for id in docker(&args).lines() {
-                    let _ = Command::new("docker").args(remove).arg(id).output();
-                }
-            }
+            remove_labelled(lineage);
         }
     }
 }
@@ -436,4 +413,122 @@ container "app" {{
     env.infra(&["apply", "-auto-approve"]).success();
     assert_eq!(docker(&["exec", &app, "sh", "-c", "echo $API_KEY"]), "rotated");
     env.infra(&["destroy", "-auto-approve"]).success();
+}
+
+/// Runs a throwaway registry (Debian's docker-registry, built from the base
+/// image) on a free 127.0.0.1 port; removed when dropped.
+struct LocalRegistry {
+    name: String,
+    port: u16,
+}
+
+impl LocalRegistry {
+    fn start(suffix: &str, base: &str) -> LocalRegistry {
+        let context = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/registry");
+        let build = Command::new("docker")
+            .args(["build", "-q", "--build-arg", &format!("BASE={base}"), "-t", "infra-e2e-registry:1"])
+            .arg(&context)
+            .output()
+            .expect("docker build");
+        assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+        let port = crate::support::docker::free_port();
+        let name = format!("infra-e2e-registry-{suffix}");
+        let published = format!("127.0.0.1:{port}:5000");
+        docker(&["run", "-d", "--name", &name, "-p", &published, "infra-e2e-registry:1"]);
+        let registry = LocalRegistry { name, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // docker-proxy accepts connections at once; wait for the registry's answer.
+        let url = format!("http://127.0.0.1:{port}/v2/");
+        while !Command::new("curl").args(["-fsS", "--max-time", "2", &url]).output().is_ok_and(|o| o.status.success()) {
+            assert!(std::time::Instant::now() < deadline, "the registry never answered on {url}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        registry
+    }
+
+    /// Pushes `image` as `REGISTRY/e2e/NAME:TAG` and removes the local tag.
+    fn push(&self, image: &str, name_and_tag: &str) -> String {
+        let reference = format!("127.0.0.1:{}/e2e/{name_and_tag}", self.port);
+        docker(&["tag", image, &reference]);
+        let pushed = Command::new("docker").args(["push", &reference]).output().expect("docker push");
+        assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+        docker(&["rmi", &reference]);
+        reference
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+    }
+}
+
+#[test]
+fn images_imported_from_a_rootfs_tarball_and_pulled_by_reference() {
+    let base = base_image();
+    let (env, suffix, mut cleanup) = isolated();
+    // A root filesystem tarball, as `docker export` writes one.
+    let scratch = format!("infra-e2e-export-{suffix}");
+    docker(&["create", "--name", &scratch, &base]);
+    let exported = Command::new("docker")
+        .args(["export", "-o"])
+        .arg(env.join("rootfs.tar"))
+        .arg(&scratch)
+        .output()
+        .expect("docker export");
+    docker(&["rm", &scratch]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let registry = LocalRegistry::start(&suffix, &base);
+    let reference = registry.push(&base, "base:1");
+
+    let config = |command: &str| {
+        format!(
+            r#"
+image "imported" {{
+  name    = "infra-e2e-imported-{suffix}"
+  import  = "rootfs.tar"
+  changes = ["CMD [\"{command}\", \"infinity\"]", "ENV GREETING=hi"]
+}}
+
+image "pulled" {{
+  pull = "{reference}"
+}}
+
+container "from_tarball" {{
+  name  = "infra-e2e-tar-{suffix}"
+  image = image.imported.tag
+}}
+
+container "from_registry" {{
+  name    = "infra-e2e-pulled-{suffix}"
+  image   = image.pulled.tag
+  command = ["sleep", "infinity"]
+}}
+"#
+        )
+    };
+    env.write("main.infra", &config("sleep"));
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    if env.exists("infra.state") {
+        cleanup.lineage = Some(lineage(&env));
+    }
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    let running = |name: &str| docker(&["inspect", "-f", "{{.State.Running}} {{.Config.Env}}", name]);
+    assert!(running(&format!("infra-e2e-tar-{suffix}")).starts_with("true [GREETING=hi"), "the changes apply");
+    assert!(running(&format!("infra-e2e-pulled-{suffix}")).starts_with("true"));
+    let shown = env.infra(&["state", "show", "image.pulled"]).success().stdout;
+    let digest = format!("127.0.0.1:{}/e2e/base@sha256:", registry.port);
+    assert!(shown.contains(&digest), "the registry digest is recorded: {shown}");
+    let labels = docker(&["images", "--format", "{{.Repository}}", "--filter", "label=infra.address=image.imported"]);
+    let imported = format!("infra-e2e-imported-{suffix}");
+    assert!(labels.lines().any(|r| r == imported), "an imported image carries the markers: {labels}");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "no-op after import and pull");
+
+    // Other changes make another image; the plan says so before anything runs.
+    env.write("main.infra", &config("tail"));
+    let plan = env.infra(&["plan"]).success().stdout;
+    assert!(plan.contains("# image.imported must be replaced"), "{plan}");
+
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(docker(&["images", "-q", &reference]), "", "a pulled image goes with destroy unless keep_locally");
 }

@@ -9,6 +9,7 @@ mod docker;
 mod help;
 mod plan_output;
 mod quickstart;
+mod rollout;
 mod saved_plan;
 mod state_safety;
 mod workflow;

@@ -5,18 +5,7 @@
 use std::process::Command;
 
 use crate::support::TestEnv;
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+use crate::support::docker::{base_image, copy_dir, free_port};
 
 fn get(url: &str) -> serde_json::Value {
     let out = Command::new("curl").args(["-fsS", "--max-time", "10", url]).output().expect("curl runs");
@@ -24,21 +13,12 @@ fn get(url: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("the app answers JSON")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 #[test]
 fn quickstart_from_nothing_to_edit_to_destroy() {
     let env = TestEnv::new();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_dir(&root.join("examples/quickstart"), env.path());
-    let base = String::from_utf8(
-        Command::new("bash").arg(root.join("scripts/base-image")).output().expect("base image").stdout,
-    )
-    .expect("utf-8")
-    .trim()
-    .to_string();
+    let base = base_image();
     let stack = format!("qs-{}", env.docker_suffix());
     let port = free_port();
     let vars = [format!("base_image={base}"), format!("stack={stack}"), format!("web_port={port}")];

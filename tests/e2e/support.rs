@@ -127,3 +127,63 @@ fn redact_uuids(text: &str) -> String {
     }
     out
 }
+
+/// Helpers for the tests that run against the real Docker daemon.
+pub mod docker {
+    use std::path::Path;
+    use std::process::Command;
+
+    /// Runs the docker CLI and returns its trimmed stdout.
+    pub fn docker(args: &[&str]) -> String {
+        let out = Command::new("docker").args(args).output().expect("the docker CLI runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The tag of the Debian base image every test image starts FROM (built once).
+    pub fn base_image() -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/base-image");
+        let out = Command::new("bash").arg(script).output().expect("base-image runs");
+        assert!(out.status.success(), "building the base image failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    }
+
+    /// The ids of every object of one kind (`ps -a`, `network ls`, `volume ls`,
+    /// `images`) labelled with this lineage.
+    pub fn labelled(list: &[&str], lineage: &str) -> Vec<String> {
+        let filter = format!("label=infra.lineage={lineage}");
+        let mut args = list.to_vec();
+        args.extend(["-q", "--filter", &filter]);
+        docker(&args).lines().map(str::to_string).collect()
+    }
+
+    /// Removes everything labelled with a lineage: containers, networks,
+    /// volumes, images. For test guards, whatever happened.
+    pub fn remove_labelled(lineage: &str) {
+        for (list, remove) in [
+            (&["ps", "-a"][..], &["rm", "-f"][..]),
+            (&["network", "ls"], &["network", "rm"]),
+            (&["volume", "ls"], &["volume", "rm"]),
+            (&["images"], &["rmi", "-f"]),
+        ] {
+            for id in labelled(list, lineage) {
+                let _ = Command::new("docker").args(remove).arg(id).output();
+            }
+        }
+    }
+}

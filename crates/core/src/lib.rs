@@ -22,7 +22,7 @@ mod value;
 pub use address::{AddressParseError, InstanceKey, ResourceAddress};
 pub use provider::{
     ExecOutput, OperationContext, Provider, ProviderError, ProviderErrorKind, ProviderFactory, ProviderRegistry,
-    ProviderSchema, ReadRequest,
+    ProviderSchema, ReadRequest, Refined,
 };
 pub use schema::{AttributeSchema, BlockNesting, BlockSchema, Schema};
 pub use types::Type;

@@ -45,6 +45,8 @@ pub struct ResourceChange {
     /// Attributes whose change forces replacement.
     pub replace_paths: Vec<String>,
     pub reason: Option<ChangeReason>,
+    /// The provider's word on how the change is carried out (a rolling update).
+    pub note: Option<String>,
     pub dependencies: Vec<ResourceAddress>,
     pub create_before_destroy: bool,
 }
@@ -155,6 +157,8 @@ struct ChangeV1 {
     after: Option<EncodedValue>,
     replace_paths: Vec<String>,
     reason: Option<ChangeReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
     dependencies: Vec<String>,
     create_before_destroy: bool,
 }
@@ -237,6 +241,7 @@ impl Plan {
                     after: c.after.as_ref().map(EncodedValue::encode),
                     replace_paths: c.replace_paths.clone(),
                     reason: c.reason,
+                    note: c.note.clone(),
                     dependencies: c.dependencies.iter().map(ToString::to_string).collect(),
                     create_before_destroy: c.create_before_destroy,
                 })
@@ -293,6 +298,7 @@ impl Plan {
                         after: c.after.map(EncodedValue::decode),
                         replace_paths: c.replace_paths,
                         reason: c.reason,
+                        note: c.note,
                         dependencies: c.dependencies.iter().map(|d| parse_address(d)).collect::<Result<_, _>>()?,
                         create_before_destroy: c.create_before_destroy,
                     })
@@ -343,6 +349,7 @@ mod tests {
                 after: Some(Value::object([("id", Value::Unknown), ("content", Value::string("x").sensitive())])),
                 replace_paths: vec![],
                 reason: None,
+                note: Some("rolling update".into()),
                 dependencies: vec![address],
                 create_before_destroy: false,
             }],

@@ -40,9 +40,38 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
 }
 
+/// A provider's answer to [`Provider::plan`].
+#[derive(Clone, Debug)]
+pub struct Refined {
+    pub planned: Value,
+    /// Attributes whose change forces replacement beyond the schema's `force_new` ones.
+    pub replace_on: Vec<String>,
+    /// How the change will be carried out, when the attributes alone do not
+    /// say ("rolling update: 3 replicas, one at a time"). Shown in the plan.
+    pub note: Option<String>,
+}
+
+impl Refined {
+    pub fn new(planned: Value) -> Self {
+        Refined { planned, replace_on: Vec::new(), note: None }
+    }
+
+    pub fn replace_on(mut self, attributes: Vec<String>) -> Self {
+        self.replace_on = attributes;
+        self
+    }
+
+    pub fn note(mut self, note: Option<String>) -> Self {
+        self.note = note;
+        self
+    }
+}
+
 /// One resource to refresh in a batched read.
 #[derive(Clone, Debug)]
 pub struct ReadRequest {
+    /// The state's lineage: with `address`, the marker of what was created for it.
+    pub lineage: String,
     pub address: ResourceAddress,
     pub kind: String,
     pub state: Value,
@@ -95,15 +124,11 @@ pub trait Provider: Send + Sync {
     }
 
     /// Refines the engine's proposed new state: fills what can be known at plan
-    /// time, and lists attributes whose change forces replacement beyond the
-    /// schema's `force_new` ones.
-    fn plan(
-        &self,
-        _kind: &str,
-        _prior: Option<&Value>,
-        proposed: Value,
-    ) -> Result<(Value, Vec<String>), ProviderError> {
-        Ok((proposed, Vec::new()))
+    /// time, lists attributes whose change forces replacement beyond the
+    /// schema's `force_new` ones, and says how an update will be carried out
+    /// when that matters to a reviewer.
+    fn plan(&self, _kind: &str, _prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
+        Ok(Refined::new(proposed))
     }
 
     /// Refreshes many resources at once. `None` means the object is gone.

@@ -119,6 +119,29 @@ impl Value {
         }
     }
 
+    /// The bare value with null object entries dropped: the form in which two
+    /// values that mean the same compare equal.
+    pub fn canonical(&self) -> Value {
+        fn without_nulls(v: Value) -> Value {
+            match v {
+                Value::Object(map) => Value::Object(
+                    map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect(),
+                ),
+                Value::List(items) => Value::List(items.into_iter().map(without_nulls).collect()),
+                other => other,
+            }
+        }
+        without_nulls(self.unmark().0)
+    }
+
+    /// Whether two attribute values differ in meaning: set to null and left out
+    /// mean the same, and so does a sensitive mark over the same value (marking
+    /// a value secret is not a change).
+    pub fn differs(a: Option<&Value>, b: Option<&Value>) -> bool {
+        let canonical = |v: Option<&Value>| v.map(Value::canonical).unwrap_or(Value::Null);
+        canonical(a) != canonical(b)
+    }
+
     /// Paths of every sensitive part, for recording in state.
     pub fn sensitive_paths(&self) -> Vec<ValuePath> {
         let mut out = Vec::new();

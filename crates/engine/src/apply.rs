@@ -496,10 +496,10 @@ impl<'a> Applier<'a> {
                         _ => None,
                     };
                     let proposed = propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
-                    let (planned, extra) = provider
+                    let refined = provider
                         .plan(kind, prior, proposed.clone())
                         .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
-                    let (planned, _) = settle(&schema, prior, &proposed, planned, extra);
+                    let (planned, _) = settle(&schema, prior, &proposed, refined.planned, refined.replace_on);
                     if let Some(promised) = &change.after
                         && let Some(path) = first_mismatch(promised, &planned, &mut String::new())
                     {

@@ -214,6 +214,7 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|(_, r)| r.provider == key)
             .map(|(address, r)| ReadRequest {
+                lineage: self.state.lineage.clone(),
                 address: address.clone(),
                 kind: address.kind.clone(),
                 state: r.attributes.clone(),
@@ -358,10 +359,11 @@ impl<'a> Planner<'a> {
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
         let proposed = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
-        let (planned, extra) = provider
+        let refined = provider
             .plan(&resource.kind.name, prior.as_ref(), proposed.clone())
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
-        let (planned, replace) = settle(schema, prior.as_ref(), &proposed, planned, extra);
+        let note = refined.note;
+        let (planned, replace) = settle(schema, prior.as_ref(), &proposed, refined.planned, refined.replace_on);
         let requested = self.options.replace.iter().any(|r| r == address);
         let mut action = action(prior.as_ref(), &planned, &replace);
         let mut reason = None;
@@ -385,6 +387,7 @@ impl<'a> Planner<'a> {
             after,
             replace_paths: replace,
             reason,
+            note: note.filter(|_| action == Action::Update),
             dependencies: dependencies.to_vec(),
             create_before_destroy: resource.lifecycle.create_before_destroy,
         });
@@ -411,6 +414,7 @@ impl<'a> Planner<'a> {
             after: None,
             replace_paths: Vec::new(),
             reason: Some(reason),
+            note: None,
             dependencies,
             create_before_destroy: false,
         });

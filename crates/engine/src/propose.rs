@@ -55,7 +55,7 @@ pub fn forced(schema: &Schema, candidate: &Value, prior: &Value) -> Vec<String> 
     let blocks = schema.blocks.iter().map(|(name, b)| (*name, b.force_new));
     attributes
         .chain(blocks)
-        .filter(|(name, force_new)| *force_new && differs(candidate.get(name), prior.get(name)))
+        .filter(|(name, force_new)| *force_new && Value::differs(candidate.get(name), prior.get(name)))
         .map(|(name, _)| name.to_string())
         .collect()
 }
@@ -102,26 +102,8 @@ pub fn settle(
     (planned, replace)
 }
 
-/// An attribute set to null and one left out mean the same; so does a
-/// sensitive mark with the same value underneath (marking a value secret is
-/// not a change).
-fn differs(a: Option<&Value>, b: Option<&Value>) -> bool {
-    let bare = |v: Option<&Value>| v.map(|v| without_nulls(v.unmark().0)).unwrap_or(Value::Null);
-    bare(a) != bare(b)
-}
-
-fn without_nulls(v: Value) -> Value {
-    match v {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
-        }
-        Value::List(items) => Value::List(items.into_iter().map(without_nulls).collect()),
-        other => other,
-    }
-}
-
 pub fn same(a: &Value, b: &Value) -> bool {
-    !differs(Some(a), Some(b))
+    !Value::differs(Some(a), Some(b))
 }
 
 pub fn action(prior: Option<&Value>, planned: &Value, replace: &[String]) -> Action {

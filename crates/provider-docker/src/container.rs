@@ -13,64 +13,109 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, StartContainerOptions, StopContainerOptions,
 };
-use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type, Value};
+use infra_core::{AttributeSchema, BlockNesting, OperationContext, ProviderError, Refined, Schema, Type, Value};
 
 use crate::util::{Observed, Scope, docker_error, labels, set, str_list};
 
 pub fn schema() -> Schema {
     let list = || Type::list(Type::String);
-    Schema::new("A Docker container.")
-        .attribute("name", AttributeSchema::required(Type::String).force_new())
-        .attribute("image", AttributeSchema::required(Type::String).force_new().describe("image name, tag or id"))
-        .attribute("command", AttributeSchema::optional(list()).force_new())
-        .attribute("entrypoint", AttributeSchema::optional(list()).force_new())
-        .attribute("env", AttributeSchema::optional(Type::map(Type::String)).force_new())
+    Schema::new("A Docker container, or a set of identical replicas of one.")
+        .attribute("name", AttributeSchema::required(Type::String).force_new().describe("replicas are named NAME-1, NAME-2, ..."))
+        .attribute("image", AttributeSchema::required(Type::String).describe("image name, tag or id"))
+        .attribute("command", AttributeSchema::optional(list()))
+        .attribute("entrypoint", AttributeSchema::optional(list()))
+        .attribute("env", AttributeSchema::optional(Type::map(Type::String)))
         .attribute(
             "env_files",
             AttributeSchema::optional(list())
-                .force_new()
                 .describe("files of KEY=VALUE lines; their values are treated as secrets; `env` wins over them"),
         )
         .attribute("env_files_sha256", AttributeSchema::computed(Type::String))
         .attribute(
             "ports",
             AttributeSchema::optional(list())
-                .force_new()
                 .describe("\"CONTAINER\", \"HOST:CONTAINER\" or \"ADDRESS:HOST:CONTAINER\", optionally /udp; address defaults to 127.0.0.1"),
         )
         .attribute(
             "mounts",
-            AttributeSchema::optional(list()).force_new().describe("\"VOLUME:/path\" or \"/host/path:/path\", optionally :ro"),
+            AttributeSchema::optional(list()).describe("\"VOLUME:/path\" or \"/host/path:/path\", optionally :ro"),
         )
-        .attribute("tmpfs", AttributeSchema::optional(list()).force_new().describe("\"/path\" or \"/path:size=64m,mode=1777\""))
-        .attribute("log_driver", AttributeSchema::optional(Type::String).force_new())
-        .attribute("log_options", AttributeSchema::optional(Type::map(Type::String)).force_new())
-        .attribute("networks", AttributeSchema::optional(list()).force_new())
+        .attribute("tmpfs", AttributeSchema::optional(list()).describe("\"/path\" or \"/path:size=64m,mode=1777\""))
+        .attribute("log_driver", AttributeSchema::optional(Type::String))
+        .attribute("log_options", AttributeSchema::optional(Type::map(Type::String)))
+        .attribute("networks", AttributeSchema::optional(list()))
         .attribute(
             "network_aliases",
-            AttributeSchema::optional(list()).force_new().describe("names other containers reach this one by, on every network"),
+            AttributeSchema::optional(list()).describe("names other containers reach this one by, on every network"),
         )
-        .attribute(
-            "network_aliases",
-            AttributeSchema::optional(list()).force_new().describe("names other containers reach this one by, on every network"),
-        )
-        .attribute("restart", AttributeSchema::optional(Type::String).default(Value::string("no")).force_new())
-        .attribute("user", AttributeSchema::optional(Type::String).force_new())
-        .attribute("working_dir", AttributeSchema::optional(Type::String).force_new())
-        .attribute("read_only", AttributeSchema::optional(Type::Bool).default(Value::Bool(false)).force_new())
-        .attribute("labels", AttributeSchema::optional(Type::map(Type::String)).force_new())
+        .attribute("restart", AttributeSchema::optional(Type::String).default(Value::string("no")))
+        .attribute("user", AttributeSchema::optional(Type::String))
+        .attribute("working_dir", AttributeSchema::optional(Type::String))
+        .attribute("read_only", AttributeSchema::optional(Type::Bool).default(Value::Bool(false)))
+        .attribute("labels", AttributeSchema::optional(Type::map(Type::String)))
         .attribute(
             "healthcheck",
             AttributeSchema::optional(crate::health::schema_type())
-                .force_new()
                 .describe("{ cmd = [...], interval = \"5s\", timeout = \"5s\", retries = 3, start_period = \"0s\" }; creation waits until healthy"),
         )
-        .attribute("cap_add", AttributeSchema::optional(list()).force_new())
-        .attribute("cap_drop", AttributeSchema::optional(list()).force_new())
-        .attribute("memory", AttributeSchema::optional(Type::String).force_new().describe("limit such as 256m or 1g"))
+        .attribute("cap_add", AttributeSchema::optional(list()))
+        .attribute("cap_drop", AttributeSchema::optional(list()))
+        .attribute("memory", AttributeSchema::optional(Type::String).describe("limit such as 256m or 1g"))
+        .attribute("cpus", AttributeSchema::optional(Type::Number).describe("CPU limit, e.g. 0.5 or 2"))
+        .attribute(
+            "replicas",
+            AttributeSchema::optional(Type::Number)
+                .default(Value::Number(1.0))
+                .describe("how many identical containers run; changed in place"),
+        )
+        .block("update", BlockNesting::Single, update_schema())
         .attribute("running", AttributeSchema::optional(Type::Bool).default(Value::Bool(true)))
-        .attribute("id", AttributeSchema::computed(Type::String))
+        .attribute("id", AttributeSchema::computed(Type::String).describe("the first replica's id"))
+        .attribute("ids", AttributeSchema::computed(list()).describe("every replica's id, in replica order"))
+        .attribute(
+            "revision",
+            AttributeSchema::computed(Type::String).describe("digest of the settings the replicas were created from"),
+        )
 }
+
+fn update_schema() -> Schema {
+    Schema::new("How a change of the container's settings reaches running replicas.").attribute(
+        "strategy",
+        AttributeSchema::optional(Type::String).describe(
+            "recreate (stop, then start anew; the default for one replica), rolling (one replica at a time, \
+             each new one healthy before its old one stops; the default for several) or blue-green (a whole \
+             new set, healthy, then the network aliases move to it)",
+        ),
+    )
+}
+
+/// The settings a replica is created from: a change to any of them makes new
+/// replicas (by recreating, or by a rolling or blue-green update).
+pub const SETTINGS: &[&str] = &[
+    "image",
+    "command",
+    "entrypoint",
+    "env",
+    "env_files",
+    "env_files_sha256",
+    "ports",
+    "mounts",
+    "tmpfs",
+    "log_driver",
+    "log_options",
+    "networks",
+    "network_aliases",
+    "restart",
+    "user",
+    "working_dir",
+    "read_only",
+    "labels",
+    "healthcheck",
+    "cap_add",
+    "cap_drop",
+    "memory",
+    "cpus",
+];
 
 struct Port {
     address: String,
@@ -141,7 +186,81 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
             format!("restart {restart:?} is not no, always, unless-stopped or on-failure"),
         ));
     }
+    if let Some(cpus) = config.get("cpus").and_then(Value::as_number)
+        && !(cpus > 0.0 && cpus <= 1024.0)
+    {
+        errors.push(ProviderError::invalid("cpus", format!("cpus {cpus} is not a positive number of CPUs")));
+    }
+    errors.extend(validate_replicas(config));
     errors
+}
+
+/// Several replicas, or new ones started before the old stop, cannot share a
+/// fixed host port: say so before anything is created.
+fn validate_replicas(config: &Value) -> Vec<ProviderError> {
+    let mut errors = Vec::new();
+    let replicas = config.get("replicas").and_then(Value::as_number);
+    if let Some(n) = replicas
+        && (n < 0.0 || n.fract() != 0.0 || n > 1000.0)
+    {
+        errors.push(ProviderError::invalid("replicas", format!("replicas {n} is not a whole number from 0 to 1000")));
+    }
+    let strategy = match Strategy::of(config) {
+        Ok(strategy) => strategy,
+        Err(e) => return [errors, vec![e]].concat(),
+    };
+    let overlapping = strategy != Strategy::Recreate || replicas.unwrap_or(1.0) > 1.0;
+    let fixed_port = str_list(config, "ports")
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| parse_port(p).is_ok_and(|port| !port.host.is_empty()));
+    if overlapping && let Some(port) = fixed_port {
+        errors.push(ProviderError::invalid(
+            "ports",
+            format!(
+                "port {port:?} names a host port, but {} containers of this set run at once; \
+                 publish only the container port (\"{}\") or put a proxy in front",
+                if strategy == Strategy::Recreate { "several" } else { "during an update two" },
+                parse_port(&port).map(|p| p.container).unwrap_or_default().trim_end_matches("/tcp"),
+            ),
+        ));
+    }
+    errors
+}
+
+/// How changed settings reach the running replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Recreate,
+    Rolling,
+    BlueGreen,
+}
+
+impl Strategy {
+    pub fn of(container: &Value) -> Result<Strategy, ProviderError> {
+        let written = container.get("update").and_then(|u| u.get("strategy")).and_then(Value::as_str);
+        match written {
+            None if replicas(container) > 1 => Ok(Strategy::Rolling),
+            None | Some("recreate") => Ok(Strategy::Recreate),
+            Some("rolling") => Ok(Strategy::Rolling),
+            Some("blue-green") => Ok(Strategy::BlueGreen),
+            Some(other) => Err(ProviderError::invalid(
+                "update",
+                format!("update strategy {other:?} is not recreate, rolling or blue-green"),
+            )),
+        }
+    }
+}
+
+/// The number of replicas asked for (1 when left out).
+pub fn replicas(container: &Value) -> usize {
+    container.get("replicas").and_then(Value::as_number).map_or(1, |n| n.max(0.0) as usize)
+}
+
+/// The name of replica `slot` (1-based): the name itself for a single container.
+pub fn replica_name(container: &Value, slot: usize) -> String {
+    let name = container.get("name").and_then(Value::as_str).unwrap_or_default();
+    if replicas(container) == 1 { name.to_string() } else { format!("{name}-{slot}") }
 }
 
 /// `256m`, `1g`, `512k` or plain bytes.
@@ -171,7 +290,16 @@ fn restart_policy(name: &str) -> Option<RestartPolicyNameEnum> {
     })
 }
 
-fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, ProviderError> {
+/// One container of a replica set, as it is about to be created.
+pub struct Replica {
+    pub slot: usize,
+    pub name: String,
+    /// False while a blue-green set is not yet switched to: it joins its networks
+    /// without the aliases other containers find it by.
+    pub aliases: bool,
+}
+
+fn body(ctx: &OperationContext, planned: &Value, replica: &Replica) -> Result<ContainerCreateBody, ProviderError> {
     // Secrets are marked for display; Docker gets the values themselves.
     let (bare, _) = planned.unmark();
     let get = |k: &str| bare.get(k).and_then(Value::as_str).map(str::to_string);
@@ -212,7 +340,7 @@ fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, 
         env,
         user: get("user"),
         working_dir: get("working_dir"),
-        labels: Some(labels(ctx, &bare)),
+        labels: Some(replica_labels(ctx, &bare, replica)),
         healthcheck: crate::health::check(&bare)
             .map_err(|e| ProviderError::invalid("healthcheck", e))?
             .map(|c| c.config),
@@ -230,81 +358,154 @@ fn body(ctx: &OperationContext, planned: &Value) -> Result<ContainerCreateBody, 
             cap_add: str_list(&bare, "cap_add"),
             cap_drop: str_list(&bare, "cap_drop"),
             memory: get("memory").as_deref().and_then(parse_memory),
+            nano_cpus: bare.get("cpus").and_then(Value::as_number).map(|c| (c * 1e9) as i64),
             network_mode: first_network.clone(),
             ..Default::default()
         }),
         networking_config: first_network
-            .map(|n| NetworkingConfig { endpoints_config: Some([(n, endpoint(&bare))].into()) }),
+            .map(|n| NetworkingConfig { endpoints_config: Some([(n, endpoint(&bare, replica.aliases))].into()) }),
         ..Default::default()
     })
 }
 
-fn endpoint(container: &Value) -> EndpointSettings {
-    EndpointSettings { aliases: str_list(container, "network_aliases"), ..Default::default() }
+pub fn endpoint(container: &Value, with_aliases: bool) -> EndpointSettings {
+    let aliases = if with_aliases { str_list(container, "network_aliases") } else { None };
+    EndpointSettings { aliases, ..Default::default() }
 }
 
-pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
-    let name = planned.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+fn replica_labels(ctx: &OperationContext, bare: &Value, replica: &Replica) -> HashMap<String, String> {
+    let mut labels = labels(ctx, bare);
+    labels.insert(crate::util::REPLICA.into(), replica.slot.to_string());
+    if let Some(revision) = bare.get("revision").and_then(Value::as_str) {
+        labels.insert(crate::util::REVISION.into(), revision.to_string());
+    }
+    labels
+}
+
+/// Creates, connects and starts one replica, and waits until it is healthy;
+/// one that never gets there is removed again and its logs returned.
+pub async fn create_replica(
+    docker: &Docker,
+    ctx: &OperationContext,
+    planned: &Value,
+    replica: &Replica,
+) -> Result<String, ProviderError> {
+    let name = &replica.name;
     let options = CreateContainerOptions { name: Some(name.clone()), platform: String::new() };
     let created = docker
-        .create_container(Some(options), body(ctx, planned)?)
+        .create_container(Some(options), body(ctx, planned, replica)?)
         .await
         .map_err(|e| docker_error(&format!("creating container {name}"), e))?;
     let id = created.id;
-    for network in str_list(planned, "networks").unwrap_or_default().iter().skip(1) {
-        let request = bollard::models::NetworkConnectRequest {
-            container: id.clone(),
-            endpoint_config: Some(endpoint(&planned.unmark().0)),
-        };
-        docker
-            .connect_network(network, request)
-            .await
-            .map_err(|e| docker_error(&format!("connecting container {name} to network {network}"), e))?;
-    }
-    let mut state = planned.clone();
-    set(&mut state, "id", Value::string(&id));
-    if planned.get("running").and_then(Value::as_bool) != Some(false) {
-        start(docker, &id, &name).await?;
-        if let Ok(Some(check)) = crate::health::check(planned)
-            && let Err(e) = crate::health::wait_healthy(docker, &id, &name, check.deadline).await
-        {
-            // The error carries its logs; leave nothing unrecorded behind.
-            let options = bollard::query_parameters::RemoveContainerOptions { force: true, v: false, link: false };
-            let _ = docker.remove_container(&id, Some(options)).await;
-            return Err(e);
+    let started = async {
+        for network in str_list(planned, "networks").unwrap_or_default().iter().skip(1) {
+            connect(docker, &id, name, network, planned, replica.aliases).await?;
         }
+        if planned.get("running").and_then(Value::as_bool) != Some(false) {
+            start(docker, &id, name).await?;
+            if let Ok(Some(check)) = crate::health::check(planned) {
+                crate::health::wait_healthy(docker, &id, name, check.deadline).await?;
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = started.await {
+        // The error carries its logs; leave nothing unrecorded behind.
+        crate::replicas::remove(docker, &id).await;
+        return Err(e);
     }
-    Ok(state)
+    Ok(id)
 }
 
-async fn start(docker: &Docker, id: &str, name: &str) -> Result<(), ProviderError> {
+pub async fn connect(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    network: &str,
+    planned: &Value,
+    with_aliases: bool,
+) -> Result<(), ProviderError> {
+    let request = bollard::models::NetworkConnectRequest {
+        container: id.to_string(),
+        endpoint_config: Some(endpoint(&planned.unmark().0, with_aliases)),
+    };
+    docker
+        .connect_network(network, request)
+        .await
+        .map_err(|e| docker_error(&format!("connecting container {name} to network {network}"), e))
+}
+
+pub async fn start(docker: &Docker, id: &str, name: &str) -> Result<(), ProviderError> {
     docker
         .start_container(id, None::<StartContainerOptions>)
         .await
         .map_err(|e| docker_error(&format!("starting container {name}"), e))
 }
 
-/// Only `running` changes in place: start or stop the container.
-pub async fn update(docker: &Docker, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
-    let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-    let name = planned.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-    match planned.get("running").and_then(Value::as_bool) {
-        Some(false) => docker
-            .stop_container(&id, Some(StopContainerOptions { t: Some(10), signal: None }))
-            .await
-            .map_err(|e| docker_error(&format!("stopping container {name}"), e))?,
-        _ => start(docker, &id, &name).await?,
+pub async fn stop(docker: &Docker, id: &str, name: &str) -> Result<(), ProviderError> {
+    match docker.stop_container(id, Some(StopContainerOptions { t: Some(10), signal: None })).await {
+        Ok(()) => Ok(()),
+        Err(e) if crate::util::is_not_found(&e) => Ok(()),
+        Err(e) => Err(docker_error(&format!("stopping container {name}"), e)),
     }
-    Ok(crate::util::with_computed(planned, prior))
 }
 
-/// Ports as Docker reports them back: `ADDRESS:HOST:CONTAINER/PROTOCOL`. The plan
-/// shows this form, so a container read back (or imported) compares equal.
-pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+/// Fills the env files' digest, canonical ports and the revision at plan time,
+/// and decides how changed settings reach the replicas: recreated (the plan
+/// names the settings that force it), or rolled out in place.
+pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, ProviderError> {
     let hash = env_files_hash(&proposed)?;
-    let changed = prior.is_some_and(|p| p.get("env_files_sha256").cloned().unwrap_or(Value::Null) != hash);
     set(&mut proposed, "env_files_sha256", hash);
-    Ok((canonical_ports(proposed), if changed { vec!["env_files".to_string()] } else { Vec::new() }))
+    let mut planned = canonical_ports(proposed);
+    let revision = revision(&planned);
+    set(&mut planned, "revision", revision);
+    let Some(prior) = prior else { return Ok(Refined::new(planned)) };
+    let changed: Vec<String> =
+        SETTINGS.iter().filter(|k| Value::differs(prior.get(k), planned.get(k))).map(|k| k.to_string()).collect();
+    let strategy = Strategy::of(&planned)?;
+    if strategy == Strategy::Recreate && !changed.is_empty() {
+        return Ok(Refined::new(planned).replace_on(changed));
+    }
+    let prior_revision = prior.get("revision").cloned().unwrap_or(Value::Null);
+    if changed.is_empty() && prior_revision.is_null() {
+        // Imported, or made before revisions were recorded: it matches as it is.
+        set(&mut planned, "revision", Value::Null);
+    }
+    let rolls = Value::differs(Some(&prior_revision), planned.get("revision"));
+    let (before, after) = (prior.get("replicas").map_or(1, |_| replicas(prior)), replicas(&planned));
+    if rolls || before != after {
+        set(&mut planned, "id", Value::Unknown);
+        set(&mut planned, "ids", Value::Unknown);
+    }
+    Ok(Refined::new(planned).note(rollout_note(strategy, rolls, before, after)))
+}
+
+fn rollout_note(strategy: Strategy, rolls: bool, before: usize, after: usize) -> Option<String> {
+    let scale = (before != after).then(|| format!("scaled from {before} to {after} replicas"));
+    let roll = rolls.then(|| match strategy {
+        Strategy::BlueGreen => format!(
+            "blue-green update: {after} new replicas start and turn healthy, then the network aliases move to them and the old ones stop"
+        ),
+        _ => format!("rolling update: {after} replicas replaced one at a time, each new one healthy before its old one stops"),
+    });
+    match (roll, scale) {
+        (Some(roll), Some(scale)) => Some(format!("{roll}; {scale}")),
+        (roll, scale) => roll.or(scale),
+    }
+}
+
+/// A digest of every setting a replica is created from; unknown until they are
+/// all known. It covers secret values, so it is marked sensitive when they are.
+fn revision(planned: &Value) -> Value {
+    let settings = Value::object(SETTINGS.iter().map(|k| (*k, planned.get(k).cloned().unwrap_or(Value::Null))));
+    if !settings.is_wholly_known() {
+        return Value::Unknown;
+    }
+    let secret = settings.contains_sensitive();
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(settings.canonical().to_json().to_string().as_bytes()));
+    let revision = Value::string(&digest[..16]);
+    if secret { revision.sensitive() } else { revision }
 }
 
 /// Reads `KEY=VALUE` lines (blank lines and `#` comments skipped).
@@ -343,6 +544,8 @@ fn env_files_hash(container: &Value) -> Result<Value, ProviderError> {
     Ok(Value::string(hex::encode(hasher.finalize())))
 }
 
+/// Ports as Docker reports them back: `ADDRESS:HOST:CONTAINER/PROTOCOL`. The plan
+/// shows this form, so a container read back (or imported) compares equal.
 fn canonical_ports(mut proposed: Value) -> Value {
     if let Some(ports) = str_list(&proposed, "ports") {
         let canonical = ports
@@ -399,11 +602,11 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<Value, ProviderError> 
         .map(|n| n.into_keys().filter(|name| name != "bridge").collect())
         .unwrap_or_default();
     let image_labels = image.labels.unwrap_or_default();
-    let labels: Vec<(String, Value)> = config
-        .labels
-        .unwrap_or_default()
+    let all_labels = config.labels.unwrap_or_default();
+    let revision = all_labels.get(crate::util::REVISION).map_or(Value::Null, Value::string);
+    let labels: Vec<(String, Value)> = all_labels
         .into_iter()
-        .filter(|(k, v)| k != crate::util::LINEAGE && k != crate::util::ADDRESS && image_labels.get(k) != Some(v))
+        .filter(|(k, v)| !crate::util::is_marker(k) && image_labels.get(k) != Some(v))
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let restart = host.restart_policy.and_then(|r| r.name).map_or("no".to_string(), |n| match n {
@@ -430,7 +633,9 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<Value, ProviderError> 
         ("cap_add", strings(host.cap_add)),
         ("cap_drop", strings(host.cap_drop)),
         ("labels", if labels.is_empty() { Value::Null } else { Value::object(labels) }),
+        ("cpus", host.nano_cpus.filter(|n| *n > 0).map_or(Value::Null, |n| Value::Number(n as f64 / 1e9))),
         ("running", Value::Bool(c.state.and_then(|s| s.running).unwrap_or(false))),
+        ("revision", revision),
     ]))
 }
 

@@ -10,6 +10,7 @@ mod container;
 mod health;
 mod image;
 mod network;
+mod replicas;
 mod util;
 mod volume;
 
@@ -19,8 +20,8 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use bollard::Docker;
 use infra_core::{
-    AttributeSchema, OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Schema,
-    Type, Value,
+    AttributeSchema, OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Refined,
+    Schema, Type, Value,
 };
 
 use crate::util::{Observed, Scope, docker_error};
@@ -76,17 +77,18 @@ fn unknown_kind(kind: &str) -> ProviderError {
 
 #[async_trait]
 impl Provider for DockerProvider {
-    fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+    fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
         match kind {
             "image" => image::plan(prior, proposed),
             "container" => container::plan(prior, proposed),
-            _ => Ok((proposed, Vec::new())),
+            _ => Ok(Refined::new(proposed)),
         }
     }
 
     fn validate(&self, kind: &str, config: &Value) -> Vec<ProviderError> {
         match kind {
             "container" => container::validate(config),
+            "image" => image::validate(config),
             _ => Vec::new(),
         }
     }
@@ -96,7 +98,10 @@ impl Provider for DockerProvider {
         let mut listed: HashMap<&str, Result<HashMap<String, Observed>, ProviderError>> = HashMap::new();
         for kind in ["image", "container", "network", "volume"] {
             if requests.iter().any(|r| r.kind == kind) {
-                let found = list(&self.docker, kind, Scope::Ours).await;
+                // Containers and images: all of them, so an imported container or a
+                // pulled image, which carry no labels of ours, are found too.
+                let scope = if matches!(kind, "container" | "image") { Scope::All } else { Scope::Ours };
+                let found = list(&self.docker, kind, scope).await;
                 listed.insert(kind, found);
             }
         }
@@ -105,11 +110,12 @@ impl Provider for DockerProvider {
             .map(|r| {
                 let found =
                     listed.get(r.kind.as_str()).ok_or_else(|| unknown_kind(&r.kind))?.as_ref().map_err(Clone::clone)?;
+                if r.kind == "container" {
+                    let address = r.address.to_string();
+                    return Ok(replicas::gather(&r.lineage, &address, &r.state, found.values()));
+                }
                 let id = r.state.get("id").and_then(Value::as_str).unwrap_or_default();
-                Ok(found.get(id).map(|actual| match r.kind.as_str() {
-                    "container" => container::reconcile(&r.state, &actual.value),
-                    _ => util::merge_observed(&r.state, &actual.value),
-                }))
+                Ok(found.get(id).map(|actual| util::merge_observed(&r.state, &actual.value)))
             })
             .collect()
     }
@@ -119,35 +125,34 @@ impl Provider for DockerProvider {
             "image" => image::create(&self.docker, ctx, planned).await,
             "network" => network::create(&self.docker, ctx, planned).await,
             "volume" => volume::create(&self.docker, ctx, planned).await,
-            "container" => container::create(&self.docker, ctx, planned).await,
+            "container" => replicas::create(&self.docker, ctx, planned).await,
             other => Err(unknown_kind(other)),
         }
     }
 
     async fn update(
         &self,
-        _ctx: &OperationContext,
+        ctx: &OperationContext,
         kind: &str,
         prior: &Value,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         match kind {
-            "container" => container::update(&self.docker, prior, planned).await,
+            "container" => replicas::converge(&self.docker, ctx, prior, planned).await,
             // Everything else about networks and volumes forces replacement.
             _ => Ok(util::with_computed(planned, prior)),
         }
     }
 
-    async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+        if kind == "container" {
+            return replicas::delete(&self.docker, ctx, prior).await;
+        }
         let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let result = match kind {
             "image" => image::delete(&self.docker, prior).await,
             "network" => self.docker.remove_network(&id).await,
             "volume" => self.docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
-            "container" => {
-                let options = bollard::query_parameters::RemoveContainerOptions { force: true, v: false, link: false };
-                self.docker.remove_container(&id, Some(options)).await
-            }
             other => return Err(unknown_kind(other)),
         };
         match result {
@@ -193,12 +198,11 @@ impl Provider for DockerProvider {
     async fn adopt(&self, ctx: &OperationContext, kind: &str) -> Result<Option<Value>, ProviderError> {
         let found = list(&self.docker, kind, Scope::Ours).await?;
         let address = ctx.address.to_string();
-        Ok(found
-            .into_values()
-            .find(|o| {
-                o.lineage.as_deref() == Some(ctx.lineage.as_str()) && o.address.as_deref() == Some(address.as_str())
-            })
-            .map(|o| o.value))
+        if kind == "container" {
+            // The update that follows converges whatever members it finds.
+            return Ok(replicas::gather(&ctx.lineage, &address, &Value::Null, found.values()));
+        }
+        Ok(found.into_values().find(|o| o.made_for(&ctx.lineage, &address)).map(|o| o.value))
     }
 }
 

@@ -7,6 +7,15 @@ use infra_core::{MARKER_ADDRESS, MARKER_LINEAGE, OperationContext, ProviderError
 
 pub const LINEAGE: &str = MARKER_LINEAGE;
 pub const ADDRESS: &str = MARKER_ADDRESS;
+/// Which member of a container's replica set (1, 2, ...).
+pub const REPLICA: &str = "infra.replica";
+/// The digest of the configuration a container was created from.
+pub const REVISION: &str = "infra.revision";
+
+/// Labels infra sets for itself, kept apart from the user's.
+pub fn is_marker(label: &str) -> bool {
+    [LINEAGE, ADDRESS, REPLICA, REVISION].contains(&label)
+}
 
 /// Which objects a list call returns.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,19 +40,32 @@ pub struct Observed {
     pub value: Value,
     pub lineage: Option<String>,
     pub address: Option<String>,
+    /// Every label, markers included.
+    pub labels: HashMap<String, String>,
 }
 
 impl Observed {
     pub fn new(mut value: Value, labels: &HashMap<String, String>) -> Observed {
-        let user_labels: Vec<(String, Value)> = labels
-            .iter()
-            .filter(|(k, _)| k.as_str() != LINEAGE && k.as_str() != ADDRESS)
-            .map(|(k, v)| (k.clone(), Value::string(v)))
-            .collect();
+        let user_labels: Vec<(String, Value)> =
+            labels.iter().filter(|(k, _)| !is_marker(k)).map(|(k, v)| (k.clone(), Value::string(v))).collect();
         if let Value::Object(map) = &mut value {
             map.insert("labels".into(), if user_labels.is_empty() { Value::Null } else { Value::object(user_labels) });
         }
-        Observed { value, lineage: labels.get(LINEAGE).cloned(), address: labels.get(ADDRESS).cloned() }
+        Observed {
+            value,
+            lineage: labels.get(LINEAGE).cloned(),
+            address: labels.get(ADDRESS).cloned(),
+            labels: labels.clone(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.value.get("id").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// Whether this object was made for `address` by the state with `lineage`.
+    pub fn made_for(&self, lineage: &str, address: &str) -> bool {
+        self.lineage.as_deref() == Some(lineage) && self.address.as_deref() == Some(address)
     }
 }
 

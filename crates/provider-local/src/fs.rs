@@ -68,7 +68,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Knows the content hash at plan time, so a changed `source` file shows as a change.
-pub fn plan_file(proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+pub fn plan_file(proposed: Value) -> Result<Value, ProviderError> {
     let mut planned = with_id_from_path(proposed);
     let digest = match (planned.get("content"), str_attr(&planned, "source")) {
         (Some(content), _) if !content.is_null() => match content.peel() {
@@ -85,7 +85,7 @@ pub fn plan_file(proposed: Value) -> Result<(Value, Vec<String>), ProviderError>
     if let Value::Object(map) = &mut planned {
         map.insert("content_sha256".into(), digest);
     }
-    Ok((planned, Vec::new()))
+    Ok(planned)
 }
 
 fn io_error(action: &str, path: &str, e: std::io::Error) -> ProviderError {

@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use infra_core::{
-    OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Schema, Value,
+    OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Refined, Schema, Value,
 };
 
 pub struct LocalFactory;
@@ -58,11 +58,11 @@ impl Provider for LocalProvider {
         }
     }
 
-    fn plan(&self, kind: &str, _prior: Option<&Value>, proposed: Value) -> Result<(Value, Vec<String>), ProviderError> {
+    fn plan(&self, kind: &str, _prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
         match kind {
-            "file" => fs::plan_file(proposed),
-            "directory" => Ok((fs::with_id_from_path(proposed), Vec::new())),
-            _ => Ok((proposed, Vec::new())),
+            "file" => fs::plan_file(proposed).map(Refined::new),
+            "directory" => Ok(Refined::new(fs::with_id_from_path(proposed))),
+            _ => Ok(Refined::new(proposed)),
         }
     }
 

@@ -27,6 +27,7 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
                 after: drift.actual.clone(),
                 replace_paths: Vec::new(),
                 reason: None,
+                note: None,
                 dependencies: Vec::new(),
                 create_before_destroy: false,
             };
@@ -51,6 +52,9 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
             let _ = writeln!(out, "  # {} {}", paint.bold(&change.address.to_string()), action_phrase(change.action));
             if let Some(reason) = reason_phrase(change) {
                 let _ = writeln!(out, "  # ({reason})");
+            }
+            if let Some(note) = &change.note {
+                let _ = writeln!(out, "  # ({note})");
             }
             resource_body(&mut out, change, action_symbol(change), paint);
             out.push('\n');

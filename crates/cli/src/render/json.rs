@@ -61,6 +61,7 @@ fn change(c: &ResourceChange) -> Json {
         "provider": c.provider,
         "action": c.action,
         "reason": c.reason,
+        "note": c.note,
         "replace_paths": c.replace_paths,
         "create_before_destroy": c.create_before_destroy,
         "before": before,
