@@ -532,3 +532,75 @@ container "from_registry" {{
     env.infra(&["destroy", "-auto-approve"]).success();
     assert_eq!(docker(&["images", "-q", &reference]), "", "a pulled image goes with destroy unless keep_locally");
 }
+
+/// Forwards TCP connections on a free 127.0.0.1 port to the local Docker
+/// socket, so a `tcp://` host can be tested without reconfiguring the daemon.
+/// Serves until the test process ends.
+fn docker_over_tcp() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(daemon) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else { continue };
+            let (mut client_in, mut daemon_out) =
+                (client.try_clone().expect("clone"), daemon.try_clone().expect("clone"));
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut daemon_out));
+            let (mut daemon_in, mut client_out) = (daemon, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut daemon_in, &mut client_out);
+                let _ = client_out.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn aliased_providers_reach_daemons_by_unix_and_tcp_hosts() {
+    let (env, suffix, mut cleanup) = isolated();
+    let port = docker_over_tcp();
+    env.write(
+        "main.infra",
+        &format!(
+            r#"
+provider "docker" {{
+  host = "unix:///var/run/docker.sock"
+}}
+
+provider "docker" {{
+  alias = "remote"
+  host  = "tcp://127.0.0.1:{port}"
+}}
+
+network "local" {{
+  name = "infra-e2e-net-{suffix}"
+}}
+
+volume "remote" {{
+  provider = docker.remote
+  name     = "infra-e2e-data-{suffix}"
+}}
+"#
+        ),
+    );
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    if env.exists("infra.state") {
+        cleanup.lineage = Some(lineage(&env));
+    }
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(
+        docker(&["network", "ls", "-q", "--filter", &format!("name=infra-e2e-net-{suffix}")]).lines().count(),
+        1
+    );
+    assert_eq!(
+        docker(&["volume", "ls", "-q", "--filter", &format!("name=infra-e2e-data-{suffix}")]).lines().count(),
+        1
+    );
+    let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state is JSON");
+    let providers: Vec<&str> =
+        state["resources"].as_array().expect("resources").iter().filter_map(|r| r["provider"].as_str()).collect();
+    assert!(providers.contains(&"docker.remote") && providers.contains(&"docker"), "{providers:?}");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "each provider refreshes its own objects");
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(docker(&["volume", "ls", "-q", "--filter", &format!("name=infra-e2e-data-{suffix}")]), "");
+}

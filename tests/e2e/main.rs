@@ -11,5 +11,6 @@ mod plan_output;
 mod quickstart;
 mod rollout;
 mod saved_plan;
+mod ssh;
 mod state_safety;
 mod workflow;

@@ -29,6 +29,7 @@ pub fn registry() -> ProviderRegistry {
     let mut registry = ProviderRegistry::new();
     registry.register("local", Arc::new(infra_provider_local::LocalFactory));
     registry.register("docker", Arc::new(infra_provider_docker::DockerFactory));
+    registry.register("ssh", Arc::new(infra_provider_ssh::SshFactory));
     registry
 }
 

@@ -206,8 +206,65 @@ impl ProviderRegistry {
             .collect()
     }
 
+    /// The providers that offer `kind` in a shape that fits a block writing
+    /// `written` (attribute and block names): every written name is in the
+    /// schema and every required attribute is written. Tells apart two
+    /// providers offering the same type name (a local `file` and one on a
+    /// server) without naming either.
+    pub fn providers_fitting(&self, kind: &str, written: &[&str]) -> Vec<&str> {
+        self.factories
+            .iter()
+            .filter(|(_, f)| {
+                f.schema().resources.get(kind).is_some_and(|schema| {
+                    let known = |n: &str| schema.attributes.contains_key(n) || schema.blocks.contains_key(n);
+                    written.iter().all(|n| known(n))
+                        && schema.attributes.iter().filter(|(_, a)| a.required).all(|(n, _)| written.contains(n))
+                })
+            })
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
     /// Every resource type name, for suggestions.
     pub fn resource_types(&self) -> Vec<&'static str> {
         self.factories.values().flat_map(|f| f.schema().resources.keys().copied()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AttributeSchema, Type};
+
+    struct Offers(ProviderSchema);
+
+    #[async_trait]
+    impl ProviderFactory for Offers {
+        fn schema(&self) -> &ProviderSchema {
+            &self.0
+        }
+
+        async fn configure(&self, _: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
+            Err(ProviderError::unavailable("not in this test"))
+        }
+    }
+
+    fn offering_file(extra_required: Option<&'static str>) -> Arc<dyn ProviderFactory> {
+        let mut file = Schema::new("").attribute("path", AttributeSchema::required(Type::String));
+        if let Some(name) = extra_required {
+            file = file.attribute(name, AttributeSchema::required(Type::Any));
+        }
+        Arc::new(Offers(ProviderSchema { config: Schema::default(), resources: [("file", file)].into_iter().collect() }))
+    }
+
+    #[test]
+    fn the_written_attributes_pick_between_providers_of_one_type() {
+        let mut registry = ProviderRegistry::new();
+        registry.register("local", offering_file(None));
+        registry.register("ssh", offering_file(Some("server")));
+        assert_eq!(registry.providers_of("file"), ["local", "ssh"]);
+        assert_eq!(registry.providers_fitting("file", &["path"]), ["local"]);
+        assert_eq!(registry.providers_fitting("file", &["path", "server"]), ["ssh"]);
+        assert!(registry.providers_fitting("file", &["path", "colour"]).is_empty());
     }
 }

@@ -292,6 +292,19 @@ impl Builder<'_> {
             }
             (None, [only]) => (ProviderRef { name: (*only).to_string(), alias: None }, None),
             (None, several) => {
+                let written: Vec<&str> = resource
+                    .body
+                    .items
+                    .iter()
+                    .map(|item| match item {
+                        infra_syntax::ast::BodyItem::Attribute(a) => a.name.name.as_str(),
+                        infra_syntax::ast::BodyItem::Block(b) => b.kind.name.as_str(),
+                    })
+                    .collect();
+                if let [only] = self.registry.providers_fitting(kind, &written).as_slice() {
+                    let reference = ProviderRef { name: (*only).to_string(), alias: None };
+                    return self.attach_provider(m, resource, to, reference, None);
+                }
                 self.errors.push(
                     Diagnostic::error("infra::ambiguous_provider", format!("several providers offer `{kind}`"))
                         .with_label(resource.kind.span, "which one?")
@@ -301,6 +314,18 @@ impl Builder<'_> {
             }
         };
         let (reference, span) = chosen;
+        self.attach_provider(m, resource, to, reference, span);
+    }
+
+    fn attach_provider(
+        &mut self,
+        m: ModuleId,
+        resource: &infra_lang::Resource,
+        to: NodeIndex,
+        reference: ProviderRef,
+        span: Option<infra_syntax::Span>,
+    ) {
+        let kind = &resource.kind.name;
         let key = reference.key();
         let provider_node = match self.index.get(&Node::Provider(key.clone())) {
             Some(&i) => i,

@@ -1,0 +1,326 @@
+//! Connections: one SSH connection per server (user, host, port), opened on
+//! first use and shared by every resource on that server, commands multiplexed
+//! on channels. The server's host key is checked strictly: against a key pinned
+//! in the configuration (or recorded on first use), or a known_hosts file; a
+//! key never seen is accepted only with `trust_on_first_use`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use infra_core::{ProviderError, Value};
+use russh::ChannelMsg;
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+
+use crate::shell;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where a server is and how to log in, as a resource's `server` attribute says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub private_key: Option<PathBuf>,
+    /// The environment variable holding the private key's passphrase.
+    pub passphrase_env: Option<String>,
+    /// The host key in OpenSSH form, pinned by the user or recorded on first use.
+    pub host_key: Option<String>,
+    pub known_hosts: Option<PathBuf>,
+    pub trust_on_first_use: bool,
+    pub sudo: bool,
+}
+
+impl Target {
+    /// Reads a `server` object (the `server` resource's attributes).
+    pub fn from_value(server: &Value) -> Result<Target, ProviderError> {
+        let (server, _) = server.unmark();
+        let text = |k: &str| server.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let host = text("host").ok_or_else(|| ProviderError::invalid("server", "the server has no `host`"))?;
+        let port = server.get("port").and_then(Value::as_number).unwrap_or(22.0);
+        if !(1.0..=65535.0).contains(&port) || port.fract() != 0.0 {
+            return Err(ProviderError::invalid("port", format!("port {port} is not a number from 1 to 65535")));
+        }
+        Ok(Target {
+            host,
+            port: port as u16,
+            user: text("user").unwrap_or_else(|| "root".to_string()),
+            private_key: text("private_key").map(|p| expand_home(&p)),
+            passphrase_env: text("passphrase_env"),
+            host_key: text("host_key").or_else(|| text("host_key_recorded")),
+            known_hosts: text("known_hosts").map(|p| expand_home(&p)),
+            trust_on_first_use: server.get("trust_on_first_use").and_then(Value::as_bool).unwrap_or(false),
+            sudo: server.get("sudo").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+
+    /// `user@host:port`, how messages name a server.
+    pub fn name(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// What one remote command did.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub code: u32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).trim().to_string()
+    }
+}
+
+/// The open connections of one provider instance.
+#[derive(Default)]
+pub struct Pool {
+    open: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Connection>>>>>,
+}
+
+impl Pool {
+    /// The connection to `target`, opened on first use. Concurrent callers for
+    /// the same server wait for one handshake instead of making several.
+    pub async fn get(&self, target: &Target) -> Result<Arc<Connection>, ProviderError> {
+        let key = format!("{}|{:?}", target.name(), target.host_key);
+        let cell = self.open.lock().await.entry(key).or_default().clone();
+        cell.get_or_try_init(|| async { Connection::open(target).await.map(Arc::new) }).await.cloned()
+    }
+}
+
+/// How the presented host key is judged.
+enum HostKeyPolicy {
+    Pinned(PublicKey),
+    KnownHosts(PathBuf),
+    FirstUse,
+}
+
+struct Checker {
+    policy: Arc<HostKeyPolicy>,
+    host: String,
+    port: u16,
+    presented: Arc<Mutex<Option<PublicKey>>>,
+}
+
+impl client::Handler for Checker {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else { return Ok(false) };
+        if let Ok(mut presented) = self.presented.lock() {
+            *presented = Some(key.clone());
+        }
+        Ok(match self.policy.as_ref() {
+            HostKeyPolicy::Pinned(pinned) => pinned.key_data() == key.key_data(),
+            HostKeyPolicy::KnownHosts(path) => {
+                russh::keys::check_known_hosts_path(&self.host, self.port, key, path).unwrap_or(false)
+            }
+            HostKeyPolicy::FirstUse => true,
+        })
+    }
+}
+
+pub struct Connection {
+    handle: Handle<Checker>,
+    pub target: Target,
+    /// The host key the server presented, in OpenSSH form.
+    pub host_key: String,
+}
+
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+impl Connection {
+    async fn open(target: &Target) -> Result<Connection, ProviderError> {
+        let name = target.name();
+        let policy = Arc::new(host_key_policy(target)?);
+        let presented = Arc::new(Mutex::new(None));
+        let checker = Checker {
+            policy: policy.clone(),
+            host: target.host.clone(),
+            port: target.port,
+            presented: presented.clone(),
+        };
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 4,
+            ..Default::default()
+        });
+        let address = (target.host.as_str(), target.port);
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, client::connect(config, address, checker)).await;
+        let presented_key = || presented.lock().ok().and_then(|k| k.clone());
+        let mut handle = match connected {
+            Err(_) => {
+                return Err(ProviderError::unavailable(format!(
+                    "{name} is unreachable: no SSH handshake within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(russh::Error::UnknownKey)) => {
+                return Err(host_key_refused(target, &policy, presented_key()));
+            }
+            Ok(Err(e)) => return Err(ProviderError::unavailable(format!("{name} is unreachable: {e}"))),
+            Ok(Ok(handle)) => handle,
+        };
+        authenticate(&mut handle, target).await?;
+        let host_key = presented_key().and_then(|k| k.to_openssh().ok()).unwrap_or_default();
+        Ok(Connection { handle, target: target.clone(), host_key })
+    }
+
+    /// Runs `script` with bash on the server (through `sudo -n` when the server
+    /// says so), `args` as its positional parameters, `stdin` as its input. User
+    /// data travels only in `args` (each quoted) and `stdin`, never in the script.
+    pub async fn run(&self, script: &str, args: &[&str], stdin: &[u8]) -> Result<Output, ProviderError> {
+        let command = shell::command(self.target.sudo, script, args);
+        let name = self.target.name();
+        let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
+        let mut channel = self.handle.channel_open_session().await.map_err(lost)?;
+        channel.exec(true, command).await.map_err(lost)?;
+        if !stdin.is_empty() {
+            channel.data_bytes(stdin.to_vec()).await.map_err(lost)?;
+        }
+        channel.eof().await.map_err(lost)?;
+        let mut output = Output::default();
+        let mut code = None;
+        while let Some(message) = channel.wait().await {
+            match message {
+                ChannelMsg::Data { data } => output.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, .. } => output.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    return Err(ProviderError::failed(format!(
+                        "{name}: the remote command was killed ({signal_name:?})"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        output.code =
+            code.ok_or_else(|| ProviderError::unavailable(format!("{name}: the command ended without a status")))?;
+        if self.target.sudo && output.code == 1 && output.stderr_text().starts_with("sudo:") {
+            return Err(ProviderError::failed(format!(
+                "{name}: sudo refused ({}); infra needs sudo without a password (NOPASSWD) for {}",
+                output.stderr_text(),
+                self.target.user
+            )));
+        }
+        Ok(output)
+    }
+
+    /// [`Connection::run`], failing on a non-zero exit with its code and stderr.
+    pub async fn run_ok(&self, what: &str, script: &str, args: &[&str], stdin: &[u8]) -> Result<Output, ProviderError> {
+        let output = self.run(script, args, stdin).await?;
+        if output.code != 0 {
+            return Err(ProviderError::failed(format!(
+                "{}: {what} failed (exit {}): {}",
+                self.target.name(),
+                output.code,
+                output.stderr_text()
+            )));
+        }
+        Ok(output)
+    }
+}
+
+fn host_key_policy(target: &Target) -> Result<HostKeyPolicy, ProviderError> {
+    if let Some(pinned) = &target.host_key {
+        let key = PublicKey::from_openssh(pinned.trim())
+            .map_err(|e| ProviderError::invalid("host_key", format!("host_key is not an OpenSSH public key: {e}")))?;
+        return Ok(HostKeyPolicy::Pinned(key));
+    }
+    if target.trust_on_first_use {
+        return Ok(HostKeyPolicy::FirstUse);
+    }
+    let path = target.known_hosts.clone().unwrap_or_else(|| expand_home("~/.ssh/known_hosts"));
+    Ok(HostKeyPolicy::KnownHosts(path))
+}
+
+fn host_key_refused(target: &Target, policy: &HostKeyPolicy, presented: Option<PublicKey>) -> ProviderError {
+    let name = target.name();
+    let shown = presented.as_ref().map_or("(none)".to_string(), fingerprint);
+    let offered = presented.and_then(|k| k.to_openssh().ok()).unwrap_or_default();
+    ProviderError::failed(match policy {
+        HostKeyPolicy::Pinned(pinned) => format!(
+            "host key mismatch for {name}: expected {}, the server presented {shown}. \
+             If the server was rebuilt, pin its new key; otherwise someone may be in the middle",
+            fingerprint(pinned)
+        ),
+        HostKeyPolicy::KnownHosts(path) => format!(
+            "the host key of {name} ({shown}) is not in {} or differs from the key recorded there. \
+             Pin it with host_key = \"{offered}\", add it to known_hosts, or set trust_on_first_use = true",
+            path.display()
+        ),
+        HostKeyPolicy::FirstUse => format!("{name} refused the connection during the key exchange"),
+    })
+}
+
+async fn authenticate(handle: &mut Handle<Checker>, target: &Target) -> Result<(), ProviderError> {
+    let name = target.name();
+    let refused = || {
+        ProviderError::failed(format!(
+            "{name}: authentication refused for user {} (is the key authorised on the server?)",
+            target.user
+        ))
+    };
+    let failed = |e: russh::Error| ProviderError::unavailable(format!("{name}: authentication failed: {e}"));
+    let hash = handle.best_supported_rsa_hash().await.map_err(failed)?.flatten();
+    let Some(path) = &target.private_key else {
+        return authenticate_with_agent(handle, target, hash).await;
+    };
+    let passphrase = match &target.passphrase_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            ProviderError::invalid("passphrase_env", format!("the passphrase variable {var} is not set"))
+        })?),
+        None => None,
+    };
+    let key = russh::keys::load_secret_key(path, passphrase.as_deref()).map_err(|e| {
+        ProviderError::invalid("private_key", format!("cannot load the private key {}: {e}", path.display()))
+    })?;
+    let result = handle
+        .authenticate_publickey(target.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+        .await
+        .map_err(failed)?;
+    if result.success() { Ok(()) } else { Err(refused()) }
+}
+
+async fn authenticate_with_agent(
+    handle: &mut Handle<Checker>,
+    target: &Target,
+    hash: Option<HashAlg>,
+) -> Result<(), ProviderError> {
+    let name = target.name();
+    let mut agent = russh::keys::agent::client::AgentClient::connect_env().await.map_err(|e| {
+        ProviderError::invalid(
+            "private_key",
+            format!("{name}: no private_key given and no ssh-agent reachable through SSH_AUTH_SOCK ({e})"),
+        )
+    })?;
+    let identities = agent
+        .request_identities()
+        .await
+        .map_err(|e| ProviderError::unavailable(format!("{name}: ssh-agent did not list its keys: {e}")))?;
+    for identity in identities {
+        let key = identity.public_key().into_owned();
+        let result = handle.authenticate_publickey_with(target.user.clone(), key, hash, &mut agent).await;
+        if result.is_ok_and(|r| r.success()) {
+            return Ok(());
+        }
+    }
+    Err(ProviderError::failed(format!(
+        "{name}: authentication refused for user {}: no key in ssh-agent was accepted",
+        target.user
+    )))
+}

@@ -1,0 +1,187 @@
+//! `file` and `directory` on a server. A file's content travels on stdin and
+//! lands through a temporary file renamed into place, so a reader never sees
+//! half of it; its path, owner, group and mode are quoted arguments.
+
+use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
+use sha2::{Digest, Sha256};
+
+use crate::connection::Connection;
+use crate::facts::{Kind, PathFacts, normal_mode};
+
+fn server_attribute() -> AttributeSchema {
+    AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`")
+}
+
+fn ownership(schema: Schema, default_mode: &str) -> Schema {
+    schema
+        .attribute(
+            "owner",
+            AttributeSchema::optional_computed(Type::String).describe("user name; default: the login user"),
+        )
+        .attribute("group", AttributeSchema::optional_computed(Type::String))
+        .attribute("mode", AttributeSchema::optional(Type::String).default(Value::string(default_mode)))
+}
+
+pub fn file_schema() -> Schema {
+    ownership(Schema::new("A file on a server."), "0644")
+        .attribute("server", server_attribute())
+        .attribute("path", AttributeSchema::required(Type::String).force_new().describe("absolute path"))
+        .attribute("content", AttributeSchema::optional(Type::String))
+        .attribute("source", AttributeSchema::optional(Type::String).describe("a local file whose bytes are copied"))
+        .attribute("content_sha256", AttributeSchema::computed(Type::String))
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
+pub fn directory_schema() -> Schema {
+    ownership(Schema::new("A directory on a server."), "0755")
+        .attribute("server", server_attribute())
+        .attribute("path", AttributeSchema::required(Type::String).force_new().describe("absolute path"))
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
+pub fn validate(kind: &str, config: &Value) -> Vec<ProviderError> {
+    let mut errors = Vec::new();
+    if let Some(path) = config.get("path").and_then(Value::as_str)
+        && !path.starts_with('/')
+    {
+        errors.push(ProviderError::invalid("path", format!("{path:?} is not an absolute path")));
+    }
+    if let Some(mode) = config.get("mode").and_then(Value::as_str)
+        && normal_mode(mode).is_none()
+    {
+        errors.push(ProviderError::invalid("mode", format!("mode {mode:?} is not octal, such as \"0644\"")));
+    }
+    let given = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
+    if kind == "file" && given("content") == given("source") {
+        errors.push(ProviderError::invalid("content", "a file needs exactly one of `content` and `source`"));
+    }
+    errors
+}
+
+/// The bytes a file is to hold.
+fn bytes_of(planned: &Value) -> Result<Option<Vec<u8>>, ProviderError> {
+    let (bare, _) = planned.unmark();
+    if let Some(content) = bare.get("content").filter(|c| !c.is_null()) {
+        return Ok(content.as_str().map(|s| s.as_bytes().to_vec()));
+    }
+    match bare.get("source").and_then(Value::as_str) {
+        Some(source) => std::fs::read(source)
+            .map(Some)
+            .map_err(|e| ProviderError::invalid("source", format!("cannot read source {source}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// Fills the content's digest (so a change shows at plan time), the id and a
+/// four-digit mode.
+pub fn plan(kind: &str, mut proposed: Value) -> Result<Value, ProviderError> {
+    let set = |v: &mut Value, k: &str, x: Value| {
+        if let Value::Object(map) = v {
+            map.insert(k.to_string(), x);
+        }
+    };
+    let path = proposed.get("path").cloned().unwrap_or(Value::Unknown);
+    set(&mut proposed, "id", path);
+    if let Some(mode) = proposed.get("mode").and_then(Value::as_str).and_then(normal_mode) {
+        set(&mut proposed, "mode", Value::string(mode));
+    }
+    if kind == "file" {
+        let known = proposed.get("content").is_none_or(Value::is_wholly_known);
+        let digest = match bytes_of(&proposed)? {
+            Some(bytes) if known => Value::string(hex::encode(Sha256::digest(&bytes))),
+            _ => Value::Unknown,
+        };
+        set(&mut proposed, "content_sha256", digest);
+    }
+    Ok(proposed)
+}
+
+const WRITE_FILE: &str = r#"
+set -eu
+p=$1 owner=$2 group=$3 mode=$4
+d=$(dirname -- "$p")
+mkdir -p -- "$d"
+t=$(mktemp -- "$d/.infra-XXXXXX")
+trap 'rm -f -- "$t"' EXIT
+cat > "$t"
+chmod -- "$mode" "$t"
+if [ -n "$owner" ]; then chown -- "$owner" "$t"; fi
+if [ -n "$group" ]; then chgrp -- "$group" "$t"; fi
+mv -f -- "$t" "$p"
+trap - EXIT
+"#;
+
+const MAKE_DIRECTORY: &str = r#"
+set -eu
+p=$1 owner=$2 group=$3 mode=$4
+mkdir -p -- "$p"
+chmod -- "$mode" "$p"
+if [ -n "$owner" ]; then chown -- "$owner" "$p"; fi
+if [ -n "$group" ]; then chgrp -- "$group" "$p"; fi
+"#;
+
+const REMOVE_FILE: &str = r#"rm -f -- "$1""#;
+
+/// Removes a directory only when nothing is left in it: what infra did not
+/// put there is not infra's to delete.
+const REMOVE_DIRECTORY: &str = r#"
+if [ ! -e "$1" ]; then exit 0; fi
+rmdir -- "$1" 2>/dev/null || { echo "directory $1 is not empty: infra removes only what it manages" >&2; exit 1; }
+"#;
+
+fn text<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Creates or updates a file or directory as planned.
+pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+    let (bare, _) = planned.unmark();
+    let path = text(&bare, "path");
+    let mode = normal_mode(text(&bare, "mode")).unwrap_or_else(|| "0644".to_string());
+    let args = [path, text(&bare, "owner"), text(&bare, "group"), mode.as_str()];
+    let (script, stdin, what) = match kind {
+        "file" => (WRITE_FILE, bytes_of(&bare)?.unwrap_or_default(), format!("writing {path}")),
+        _ => (MAKE_DIRECTORY, Vec::new(), format!("making directory {path}")),
+    };
+    connection.run_ok(&what, script, &args, &stdin).await?;
+    let mut state = plan(kind, planned.clone())?;
+    if let Value::Object(map) = &mut state {
+        // What the server made of an unset owner or group is recorded, so a
+        // later refresh compares like with like.
+        let facts = crate::facts::gather(connection, &[path.to_string()]).await?;
+        if let Some(found) = facts.paths.get(path) {
+            for (key, value) in [("owner", &found.owner), ("group", &found.group)] {
+                if map.get(key).is_none_or(|v| v.is_null() || matches!(v, Value::Unknown)) {
+                    map.insert(key.to_string(), Value::string(value));
+                }
+            }
+        }
+    }
+    Ok(state)
+}
+
+pub async fn remove(connection: &Connection, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+    let path = text(prior, "path");
+    let script = if kind == "file" { REMOVE_FILE } else { REMOVE_DIRECTORY };
+    connection.run_ok(&format!("removing {path}"), script, &[path], &[]).await.map(|_| ())
+}
+
+/// The recorded value with what the server shows laid over it; `None` when the
+/// path is gone or is no longer the right kind of thing.
+pub fn observed(kind: &str, recorded: &Value, found: Option<&PathFacts>) -> Option<Value> {
+    let found = found?;
+    let expected = if kind == "file" { Kind::File } else { Kind::Directory };
+    if found.kind != expected {
+        return None;
+    }
+    let mut value = recorded.clone();
+    if let Value::Object(map) = &mut value {
+        map.insert("mode".into(), Value::string(&found.mode));
+        map.insert("owner".into(), Value::string(&found.owner));
+        map.insert("group".into(), Value::string(&found.group));
+        if let Some(sum) = &found.sha256 {
+            map.insert("content_sha256".into(), Value::string(sum));
+        }
+    }
+    Some(value)
+}

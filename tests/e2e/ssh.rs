@@ -1,0 +1,264 @@
+//! The `ssh` provider against real sshd test servers (containers of
+//! scripts/server-image, SSH published on 127.0.0.1): files and directories
+//! converged, hostile strings landing literally, drift repaired, host keys
+//! checked, and a fleet where one unreachable server leaves the others done.
+
+use std::process::Command;
+
+use crate::support::TestEnv;
+use crate::support::docker::docker;
+
+/// A running test server; removed when dropped.
+struct TestServer {
+    id: String,
+    port: u16,
+}
+
+impl TestServer {
+    fn start(key: &std::path::Path) -> TestServer {
+        let image = server_image();
+        let id = docker(&["run", "-d", "--label", "infra-e2e=ssh", "-p", "127.0.0.1::22", &image]);
+        assert!(!id.is_empty(), "the test server started");
+        let port = docker(&["port", &id, "22/tcp"]).lines().next().and_then(|l| l.rsplit(':').next()?.parse().ok());
+        let server = TestServer { id, port: port.expect("a published port") };
+        let public = std::fs::read(key.with_extension("pub")).expect("public key");
+        let mut authorize = Command::new("docker")
+            .args(["exec", "-i", &server.id, "sh", "-c", "cat > /root/.ssh/authorized_keys"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker exec");
+        std::io::Write::write_all(&mut authorize.stdin.take().expect("stdin"), &public).expect("write key");
+        assert!(authorize.wait().expect("docker exec").success());
+        server.wait_for_sshd();
+        server
+    }
+
+    fn wait_for_sshd(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let mut banner = [0u8; 4];
+            let ok = std::net::TcpStream::connect(("127.0.0.1", self.port))
+                .and_then(|mut s| std::io::Read::read_exact(&mut s, &mut banner))
+                .is_ok_and(|()| &banner == b"SSH-");
+            if ok {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "sshd never answered on port {}", self.port);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn host_key(&self) -> String {
+        let key = docker(&["exec", &self.id, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+        key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    }
+
+    fn sh(&self, script: &str) -> String {
+        docker(&["exec", &self.id, "sh", "-c", script])
+    }
+
+    /// A `server` block for this server.
+    fn block(&self, name: &str, key: &std::path::Path) -> String {
+        format!(
+            "server \"{name}\" {{\n  host        = \"127.0.0.1\"\n  port        = {}\n  private_key = \"{}\"\n  host_key    = \"{}\"\n}}\n",
+            self.port,
+            key.display(),
+            self.host_key()
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.id]).output();
+    }
+}
+
+fn server_image() -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/server-image");
+    let out = Command::new("bash").arg(script).output().expect("server-image runs");
+    assert!(out.status.success(), "building the server image failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A fresh ed25519 key pair in the test directory.
+fn key_pair(env: &TestEnv) -> std::path::PathBuf {
+    let path = env.join("id_ed25519");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "infra-e2e", "-f"])
+        .arg(&path)
+        .output()
+        .expect("ssh-keygen runs (openssh-client)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+const HOSTILE: &str = "'; rm -rf / #\n$(reboot)\n`id`\n\"quoted\" \\ $HOME\n";
+
+#[test]
+fn files_and_directories_converge_literally_and_drift_is_repaired() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start(&key);
+    std::fs::write(env.join("blob.bin"), [0xff, 0xfe, 0x00, 0x80, b'\n', 0x00]).expect("write blob");
+    let config = format!(
+        r#"{server}
+variable "hostile" {{
+  type = string
+}}
+
+directory "app" {{
+  server = server.box
+  path   = "/srv/app it's here"
+  mode   = "0750"
+}}
+
+file "motd" {{
+  server  = server.box
+  path    = "${{directory.app.path}}/$(touch pwned) `id`.txt"
+  content = var.hostile
+  mode    = "0600"
+}}
+
+file "blob" {{
+  server = server.box
+  path   = "/srv/blob.bin"
+  source = "blob.bin"
+}}
+
+# A local file beside the remote ones: the `server` attribute tells them apart.
+file "note" {{
+  path    = "note.txt"
+  content = "local\n"
+}}
+"#,
+        server = server.block("box", &key)
+    );
+    env.write("main.infra", &config);
+    env.write("terraform.tfvars", "");
+    let vars = format!("hostile={HOSTILE}");
+    let plan = env.infra(&["plan", "-var", &vars]).success();
+    assert!(plan.stdout.contains("Plan: 5 to add"), "{}", plan.stdout);
+    let apply = env.infra(&["apply", "-auto-approve", "-var", &vars]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+
+    let remote = "/srv/app it's here/$(touch pwned) `id`.txt";
+    assert_eq!(
+        server.sh(&format!("cat '{}'", remote.replace('\'', r"'\''"))) + "\n",
+        HOSTILE,
+        "content lands literally"
+    );
+    assert_eq!(server.sh("ls / /root | grep -c pwned || true"), "0", "nothing in the strings ran");
+    assert_eq!(server.sh(&format!("stat -c %a '{}'", remote.replace('\'', r"'\''"))), "600");
+    assert_eq!(server.sh("stat -c %a \"/srv/app it's here\""), "750");
+    assert_eq!(server.sh("od -An -tx1 /srv/blob.bin | tr -d ' \\n'"), "fffe00800a00", "bytes land as they are");
+    assert_eq!(env.read("note.txt"), "local\n");
+    let noop = env.infra(&["plan", "-detailed-exitcode", "-var", &vars]);
+    assert_eq!(noop.code, 0, "{}{}", noop.stdout, noop.stderr);
+
+    // Changed by hand: content and mode drift, and apply puts them back.
+    server.sh("echo tampered >> /srv/blob.bin; chmod 0666 /srv/blob.bin");
+    let drift = env.infra(&["plan", "-detailed-exitcode", "-var", &vars]);
+    assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
+    assert!(drift.stdout.contains("# file.blob has changed"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("mode") && drift.stdout.contains("content_sha256"), "{}", drift.stdout);
+    assert!(!drift.stdout.contains("+ owner"), "what infra recorded is compared like with like: {}", drift.stdout);
+    env.infra(&["apply", "-auto-approve", "-var", &vars]).success();
+    assert_eq!(server.sh("od -An -tx1 /srv/blob.bin | tr -d ' \\n'"), "fffe00800a00");
+    assert_eq!(server.sh("stat -c %a /srv/blob.bin"), "644");
+    // Removed by hand: created again.
+    server.sh("rm /srv/blob.bin");
+    let gone = env.infra(&["plan", "-var", &vars]).success();
+    assert!(gone.stdout.contains("# file.blob will be created"), "{}", gone.stdout);
+
+    env.infra(&["destroy", "-auto-approve", "-var", &vars]).success();
+    assert_eq!(server.sh("ls /srv"), "", "destroy removed what infra made");
+}
+
+#[test]
+fn host_keys_are_checked_and_errors_name_the_server() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let (one, two) = (TestServer::start(&key), TestServer::start(&key));
+    // Server two's address with server one's key: someone in the middle.
+    let pinned = one.host_key();
+    env.write(
+        "main.infra",
+        &format!(
+            "server \"box\" {{\n  host        = \"127.0.0.1\"\n  port        = {}\n  private_key = \"{}\"\n  host_key    = \"{pinned}\"\n}}\n",
+            two.port,
+            key.display()
+        ),
+    );
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    let message = TestEnv::flat(&run.stderr);
+    assert!(message.contains(&format!("host key mismatch for root@127.0.0.1:{}", two.port)), "{message}");
+    assert_eq!(message.matches("SHA256:").count(), 2, "both fingerprints are shown: {message}");
+    assert_eq!(env.infra(&["state", "list"]).stdout, "", "nothing recorded");
+
+    // No key pinned and none known: refused unless trust on first use is asked for.
+    let unpinned = |extra: &str| {
+        format!(
+            "server \"box\" {{\n  host        = \"127.0.0.1\"\n  port        = {}\n  private_key = \"{}\"\n  known_hosts = \"{}\"\n{extra}}}\n",
+            two.port,
+            key.display(),
+            env.join("known_hosts").display()
+        )
+    };
+    env.write("known_hosts", "");
+    env.write("main.infra", &unpinned(""));
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    assert!(TestEnv::flat(&run.stderr).contains("trust_on_first_use"), "{}", run.stderr);
+    env.write("main.infra", &unpinned("  trust_on_first_use = true\n"));
+    env.infra(&["apply", "-auto-approve"]).success();
+    let shown = env.infra(&["state", "show", "server.box"]).success().stdout;
+    assert!(shown.contains(&two.host_key()), "the key seen first is recorded: {shown}");
+    // The server's key changes: the recorded key no longer matches.
+    two.sh("rm /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; kill -HUP 1");
+    two.wait_for_sshd();
+    let run = env.infra(&["plan"]).failure();
+    assert!(TestEnv::flat(&run.stderr).contains("host key mismatch"), "{}", run.stderr);
+
+    // Unreachable and refused logins are named too.
+    env.write(
+        "main.infra",
+        &format!(
+            "server \"box\" {{\n  host        = \"127.0.0.1\"\n  port        = {}\n  user        = \"nobody\"\n  private_key = \"{}\"\n  host_key    = \"{}\"\n}}\n",
+            one.port,
+            key.display(),
+            one.host_key()
+        ),
+    );
+    env.infra(&["state", "rm", "server.box"]).success();
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    assert!(TestEnv::flat(&run.stderr).contains("authentication refused for user nobody"), "{}", run.stderr);
+}
+
+#[test]
+fn one_unreachable_server_leaves_the_rest_of_the_fleet_converged() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let fleet: Vec<TestServer> = (0..4).map(|_| TestServer::start(&key)).collect();
+    let closed = crate::support::docker::free_port();
+    let mut config = String::new();
+    for (i, server) in fleet.iter().enumerate() {
+        config.push_str(&server.block(&format!("s{i}"), &key));
+        config.push_str(&format!(
+            "file \"f{i}\" {{\n  server  = server.s{i}\n  path    = \"/etc/infra-fleet\"\n  content = \"node {i}\\n\"\n}}\n"
+        ));
+    }
+    config.push_str(&format!(
+        "server \"down\" {{\n  host        = \"127.0.0.1\"\n  port        = {closed}\n  private_key = \"{}\"\n  trust_on_first_use = true\n}}\nfile \"down\" {{\n  server  = server.down\n  path    = \"/etc/infra-fleet\"\n  content = \"never\\n\"\n}}\n",
+        key.display()
+    ));
+    env.write("main.infra", &config);
+    let run = env.infra(&["apply", "-auto-approve"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let message = TestEnv::flat(&run.stderr);
+    assert!(message.contains(&format!("root@127.0.0.1:{closed} is unreachable")), "{message}");
+    for (i, server) in fleet.iter().enumerate() {
+        assert_eq!(server.sh("cat /etc/infra-fleet"), format!("node {i}"), "server {i} converged");
+    }
+    let listed = env.infra(&["state", "list"]).success().stdout;
+    assert_eq!(listed.lines().count(), 8, "four servers and their files recorded: {listed}");
+}
