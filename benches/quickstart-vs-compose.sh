@@ -4,6 +4,8 @@
 # with `docker-compose up -d`, from the same locally built images:
 #   cold: nothing running (containers, network and volume created)
 #   warm: everything already up (nothing to do)
+# then cold to a healthy stack RUNS times (default 5) with the tools in turn,
+# printing each run and the medians.
 # and times a no-op `infra plan`. Both tools wait for the same healthchecks
 # before starting the web app (compose: depends_on condition service_healthy).
 #
@@ -83,13 +85,24 @@ cd "$work"
 timed "docker-compose up -d (cold)" docker-compose -p benchc up -d
 timed "docker-compose up -d (warm)" docker-compose -p benchc up -d
 docker-compose -p benchc down -v >/dev/null 2>&1
-timed "docker-compose up -d, then wait for web healthy (cold)" bash -c wait_web_healthy
-docker-compose -p benchc down -v >/dev/null 2>&1
 
 cd "$work/infra"
 timed "infra apply (cold)" "$infra" apply -auto-approve "${infra_vars[@]}"
 timed "infra apply (warm)" "$infra" apply -auto-approve "${infra_vars[@]}"
 timed "infra plan (no-op)" "$infra" plan "${infra_vars[@]}"
 "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null
+
+# Cold to a healthy stack, both tools in turn RUNS times (default 5), so a slow
+# moment of the machine hits both; the medians are the figures to quote.
+runs=${RUNS:-5}
+: > "$work/compose.times"; : > "$work/infra.times"
+for i in $(seq 1 "$runs"); do
+  (cd "$work" && timed "run $i: docker-compose up -d, then wait for web healthy (cold)" bash -c wait_web_healthy) | tee -a "$work/compose.times"
+  (cd "$work" && docker-compose -p benchc down -v >/dev/null 2>&1)
+  (cd "$work/infra" && timed "run $i: infra apply (cold)" "$infra" apply -auto-approve "${infra_vars[@]}") | tee -a "$work/infra.times"
+  (cd "$work/infra" && "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null)
+done
+median() { awk '{ print $(NF-1) }' "$1" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+echo "median of $runs, cold to healthy: docker-compose $(median "$work/compose.times") s, infra $(median "$work/infra.times") s"
 docker rmi bench/postgres:latest bench/redis:latest bench/queue:latest bench/web:latest >/dev/null
 rm -rf "$work"

@@ -126,6 +126,12 @@ file "blob" {{
   source = "blob.bin"
 }}
 
+file "plain" {{
+  server  = server.box
+  path    = "/srv/plain.txt"
+  content = "one\ntwo\n"
+}}
+
 # A local file beside the remote ones: the `server` attribute tells them apart.
 file "note" {{
   path    = "note.txt"
@@ -138,7 +144,7 @@ file "note" {{
     env.write("terraform.tfvars", "");
     let vars = format!("hostile={HOSTILE}");
     let plan = env.infra(&["plan", "-var", &vars]).success();
-    assert!(plan.stdout.contains("Plan: 5 to add"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 6 to add"), "{}", plan.stdout);
     let apply = env.infra(&["apply", "-auto-approve", "-var", &vars]);
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
 
@@ -166,6 +172,13 @@ file "note" {{
     env.infra(&["apply", "-auto-approve", "-var", &vars]).success();
     assert_eq!(server.sh("od -An -tx1 /srv/blob.bin | tr -d ' \\n'"), "fffe00800a00");
     assert_eq!(server.sh("stat -c %a /srv/blob.bin"), "644");
+    // A line added by hand shows as a line diff of the content.
+    server.sh("echo three >> /srv/plain.txt");
+    let drift = env.infra(&["plan", "-var", &vars]).success();
+    let diff = drift.stdout.lines().map(str::trim).collect::<Vec<_>>();
+    assert!(diff.contains(&"- three") && diff.contains(&"two"), "{}", drift.stdout);
+    env.infra(&["apply", "-auto-approve", "-var", &vars]).success();
+    assert_eq!(server.sh("cat /srv/plain.txt"), "one\ntwo");
     // Removed by hand: created again.
     server.sh("rm /srv/blob.bin");
     let gone = env.infra(&["plan", "-var", &vars]).success();
@@ -261,4 +274,101 @@ fn one_unreachable_server_leaves_the_rest_of_the_fleet_converged() {
     }
     let listed = env.infra(&["state", "list"]).success().stdout;
     assert_eq!(listed.lines().count(), 8, "four servers and their files recorded: {listed}");
+}
+
+#[test]
+fn users_groups_keys_and_packages_converge_and_drift_back() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start(&key);
+    let alice_key = env.join("alice_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alice@e2e", "-f"])
+        .arg(&alice_key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(made.status.success());
+    let alice_public = std::fs::read_to_string(alice_key.with_extension("pub")).expect("public key");
+    let config = format!(
+        r#"{server}
+group "ops" {{
+  server = server.box
+  name   = "ops"
+  gid    = 2500
+}}
+
+user "alice" {{
+  server = server.box
+  name   = "alice"
+  groups = [group.ops.name]
+  shell  = "/bin/sh"
+}}
+
+authorized_key "alice" {{
+  server = server.box
+  user   = user.alice.name
+  key    = "{public}"
+}}
+
+# A second key for alice, removed by hand below.
+authorized_key "extra" {{
+  server = server.box
+  user   = user.alice.name
+  key    = "{extra}"
+}}
+
+package "tools" {{
+  server = server.box
+  names  = ["jq"]
+}}
+
+# Logging in as alice with her key proves the key landed where sshd looks.
+server "as_alice" {{
+  host        = "127.0.0.1"
+  port        = {port}
+  user        = "alice"
+  private_key = "{alice}"
+  host_key    = server.box.host_key
+  depends_on  = [authorized_key.alice]
+}}
+
+file "hello" {{
+  server  = server.as_alice
+  path    = "/home/alice/hello"
+  content = "hi\n"
+}}
+"#,
+        server = server.block("box", &key),
+        public = alice_public.trim(),
+        port = server.port,
+        alice = alice_key.display(),
+        extra = std::fs::read_to_string(key.with_extension("pub")).expect("public key").trim(),
+    );
+    env.write("main.infra", &config);
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(server.sh("getent group ops | cut -d: -f3"), "2500");
+    assert_eq!(server.sh("id -nG alice"), "alice ops");
+    assert_eq!(server.sh("getent passwd alice | cut -d: -f7"), "/bin/sh");
+    assert_eq!(server.sh("stat -c '%U %a' /home/alice/hello"), "alice 644", "written as alice");
+    assert!(server.sh("jq --version").starts_with("jq-"), "jq is installed");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "no-op");
+
+    // Undone by hand: shows in the plan, and apply does it again.
+    server.sh("gpasswd -d alice ops >/dev/null; apt-get -q -y remove jq >/dev/null 2>&1; sed -i /infra-e2e/d /home/alice/.ssh/authorized_keys");
+    let drift = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
+    for changed in
+        ["# user.alice will be updated", "# package.tools will be updated", "# authorized_key.extra will be created"]
+    {
+        assert!(drift.stdout.contains(changed), "{changed}: {}", drift.stdout);
+    }
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(server.sh("id -nG alice"), "alice ops");
+    assert!(server.sh("jq --version").starts_with("jq-"));
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
+
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(server.sh("getent passwd alice; getent group ops"), "", "user and group removed");
+    assert_eq!(server.sh("test -d /home/alice && echo kept"), "kept", "the home directory is kept");
 }

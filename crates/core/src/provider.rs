@@ -206,23 +206,30 @@ impl ProviderRegistry {
             .collect()
     }
 
-    /// The providers that offer `kind` in a shape that fits a block writing
-    /// `written` (attribute and block names): every written name is in the
-    /// schema and every required attribute is written. Tells apart two
-    /// providers offering the same type name (a local `file` and one on a
-    /// server) without naming either.
-    pub fn providers_fitting(&self, kind: &str, written: &[&str]) -> Vec<&str> {
-        self.factories
+    /// The provider whose `kind` fits a block writing `written` (attribute and
+    /// block names) best: the fewest written names it does not know, then the
+    /// fewest required ones missing. Tells apart two providers offering the
+    /// same type name (a local `file` and one on a server) without naming
+    /// either, and still picks one for a block with a typo, so the error is
+    /// about the typo; `None` when no single one is best.
+    pub fn best_fit(&self, kind: &str, written: &[&str]) -> Option<&str> {
+        let misfit = |schema: &Schema| {
+            let known = |n: &str| schema.attributes.contains_key(n) || schema.blocks.contains_key(n);
+            let unknown = written.iter().filter(|n| !known(n)).count();
+            let missing = schema.attributes.iter().filter(|(n, a)| a.required && !written.contains(n)).count();
+            (unknown, missing)
+        };
+        let mut ranked: Vec<((usize, usize), &str)> = self
+            .factories
             .iter()
-            .filter(|(_, f)| {
-                f.schema().resources.get(kind).is_some_and(|schema| {
-                    let known = |n: &str| schema.attributes.contains_key(n) || schema.blocks.contains_key(n);
-                    written.iter().all(|n| known(n))
-                        && schema.attributes.iter().filter(|(_, a)| a.required).all(|(n, _)| written.contains(n))
-                })
-            })
-            .map(|(n, _)| n.as_str())
-            .collect()
+            .filter_map(|(name, f)| Some((misfit(f.schema().resources.get(kind)?), name.as_str())))
+            .collect();
+        ranked.sort();
+        match ranked.as_slice() {
+            [(_, only)] => Some(only),
+            [(best, name), (next, _), ..] if best < next => Some(name),
+            _ => None,
+        }
     }
 
     /// Every resource type name, for suggestions.
@@ -254,7 +261,10 @@ mod tests {
         if let Some(name) = extra_required {
             file = file.attribute(name, AttributeSchema::required(Type::Any));
         }
-        Arc::new(Offers(ProviderSchema { config: Schema::default(), resources: [("file", file)].into_iter().collect() }))
+        Arc::new(Offers(ProviderSchema {
+            config: Schema::default(),
+            resources: [("file", file)].into_iter().collect(),
+        }))
     }
 
     #[test]
@@ -263,8 +273,10 @@ mod tests {
         registry.register("local", offering_file(None));
         registry.register("ssh", offering_file(Some("server")));
         assert_eq!(registry.providers_of("file"), ["local", "ssh"]);
-        assert_eq!(registry.providers_fitting("file", &["path"]), ["local"]);
-        assert_eq!(registry.providers_fitting("file", &["path", "server"]), ["ssh"]);
-        assert!(registry.providers_fitting("file", &["path", "colour"]).is_empty());
+        assert_eq!(registry.best_fit("file", &["path"]), Some("local"));
+        assert_eq!(registry.best_fit("file", &["path", "server"]), Some("ssh"));
+        assert_eq!(registry.best_fit("file", &[]), Some("local"), "the one missing fewer required attributes");
+        assert_eq!(registry.best_fit("file", &["path", "colour"]), Some("local"), "a typo still picks one");
+        assert_eq!(registry.best_fit("file", &["server", "colour"]), Some("ssh"));
     }
 }

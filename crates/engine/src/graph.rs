@@ -301,8 +301,8 @@ impl Builder<'_> {
                         infra_syntax::ast::BodyItem::Block(b) => b.kind.name.as_str(),
                     })
                     .collect();
-                if let [only] = self.registry.providers_fitting(kind, &written).as_slice() {
-                    let reference = ProviderRef { name: (*only).to_string(), alias: None };
+                if let Some(best) = self.registry.best_fit(kind, &written) {
+                    let reference = ProviderRef { name: best.to_string(), alias: None };
                     return self.attach_provider(m, resource, to, reference, None);
                 }
                 self.errors.push(

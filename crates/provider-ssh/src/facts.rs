@@ -1,32 +1,115 @@
 //! Refresh in one round trip per server: a single script reads the server's
-//! facts and the state of every path the planned resources name (paths sent on
-//! stdin, NUL-separated) and answers in one NUL-separated stream.
+//! facts and the state of everything the resources on it name (paths, users,
+//! groups, packages, authorized keys), asked on stdin and answered in one
+//! stream. Questions are `TOPIC\0SUBJECT\0`; each answer is a record of
+//! NUL-terminated fields ending in `\x1e`, starting with the topic and subject.
 
 use std::collections::HashMap;
 
 use crate::connection::Connection;
 use infra_core::ProviderError;
 
-/// Prints `hostname`, `PRETTY_NAME`, then for each path on stdin: the path,
-/// its type (`f` file, `d` directory, `o` other, `-` missing), octal mode,
-/// owner, group and, for a file, its SHA-256.
 const SCRIPT: &str = r#"
 set -u
 printf '%s\0' "$(hostname)"
 ( . /etc/os-release 2>/dev/null && printf '%s\0' "${PRETTY_NAME:-unknown}" ) || printf 'unknown\0'
-while IFS= read -r -d '' p; do
-  if [ -L "$p" ]; then t=o
-  elif [ -f "$p" ]; then t=f
-  elif [ -d "$p" ]; then t=d
-  elif [ -e "$p" ]; then t=o
-  else printf '%s\0-\0\0\0\0\0' "$p"; continue
-  fi
-  read -r mode owner group < <(stat -c '%a %U %G' -- "$p")
-  sum=''
-  if [ "$t" = f ]; then sum=$(sha256sum < "$p") && sum=${sum%% *}; fi
-  printf '%s\0%s\0%s\0%s\0%s\0%s\0' "$p" "$t" "$mode" "$owner" "$group" "$sum"
+printf '\036'
+while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
+  printf '%s\0%s\0' "$topic" "$subject"
+  case $topic in
+  path)
+    p=$subject
+    if [ -L "$p" ]; then t=o
+    elif [ -f "$p" ]; then t=f
+    elif [ -d "$p" ]; then t=d
+    elif [ -e "$p" ]; then t=o
+    else t=-
+    fi
+    if [ "$t" != - ]; then
+      read -r mode owner group < <(stat -c '%a %U %G' -- "$p")
+      sum=''
+      if [ "$t" = f ]; then sum=$(sha256sum < "$p") && sum=${sum%% *}; fi
+      printf '%s\0%s\0%s\0%s\0%s\0' "$t" "$mode" "$owner" "$group" "$sum"
+    fi ;;
+  user)
+    if entry=$(getent passwd -- "$subject"); then
+      IFS=: read -r _ _ uid gid _ home shell <<< "$entry"
+      primary=$(getent group "$gid" | cut -d: -f1)
+      groups=$(id -nG -- "$subject" | tr ' ' '\n' | grep -vxF -- "$primary" | sort | paste -sd, -)
+      printf '%s\0%s\0%s\0%s\0%s\0' "$uid" "$primary" "$home" "$shell" "$groups"
+    fi ;;
+  content)
+    if [ -f "$subject" ] && [ "$(stat -c %s -- "$subject")" -le 65536 ]; then
+      printf '%s\0' "$(base64 -w0 < "$subject")"
+    fi ;;
+  group)
+    if entry=$(getent group -- "$subject"); then
+      IFS=: read -r _ _ gid _ <<< "$entry"
+      printf '%s\0' "$gid"
+    fi ;;
+  package)
+    status=$(dpkg-query -W -f='${Status}\t${Version}' -- "$subject" 2>/dev/null || true)
+    case $status in
+      'install ok installed'*)
+        candidate=$(apt-cache policy -- "$subject" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
+        printf '%s\0%s\0' "${status#*	}" "$candidate" ;;
+    esac ;;
+  key)
+    user=${subject%%$'\n'*} key=${subject#*$'\n'}
+    home=$(getent passwd -- "$user" | cut -d: -f6)
+    if [ -n "$home" ] && grep -qxF -- "$key" "$home/.ssh/authorized_keys" 2>/dev/null; then printf 'present\0'; fi ;;
+  esac
+  printf '\036'
 done
 "#;
+
+/// One thing to look up on the server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Question {
+    Path(String),
+    /// The bytes of a small file (64 KiB at most), for a line diff in the plan.
+    Content(String),
+    User(String),
+    Group(String),
+    Package(String),
+    /// Whether this key line is in this user's authorized_keys.
+    Key {
+        user: String,
+        key: String,
+    },
+}
+
+impl Question {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let (topic, subject) = match self {
+            Question::Path(p) => ("path", p.clone()),
+            Question::Content(p) => ("content", p.clone()),
+            Question::User(u) => ("user", u.clone()),
+            Question::Group(g) => ("group", g.clone()),
+            Question::Package(p) => ("package", p.clone()),
+            Question::Key { user, key } => ("key", format!("{user}\n{key}")),
+        };
+        for field in [topic, subject.as_str()] {
+            out.extend_from_slice(field.as_bytes());
+            out.push(0);
+        }
+    }
+
+    fn decode(topic: &str, subject: &str) -> Option<Question> {
+        Some(match topic {
+            "path" => Question::Path(subject.to_string()),
+            "content" => Question::Content(subject.to_string()),
+            "user" => Question::User(subject.to_string()),
+            "group" => Question::Group(subject.to_string()),
+            "package" => Question::Package(subject.to_string()),
+            "key" => {
+                let (user, key) = subject.split_once('\n')?;
+                Question::Key { user: user.to_string(), key: key.to_string() }
+            }
+            _ => return None,
+        })
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -46,19 +129,52 @@ pub struct PathFacts {
     pub sha256: Option<String>,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserFacts {
+    pub uid: u32,
+    pub group: String,
+    pub home: String,
+    pub shell: String,
+    /// Supplementary groups, sorted.
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageFacts {
+    pub version: String,
+    /// The version apt would install now (from the package lists on the server).
+    pub candidate: String,
+}
+
+/// The answer to one question; `Absent` when there is no such thing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Absent,
+    Path(PathFacts),
+    User(UserFacts),
+    Group { gid: u32 },
+    Package(PackageFacts),
+    KeyPresent,
+    Content(Vec<u8>),
+}
+
 #[derive(Debug, Default)]
 pub struct Facts {
     pub hostname: String,
     pub os: String,
-    /// Path → what is there; a path missing from the map does not exist.
-    pub paths: HashMap<String, PathFacts>,
+    answers: HashMap<Question, Answer>,
 }
 
-pub async fn gather(connection: &Connection, paths: &[String]) -> Result<Facts, ProviderError> {
+impl Facts {
+    pub fn answer(&self, question: &Question) -> &Answer {
+        self.answers.get(question).unwrap_or(&Answer::Absent)
+    }
+}
+
+pub async fn gather(connection: &Connection, questions: &[Question]) -> Result<Facts, ProviderError> {
     let mut stdin = Vec::new();
-    for path in paths {
-        stdin.extend_from_slice(path.as_bytes());
-        stdin.push(0);
+    for question in questions {
+        question.encode(&mut stdin);
     }
     let output = connection.run_ok("reading facts", SCRIPT, &[], &stdin).await?;
     parse(&output.stdout).ok_or_else(|| {
@@ -68,30 +184,54 @@ pub async fn gather(connection: &Connection, paths: &[String]) -> Result<Facts, 
 
 fn parse(stdout: &[u8]) -> Option<Facts> {
     let text = String::from_utf8_lossy(stdout);
-    let mut fields = text.split('\0');
-    let mut facts =
-        Facts { hostname: fields.next()?.to_string(), os: fields.next()?.to_string(), paths: HashMap::new() };
-    while let Some(path) = fields.next().filter(|p| !p.is_empty()) {
-        let kind = fields.next()?;
-        let (mode, owner, group, sum) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-        let kind = match kind {
-            "f" => Kind::File,
-            "d" => Kind::Directory,
-            "o" => Kind::Other,
-            _ => continue,
+    let mut records = text.split('\u{1e}');
+    let mut head = records.next()?.split('\0');
+    let mut facts = Facts { hostname: head.next()?.to_string(), os: head.next()?.to_string(), answers: HashMap::new() };
+    for record in records.filter(|r| !r.is_empty()) {
+        let fields: Vec<&str> = record.split('\0').collect();
+        let (question, rest) = match fields.as_slice() {
+            [topic, subject, rest @ ..] => (Question::decode(topic, subject)?, rest),
+            _ => return None,
         };
-        facts.paths.insert(
-            path.to_string(),
-            PathFacts {
-                kind,
-                mode: normal_mode(mode).unwrap_or_default(),
-                owner: owner.to_string(),
-                group: group.to_string(),
-                sha256: Some(sum.to_string()).filter(|s| !s.is_empty()),
-            },
-        );
+        // Each record ends with a NUL, which leaves an empty last field.
+        let rest = rest.strip_suffix(&[""]).unwrap_or(rest);
+        let answer = if rest.is_empty() { Answer::Absent } else { answer(&question, rest)? };
+        facts.answers.insert(question, answer);
     }
     Some(facts)
+}
+
+fn answer(question: &Question, fields: &[&str]) -> Option<Answer> {
+    Some(match (question, fields) {
+        (Question::Path(_), [kind, mode, owner, group, sum]) => Answer::Path(PathFacts {
+            kind: match *kind {
+                "f" => Kind::File,
+                "d" => Kind::Directory,
+                _ => Kind::Other,
+            },
+            mode: normal_mode(mode).unwrap_or_default(),
+            owner: owner.to_string(),
+            group: group.to_string(),
+            sha256: Some(sum.to_string()).filter(|s| !s.is_empty()),
+        }),
+        (Question::User(_), [uid, group, home, shell, groups]) => Answer::User(UserFacts {
+            uid: uid.parse().ok()?,
+            group: group.to_string(),
+            home: home.to_string(),
+            shell: shell.to_string(),
+            groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_string).collect(),
+        }),
+        (Question::Group(_), [gid]) => Answer::Group { gid: gid.parse().ok()? },
+        (Question::Package(_), [version, candidate]) => {
+            Answer::Package(PackageFacts { version: version.to_string(), candidate: candidate.to_string() })
+        }
+        (Question::Key { .. }, ["present"]) => Answer::KeyPresent,
+        (Question::Content(_), [encoded]) => {
+            use base64::Engine as _;
+            Answer::Content(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?)
+        }
+        _ => return None,
+    })
 }
 
 /// `644`, `0644` and `00644` all become `0644`; anything but octal digits is refused.
@@ -107,38 +247,38 @@ pub fn normal_mode(mode: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn record(fields: &[&str]) -> String {
+        fields.iter().map(|f| format!("{f}\0")).collect::<String>() + "\u{1e}"
+    }
+
     #[test]
     fn the_answer_stream_parses() {
-        let fields = [
-            "web1",
-            "Debian GNU/Linux 12 (bookworm)",
-            "/etc/motd",
-            "f",
-            "644",
-            "root",
-            "root",
-            "abc",
-            "/srv",
-            "d",
-            "755",
-            "app",
-            "app",
-            "",
-            "/gone",
-            "-",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ];
-        let stdout = fields.join("\0").into_bytes();
-        let facts = parse(&stdout).expect("parses");
+        let stdout = [
+            record(&["web1", "Debian GNU/Linux 12 (bookworm)"]),
+            record(&["path", "/etc/motd", "f", "644", "root", "root", "abc"]),
+            record(&["path", "/srv", "d", "755", "app", "app", ""]),
+            record(&["path", "/gone"]),
+            record(&["user", "alice", "1000", "alice", "/home/alice", "/bin/bash", "adm,sudo"]),
+            record(&["group", "ops", "1001"]),
+            record(&["package", "curl", "7.88.1-10", "7.88.1-10+deb12u5"]),
+            record(&["key", "alice\nssh-ed25519 AAAA x", "present"]),
+            record(&["user", "nobody-here"]),
+            record(&["content", "/etc/motd", "aGkK"]),
+        ]
+        .concat();
+        let facts = parse(stdout.as_bytes()).expect("parses");
         assert_eq!(facts.hostname, "web1");
-        assert_eq!(facts.paths["/etc/motd"].sha256.as_deref(), Some("abc"));
-        assert_eq!(facts.paths["/srv"].kind, Kind::Directory);
-        assert_eq!(facts.paths["/srv"].mode, "0755");
-        assert!(!facts.paths.contains_key("/gone"));
+        let Answer::Path(motd) = facts.answer(&Question::Path("/etc/motd".into())) else { panic!("a path") };
+        assert_eq!((motd.mode.as_str(), motd.sha256.as_deref()), ("0644", Some("abc")));
+        assert_eq!(facts.answer(&Question::Path("/gone".into())), &Answer::Absent);
+        let Answer::User(alice) = facts.answer(&Question::User("alice".into())) else { panic!("a user") };
+        assert_eq!(alice.groups, ["adm", "sudo"]);
+        assert_eq!(facts.answer(&Question::Group("ops".into())), &Answer::Group { gid: 1001 });
+        assert_eq!(facts.answer(&Question::User("nobody-here".into())), &Answer::Absent);
+        let key = Question::Key { user: "alice".into(), key: "ssh-ed25519 AAAA x".into() };
+        assert_eq!(facts.answer(&key), &Answer::KeyPresent);
+        assert_eq!(facts.answer(&Question::Content("/etc/motd".into())), &Answer::Content(b"hi\n".to_vec()));
+        assert!(parse(b"").is_none());
     }
 
     #[test]

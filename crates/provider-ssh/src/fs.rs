@@ -6,7 +6,7 @@ use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
 use crate::connection::Connection;
-use crate::facts::{Kind, PathFacts, normal_mode};
+use crate::facts::{Answer, Facts, Kind, Question, normal_mode};
 
 fn server_attribute() -> AttributeSchema {
     AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`")
@@ -148,8 +148,8 @@ pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Resu
     if let Value::Object(map) = &mut state {
         // What the server made of an unset owner or group is recorded, so a
         // later refresh compares like with like.
-        let facts = crate::facts::gather(connection, &[path.to_string()]).await?;
-        if let Some(found) = facts.paths.get(path) {
+        let facts = crate::facts::gather(connection, &[Question::Path(path.to_string())]).await?;
+        if let Answer::Path(found) = facts.answer(&Question::Path(path.to_string())) {
             for (key, value) in [("owner", &found.owner), ("group", &found.group)] {
                 if map.get(key).is_none_or(|v| v.is_null() || matches!(v, Value::Unknown)) {
                     map.insert(key.to_string(), Value::string(value));
@@ -166,10 +166,25 @@ pub async fn remove(connection: &Connection, kind: &str, prior: &Value) -> Resul
     connection.run_ok(&format!("removing {path}"), script, &[path], &[]).await.map(|_| ())
 }
 
+pub fn question(state: &Value) -> Question {
+    Question::Path(text(state, "path").to_string())
+}
+
+/// The path's state, and for a file whose content is written in the
+/// configuration (and not secret) its bytes too, so a change made by hand
+/// shows as a line diff.
+pub fn questions(kind: &str, state: &Value) -> Vec<Question> {
+    let mut questions = vec![question(state)];
+    if kind == "file" && matches!(state.get("content"), Some(Value::String(_))) {
+        questions.push(Question::Content(text(state, "path").to_string()));
+    }
+    questions
+}
+
 /// The recorded value with what the server shows laid over it; `None` when the
 /// path is gone or is no longer the right kind of thing.
-pub fn observed(kind: &str, recorded: &Value, found: Option<&PathFacts>) -> Option<Value> {
-    let found = found?;
+pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
+    let Answer::Path(found) = facts.answer(&question(recorded)) else { return None };
     let expected = if kind == "file" { Kind::File } else { Kind::Directory };
     if found.kind != expected {
         return None;
@@ -180,7 +195,14 @@ pub fn observed(kind: &str, recorded: &Value, found: Option<&PathFacts>) -> Opti
         map.insert("owner".into(), Value::string(&found.owner));
         map.insert("group".into(), Value::string(&found.group));
         if let Some(sum) = &found.sha256 {
+            let changed = map.get("content_sha256").and_then(Value::as_str) != Some(sum.as_str());
             map.insert("content_sha256".into(), Value::string(sum));
+            if changed
+                && matches!(map.get("content"), Some(Value::String(_)))
+                && let Answer::Content(bytes) = facts.answer(&Question::Content(text(recorded, "path").to_string()))
+            {
+                map.insert("content".into(), Value::string(String::from_utf8_lossy(bytes)));
+            }
         }
     }
     Some(value)

@@ -6,9 +6,11 @@
 //! Refresh costs one round trip per server, whatever the number of resources
 //! on it (`facts.rs`), and the servers of a fleet are read concurrently.
 
+mod accounts;
 mod connection;
 mod facts;
 mod fs;
+mod packages;
 mod server;
 mod shell;
 
@@ -20,15 +22,24 @@ use infra_core::{
     OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Refined, Schema, Value,
 };
 
-use crate::connection::{Pool, Target};
+use crate::connection::{Connection, Pool, Target};
+use crate::facts::{Facts, Question};
 
 pub struct SshFactory;
 
 static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
     config: Schema::new("Servers reached over SSH; each `server` resource says how."),
-    resources: [("server", server::schema()), ("file", fs::file_schema()), ("directory", fs::directory_schema())]
-        .into_iter()
-        .collect(),
+    resources: [
+        ("server", server::schema()),
+        ("file", fs::file_schema()),
+        ("directory", fs::directory_schema()),
+        ("group", accounts::group_schema()),
+        ("user", accounts::user_schema()),
+        ("authorized_key", accounts::key_schema()),
+        ("package", packages::schema()),
+    ]
+    .into_iter()
+    .collect(),
 });
 
 #[async_trait]
@@ -44,6 +55,27 @@ impl ProviderFactory for SshFactory {
 
 pub struct SshProvider {
     pool: Pool,
+}
+
+/// What refresh asks the server about one resource.
+fn questions(kind: &str, state: &Value) -> Vec<Question> {
+    match kind {
+        "file" | "directory" => fs::questions(kind, state),
+        "group" | "user" | "authorized_key" => vec![accounts::question(kind, state)],
+        "package" => packages::questions(state),
+        _ => Vec::new(),
+    }
+}
+
+/// A resource as refresh finds it, from the answers; `None` when it is gone.
+fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -> Option<Value> {
+    match kind {
+        "server" => Some(server::observed(state, connection, facts)),
+        "file" | "directory" => fs::observed(kind, state, facts),
+        "group" | "user" | "authorized_key" => accounts::observed(kind, state, facts),
+        "package" => Some(packages::observed(state, facts)),
+        _ => None,
+    }
 }
 
 /// The server a resource's value says it is on: itself for a `server`.
@@ -62,22 +94,9 @@ impl SshProvider {
         requests: &[&ReadRequest],
     ) -> Result<Vec<Option<Value>>, ProviderError> {
         let connection = self.pool.get(target).await?;
-        let paths: Vec<String> = requests
-            .iter()
-            .filter(|r| r.kind != "server")
-            .filter_map(|r| r.state.get("path").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        let facts = facts::gather(&connection, &paths).await?;
-        Ok(requests
-            .iter()
-            .map(|r| match r.kind.as_str() {
-                "server" => Some(server::observed(&r.state, &connection, &facts)),
-                kind => {
-                    let path = r.state.get("path").and_then(Value::as_str).unwrap_or_default();
-                    fs::observed(kind, &r.state, facts.paths.get(path))
-                }
-            })
-            .collect())
+        let questions: Vec<Question> = requests.iter().flat_map(|r| questions(&r.kind, &r.state)).collect();
+        let facts = facts::gather(&connection, &questions).await?;
+        Ok(requests.iter().map(|r| observed(&r.kind, &r.state, &connection, &facts)).collect())
     }
 }
 
@@ -86,15 +105,19 @@ impl Provider for SshProvider {
     fn validate(&self, kind: &str, config: &Value) -> Vec<ProviderError> {
         match kind {
             "server" => server::validate(config),
-            _ => fs::validate(kind, config),
+            "file" | "directory" => fs::validate(kind, config),
+            "package" => packages::validate(config),
+            _ => accounts::validate(kind, config),
         }
     }
 
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
-        if kind == "server" {
-            return Ok(Refined::new(server::plan(proposed)));
-        }
-        let planned = fs::plan(kind, proposed)?;
+        let planned = match kind {
+            "server" => return Ok(Refined::new(server::plan(proposed))),
+            "file" | "directory" => fs::plan(kind, proposed)?,
+            "package" => packages::plan(proposed),
+            _ => accounts::plan(kind, proposed),
+        };
         // Moving a resource to another machine makes a new one there.
         let moved = prior.is_some_and(|p| {
             let on = |v: &Value| target_of(kind, v).ok().map(|t| (t.host, t.port));
@@ -142,7 +165,9 @@ impl Provider for SshProvider {
                 let facts = facts::gather(&connection, &[]).await?;
                 Ok(server::observed(planned, &connection, &facts))
             }
-            _ => fs::write(&connection, kind, planned).await,
+            "file" | "directory" => fs::write(&connection, kind, planned).await,
+            "package" => packages::write(&connection, planned).await,
+            _ => accounts::write(&connection, kind, planned).await,
         }
     }
 
@@ -165,11 +190,15 @@ impl Provider for SshProvider {
     }
 
     async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
-        if kind == "server" {
+        // Forgetting a server or a package declaration changes nothing there.
+        if matches!(kind, "server" | "package") {
             return Ok(());
         }
         let connection = self.pool.get(&target_of(kind, prior)?).await?;
-        fs::remove(&connection, kind, prior).await
+        match kind {
+            "file" | "directory" => fs::remove(&connection, kind, prior).await,
+            _ => accounts::remove(&connection, kind, prior).await,
+        }
     }
 
     async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {
@@ -178,4 +207,13 @@ impl Provider for SshProvider {
             format!("`{kind}` {id}: declare it and apply; infra adopts what is already there as it is"),
         ))
     }
+}
+
+/// A list-of-strings attribute (sensitive marks dropped).
+fn strings(value: &Value, key: &str) -> Vec<String> {
+    value
+        .get(key)
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }

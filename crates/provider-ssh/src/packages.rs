@@ -1,0 +1,122 @@
+//! `package`: Debian packages on a server, all the names of one resource in one
+//! apt-get run. `present` installs what is missing, `latest` also upgrades to
+//! what apt offers, `absent` removes. Destroying the resource leaves the
+//! packages as they are (removing software is asked for with `absent`).
+
+use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
+
+use crate::connection::Connection;
+use crate::facts::{Answer, Facts, Question};
+
+pub fn schema() -> Schema {
+    Schema::new("Debian packages on a server, installed or removed in one apt-get run.")
+        .attribute(
+            "server",
+            AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`"),
+        )
+        .attribute("names", AttributeSchema::required(Type::list(Type::String)))
+        .attribute(
+            "state",
+            AttributeSchema::optional(Type::String)
+                .default(Value::string("present"))
+                .describe("present, latest or absent"),
+        )
+        .attribute("versions", AttributeSchema::computed(Type::map(Type::String)).describe("installed versions"))
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
+pub fn validate(config: &Value) -> Vec<ProviderError> {
+    let mut errors = Vec::new();
+    if let Some(state) = config.get("state").and_then(Value::as_str)
+        && !matches!(state, "present" | "latest" | "absent")
+    {
+        errors.push(ProviderError::invalid("state", format!("state {state:?} is not present, latest or absent")));
+    }
+    for name in crate::strings(config, "names") {
+        let valid = name.len() > 1
+            && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+        if !valid {
+            errors.push(ProviderError::invalid("names", format!("{name:?} is not a Debian package name")));
+        }
+    }
+    errors
+}
+
+pub fn plan(mut proposed: Value) -> Value {
+    let id = crate::strings(&proposed, "names").join(",");
+    if let Value::Object(map) = &mut proposed {
+        map.insert("id".into(), Value::string(id));
+    }
+    proposed
+}
+
+pub fn questions(state: &Value) -> Vec<Question> {
+    crate::strings(state, "names").into_iter().map(Question::Package).collect()
+}
+
+/// `names` holds the packages that are as the state asks, so one removed (or
+/// left behind an upgrade, for `latest`) by hand shows as a change.
+pub fn observed(recorded: &Value, facts: &Facts) -> Value {
+    let state = recorded.get("state").and_then(Value::as_str).unwrap_or("present");
+    let mut holding = Vec::new();
+    let mut versions = Vec::new();
+    for name in crate::strings(recorded, "names") {
+        let installed = match facts.answer(&Question::Package(name.clone())) {
+            Answer::Package(p) => Some(p.clone()),
+            _ => None,
+        };
+        let holds = match (state, &installed) {
+            ("absent", installed) => installed.is_none(),
+            ("latest", Some(p)) => p.candidate.is_empty() || p.version == p.candidate,
+            (_, installed) => installed.is_some(),
+        };
+        if holds {
+            holding.push(Value::string(&name));
+        }
+        if let Some(p) = installed {
+            versions.push((name, Value::string(p.version)));
+        }
+    }
+    let mut value = recorded.clone();
+    if let Value::Object(map) = &mut value {
+        map.insert("names".into(), Value::List(holding));
+        map.insert("versions".into(), Value::object(versions));
+    }
+    value
+}
+
+/// One apt-get run for every name; package lists refreshed first for `latest`,
+/// and when apt does not know a package yet (lists missing or old).
+const APPLY: &str = r#"
+set -eu
+state=$1; shift
+export DEBIAN_FRONTEND=noninteractive
+apt() { apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
+case $state in
+  absent) apt remove -- "$@" ;;
+  latest) apt-get -q update >/dev/null; apt install --no-install-recommends -- "$@" ;;
+  *)
+    if ! out=$(apt install --no-install-recommends -- "$@" 2>&1); then
+      if printf '%s' "$out" | grep -qE 'Unable to locate package|has no installation candidate'; then
+        apt-get -q update >/dev/null
+        apt install --no-install-recommends -- "$@"
+      else
+        printf '%s\n' "$out" >&2; exit 1
+      fi
+    fi ;;
+esac
+"#;
+
+pub async fn write(connection: &Connection, planned: &Value) -> Result<Value, ProviderError> {
+    let (bare, _) = planned.unmark();
+    let names = crate::strings(&bare, "names");
+    let state = bare.get("state").and_then(Value::as_str).unwrap_or("present");
+    let mut args: Vec<&str> = vec![state];
+    args.extend(names.iter().map(String::as_str));
+    let what = format!("apt-get ({state}) {}", names.join(" "));
+    connection.run_ok(&what, APPLY, &args, &[]).await?;
+    let planned = plan(planned.clone());
+    let facts = crate::facts::gather(connection, &questions(&planned)).await?;
+    Ok(observed(&planned, &facts))
+}
