@@ -16,8 +16,27 @@ struct TestServer {
 
 impl TestServer {
     fn start(key: &std::path::Path) -> TestServer {
+        TestServer::run(key, &[], &[])
+    }
+
+    /// With systemd as PID 1, for services and timers.
+    fn start_with_systemd(key: &std::path::Path) -> TestServer {
+        let options = ["--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN", "--tmpfs", "/run", "--tmpfs", "/run/lock"];
+        let options = [&options[..], &["-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro"]].concat();
+        let server = TestServer::run(key, &options, &["/sbin/init"]);
+        // Docker mounts /proc/sys read-only. The tests set only sysctls the
+        // container's own network namespace holds (net.*), never the host's.
+        server.sh("mount -o remount,rw /proc/sys");
+        server
+    }
+
+    fn run(key: &std::path::Path, options: &[&str], command: &[&str]) -> TestServer {
         let image = server_image();
-        let id = docker(&["run", "-d", "--label", "infra-e2e=ssh", "-p", "127.0.0.1::22", &image]);
+        let mut args = vec!["run", "-d", "--label", "infra-e2e=ssh", "-p", "127.0.0.1::22"];
+        args.extend(options);
+        args.push(&image);
+        args.extend(command);
+        let id = docker(&args);
         assert!(!id.is_empty(), "the test server started");
         let port = docker(&["port", &id, "22/tcp"]).lines().next().and_then(|l| l.rsplit(':').next()?.parse().ok());
         let server = TestServer { id, port: port.expect("a published port") };
@@ -371,4 +390,63 @@ file "hello" {{
     env.infra(&["destroy", "-auto-approve"]).success();
     assert_eq!(server.sh("getent passwd alice; getent group ops"), "", "user and group removed");
     assert_eq!(server.sh("test -d /home/alice && echo kept"), "kept", "the home directory is kept");
+}
+
+#[test]
+fn services_restart_when_their_config_changes_and_sysctls_persist() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start_with_systemd(&key);
+    let config = |options: &str| {
+        format!(
+            r#"{server}
+file "cron_defaults" {{
+  server  = server.box
+  path    = "/etc/default/cron"
+  content = "EXTRA_OPTS=\"{options}\"\n"
+}}
+
+service "cron" {{
+  server     = server.box
+  name       = "cron"
+  restart_on = [file.cron_defaults.content_sha256]
+}}
+
+sysctl "forwarding" {{
+  server = server.box
+  name   = "net.ipv4.ip_forward"
+  value  = "1"
+}}
+"#,
+            server = server.block("box", &key)
+        )
+    };
+    env.write("main.infra", &config("-L 1"));
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(server.sh("systemctl is-active cron; systemctl is-enabled cron"), "active\nenabled");
+    assert_eq!(server.sh("sysctl -n net.ipv4.ip_forward"), "1");
+    assert!(server.sh("cat /etc/sysctl.d/60-infra-net.ipv4.ip_forward.conf").contains("= 1"), "kept for the next boot");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
+
+    // Stopped and changed by hand: drift, put back by apply.
+    server.sh("systemctl stop cron; sysctl -q -w net.ipv4.ip_forward=0");
+    let drift = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
+    assert!(drift.stdout.contains("# service.cron will be updated"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("# sysctl.forwarding will be updated"), "{}", drift.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(server.sh("systemctl is-active cron; sysctl -n net.ipv4.ip_forward"), "active\n1");
+
+    // A change to the file it depends on restarts it.
+    let pid = server.sh("systemctl show -p MainPID --value cron");
+    env.write("main.infra", &config("-L 2"));
+    let plan = env.infra(&["plan"]).success();
+    assert!(plan.stdout.contains("# service.cron will be updated"), "{}", plan.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_ne!(server.sh("systemctl show -p MainPID --value cron"), pid, "cron was restarted");
+
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(server.sh("ls /etc/sysctl.d | grep -c infra || true"), "0", "the sysctl file is gone");
+    assert_eq!(server.sh("systemctl is-active cron"), "active", "forgetting a service does not stop it");
 }

@@ -99,7 +99,9 @@ pub async fn wait_healthy(docker: &Docker, id: &str, name: &str, deadline: Durat
                 "container {name} did not become healthy: {why}. Last log lines:\n{logs}"
             )));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Docker marks a container healthy within its own interval; look often, so a
+        // dependent starts at once (an inspect is cheap).
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

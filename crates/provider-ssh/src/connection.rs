@@ -93,10 +93,22 @@ pub struct Pool {
 impl Pool {
     /// The connection to `target`, opened on first use. Concurrent callers for
     /// the same server wait for one handshake instead of making several.
+    /// A resource that pins a host key gets the shared connection only if the
+    /// server presented that very key.
     pub async fn get(&self, target: &Target) -> Result<Arc<Connection>, ProviderError> {
-        let key = format!("{}|{:?}", target.name(), target.host_key);
-        let cell = self.open.lock().await.entry(key).or_default().clone();
-        cell.get_or_try_init(|| async { Connection::open(target).await.map(Arc::new) }).await.cloned()
+        let cell = self.open.lock().await.entry(target.name()).or_default().clone();
+        let connection =
+            cell.get_or_try_init(|| async { Connection::open(target).await.map(Arc::new) }).await?.clone();
+        if let Some(pinned) = &target.host_key {
+            let pinned = PublicKey::from_openssh(pinned.trim()).map_err(|e| {
+                ProviderError::invalid("host_key", format!("host_key is not an OpenSSH public key: {e}"))
+            })?;
+            let presented = PublicKey::from_openssh(&connection.host_key).ok();
+            if presented.as_ref().is_none_or(|p| p.key_data() != pinned.key_data()) {
+                return Err(host_key_refused(target, &HostKeyPolicy::Pinned(pinned), presented));
+            }
+        }
+        Ok(connection)
     }
 }
 

@@ -42,6 +42,16 @@ while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
     if [ -f "$subject" ] && [ "$(stat -c %s -- "$subject")" -le 65536 ]; then
       printf '%s\0' "$(base64 -w0 < "$subject")"
     fi ;;
+  service)
+    enabled=$(systemctl is-enabled -- "$subject" 2>/dev/null || true)
+    active=$(systemctl is-active -- "$subject" 2>/dev/null || true)
+    if [ -n "$enabled" ] && [ "$enabled" != not-found ]; then printf '%s\0%s\0' "$enabled" "$active"; fi ;;
+  sysctl)
+    if value=$(sysctl -n -- "$subject" 2>/dev/null); then
+      persisted=0
+      if [ -f "/etc/sysctl.d/60-infra-${subject//\//.}.conf" ]; then persisted=1; fi
+      printf '%s\0%s\0' "$(printf '%s' "$value" | tr -s '\t ' '  ')" "$persisted"
+    fi ;;
   group)
     if entry=$(getent group -- "$subject"); then
       IFS=: read -r _ _ gid _ <<< "$entry"
@@ -72,6 +82,8 @@ pub enum Question {
     User(String),
     Group(String),
     Package(String),
+    Service(String),
+    Sysctl(String),
     /// Whether this key line is in this user's authorized_keys.
     Key {
         user: String,
@@ -87,6 +99,8 @@ impl Question {
             Question::User(u) => ("user", u.clone()),
             Question::Group(g) => ("group", g.clone()),
             Question::Package(p) => ("package", p.clone()),
+            Question::Service(s) => ("service", s.clone()),
+            Question::Sysctl(s) => ("sysctl", s.clone()),
             Question::Key { user, key } => ("key", format!("{user}\n{key}")),
         };
         for field in [topic, subject.as_str()] {
@@ -102,6 +116,8 @@ impl Question {
             "user" => Question::User(subject.to_string()),
             "group" => Question::Group(subject.to_string()),
             "package" => Question::Package(subject.to_string()),
+            "service" => Question::Service(subject.to_string()),
+            "sysctl" => Question::Sysctl(subject.to_string()),
             "key" => {
                 let (user, key) = subject.split_once('\n')?;
                 Question::Key { user: user.to_string(), key: key.to_string() }
@@ -152,10 +168,21 @@ pub enum Answer {
     Absent,
     Path(PathFacts),
     User(UserFacts),
-    Group { gid: u32 },
+    Group {
+        gid: u32,
+    },
     Package(PackageFacts),
     KeyPresent,
     Content(Vec<u8>),
+    /// `systemctl is-enabled` and `is-active` words.
+    Service {
+        enabled: String,
+        active: String,
+    },
+    Sysctl {
+        value: String,
+        persisted: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -226,6 +253,12 @@ fn answer(question: &Question, fields: &[&str]) -> Option<Answer> {
             Answer::Package(PackageFacts { version: version.to_string(), candidate: candidate.to_string() })
         }
         (Question::Key { .. }, ["present"]) => Answer::KeyPresent,
+        (Question::Service(_), [enabled, active]) => {
+            Answer::Service { enabled: enabled.to_string(), active: active.to_string() }
+        }
+        (Question::Sysctl(_), [value, persisted]) => {
+            Answer::Sysctl { value: value.to_string(), persisted: *persisted == "1" }
+        }
         (Question::Content(_), [encoded]) => {
             use base64::Engine as _;
             Answer::Content(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?)

@@ -13,6 +13,7 @@ mod fs;
 mod packages;
 mod server;
 mod shell;
+mod system;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -37,6 +38,8 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         ("user", accounts::user_schema()),
         ("authorized_key", accounts::key_schema()),
         ("package", packages::schema()),
+        ("service", system::service_schema()),
+        ("sysctl", system::sysctl_schema()),
     ]
     .into_iter()
     .collect(),
@@ -63,6 +66,7 @@ fn questions(kind: &str, state: &Value) -> Vec<Question> {
         "file" | "directory" => fs::questions(kind, state),
         "group" | "user" | "authorized_key" => vec![accounts::question(kind, state)],
         "package" => packages::questions(state),
+        "service" | "sysctl" => vec![system::question(kind, state)],
         _ => Vec::new(),
     }
 }
@@ -74,6 +78,7 @@ fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -
         "file" | "directory" => fs::observed(kind, state, facts),
         "group" | "user" | "authorized_key" => accounts::observed(kind, state, facts),
         "package" => Some(packages::observed(state, facts)),
+        "service" | "sysctl" => system::observed(kind, state, facts),
         _ => None,
     }
 }
@@ -87,6 +92,21 @@ fn target_of(kind: &str, value: &Value) -> Result<Target, ProviderError> {
 }
 
 impl SshProvider {
+    /// Creates or updates one resource: the same convergent script either way.
+    async fn write(&self, kind: &str, prior: Option<&Value>, planned: &Value) -> Result<Value, ProviderError> {
+        let connection = self.pool.get(&target_of(kind, planned)?).await?;
+        match kind {
+            "server" => {
+                let facts = facts::gather(&connection, &[]).await?;
+                Ok(server::observed(planned, &connection, &facts))
+            }
+            "file" | "directory" => fs::write(&connection, kind, planned).await,
+            "package" => packages::write(&connection, planned).await,
+            "service" | "sysctl" => system::write(&connection, kind, prior, planned).await,
+            _ => accounts::write(&connection, kind, planned).await,
+        }
+    }
+
     /// Everything refresh needs from one server, in one round trip.
     async fn read_server(
         &self,
@@ -107,6 +127,7 @@ impl Provider for SshProvider {
             "server" => server::validate(config),
             "file" | "directory" => fs::validate(kind, config),
             "package" => packages::validate(config),
+            "service" | "sysctl" => system::validate(kind, config),
             _ => accounts::validate(kind, config),
         }
     }
@@ -116,6 +137,7 @@ impl Provider for SshProvider {
             "server" => return Ok(Refined::new(server::plan(proposed))),
             "file" | "directory" => fs::plan(kind, proposed)?,
             "package" => packages::plan(proposed),
+            "service" | "sysctl" => system::plan(kind, proposed),
             _ => accounts::plan(kind, proposed),
         };
         // Moving a resource to another machine makes a new one there.
@@ -159,34 +181,24 @@ impl Provider for SshProvider {
     }
 
     async fn create(&self, _ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
-        let connection = self.pool.get(&target_of(kind, planned)?).await?;
-        match kind {
-            "server" => {
-                let facts = facts::gather(&connection, &[]).await?;
-                Ok(server::observed(planned, &connection, &facts))
-            }
-            "file" | "directory" => fs::write(&connection, kind, planned).await,
-            "package" => packages::write(&connection, planned).await,
-            _ => accounts::write(&connection, kind, planned).await,
-        }
+        self.write(kind, None, planned).await
     }
 
     async fn update(
         &self,
-        ctx: &OperationContext,
+        _ctx: &OperationContext,
         kind: &str,
         prior: &Value,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
-        if kind == "server" {
-            let mut updated = self.create(ctx, kind, planned).await?;
+        let mut updated = self.write(kind, Some(prior), planned).await?;
+        if kind == "server"
+            && let (Value::Object(map), Some(recorded)) = (&mut updated, prior.get("host_key_recorded"))
+        {
             // The key recorded at creation stays pinned.
-            if let (Value::Object(map), Some(recorded)) = (&mut updated, prior.get("host_key_recorded")) {
-                map.insert("host_key_recorded".into(), recorded.clone());
-            }
-            return Ok(updated);
+            map.insert("host_key_recorded".into(), recorded.clone());
         }
-        self.create(ctx, kind, planned).await
+        Ok(updated)
     }
 
     async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
@@ -197,6 +209,7 @@ impl Provider for SshProvider {
         let connection = self.pool.get(&target_of(kind, prior)?).await?;
         match kind {
             "file" | "directory" => fs::remove(&connection, kind, prior).await,
+            "service" | "sysctl" => system::remove(&connection, kind, prior).await,
             _ => accounts::remove(&connection, kind, prior).await,
         }
     }
