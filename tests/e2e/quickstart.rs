@@ -82,8 +82,12 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
     assert_eq!(third["visits"].as_i64(), second["visits"].as_i64().map(|v| v + 1), "the data survived the replacement");
 
     let lineage: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state");
-    let filter = format!("label=infra.lineage={}", lineage["lineage"].as_str().expect("lineage"));
+    let lineage = lineage["lineage"].as_str().expect("lineage").to_string();
+    let filter = format!("label=infra.lineage={lineage}");
     run(&["destroy", "-auto-approve"]).success();
+    let kept = Command::new("docker").args(["images", "-q", "--filter", &filter]).output().expect("docker");
+    assert_eq!(String::from_utf8_lossy(&kept.stdout).lines().count(), 4, "keep_locally: the built images stay");
+    crate::support::docker::remove_labelled(&lineage);
     for list in [&["ps", "-aq"][..], &["network", "ls", "-q"], &["volume", "ls", "-q"]] {
         let mut args = list.to_vec();
         args.extend(["--filter", &filter]);

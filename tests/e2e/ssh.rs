@@ -417,6 +417,13 @@ sysctl "forwarding" {{
   name   = "net.ipv4.ip_forward"
   value  = "1"
 }}
+
+timer "stamp" {{
+  server      = server.box
+  name        = "infra-stamp"
+  command     = ["/usr/bin/touch", "/tmp/stamp $(date) %h"]
+  on_calendar = "*-*-* 03:00"
+}}
 "#,
             server = server.block("box", &key)
         )
@@ -427,16 +434,24 @@ sysctl "forwarding" {{
     assert_eq!(server.sh("systemctl is-active cron; systemctl is-enabled cron"), "active\nenabled");
     assert_eq!(server.sh("sysctl -n net.ipv4.ip_forward"), "1");
     assert!(server.sh("cat /etc/sysctl.d/60-infra-net.ipv4.ip_forward.conf").contains("= 1"), "kept for the next boot");
+    assert_eq!(
+        server.sh("systemctl is-enabled infra-stamp.timer; systemctl is-active infra-stamp.timer"),
+        "enabled\nactive"
+    );
+    server.sh("systemctl start infra-stamp.service");
+    assert_eq!(server.sh("ls /tmp | grep stamp"), "stamp $(date) %h", "the timer's command ran, its argv literal");
     assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
 
     // Stopped and changed by hand: drift, put back by apply.
-    server.sh("systemctl stop cron; sysctl -q -w net.ipv4.ip_forward=0");
+    server.sh("systemctl stop cron; sysctl -q -w net.ipv4.ip_forward=0; sed -i s/03:00/04:00/ /etc/systemd/system/infra-stamp.timer");
     let drift = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
     assert!(drift.stdout.contains("# service.cron will be updated"), "{}", drift.stdout);
     assert!(drift.stdout.contains("# sysctl.forwarding will be updated"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("# timer.stamp will be updated"), "{}", drift.stdout);
     env.infra(&["apply", "-auto-approve"]).success();
     assert_eq!(server.sh("systemctl is-active cron; sysctl -n net.ipv4.ip_forward"), "active\n1");
+    assert!(server.sh("cat /etc/systemd/system/infra-stamp.timer").contains("03:00"), "the schedule is back");
 
     // A change to the file it depends on restarts it.
     let pid = server.sh("systemctl show -p MainPID --value cron");
@@ -448,5 +463,6 @@ sysctl "forwarding" {{
 
     env.infra(&["destroy", "-auto-approve"]).success();
     assert_eq!(server.sh("ls /etc/sysctl.d | grep -c infra || true"), "0", "the sysctl file is gone");
+    assert_eq!(server.sh("ls /etc/systemd/system | grep -c infra-stamp || true"), "0", "the timer units are gone");
     assert_eq!(server.sh("systemctl is-active cron"), "active", "forgetting a service does not stop it");
 }

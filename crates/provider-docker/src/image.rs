@@ -57,7 +57,7 @@ pub fn schema() -> Schema {
             "keep_locally",
             AttributeSchema::optional(Type::Bool)
                 .default(Value::Bool(false))
-                .describe("destroy forgets a pulled image but leaves it on the host"),
+                .describe("destroy forgets the image but leaves it on the host (as docker compose down does), so the next apply reuses it"),
         )
         .attribute(
             "dockerfile",
@@ -368,7 +368,7 @@ fn build_failure(tag: &str, log: &[String], message: &str) -> ProviderError {
 }
 
 pub async fn delete(docker: &Docker, prior: &Value) -> Result<(), bollard::errors::Error> {
-    if str_attr(prior, "pull").is_some() && prior.get("keep_locally").and_then(Value::as_bool) == Some(true) {
+    if prior.get("keep_locally").and_then(Value::as_bool) == Some(true) {
         return Ok(());
     }
     let tag = str_attr(prior, "tag").or_else(|| str_attr(prior, "id")).unwrap_or_default();

@@ -97,8 +97,7 @@ impl Pool {
     /// server presented that very key.
     pub async fn get(&self, target: &Target) -> Result<Arc<Connection>, ProviderError> {
         let cell = self.open.lock().await.entry(target.name()).or_default().clone();
-        let connection =
-            cell.get_or_try_init(|| async { Connection::open(target).await.map(Arc::new) }).await?.clone();
+        let connection = cell.get_or_try_init(|| async { Connection::open(target).await.map(Arc::new) }).await?.clone();
         if let Some(pinned) = &target.host_key {
             let pinned = PublicKey::from_openssh(pinned.trim()).map_err(|e| {
                 ProviderError::invalid("host_key", format!("host_key is not an OpenSSH public key: {e}"))

@@ -133,6 +133,20 @@ fn text<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// Writes `bytes` to `path` atomically with this mode (owner and group left
+/// as the login user's when empty).
+pub async fn put(
+    connection: &Connection,
+    path: &str,
+    bytes: &[u8],
+    mode: &str,
+    owner: &str,
+    group: &str,
+) -> Result<(), ProviderError> {
+    let what = format!("writing {path}");
+    connection.run_ok(&what, WRITE_FILE, &[path, owner, group, mode], bytes).await.map(|_| ())
+}
+
 /// Creates or updates a file or directory as planned.
 pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();

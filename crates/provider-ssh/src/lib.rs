@@ -14,6 +14,7 @@ mod packages;
 mod server;
 mod shell;
 mod system;
+mod timer;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -40,6 +41,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         ("package", packages::schema()),
         ("service", system::service_schema()),
         ("sysctl", system::sysctl_schema()),
+        ("timer", timer::schema()),
     ]
     .into_iter()
     .collect(),
@@ -67,6 +69,7 @@ fn questions(kind: &str, state: &Value) -> Vec<Question> {
         "group" | "user" | "authorized_key" => vec![accounts::question(kind, state)],
         "package" => packages::questions(state),
         "service" | "sysctl" => vec![system::question(kind, state)],
+        "timer" => timer::questions(state),
         _ => Vec::new(),
     }
 }
@@ -79,6 +82,7 @@ fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -
         "group" | "user" | "authorized_key" => accounts::observed(kind, state, facts),
         "package" => Some(packages::observed(state, facts)),
         "service" | "sysctl" => system::observed(kind, state, facts),
+        "timer" => timer::observed(state, facts),
         _ => None,
     }
 }
@@ -103,6 +107,7 @@ impl SshProvider {
             "file" | "directory" => fs::write(&connection, kind, planned).await,
             "package" => packages::write(&connection, planned).await,
             "service" | "sysctl" => system::write(&connection, kind, prior, planned).await,
+            "timer" => timer::write(&connection, planned).await,
             _ => accounts::write(&connection, kind, planned).await,
         }
     }
@@ -128,6 +133,7 @@ impl Provider for SshProvider {
             "file" | "directory" => fs::validate(kind, config),
             "package" => packages::validate(config),
             "service" | "sysctl" => system::validate(kind, config),
+            "timer" => timer::validate(config),
             _ => accounts::validate(kind, config),
         }
     }
@@ -138,6 +144,7 @@ impl Provider for SshProvider {
             "file" | "directory" => fs::plan(kind, proposed)?,
             "package" => packages::plan(proposed),
             "service" | "sysctl" => system::plan(kind, proposed),
+            "timer" => timer::plan(proposed),
             _ => accounts::plan(kind, proposed),
         };
         // Moving a resource to another machine makes a new one there.
@@ -210,6 +217,7 @@ impl Provider for SshProvider {
         match kind {
             "file" | "directory" => fs::remove(&connection, kind, prior).await,
             "service" | "sysctl" => system::remove(&connection, kind, prior).await,
+            "timer" => timer::remove(&connection, prior).await,
             _ => accounts::remove(&connection, kind, prior).await,
         }
     }
