@@ -466,3 +466,41 @@ timer "stamp" {{
     assert_eq!(server.sh("ls /etc/systemd/system | grep -c infra-stamp || true"), "0", "the timer units are gone");
     assert_eq!(server.sh("systemctl is-active cron"), "active", "forgetting a service does not stop it");
 }
+
+#[test]
+fn sshd_settings_are_checked_and_never_lock_infra_out() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start(&key);
+    let config = |settings: &str| {
+        format!(
+            "{}\nsshd \"hardening\" {{\n  server   = server.box\n  settings = {{ {settings} }}\n}}\n",
+            server.block("box", &key)
+        )
+    };
+    env.write("main.infra", &config("PasswordAuthentication = \"no\", MaxAuthTries = \"3\""));
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(
+        server.sh("sshd -T | grep -E '^(maxauthtries|passwordauthentication) '"),
+        "maxauthtries 3\npasswordauthentication no"
+    );
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
+
+    // A value sshd -t refuses: the apply fails and the running settings stay.
+    env.write("main.infra", &config("PasswordAuthentication = \"no\", MaxAuthTries = \"lots\""));
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    assert!(TestEnv::flat(&run.stderr).contains("sshd -t refused the new settings"), "{}", run.stderr);
+    assert!(server.sh("sshd -T").contains("maxauthtries 3"), "the previous settings stay");
+
+    // Settings that would lock infra out are rolled back after a failed login test.
+    env.write("main.infra", &config("PasswordAuthentication = \"no\", AllowUsers = \"nobody\""));
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    assert!(TestEnv::flat(&run.stderr).contains("could not log in again"), "{}", run.stderr);
+    assert!(server.sh("sshd -T").contains("maxauthtries 3"), "the previous settings are back");
+    env.write("main.infra", &config("PasswordAuthentication = \"no\", MaxAuthTries = \"3\""));
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "infra still gets in, nothing to do");
+
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(server.sh("ls /etc/ssh/sshd_config.d"), "", "the drop-in is gone");
+}

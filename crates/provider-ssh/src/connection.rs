@@ -111,6 +111,26 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Opens and closes a new connection, bypassing the pool: proof that a
+    /// fresh login still works (after the sshd settings changed, say). A
+    /// daemon that is still restarting gets a few seconds; a refused login
+    /// is an answer at once.
+    pub async fn probe(&self, target: &Target) -> Result<(), ProviderError> {
+        let mut attempts = 0;
+        loop {
+            match Connection::open(target).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind == infra_core::ProviderErrorKind::Unavailable && attempts < 20 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 /// How the presented host key is judged.
 enum HostKeyPolicy {
     Pinned(PublicKey),

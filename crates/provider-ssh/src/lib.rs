@@ -13,6 +13,7 @@ mod fs;
 mod packages;
 mod server;
 mod shell;
+mod sshd;
 mod system;
 mod timer;
 
@@ -42,6 +43,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         ("service", system::service_schema()),
         ("sysctl", system::sysctl_schema()),
         ("timer", timer::schema()),
+        ("sshd", sshd::schema()),
     ]
     .into_iter()
     .collect(),
@@ -70,6 +72,7 @@ fn questions(kind: &str, state: &Value) -> Vec<Question> {
         "package" => packages::questions(state),
         "service" | "sysctl" => vec![system::question(kind, state)],
         "timer" => timer::questions(state),
+        "sshd" => vec![sshd::question(state)],
         _ => Vec::new(),
     }
 }
@@ -83,6 +86,7 @@ fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -
         "package" => Some(packages::observed(state, facts)),
         "service" | "sysctl" => system::observed(kind, state, facts),
         "timer" => timer::observed(state, facts),
+        "sshd" => sshd::observed(state, facts),
         _ => None,
     }
 }
@@ -108,6 +112,7 @@ impl SshProvider {
             "package" => packages::write(&connection, planned).await,
             "service" | "sysctl" => system::write(&connection, kind, prior, planned).await,
             "timer" => timer::write(&connection, planned).await,
+            "sshd" => sshd::write(&self.pool, &connection, planned).await,
             _ => accounts::write(&connection, kind, planned).await,
         }
     }
@@ -134,6 +139,7 @@ impl Provider for SshProvider {
             "package" => packages::validate(config),
             "service" | "sysctl" => system::validate(kind, config),
             "timer" => timer::validate(config),
+            "sshd" => sshd::validate(config),
             _ => accounts::validate(kind, config),
         }
     }
@@ -145,6 +151,7 @@ impl Provider for SshProvider {
             "package" => packages::plan(proposed),
             "service" | "sysctl" => system::plan(kind, proposed),
             "timer" => timer::plan(proposed),
+            "sshd" => sshd::plan(proposed),
             _ => accounts::plan(kind, proposed),
         };
         // Moving a resource to another machine makes a new one there.
@@ -218,6 +225,7 @@ impl Provider for SshProvider {
             "file" | "directory" => fs::remove(&connection, kind, prior).await,
             "service" | "sysctl" => system::remove(&connection, kind, prior).await,
             "timer" => timer::remove(&connection, prior).await,
+            "sshd" => sshd::remove(&connection, prior).await,
             _ => accounts::remove(&connection, kind, prior).await,
         }
     }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Converges a fleet of N sshd test servers (containers of scripts/server-image,
+# SSH on 127.0.0.1) with the same set of resources on each: a group, a user
+# with a key, a directory, five files and a package check. Times the first
+# apply and a no-op re-apply (refresh included) for N = 1, 5 and 20.
+#
+#   benches/ssh-fleet.sh            (needs Docker; FLEETS="1 5 20" to choose)
+#
+# Each step is timed with /usr/bin/time. Everything it creates is removed.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+infra="$CARGO_TARGET_DIR/release/infra"
+image=$(bash "$repo/scripts/server-image")
+work=$(mktemp -d /tmp/infra-ssh-fleet.XXXXXX)
+label="infra-bench=ssh-fleet-$$"
+cleanup() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$work/key"
+
+start_servers() {
+  local n=$1
+  for i in $(seq 1 "$n"); do
+    docker run -d --label "$label" -p 127.0.0.1::22 "$image" >/dev/null
+  done
+  for id in $(docker ps -q --filter "label=$label"); do
+    docker exec -i "$id" sh -c 'cat > /root/.ssh/authorized_keys' < "$work/key.pub"
+  done
+  sleep 2
+}
+
+write_config() {
+  local dir=$1 i=0
+  : > "$dir/main.infra"
+  for id in $(docker ps -q --filter "label=$label"); do
+    i=$((i + 1))
+    local port hostkey
+    port=$(docker port "$id" 22/tcp | head -1 | sed 's/.*://')
+    hostkey=$(docker exec "$id" cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1,2)
+    cat >> "$dir/main.infra" <<INFRA
+server "s$i" {
+  host        = "127.0.0.1"
+  port        = $port
+  private_key = "$work/key"
+  host_key    = "$hostkey"
+}
+group "ops$i" {
+  server = server.s$i
+  name   = "ops"
+}
+user "app$i" {
+  server = server.s$i
+  name   = "app"
+  groups = [group.ops$i.name]
+}
+authorized_key "app$i" {
+  server = server.s$i
+  user   = user.app$i.name
+  key    = file("$work/key.pub")
+}
+directory "srv$i" {
+  server = server.s$i
+  path   = "/srv/app"
+  owner  = user.app$i.name
+}
+file "conf$i" {
+  for_each = toset(["a", "b", "c", "d", "e"])
+  server   = server.s$i
+  path     = "\${directory.srv$i.path}/\${each.key}.conf"
+  content  = "setting = \${each.key}\n"
+  mode     = "0640"
+}
+package "base$i" {
+  server = server.s$i
+  names  = ["sudo", "openssh-server"]
+}
+INFRA
+  done
+}
+
+timed() { local label=$1; shift; /usr/bin/time -f "$label: %e s" "$@" >/dev/null 2>"$work/time.log" || { cat "$work/time.log"; exit 1; }; tail -n1 "$work/time.log"; }
+
+for n in ${FLEETS:-1 5 20}; do
+  start_servers "$n"
+  dir="$work/fleet-$n"; mkdir -p "$dir"
+  write_config "$dir"
+  (cd "$dir" && timed "$n servers: first apply" "$infra" apply -auto-approve)
+  (cd "$dir" && timed "$n servers: no-op apply (refresh included)" "$infra" apply -auto-approve)
+  (cd "$dir" && timed "$n servers: no-op plan" "$infra" plan)
+  docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
+done
