@@ -26,8 +26,11 @@ start_servers() {
   done
   for id in $(docker ps -q --filter "label=$label"); do
     docker exec -i "$id" sh -c 'cat > /root/.ssh/authorized_keys' < "$work/key.pub"
+    # Host keys are made at start; wait for them (and sshd) before reading one.
+    until docker exec "$id" test -s /etc/ssh/ssh_host_ed25519_key.pub && docker exec "$id" pgrep -x sshd >/dev/null; do
+      sleep 0.2
+    done
   done
-  sleep 2
 }
 
 write_config() {

@@ -504,3 +504,51 @@ fn sshd_settings_are_checked_and_never_lock_infra_out() {
     env.infra(&["destroy", "-auto-approve"]).success();
     assert_eq!(server.sh("ls /etc/ssh/sshd_config.d"), "", "the drop-in is gone");
 }
+
+#[test]
+fn a_server_behind_a_jump_host_is_reached_through_it() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let network = format!("infra-e2e-jump-{}", env.docker_suffix());
+    docker(&["network", "create", "--label", "infra-e2e=ssh", &network]);
+    struct Network(String);
+    impl Drop for Network {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["network", "rm", &self.0]).output();
+        }
+    }
+    let _network = Network(network.clone());
+    let inner_name = format!("{network}-inner");
+    let bastion = TestServer::run(&key, &["--network", &network], &[]);
+    let inner = TestServer::run(&key, &["--network", &network, "--name", &inner_name], &[]);
+    // The inner server's name resolves only inside the network: from here it
+    // can be reached through the bastion and no other way.
+    env.write(
+        "main.infra",
+        &format!(
+            r#"{bastion}
+server "inner" {{
+  host        = "{inner_name}"
+  private_key = "{key}"
+  host_key    = "{inner_key}"
+  jump        = server.bastion
+}}
+
+file "motd" {{
+  server  = server.inner
+  path    = "/etc/motd"
+  content = "behind the bastion\n"
+}}
+"#,
+            bastion = bastion.block("bastion", &key),
+            key = key.display(),
+            inner_key = inner.host_key(),
+        ),
+    );
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(inner.sh("cat /etc/motd"), "behind the bastion");
+    let shown = env.infra(&["state", "show", "server.inner"]).success().stdout;
+    assert!(shown.contains(&format!("hostname           = \"{}\"", &inner.id[..12])), "{shown}");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
+}

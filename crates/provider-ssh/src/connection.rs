@@ -17,6 +17,8 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertific
 use crate::shell;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one remote command may take (a large apt-get run included).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Where a server is and how to log in, as a resource's `server` attribute says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct Target {
     pub known_hosts: Option<PathBuf>,
     pub trust_on_first_use: bool,
     pub sudo: bool,
+    /// The server to reach this one through (a bastion), itself maybe behind another.
+    pub jump: Option<Box<Target>>,
 }
 
 impl Target {
@@ -54,12 +58,19 @@ impl Target {
             known_hosts: text("known_hosts").map(|p| expand_home(&p)),
             trust_on_first_use: server.get("trust_on_first_use").and_then(Value::as_bool).unwrap_or(false),
             sudo: server.get("sudo").and_then(Value::as_bool).unwrap_or(false),
+            jump: match server.get("jump").filter(|j| !j.is_null()) {
+                Some(jump) => Some(Box::new(Target::from_value(jump)?)),
+                None => None,
+            },
         })
     }
 
-    /// `user@host:port`, how messages name a server.
+    /// `user@host:port` (`... via BASTION` behind a jump host), how messages name a server.
     pub fn name(&self) -> String {
-        format!("{}@{}:{}", self.user, self.host, self.port)
+        match &self.jump {
+            Some(jump) => format!("{}@{}:{} via {}", self.user, self.host, self.port, jump.name()),
+            None => format!("{}@{}:{}", self.user, self.host, self.port),
+        }
     }
 }
 
@@ -97,7 +108,17 @@ impl Pool {
     /// server presented that very key.
     pub async fn get(&self, target: &Target) -> Result<Arc<Connection>, ProviderError> {
         let cell = self.open.lock().await.entry(target.name()).or_default().clone();
-        let connection = cell.get_or_try_init(|| async { Connection::open(target).await.map(Arc::new) }).await?.clone();
+        let connection = cell
+            .get_or_try_init(|| async {
+                let via = match &target.jump {
+                    // A bastion's connection is shared like any other.
+                    Some(jump) => Some(Box::pin(self.get(jump)).await?),
+                    None => None,
+                };
+                Connection::open(target, via.as_deref()).await.map(Arc::new)
+            })
+            .await?
+            .clone();
         if let Some(pinned) = &target.host_key {
             let pinned = PublicKey::from_openssh(pinned.trim()).map_err(|e| {
                 ProviderError::invalid("host_key", format!("host_key is not an OpenSSH public key: {e}"))
@@ -117,9 +138,13 @@ impl Pool {
     /// daemon that is still restarting gets a few seconds; a refused login
     /// is an answer at once.
     pub async fn probe(&self, target: &Target) -> Result<(), ProviderError> {
+        let via = match &target.jump {
+            Some(jump) => Some(self.get(jump).await?),
+            None => None,
+        };
         let mut attempts = 0;
         loop {
-            match Connection::open(target).await {
+            match Connection::open(target, via.as_deref()).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind == infra_core::ProviderErrorKind::Unavailable && attempts < 20 => {
                     attempts += 1;
@@ -175,7 +200,9 @@ pub fn fingerprint(key: &PublicKey) -> String {
 }
 
 impl Connection {
-    async fn open(target: &Target) -> Result<Connection, ProviderError> {
+    /// Opens a connection: directly, or through a channel of the bastion's
+    /// connection (`direct-tcpip`, as `ssh -J` does).
+    async fn open(target: &Target, via: Option<&Connection>) -> Result<Connection, ProviderError> {
         let name = target.name();
         let policy = Arc::new(host_key_policy(target)?);
         let presented = Arc::new(Mutex::new(None));
@@ -190,8 +217,19 @@ impl Connection {
             keepalive_max: 4,
             ..Default::default()
         });
-        let address = (target.host.as_str(), target.port);
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, client::connect(config, address, checker)).await;
+        let handshake = async {
+            match via {
+                Some(bastion) => {
+                    let channel = bastion
+                        .handle
+                        .channel_open_direct_tcpip(target.host.clone(), u32::from(target.port), "127.0.0.1", 0)
+                        .await?;
+                    client::connect_stream(config, channel.into_stream(), checker).await
+                }
+                None => client::connect(config, (target.host.as_str(), target.port), checker).await,
+            }
+        };
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, handshake).await;
         let presented_key = || presented.lock().ok().and_then(|k| k.clone());
         let mut handle = match connected {
             Err(_) => {
@@ -226,19 +264,28 @@ impl Connection {
         channel.eof().await.map_err(lost)?;
         let mut output = Output::default();
         let mut code = None;
-        while let Some(message) = channel.wait().await {
-            match message {
-                ChannelMsg::Data { data } => output.stdout.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, .. } => output.stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    return Err(ProviderError::failed(format!(
-                        "{name}: the remote command was killed ({signal_name:?})"
-                    )));
+        let collect = async {
+            while let Some(message) = channel.wait().await {
+                match message {
+                    ChannelMsg::Data { data } => output.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, .. } => output.stderr.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        return Err(ProviderError::failed(format!(
+                            "{name}: the remote command was killed ({signal_name:?})"
+                        )));
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
+            Ok(())
+        };
+        tokio::time::timeout(COMMAND_TIMEOUT, collect).await.map_err(|_| {
+            ProviderError::unavailable(format!(
+                "{name}: the remote command gave no result within {} minutes",
+                COMMAND_TIMEOUT.as_secs() / 60
+            ))
+        })??;
         output.code =
             code.ok_or_else(|| ProviderError::unavailable(format!("{name}: the command ended without a status")))?;
         if self.target.sudo && output.code == 1 && output.stderr_text().starts_with("sudo:") {

@@ -38,6 +38,11 @@ pub fn schema() -> Schema {
                 .describe("accept the key presented at creation and pin it from then on"),
         )
         .attribute(
+            "jump",
+            AttributeSchema::optional(Type::Any)
+                .describe("reach this server through another one (a bastion): jump = server.bastion"),
+        )
+        .attribute(
             "sudo",
             AttributeSchema::optional(Type::Bool)
                 .default(Value::Bool(false))
