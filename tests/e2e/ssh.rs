@@ -24,6 +24,7 @@ impl TestServer {
         let options = ["--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN", "--tmpfs", "/run", "--tmpfs", "/run/lock"];
         let options = [&options[..], &["-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro"]].concat();
         let server = TestServer::run(key, &options, &["/sbin/init"]);
+        server.wait_for_boot();
         // Docker mounts /proc/sys read-only. The tests set only sysctls the
         // container's own network namespace holds (net.*), never the host's.
         server.sh("mount -o remount,rw /proc/sys");
@@ -64,6 +65,15 @@ impl TestServer {
             }
             assert!(std::time::Instant::now() < deadline, "sshd never answered on port {}", self.port);
             std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until systemd has started everything (apt and services race it before).
+    fn wait_for_boot(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !matches!(self.sh("systemctl is-system-running 2>/dev/null").as_str(), "running" | "degraded") {
+            assert!(std::time::Instant::now() < deadline, "systemd never finished booting");
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
 
@@ -551,4 +561,100 @@ file "motd" {{
     let shown = env.infra(&["state", "show", "server.inner"]).success().stdout;
     assert!(shown.contains(&format!("hostname           = \"{}\"", &inner.id[..12])), "{shown}");
     assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
+}
+
+/// ssh-audit's findings on a server: (algorithm, failures, warnings).
+fn ssh_audit(port: u16) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let out = Command::new("ssh-audit")
+        .args(["-j", "-p", &port.to_string(), "127.0.0.1"])
+        .output()
+        .expect("ssh-audit runs (scripts/test installs it from PyPI)");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("ssh-audit answered JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let notes = |a: &serde_json::Value, kind: &str| -> Vec<String> {
+        a["notes"][kind].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)).collect()
+    };
+    ["kex", "key", "enc", "mac"]
+        .iter()
+        .flat_map(|section| report[*section].as_array().cloned().unwrap_or_default())
+        .map(|a| (a["algorithm"].as_str().unwrap_or_default().to_string(), notes(&a, "fail"), notes(&a, "warn")))
+        .collect()
+}
+
+#[test]
+fn the_hardened_server_module_passes_lynis_and_ssh_audit_and_infra_still_gets_in() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start_with_systemd(&key);
+    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/hardened-server");
+    env.write(
+        "main.infra",
+        &format!(
+            r#"server "box" {{
+  host           = "127.0.0.1"
+  port           = {port}
+  user           = "admin"
+  bootstrap_user = "root"
+  sudo           = true
+  private_key    = "{key}"
+  host_key       = "{host_key}"
+}}
+
+module "hardening" {{
+  source      = "{module}"
+  server      = server.box
+  admin_keys  = [file("{key}.pub")]
+  host_kernel = false # a container: kernel-wide settings belong to the host
+}}
+"#,
+            port = server.port,
+            key = key.display(),
+            host_key = server.host_key(),
+            module = module.display(),
+        ),
+    );
+    let plan = env.infra(&["plan"]).success();
+    for change in ["# module.hardening.sshd.hardening will be created", "# module.hardening.user.admin will be created"]
+    {
+        assert!(plan.stdout.contains(change), "the plan shows every change: {change}\n{}", plan.stdout);
+    }
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    let noop = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(
+        noop.code, 0,
+        "infra still logs in (as admin) and nothing is left to do: {}{}",
+        noop.stdout, noop.stderr
+    );
+    assert_eq!(
+        server.sh("sshd -T | grep -E '^(permitrootlogin|passwordauthentication) '"),
+        "permitrootlogin no\npasswordauthentication no"
+    );
+
+    // ssh-audit: no failure, and no warning but the post-quantum note on curve25519.
+    let findings = ssh_audit(server.port);
+    assert!(!findings.is_empty(), "ssh-audit saw algorithms");
+    for (algorithm, fails, warns) in &findings {
+        assert!(fails.is_empty(), "ssh-audit fails {algorithm}: {fails:?}");
+        let only_post_quantum = warns.iter().all(|w| w.contains("post-quantum")) && algorithm.starts_with("curve25519");
+        assert!(warns.is_empty() || only_post_quantum, "ssh-audit warns about {algorithm}: {warns:?}");
+    }
+
+    // Lynis, from Debian, run on the server.
+    server.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lynis >/dev/null 2>&1");
+    server.sh("lynis audit system --quick --no-colors >/dev/null 2>&1");
+    let index: u32 = server
+        .sh("grep '^hardening_index=' /var/log/lynis-report.dat | cut -d= -f2")
+        .parse()
+        .expect("lynis reports a hardening index");
+    println!("Lynis hardening index after the module: {index}");
+    assert!(index >= 80, "Lynis hardening index {index} is below 80");
+
+    // A file of the module changed by hand is drift, and apply restores it.
+    server.sh("sed -i 's/^UMASK.*/UMASK 022/' /etc/login.defs");
+    let drift = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(drift.code, 2, "{}", drift.stdout);
+    assert!(drift.stdout.contains("+ UMASK           027") || drift.stdout.contains("UMASK 022"), "{}", drift.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert!(server.sh("grep ^UMASK /etc/login.defs").ends_with("027"));
 }

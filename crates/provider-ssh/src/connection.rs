@@ -17,6 +17,9 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertific
 use crate::shell;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Channels open at once on one connection: sshd's MaxSessions, which hardening
+/// guides set to 2, caps them; more would be refused.
+const SESSIONS_PER_CONNECTION: usize = 2;
 /// How long one remote command may take (a large apt-get run included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -34,6 +37,9 @@ pub struct Target {
     pub known_hosts: Option<PathBuf>,
     pub trust_on_first_use: bool,
     pub sudo: bool,
+    /// Who to log in as while `user` cannot yet (a fresh server whose admin
+    /// account infra is about to create): tried only when `user` is refused.
+    pub bootstrap_user: Option<String>,
     /// The server to reach this one through (a bastion), itself maybe behind another.
     pub jump: Option<Box<Target>>,
 }
@@ -58,6 +64,7 @@ impl Target {
             known_hosts: text("known_hosts").map(|p| expand_home(&p)),
             trust_on_first_use: server.get("trust_on_first_use").and_then(Value::as_bool).unwrap_or(false),
             sudo: server.get("sudo").and_then(Value::as_bool).unwrap_or(false),
+            bootstrap_user: text("bootstrap_user"),
             jump: match server.get("jump").filter(|j| !j.is_null()) {
                 Some(jump) => Some(Box::new(Target::from_value(jump)?)),
                 None => None,
@@ -144,7 +151,8 @@ impl Pool {
         };
         let mut attempts = 0;
         loop {
-            match Connection::open(target, via.as_deref()).await {
+            // As the user itself: the bootstrap login proves nothing about it.
+            match Connection::open_as(target, via.as_deref()).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind == infra_core::ProviderErrorKind::Unavailable && attempts < 20 => {
                     attempts += 1;
@@ -190,6 +198,8 @@ impl client::Handler for Checker {
 
 pub struct Connection {
     handle: Handle<Checker>,
+    sessions: tokio::sync::Semaphore,
+    /// Who is logged in where: the server's target, or its bootstrap login.
     pub target: Target,
     /// The host key the server presented, in OpenSSH form.
     pub host_key: String,
@@ -200,9 +210,28 @@ pub fn fingerprint(key: &PublicKey) -> String {
 }
 
 impl Connection {
+    /// Opens a connection as the target's user, or as its bootstrap user when
+    /// the server refuses the first.
+    async fn open(target: &Target, via: Option<&Connection>) -> Result<Connection, ProviderError> {
+        match Connection::open_as(target, via).await {
+            Err(e) if e.attribute.as_deref() == Some("user") && target.bootstrap_user.is_some() => {
+                let bootstrap = Target {
+                    user: target.bootstrap_user.clone().unwrap_or_default(),
+                    bootstrap_user: None,
+                    ..target.clone()
+                };
+                Connection::open_as(&bootstrap, via).await.map_err(|bootstrap_error| ProviderError {
+                    message: format!("{}; then, as the bootstrap user: {}", e.message, bootstrap_error.message),
+                    ..bootstrap_error
+                })
+            }
+            other => other,
+        }
+    }
+
     /// Opens a connection: directly, or through a channel of the bastion's
     /// connection (`direct-tcpip`, as `ssh -J` does).
-    async fn open(target: &Target, via: Option<&Connection>) -> Result<Connection, ProviderError> {
+    async fn open_as(target: &Target, via: Option<&Connection>) -> Result<Connection, ProviderError> {
         let name = target.name();
         let policy = Arc::new(host_key_policy(target)?);
         let presented = Arc::new(Mutex::new(None));
@@ -246,7 +275,8 @@ impl Connection {
         };
         authenticate(&mut handle, target).await?;
         let host_key = presented_key().and_then(|k| k.to_openssh().ok()).unwrap_or_default();
-        Ok(Connection { handle, target: target.clone(), host_key })
+        let sessions = tokio::sync::Semaphore::new(SESSIONS_PER_CONNECTION);
+        Ok(Connection { handle, sessions, target: target.clone(), host_key })
     }
 
     /// Runs `script` with bash on the server (through `sudo -n` when the server
@@ -256,7 +286,8 @@ impl Connection {
         let command = shell::command(self.target.sudo, script, args);
         let name = self.target.name();
         let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
-        let mut channel = self.handle.channel_open_session().await.map_err(lost)?;
+        let _session = self.sessions.acquire().await.map_err(|e| ProviderError::unavailable(e.to_string()))?;
+        let mut channel = self.open_channel().await.map_err(lost)?;
         channel.exec(true, command).await.map_err(lost)?;
         if !stdin.is_empty() {
             channel.data_bytes(stdin.to_vec()).await.map_err(lost)?;
@@ -296,6 +327,21 @@ impl Connection {
             )));
         }
         Ok(output)
+    }
+
+    /// A session channel. sshd counts a closed session a moment after the
+    /// close (MaxSessions), so a refusal is retried briefly before it counts.
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, russh::Error> {
+        let mut attempts = 0;
+        loop {
+            match self.handle.channel_open_session().await {
+                Err(russh::Error::ChannelOpenFailure(_)) if attempts < 40 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// [`Connection::run`], failing on a non-zero exit with its code and stderr.
@@ -347,8 +393,9 @@ fn host_key_refused(target: &Target, policy: &HostKeyPolicy, presented: Option<P
 
 async fn authenticate(handle: &mut Handle<Checker>, target: &Target) -> Result<(), ProviderError> {
     let name = target.name();
-    let refused = || {
-        ProviderError::failed(format!(
+    let refused = || ProviderError {
+        attribute: Some("user".into()),
+        ..ProviderError::failed(format!(
             "{name}: authentication refused for user {} (is the key authorised on the server?)",
             target.user
         ))
@@ -397,8 +444,11 @@ async fn authenticate_with_agent(
             return Ok(());
         }
     }
-    Err(ProviderError::failed(format!(
-        "{name}: authentication refused for user {}: no key in ssh-agent was accepted",
-        target.user
-    )))
+    Err(ProviderError {
+        attribute: Some("user".into()),
+        ..ProviderError::failed(format!(
+            "{name}: authentication refused for user {}: no key in ssh-agent was accepted",
+            target.user
+        ))
+    })
 }

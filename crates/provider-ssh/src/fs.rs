@@ -39,6 +39,16 @@ pub fn directory_schema() -> Schema {
         .attribute("id", AttributeSchema::computed(Type::String))
 }
 
+pub fn permissions_schema() -> Schema {
+    Schema::new("The mode (and owner, group) of a path infra does not otherwise manage, e.g. /etc/crontab.")
+        .attribute("server", server_attribute())
+        .attribute("path", AttributeSchema::required(Type::String).force_new().describe("absolute path; must exist"))
+        .attribute("mode", AttributeSchema::required(Type::String))
+        .attribute("owner", AttributeSchema::optional_computed(Type::String))
+        .attribute("group", AttributeSchema::optional_computed(Type::String))
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
 pub fn validate(kind: &str, config: &Value) -> Vec<ProviderError> {
     let mut errors = Vec::new();
     if let Some(path) = config.get("path").and_then(Value::as_str)
@@ -120,6 +130,15 @@ if [ -n "$owner" ]; then chown -- "$owner" "$p"; fi
 if [ -n "$group" ]; then chgrp -- "$group" "$p"; fi
 "#;
 
+const SET_PERMISSIONS: &str = r#"
+set -eu
+p=$1 owner=$2 group=$3 mode=$4
+if [ ! -e "$p" ]; then echo "$p does not exist" >&2; exit 1; fi
+chmod -- "$mode" "$p"
+if [ -n "$owner" ]; then chown -- "$owner" "$p"; fi
+if [ -n "$group" ]; then chgrp -- "$group" "$p"; fi
+"#;
+
 const REMOVE_FILE: &str = r#"rm -f -- "$1""#;
 
 /// Removes a directory only when nothing is left in it: what infra did not
@@ -155,6 +174,7 @@ pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Resu
     let args = [path, text(&bare, "owner"), text(&bare, "group"), mode.as_str()];
     let (script, stdin, what) = match kind {
         "file" => (WRITE_FILE, bytes_of(&bare)?.unwrap_or_default(), format!("writing {path}")),
+        "permissions" => (SET_PERMISSIONS, Vec::new(), format!("setting the mode of {path}")),
         _ => (MAKE_DIRECTORY, Vec::new(), format!("making directory {path}")),
     };
     connection.run_ok(&what, script, &args, &stdin).await?;
@@ -175,6 +195,10 @@ pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Resu
 }
 
 pub async fn remove(connection: &Connection, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+    if kind == "permissions" {
+        // The path was never infra's; forgetting its mode leaves it as it is.
+        return Ok(());
+    }
     let path = text(prior, "path");
     let script = if kind == "file" { REMOVE_FILE } else { REMOVE_DIRECTORY };
     connection.run_ok(&format!("removing {path}"), script, &[path], &[]).await.map(|_| ())
@@ -199,8 +223,12 @@ pub fn questions(kind: &str, state: &Value) -> Vec<Question> {
 /// path is gone or is no longer the right kind of thing.
 pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
     let Answer::Path(found) = facts.answer(&question(recorded)) else { return None };
-    let expected = if kind == "file" { Kind::File } else { Kind::Directory };
-    if found.kind != expected {
+    let expected = match kind {
+        "file" => Some(Kind::File),
+        "directory" => Some(Kind::Directory),
+        _ => None,
+    };
+    if expected.is_some_and(|k| found.kind != k) {
         return None;
     }
     let mut value = recorded.clone();
@@ -208,7 +236,7 @@ pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
         map.insert("mode".into(), Value::string(&found.mode));
         map.insert("owner".into(), Value::string(&found.owner));
         map.insert("group".into(), Value::string(&found.group));
-        if let Some(sum) = &found.sha256 {
+        if let Some(sum) = found.sha256.as_ref().filter(|_| kind == "file") {
             let changed = map.get("content_sha256").and_then(Value::as_str) != Some(sum.as_str());
             map.insert("content_sha256".into(), Value::string(sum));
             if changed

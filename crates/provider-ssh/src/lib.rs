@@ -36,6 +36,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         ("server", server::schema()),
         ("file", fs::file_schema()),
         ("directory", fs::directory_schema()),
+        ("permissions", fs::permissions_schema()),
         ("group", accounts::group_schema()),
         ("user", accounts::user_schema()),
         ("authorized_key", accounts::key_schema()),
@@ -67,7 +68,7 @@ pub struct SshProvider {
 /// What refresh asks the server about one resource.
 fn questions(kind: &str, state: &Value) -> Vec<Question> {
     match kind {
-        "file" | "directory" => fs::questions(kind, state),
+        "file" | "directory" | "permissions" => fs::questions(kind, state),
         "group" | "user" | "authorized_key" => vec![accounts::question(kind, state)],
         "package" => packages::questions(state),
         "service" | "sysctl" => vec![system::question(kind, state)],
@@ -81,7 +82,7 @@ fn questions(kind: &str, state: &Value) -> Vec<Question> {
 fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -> Option<Value> {
     match kind {
         "server" => Some(server::observed(state, connection, facts)),
-        "file" | "directory" => fs::observed(kind, state, facts),
+        "file" | "directory" | "permissions" => fs::observed(kind, state, facts),
         "group" | "user" | "authorized_key" => accounts::observed(kind, state, facts),
         "package" => Some(packages::observed(state, facts)),
         "service" | "sysctl" => system::observed(kind, state, facts),
@@ -102,17 +103,18 @@ fn target_of(kind: &str, value: &Value) -> Result<Target, ProviderError> {
 impl SshProvider {
     /// Creates or updates one resource: the same convergent script either way.
     async fn write(&self, kind: &str, prior: Option<&Value>, planned: &Value) -> Result<Value, ProviderError> {
-        let connection = self.pool.get(&target_of(kind, planned)?).await?;
+        let target = target_of(kind, planned)?;
+        let connection = self.pool.get(&target).await?;
         match kind {
             "server" => {
                 let facts = facts::gather(&connection, &[]).await?;
                 Ok(server::observed(planned, &connection, &facts))
             }
-            "file" | "directory" => fs::write(&connection, kind, planned).await,
+            "file" | "directory" | "permissions" => fs::write(&connection, kind, planned).await,
             "package" => packages::write(&connection, planned).await,
             "service" | "sysctl" => system::write(&connection, kind, prior, planned).await,
             "timer" => timer::write(&connection, planned).await,
-            "sshd" => sshd::write(&self.pool, &connection, planned).await,
+            "sshd" => sshd::write(&self.pool, &connection, &target, planned).await,
             _ => accounts::write(&connection, kind, planned).await,
         }
     }
@@ -135,7 +137,7 @@ impl Provider for SshProvider {
     fn validate(&self, kind: &str, config: &Value) -> Vec<ProviderError> {
         match kind {
             "server" => server::validate(config),
-            "file" | "directory" => fs::validate(kind, config),
+            "file" | "directory" | "permissions" => fs::validate(kind, config),
             "package" => packages::validate(config),
             "service" | "sysctl" => system::validate(kind, config),
             "timer" => timer::validate(config),
@@ -147,7 +149,7 @@ impl Provider for SshProvider {
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
         let planned = match kind {
             "server" => return Ok(Refined::new(server::plan(proposed))),
-            "file" | "directory" => fs::plan(kind, proposed)?,
+            "file" | "directory" | "permissions" => fs::plan(kind, proposed)?,
             "package" => packages::plan(proposed),
             "service" | "sysctl" => system::plan(kind, proposed),
             "timer" => timer::plan(proposed),
@@ -222,7 +224,7 @@ impl Provider for SshProvider {
         }
         let connection = self.pool.get(&target_of(kind, prior)?).await?;
         match kind {
-            "file" | "directory" => fs::remove(&connection, kind, prior).await,
+            "file" | "directory" | "permissions" => fs::remove(&connection, kind, prior).await,
             "service" | "sysctl" => system::remove(&connection, kind, prior).await,
             "timer" => timer::remove(&connection, prior).await,
             "sshd" => sshd::remove(&connection, prior).await,

@@ -52,7 +52,14 @@ pub fn plan(mut proposed: Value) -> Value {
 }
 
 pub fn questions(state: &Value) -> Vec<Question> {
-    crate::strings(state, "names").into_iter().map(Question::Package).collect()
+    let latest = state.get("state").and_then(Value::as_str) == Some("latest");
+    crate::strings(state, "names")
+        .into_iter()
+        .flat_map(|name| {
+            let candidate = latest.then(|| Question::Candidate(name.clone()));
+            std::iter::once(Question::Package(name)).chain(candidate)
+        })
+        .collect()
 }
 
 /// `names` holds the packages that are as the state asks, so one removed (or
@@ -63,19 +70,23 @@ pub fn observed(recorded: &Value, facts: &Facts) -> Value {
     let mut versions = Vec::new();
     for name in crate::strings(recorded, "names") {
         let installed = match facts.answer(&Question::Package(name.clone())) {
-            Answer::Package(p) => Some(p.clone()),
+            Answer::Package(version) => Some(version.clone()),
+            _ => None,
+        };
+        let candidate = match facts.answer(&Question::Candidate(name.clone())) {
+            Answer::Candidate(version) => Some(version.clone()),
             _ => None,
         };
         let holds = match (state, &installed) {
             ("absent", installed) => installed.is_none(),
-            ("latest", Some(p)) => p.candidate.is_empty() || p.version == p.candidate,
+            ("latest", Some(version)) => candidate.is_none_or(|c| &c == version),
             (_, installed) => installed.is_some(),
         };
         if holds {
             holding.push(Value::string(&name));
         }
-        if let Some(p) = installed {
-            versions.push((name, Value::string(p.version)));
+        if let Some(version) = installed {
+            versions.push((name, Value::string(version)));
         }
     }
     let mut value = recorded.clone();

@@ -38,6 +38,11 @@ pub fn schema() -> Schema {
                 .describe("accept the key presented at creation and pin it from then on"),
         )
         .attribute(
+            "bootstrap_user",
+            AttributeSchema::optional(Type::String)
+                .describe("log in as this user (e.g. root) while `user` is refused: a fresh server"),
+        )
+        .attribute(
             "jump",
             AttributeSchema::optional(Type::Any)
                 .describe("reach this server through another one (a bastion): jump = server.bastion"),

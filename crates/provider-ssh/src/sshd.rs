@@ -7,7 +7,7 @@
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
-use crate::connection::{Connection, Pool};
+use crate::connection::{Connection, Pool, Target};
 use crate::facts::{Answer, Facts, Question};
 
 pub fn schema() -> Schema {
@@ -125,13 +125,18 @@ f=$1
 if [ -f "$f.infra-previous" ]; then mv -f -- "$f.infra-previous" "$f"; else rm -f -- "$f"; fi
 "#;
 
-pub async fn write(pool: &Pool, connection: &Connection, planned: &Value) -> Result<Value, ProviderError> {
+pub async fn write(
+    pool: &Pool,
+    connection: &Connection,
+    target: &Target,
+    planned: &Value,
+) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
     let file = path(&bare);
     connection.run_ok(&format!("installing {file}"), INSTALL, &[&file], content(&bare).as_bytes()).await?;
     connection.run_ok("reloading sshd", RELOAD, &[], &[]).await?;
     // A new login must still work; the open connection keeps us in to undo it.
-    if let Err(e) = pool.probe(&connection.target).await {
+    if let Err(e) = pool.probe(target).await {
         connection.run_ok("restoring the previous sshd settings", RESTORE, &[&file], &[]).await?;
         connection.run_ok("reloading sshd", RELOAD, &[], &[]).await?;
         return Err(ProviderError::failed(format!(
