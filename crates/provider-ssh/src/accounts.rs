@@ -6,13 +6,7 @@ use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 
 use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Question};
-
-fn on_server(schema: Schema) -> Schema {
-    schema.attribute(
-        "server",
-        AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`"),
-    )
-}
+use crate::{on_server, set, text};
 
 pub fn group_schema() -> Schema {
     on_server(Schema::new("A group on a server."))
@@ -45,22 +39,12 @@ pub fn key_schema() -> Schema {
         .attribute("id", AttributeSchema::computed(Type::String))
 }
 
-fn text<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
-
 fn number(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_number).map(|n| format!("{}", n as u64)).unwrap_or_default()
 }
 
 fn flag(v: &Value, k: &str) -> &'static str {
     if v.get(k).and_then(Value::as_bool) == Some(true) { "1" } else { "" }
-}
-
-fn set(value: &mut Value, key: &str, v: Value) {
-    if let Value::Object(map) = value {
-        map.insert(key.to_string(), v);
-    }
 }
 
 pub fn validate(kind: &str, config: &Value) -> Vec<ProviderError> {

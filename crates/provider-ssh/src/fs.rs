@@ -7,10 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Kind, Question, normal_mode};
-
-fn server_attribute() -> AttributeSchema {
-    AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`")
-}
+use crate::{on_server, text};
 
 fn ownership(schema: Schema, default_mode: &str) -> Schema {
     schema
@@ -23,8 +20,7 @@ fn ownership(schema: Schema, default_mode: &str) -> Schema {
 }
 
 pub fn file_schema() -> Schema {
-    ownership(Schema::new("A file on a server."), "0644")
-        .attribute("server", server_attribute())
+    on_server(ownership(Schema::new("A file on a server."), "0644"))
         .attribute("path", AttributeSchema::required(Type::String).force_new().describe("absolute path"))
         .attribute("content", AttributeSchema::optional(Type::String))
         .attribute("source", AttributeSchema::optional(Type::String).describe("a local file whose bytes are copied"))
@@ -33,15 +29,13 @@ pub fn file_schema() -> Schema {
 }
 
 pub fn directory_schema() -> Schema {
-    ownership(Schema::new("A directory on a server."), "0755")
-        .attribute("server", server_attribute())
+    on_server(ownership(Schema::new("A directory on a server."), "0755"))
         .attribute("path", AttributeSchema::required(Type::String).force_new().describe("absolute path"))
         .attribute("id", AttributeSchema::computed(Type::String))
 }
 
 pub fn permissions_schema() -> Schema {
-    Schema::new("The mode (and owner, group) of a path infra does not otherwise manage, e.g. /etc/crontab.")
-        .attribute("server", server_attribute())
+    on_server(Schema::new("The mode (and owner, group) of a path infra does not otherwise manage, e.g. /etc/crontab."))
         .attribute("path", AttributeSchema::required(Type::String).force_new().describe("absolute path; must exist"))
         .attribute("mode", AttributeSchema::required(Type::String))
         .attribute("owner", AttributeSchema::optional_computed(Type::String))
@@ -147,10 +141,6 @@ const REMOVE_DIRECTORY: &str = r#"
 if [ ! -e "$1" ]; then exit 0; fi
 rmdir -- "$1" 2>/dev/null || { echo "directory $1 is not empty: infra removes only what it manages" >&2; exit 1; }
 "#;
-
-fn text<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
 
 /// Writes `bytes` to `path` atomically with this mode (owner and group left
 /// as the login user's when empty).

@@ -248,3 +248,23 @@ fn strings(value: &Value, key: &str) -> Vec<String> {
         .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
+
+/// Resources on a server name it: `server = server.NAME`.
+fn on_server(schema: Schema) -> Schema {
+    schema.attribute(
+        "server",
+        infra_core::AttributeSchema::required(infra_core::Type::Any)
+            .describe("the server it lives on: `server = server.NAME`"),
+    )
+}
+
+/// A string attribute, empty when unset.
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn set(value: &mut Value, key: &str, v: Value) {
+    if let Value::Object(map) = value {
+        map.insert(key.to_string(), v);
+    }
+}

@@ -9,11 +9,7 @@ use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Question};
 
 pub fn schema() -> Schema {
-    Schema::new("Debian packages on a server, installed or removed in one apt-get run.")
-        .attribute(
-            "server",
-            AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`"),
-        )
+    crate::on_server(Schema::new("Debian packages on a server, installed or removed in one apt-get run."))
         .attribute("names", AttributeSchema::required(Type::list(Type::String)))
         .attribute(
             "state",

@@ -11,11 +11,7 @@ use crate::connection::{Connection, Pool, Target};
 use crate::facts::{Answer, Facts, Question};
 
 pub fn schema() -> Schema {
-    Schema::new("Settings of the SSH daemon, as a checked drop-in file.")
-        .attribute(
-            "server",
-            AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`"),
-        )
+    crate::on_server(Schema::new("Settings of the SSH daemon, as a checked drop-in file."))
         .attribute(
             "name",
             AttributeSchema::optional(Type::String)

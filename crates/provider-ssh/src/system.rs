@@ -6,13 +6,7 @@ use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 
 use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Question};
-
-fn on_server(schema: Schema) -> Schema {
-    schema.attribute(
-        "server",
-        AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`"),
-    )
-}
+use crate::{on_server, set, text};
 
 pub fn service_schema() -> Schema {
     on_server(Schema::new("A systemd service on a server."))
@@ -35,16 +29,6 @@ pub fn sysctl_schema() -> Schema {
         .attribute("name", AttributeSchema::required(Type::String).force_new().describe("e.g. net.ipv4.ip_forward"))
         .attribute("value", AttributeSchema::required(Type::String))
         .attribute("id", AttributeSchema::computed(Type::String))
-}
-
-fn text<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn set(value: &mut Value, key: &str, v: Value) {
-    if let Value::Object(map) = value {
-        map.insert(key.to_string(), v);
-    }
 }
 
 pub fn validate(kind: &str, config: &Value) -> Vec<ProviderError> {

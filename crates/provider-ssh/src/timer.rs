@@ -8,13 +8,10 @@ use sha2::{Digest, Sha256};
 
 use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Question};
+use crate::text;
 
 pub fn schema() -> Schema {
-    Schema::new("A command systemd runs on a schedule (a oneshot service and its timer).")
-        .attribute(
-            "server",
-            AttributeSchema::required(Type::Any).describe("the server it lives on: `server = server.NAME`"),
-        )
+    crate::on_server(Schema::new("A command systemd runs on a schedule (a oneshot service and its timer)."))
         .attribute("name", AttributeSchema::required(Type::String).force_new().describe("unit name, without suffix"))
         .attribute("command", AttributeSchema::required(Type::list(Type::String)).describe("argv, no shell"))
         .attribute(
@@ -26,10 +23,6 @@ pub fn schema() -> Schema {
         .attribute("enabled", AttributeSchema::optional(Type::Bool).default(Value::Bool(true)))
         .attribute("units_sha256", AttributeSchema::computed(Type::String))
         .attribute("id", AttributeSchema::computed(Type::String))
-}
-
-fn text<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
 pub fn validate(config: &Value) -> Vec<ProviderError> {
