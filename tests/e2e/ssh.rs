@@ -658,3 +658,26 @@ module "hardening" {{
     env.infra(&["apply", "-auto-approve"]).success();
     assert!(server.sh("grep ^UMASK /etc/login.defs").ends_with("027"));
 }
+
+#[test]
+fn sudo_without_rights_is_named_and_nothing_is_recorded() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start(&key);
+    // bob may log in with the test key but has no sudo rights.
+    server.sh("useradd -m bob && mkdir -p /home/bob/.ssh && cp /root/.ssh/authorized_keys /home/bob/.ssh/ && chown -R bob:bob /home/bob/.ssh");
+    env.write(
+        "main.infra",
+        &format!(
+            "server \"box\" {{\n  host        = \"127.0.0.1\"\n  port        = {}\n  user        = \"bob\"\n  sudo        = true\n  private_key = \"{}\"\n  host_key    = \"{}\"\n}}\n\nfile \"motd\" {{\n  server  = server.box\n  path    = \"/etc/motd\"\n  content = \"hi\\n\"\n}}\n",
+            server.port,
+            key.display(),
+            server.host_key()
+        ),
+    );
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    let message = TestEnv::flat(&run.stderr);
+    assert!(message.contains("sudo refused"), "{message}");
+    assert!(message.contains("NOPASSWD"), "the message says what is needed: {message}");
+    assert_eq!(env.infra(&["state", "list"]).stdout, "", "nothing half-done is recorded");
+}
