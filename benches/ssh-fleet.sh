@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Converges a fleet of N sshd test servers (containers of scripts/server-image,
-# SSH on 127.0.0.1) with the same set of resources on each: a group, a user
-# with a key, a directory, five files and a package check. Times the first
-# apply and a no-op re-apply (refresh included) for N = 1, 5 and 20.
+# Converges a fleet of N test servers (containers of scripts/server-image, SSH
+# on 127.0.0.1) with the same resources on each, and times the first apply and a
+# no-op re-apply (refresh included) for N = 1, 5 and 20. SET chooses them:
+#   SET=small (default): sshd-only servers with a group, a user with a key, a
+#     directory, five files and a package check;
+#   SET=hardened: servers with systemd, and modules/hardened-server.
 #
 #   benches/ssh-fleet.sh            (needs Docker; FLEETS="1 5 20" to choose)
 #
@@ -19,10 +21,17 @@ cleanup() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/
 trap cleanup EXIT
 ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$work/key"
 
+set=${SET:-small}
+systemd=(--cap-add NET_ADMIN --cap-add SYS_ADMIN --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro)
+
 start_servers() {
   local n=$1
   for i in $(seq 1 "$n"); do
-    docker run -d --label "$label" -p 127.0.0.1::22 "$image" >/dev/null
+    if [ "$set" = hardened ]; then
+      docker run -d --label "$label" -p 127.0.0.1::22 "${systemd[@]}" "$image" /sbin/init >/dev/null
+    else
+      docker run -d --label "$label" -p 127.0.0.1::22 "$image" >/dev/null
+    fi
   done
   for id in $(docker ps -q --filter "label=$label"); do
     docker exec -i "$id" sh -c 'cat > /root/.ssh/authorized_keys' < "$work/key.pub"
@@ -30,7 +39,33 @@ start_servers() {
     until docker exec "$id" test -s /etc/ssh/ssh_host_ed25519_key.pub && docker exec "$id" pgrep -x sshd >/dev/null; do
       sleep 0.2
     done
+    if [ "$set" = hardened ]; then
+      until docker exec "$id" systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded'; do sleep 0.3; done
+      # Only the container's own network sysctls are written (host_kernel = false).
+      docker exec "$id" mount -o remount,rw /proc/sys
+    fi
   done
+}
+
+hardened_block() {
+  local i=$1 port=$2 hostkey=$3
+  cat <<INFRA
+server "s$i" {
+  host           = "127.0.0.1"
+  port           = $port
+  user           = "admin"
+  bootstrap_user = "root"
+  sudo           = true
+  private_key    = "$work/key"
+  host_key       = "$hostkey"
+}
+module "hardening$i" {
+  source      = "$repo/modules/hardened-server"
+  server      = server.s$i
+  admin_keys  = [file("$work/key.pub")]
+  host_kernel = false
+}
+INFRA
 }
 
 write_config() {
@@ -41,6 +76,10 @@ write_config() {
     local port hostkey
     port=$(docker port "$id" 22/tcp | head -1 | sed 's/.*://')
     hostkey=$(docker exec "$id" cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1,2)
+    if [ "$set" = hardened ]; then
+      hardened_block "$i" "$port" "$hostkey" >> "$dir/main.infra"
+      continue
+    fi
     cat >> "$dir/main.infra" <<INFRA
 server "s$i" {
   host        = "127.0.0.1"
@@ -88,8 +127,8 @@ for n in ${FLEETS:-1 5 20}; do
   start_servers "$n"
   dir="$work/fleet-$n"; mkdir -p "$dir"
   write_config "$dir"
-  (cd "$dir" && timed "$n servers: first apply" "$infra" apply -auto-approve)
-  (cd "$dir" && timed "$n servers: no-op apply (refresh included)" "$infra" apply -auto-approve)
-  (cd "$dir" && timed "$n servers: no-op plan" "$infra" plan)
+  (cd "$dir" && timed "$set, $n servers: first apply" "$infra" apply -auto-approve)
+  (cd "$dir" && timed "$set, $n servers: no-op apply (refresh included)" "$infra" apply -auto-approve)
+  (cd "$dir" && timed "$set, $n servers: no-op plan" "$infra" plan)
   docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
 done
