@@ -14,7 +14,35 @@ set -u
 printf '%s\0' "$(hostname)"
 ( . /etc/os-release 2>/dev/null && printf '%s\0' "${PRETTY_NAME:-unknown}" ) || printf 'unknown\0'
 printf '\036'
+topics=() subjects=() services=() packages=()
 while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
+  topics+=("$topic") subjects+=("$subject")
+  case $topic in
+    service) services+=("$subject") ;;
+    package) packages+=("$subject") ;;
+  esac
+done
+# Services and packages are looked up in one call each: a systemctl or dpkg-query
+# per question is most of a refresh's time on a server with many of them.
+declare -A unit_state active_state installed
+if [ ${#services[@]} -gt 0 ]; then
+  id='' unit='' active=''
+  while IFS= read -r line || [ -n "$id" ]; do
+    case $line in
+      Id=*) id=${line#*=} ;;
+      UnitFileState=*) unit=${line#*=} ;;
+      ActiveState=*) active=${line#*=} ;;
+      '') if [ -n "$id" ]; then unit_state[$id]=$unit active_state[$id]=$active; fi; id='' unit='' active='' ;;
+    esac
+  done < <(systemctl show --property=Id,UnitFileState,ActiveState -- "${services[@]}" 2>/dev/null; echo)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
+  while IFS='	' read -r name status version; do
+    case $status in 'install ok installed') installed[$name]=$version ;; esac
+  done < <(dpkg-query -W -f='${Package}\t${Status}\t${Version}\n' -- "${packages[@]}" 2>/dev/null)
+fi
+for n in "${!topics[@]}"; do
+  topic=${topics[$n]} subject=${subjects[$n]}
   printf '%s\0%s\0' "$topic" "$subject"
   case $topic in
   path)
@@ -43,14 +71,21 @@ while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
       printf '%s\0' "$(base64 -w0 < "$subject")"
     fi ;;
   service)
-    enabled=$(systemctl is-enabled -- "$subject" 2>/dev/null || true)
-    active=$(systemctl is-active -- "$subject" 2>/dev/null || true)
-    if [ -n "$enabled" ] && [ "$enabled" != not-found ]; then printf '%s\0%s\0' "$enabled" "$active"; fi ;;
+    unit=$subject
+    case $unit in *.*) ;; *) unit=$unit.service ;; esac
+    enabled=${unit_state[$unit]:-}
+    if [ -n "$enabled" ]; then printf '%s\0%s\0' "$enabled" "${active_state[$unit]:-}"; fi ;;
   sysctl)
-    if value=$(sysctl -n -- "$subject" 2>/dev/null); then
+    # Read from /proc/sys without a process; sysctl(8) for names that do not map there.
+    value=''
+    if ! { [ -f "/proc/sys/${subject//.//}" ] && read -r value < "/proc/sys/${subject//.//}"; }; then
+      value=$(sysctl -n -- "$subject" 2>/dev/null) || value=$'\x01'
+    fi
+    if [ "$value" != $'\x01' ]; then
       persisted=0
       if [ -f "/etc/sysctl.d/60-infra-${subject//\//.}.conf" ]; then persisted=1; fi
-      printf '%s\0%s\0' "$(printf '%s' "$value" | tr -s '\t ' '  ')" "$persisted"
+      value=${value//$'\t'/ }
+      printf '%s\0%s\0' "$value" "$persisted"
     fi ;;
   group)
     if entry=$(getent group -- "$subject"); then
@@ -58,10 +93,7 @@ while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
       printf '%s\0' "$gid"
     fi ;;
   package)
-    status=$(dpkg-query -W -f='${Status}\t${Version}' -- "$subject" 2>/dev/null || true)
-    case $status in
-      'install ok installed'*) printf '%s\0' "${status#*	}" ;;
-    esac ;;
+    if [ -n "${installed[$subject]+set}" ]; then printf '%s\0' "${installed[$subject]}"; fi ;;
   candidate)
     # apt-cache is slow (tens of ms): asked only for packages kept at the latest version.
     candidate=$(apt-cache policy -- "$subject" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
