@@ -113,6 +113,7 @@ if [ -n "$owner" ]; then chown -- "$owner" "$t"; fi
 if [ -n "$group" ]; then chgrp -- "$group" "$t"; fi
 mv -f -- "$t" "$p"
 trap - EXIT
+stat -c '%U %G' -- "$p"
 "#;
 
 const MAKE_DIRECTORY: &str = r#"
@@ -122,6 +123,7 @@ mkdir -p -- "$p"
 chmod -- "$mode" "$p"
 if [ -n "$owner" ]; then chown -- "$owner" "$p"; fi
 if [ -n "$group" ]; then chgrp -- "$group" "$p"; fi
+stat -c '%U %G' -- "$p"
 "#;
 
 const SET_PERMISSIONS: &str = r#"
@@ -131,6 +133,7 @@ if [ ! -e "$p" ]; then echo "$p does not exist" >&2; exit 1; fi
 chmod -- "$mode" "$p"
 if [ -n "$owner" ]; then chown -- "$owner" "$p"; fi
 if [ -n "$group" ]; then chgrp -- "$group" "$p"; fi
+stat -c '%U %G' -- "$p"
 "#;
 
 const REMOVE_FILE: &str = r#"rm -f -- "$1""#;
@@ -167,17 +170,18 @@ pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Resu
         "permissions" => (SET_PERMISSIONS, Vec::new(), format!("setting the mode of {path}")),
         _ => (MAKE_DIRECTORY, Vec::new(), format!("making directory {path}")),
     };
-    connection.run_ok(&what, script, &args, &stdin).await?;
+    // Each script ends by printing the path's owner and group: what the server
+    // made of an unset one is recorded, so a later refresh compares like with like.
+    let output = connection.run_ok(&what, script, &args, &stdin).await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut found = stdout.split_whitespace();
     let mut state = plan(kind, planned.clone())?;
     if let Value::Object(map) = &mut state {
-        // What the server made of an unset owner or group is recorded, so a
-        // later refresh compares like with like.
-        let facts = crate::facts::gather(connection, &[Question::Path(path.to_string())]).await?;
-        if let Answer::Path(found) = facts.answer(&Question::Path(path.to_string())) {
-            for (key, value) in [("owner", &found.owner), ("group", &found.group)] {
-                if map.get(key).is_none_or(|v| v.is_null() || matches!(v, Value::Unknown)) {
-                    map.insert(key.to_string(), Value::string(value));
-                }
+        for (key, value) in [("owner", found.next()), ("group", found.next())] {
+            if let Some(value) = value
+                && map.get(key).is_none_or(|v| v.is_null() || matches!(v, Value::Unknown))
+            {
+                map.insert(key.to_string(), Value::string(value));
             }
         }
     }
