@@ -126,13 +126,10 @@ impl Pool {
             })
             .await?
             .clone();
-        if let Some(pinned) = &target.host_key {
-            let pinned = PublicKey::from_openssh(pinned.trim()).map_err(|e| {
-                ProviderError::invalid("host_key", format!("host_key is not an OpenSSH public key: {e}"))
-            })?;
+        if let policy @ HostKeyPolicy::Pinned(pinned) = &host_key_policy(target)? {
             let presented = PublicKey::from_openssh(&connection.host_key).ok();
             if presented.as_ref().is_none_or(|p| p.key_data() != pinned.key_data()) {
-                return Err(host_key_refused(target, &HostKeyPolicy::Pinned(pinned), presented));
+                return Err(host_key_refused(target, policy, presented));
             }
         }
         Ok(connection)
