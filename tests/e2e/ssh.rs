@@ -303,6 +303,19 @@ fn one_unreachable_server_leaves_the_rest_of_the_fleet_converged() {
     }
     let listed = env.infra(&["state", "list"]).success().stdout;
     assert_eq!(listed.lines().count(), 8, "four servers and their files recorded: {listed}");
+    let recap: Vec<&str> = run.stdout.lines().skip_while(|l| *l != "By machine:").skip(1).collect();
+    assert_eq!(recap.len(), 5, "one recap line per server: {}", run.stdout);
+    for server in &fleet {
+        let line = format!("root@127.0.0.1:{}", server.port);
+        assert!(recap.iter().any(|l| l.contains(&line) && l.ends_with("2 done")), "{line} converged: {recap:?}");
+    }
+    let down = format!("root@127.0.0.1:{closed}");
+    assert!(
+        recap.iter().any(|l| l.contains(&down)
+            && l.contains("0 done, 1 failed, 1 not attempted")
+            && l.contains("is unreachable")),
+        "the unreachable server is summed up: {recap:?}"
+    );
 }
 
 #[test]
@@ -680,4 +693,102 @@ fn sudo_without_rights_is_named_and_nothing_is_recorded() {
     assert!(message.contains("sudo refused"), "{message}");
     assert!(message.contains("NOPASSWD"), "the message says what is needed: {message}");
     assert_eq!(env.infra(&["state", "list"]).stdout, "", "nothing half-done is recorded");
+}
+
+/// Removes what a test made on a Docker engine, by the state's lineage, whatever happened.
+struct LabelledCleanup(std::path::PathBuf);
+
+impl Drop for LabelledCleanup {
+    fn drop(&mut self) {
+        let state = std::fs::read_to_string(&self.0).unwrap_or_default();
+        let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+        if let Some(lineage) = state["lineage"].as_str() {
+            crate::support::docker::remove_labelled(lineage);
+        }
+    }
+}
+
+#[test]
+fn a_docker_engine_on_a_server_is_driven_over_its_ssh_connection() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let _cleanup = LabelledCleanup(env.join("infra.state"));
+    // The server's engine is this machine's daemon, its socket mounted at a path
+    // that exists only inside the server: nothing but the SSH forward reaches it.
+    let engine = TestServer::run(&key, &["-v", "/var/run/docker.sock:/srv/engine/docker.sock"], &[]);
+    let suffix = env.docker_suffix();
+    let image = crate::support::docker::base_image();
+    let config = format!(
+        r#"{server}
+provider "docker" {{
+  alias  = "web"
+  ssh    = server.engine
+  socket = "/srv/engine/docker.sock"
+}}
+
+network "app" {{
+  provider = docker.web
+  name     = "infra-e2e-net-{suffix}"
+}}
+
+container "app" {{
+  provider = docker.web
+  name     = "infra-e2e-app-{suffix}"
+  image    = "{image}"
+  command  = ["sleep", "600"]
+  networks = [network.app.name]
+}}
+"#,
+        server = engine.block("engine", &key)
+    );
+    env.write("main.infra", &config);
+    let apply = env.infra(&["apply", "-auto-approve"]).success();
+    assert!(apply.stdout.contains("3 added"), "{}", apply.stdout);
+    let location = format!("root@127.0.0.1:{}", engine.port);
+    assert!(
+        apply.stdout.lines().any(|l| l.trim_start().starts_with(&location) && l.ends_with("3 done")),
+        "the recap names the server: {}",
+        apply.stdout
+    );
+    let name = format!("infra-e2e-app-{suffix}");
+    let inspect = docker(&["inspect", "-f", "{{.State.Running}} {{index .Config.Labels \"infra.address\"}}", &name]);
+    assert_eq!(inspect, "true container.app");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "no changes after apply");
+
+    docker(&["rm", "-f", &name]);
+    let plan = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "a container removed on the server is drift: {}", plan.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &name]), "true");
+
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name={name}")]), "");
+    assert_eq!(docker(&["network", "ls", "-q", "--filter", &format!("name=infra-e2e-net-{suffix}")]), "");
+}
+
+#[test]
+fn a_server_without_a_reachable_engine_is_named_and_nothing_is_recorded() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let bare = TestServer::start(&key);
+    let suffix = env.docker_suffix();
+    env.write(
+        "main.infra",
+        &format!(
+            "{}\nprovider \"docker\" {{\n  ssh = server.bare\n}}\n\nvolume \"data\" {{\n  name = \"infra-e2e-data-{suffix}\"\n}}\n",
+            bare.block("bare", &key)
+        ),
+    );
+    let run = env.infra(&["apply", "-auto-approve"]).failure();
+    let message = TestEnv::flat(&run.stderr);
+    assert!(
+        message.contains(&format!(
+            "root@127.0.0.1:{}: the server would not connect infra to its socket /var/run/docker.sock",
+            bare.port
+        )),
+        "{message}"
+    );
+    let listed = env.infra(&["state", "list"]).success().stdout;
+    assert_eq!(listed.trim(), "server.bare", "the volume was not recorded");
+    assert_eq!(docker(&["volume", "ls", "-q", "--filter", &format!("name=infra-e2e-data-{suffix}")]), "");
 }

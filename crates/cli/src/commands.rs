@@ -277,11 +277,9 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
         })
     };
     let interactive = std::io::stdout().is_terminal();
-    let options = ApplyOptions {
-        parallelism: args.common.parallelism,
-        interrupt: interrupt.clone(),
-        observer: Arc::new(Progress::new(interactive, paint)),
-    };
+    let progress = Arc::new(Progress::new(interactive, paint));
+    let options =
+        ApplyOptions { parallelism: args.common.parallelism, interrupt: interrupt.clone(), observer: progress.clone() };
     println!();
     let report = infra_engine::apply(
         &prepared.session.workspace(),
@@ -293,6 +291,7 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
     )
     .await;
     watcher.abort();
+    print!("{}", progress.recap());
     if !report.errors.is_empty() {
         return Err(prepared.session.config_error(report.errors));
     }

@@ -131,6 +131,13 @@ pub trait Provider: Send + Sync {
         Ok(Refined::new(proposed))
     }
 
+    /// The machine an object lives on, as messages name it (`admin@web1:22`),
+    /// so an apply over a fleet can be summed up per machine. `None` when the
+    /// provider has only one place (a local engine, this computer).
+    fn location(&self, _kind: &str, _value: &Value) -> Option<String> {
+        None
+    }
+
     /// Refreshes many resources at once. `None` means the object is gone.
     /// Backends that can list objects should do one call per type, not per resource.
     async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>>;

@@ -32,6 +32,10 @@ pub enum BlockNesting {
     Single,
     /// Any number of blocks; their value is a list of objects.
     List,
+    /// Any number of blocks with one label each (`rule "ssh" { ... }`), the
+    /// labels unique; their value is a list of objects in source order, each
+    /// with its label as `name`.
+    Named,
 }
 
 #[derive(Clone, Debug)]

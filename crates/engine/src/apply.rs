@@ -46,8 +46,23 @@ impl Interrupt {
 /// Progress, for the CLI to render.
 #[derive(Clone, Debug)]
 pub enum Event {
-    Started { address: ResourceAddress, action: Action },
-    Finished { address: ResourceAddress, action: Action, elapsed: Duration, error: Option<String> },
+    Started {
+        address: ResourceAddress,
+        action: Action,
+    },
+    Finished {
+        address: ResourceAddress,
+        action: Action,
+        elapsed: Duration,
+        error: Option<String>,
+        /// The machine it ran on, when the provider names one ([`Provider::location`]).
+        location: Option<String>,
+    },
+    /// A planned change that did not run because something it needs failed.
+    Skipped {
+        address: ResourceAddress,
+        location: Option<String>,
+    },
 }
 
 pub trait Observer: Send + Sync {
@@ -373,11 +388,32 @@ impl<'a> Applier<'a> {
             if self.waiting_on[next] == 0 {
                 if self.step_failed[next] {
                     // Skipped: propagate without running.
+                    self.announce_skipped(next);
                     self.finish_step(next, ready);
                 } else {
                     ready.push_back(next);
                 }
             }
+        }
+    }
+
+    /// Tells the observer which planned changes of a step will not run
+    /// because something they depend on failed.
+    fn announce_skipped(&self, step: usize) {
+        let Step::Config(node) = self.steps[step] else { return };
+        let Node::Resource(m, kind, name) = &self.graph.graph[node] else { return };
+        let Some(resource) = self.ws.config.modules[*m].resources.get(&(kind.clone(), name.clone())) else { return };
+        let base = self.eval.address(*m, resource, InstanceKey::None);
+        for (_, change) in infra_core::state::instances_of(&self.changes, &base) {
+            if change.action == Action::NoOp {
+                continue;
+            }
+            let location = change
+                .after
+                .as_ref()
+                .or(change.before.as_ref())
+                .and_then(|value| self.providers.get(&change.provider)?.location(&change.address.kind, value));
+            self.options.observer.event(Event::Skipped { address: change.address.clone(), location });
         }
     }
 
@@ -632,11 +668,16 @@ impl<'a> Applier<'a> {
         outcome: Result<OpOutcome, ProviderError>,
         elapsed: Duration,
     ) -> (Option<ResourceAddress>, Option<Event>) {
+        let location = op.address.as_ref().and_then(|address| {
+            let value = op.planned.as_ref().or(op.prior.as_ref())?;
+            self.providers.get(&op.provider_key)?.location(&address.kind, value)
+        });
         let event = op.address.as_ref().map(|address| Event::Finished {
             address: address.clone(),
             action: op.action,
             elapsed,
             error: outcome.as_ref().err().map(|e| e.message.clone()),
+            location,
         });
         let what = op.address.as_ref().map_or_else(|| format!("provider `{}`", op.provider_key), ToString::to_string);
         match outcome {

@@ -511,9 +511,35 @@ pub(crate) fn provider_diagnostic(
     let span = e
         .attribute
         .as_ref()
-        .and_then(|a| resource.body.attribute(a))
-        .map_or(resource.kind.span.to(resource.name.span), |a| a.value.span);
+        .and_then(|path| locate(&resource.body, path))
+        .unwrap_or(resource.kind.span.to(resource.name.span));
     Diagnostic::error("infra::provider", format!("{what}: {}", e.message)).with_label(span, "rejected by the provider")
+}
+
+/// The source of an attribute path a provider names: `port`, `rule[1].from[0]`
+/// (the second `rule` block's `from`, its first element). As deep as the
+/// source goes: an element of a computed list is reported at the list.
+fn locate(body: &infra_syntax::ast::Body, path: &str) -> Option<infra_syntax::Span> {
+    use infra_syntax::ast::ExprKind;
+    let mut body = body;
+    let mut found = None;
+    for segment in path.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        if let Some(attribute) = body.attribute(name) {
+            let element = match (&attribute.value.kind, index) {
+                (ExprKind::Tuple(items), Some(i)) => items.get(i).map(|e| e.span),
+                _ => None,
+            };
+            return element.or(Some(attribute.value.span));
+        }
+        let block = body.blocks().filter(|b| b.kind.name == name).nth(index.unwrap_or(0))?;
+        found = Some(block.labels.first().map_or(block.kind.span, |l| l.span));
+        body = &block.body;
+    }
+    found
 }
 
 fn prevented(what: &str, resource: &infra_lang::Resource) -> Diagnostic {

@@ -65,13 +65,29 @@ pub fn eval_body(
         let blocks: Vec<&Block> = body.blocks().filter(|b| b.kind.name == *name).collect();
         let mut values = Vec::new();
         for block in &blocks {
+            let label = match block_schema.nesting {
+                BlockNesting::Named => match block_label(block, &blocks) {
+                    Ok(label) => Some(label),
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             match eval_body(&block.body, &block_schema.schema, scope, bindings, block.kind.span, name) {
-                Ok(v) => values.push(v),
+                Ok(value) => values.push(match (value, label) {
+                    (Value::Object(mut fields), Some(label)) => {
+                        fields.insert("name".to_string(), Value::string(label));
+                        Value::Object(fields)
+                    }
+                    (value, _) => value,
+                }),
                 Err(e) => errors.extend(e),
             }
         }
         let value = match block_schema.nesting {
-            BlockNesting::List => Value::List(values),
+            BlockNesting::List | BlockNesting::Named => Value::List(values),
             BlockNesting::Single => {
                 if blocks.len() > 1 {
                     errors.push(
@@ -111,6 +127,25 @@ pub fn eval_body(
         out.insert((*name).to_string(), attr_schema.default.clone().unwrap_or(Value::Null));
     }
     if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
+}
+
+/// The one label of a named block (`rule "ssh"`), unique among its siblings.
+fn block_label(block: &Block, siblings: &[&Block]) -> Result<String, Diagnostic> {
+    let kind = &block.kind.name;
+    let [label] = block.labels.as_slice() else {
+        return Err(Diagnostic::error("infra::block_label", format!("a `{kind}` block needs exactly one name"))
+            .with_label(block.kind.span, "name it")
+            .with_help(format!("write `{kind} \"NAME\" {{ ... }}`")));
+    };
+    let first = siblings.iter().find(|b| b.labels.first().is_some_and(|l| l.name == label.name));
+    match first {
+        Some(first) if !std::ptr::eq(*first, block) => {
+            Err(Diagnostic::error("infra::duplicate", format!("two `{kind}` blocks are named \"{}\"", label.name))
+                .with_label(label.span, "second one")
+                .with_label(first.kind.span, "first one"))
+        }
+        _ => Ok(label.name.clone()),
+    }
 }
 
 fn article(ty: &str) -> String {

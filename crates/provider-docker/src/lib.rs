@@ -1,5 +1,6 @@
-//! The `docker` provider: networks, volumes and containers on a Docker Engine,
-//! through bollard.
+//! The `docker` provider: images, networks, volumes and containers on a Docker
+//! Engine, through bollard: this machine's, one at another address, or one on
+//! a server reached over SSH (`engine.rs`).
 //!
 //! Every object it creates carries two labels, `infra.lineage` and
 //! `infra.address`, so refresh finds everything with one list call per object
@@ -7,6 +8,7 @@
 //! of leaked.
 
 mod container;
+mod engine;
 mod health;
 mod image;
 mod network;
@@ -24,16 +26,29 @@ use infra_core::{
     Schema, Type, Value,
 };
 
+use crate::engine::Engine;
 use crate::util::{Observed, Scope, docker_error};
 
 pub struct DockerFactory;
 
 static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
-    config: Schema::new("Where the Docker Engine is.").attribute(
-        "host",
-        AttributeSchema::optional(Type::String)
-            .describe("unix:///path/to/docker.sock or tcp://host:port; default: DOCKER_HOST, then the local socket"),
-    ),
+    config: Schema::new("Where the Docker Engine is: this machine's, another address, or a server's over SSH.")
+        .attribute(
+            "host",
+            AttributeSchema::optional(Type::String).describe(
+                "unix:///path/to/docker.sock or tcp://host:port; default: DOCKER_HOST, then the local socket",
+            ),
+        )
+        .attribute(
+            "ssh",
+            AttributeSchema::optional(Type::Any)
+                .describe("the engine of a server, reached over its SSH connection: `ssh = server.NAME`"),
+        )
+        .attribute(
+            "socket",
+            AttributeSchema::optional(Type::String)
+                .describe("the engine's socket on that server; default /var/run/docker.sock"),
+        ),
     resources: [
         ("image", image::schema()),
         ("network", network::schema()),
@@ -51,24 +66,12 @@ impl ProviderFactory for DockerFactory {
     }
 
     async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
-        let host = config.get("host").and_then(Value::as_str);
-        let where_ = host.unwrap_or("the local Docker socket").to_string();
-        let docker = match host {
-            Some(h) => Docker::connect_with_host(h),
-            None => Docker::connect_with_local_defaults(),
-        }
-        .map_err(|e| unreachable(&where_, &e))?;
-        docker.ping().await.map_err(|e| unreachable(&where_, &e))?;
-        Ok(Arc::new(DockerProvider { docker }))
+        Ok(Arc::new(DockerProvider { engine: Engine::from_config(config).await? }))
     }
 }
 
-fn unreachable(where_: &str, e: &bollard::errors::Error) -> ProviderError {
-    ProviderError::unavailable(format!("the Docker daemon at {where_} cannot be reached ({e}). Is it running?"))
-}
-
 pub struct DockerProvider {
-    docker: Docker,
+    engine: Engine,
 }
 
 fn unknown_kind(kind: &str) -> ProviderError {
@@ -93,15 +96,23 @@ impl Provider for DockerProvider {
         }
     }
 
+    fn location(&self, _kind: &str, _value: &Value) -> Option<String> {
+        self.engine.server()
+    }
+
     /// One list call per object type for the whole refresh, whatever the count.
     async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>> {
+        let docker = match self.engine.client().await {
+            Ok(docker) => docker,
+            Err(e) => return requests.iter().map(|_| Err(e.clone())).collect(),
+        };
         let mut listed: HashMap<&str, Result<HashMap<String, Observed>, ProviderError>> = HashMap::new();
         for kind in ["image", "container", "network", "volume"] {
             if requests.iter().any(|r| r.kind == kind) {
                 // Containers and images: all of them, so an imported container or a
                 // pulled image, which carry no labels of ours, are found too.
                 let scope = if matches!(kind, "container" | "image") { Scope::All } else { Scope::Ours };
-                let found = list(&self.docker, kind, scope).await;
+                let found = list(docker, kind, scope).await;
                 listed.insert(kind, found);
             }
         }
@@ -121,11 +132,12 @@ impl Provider for DockerProvider {
     }
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+        let docker = self.engine.client().await?;
         match kind {
-            "image" => image::create(&self.docker, ctx, planned).await,
-            "network" => network::create(&self.docker, ctx, planned).await,
-            "volume" => volume::create(&self.docker, ctx, planned).await,
-            "container" => replicas::create(&self.docker, ctx, planned).await,
+            "image" => image::create(docker, ctx, planned).await,
+            "network" => network::create(docker, ctx, planned).await,
+            "volume" => volume::create(docker, ctx, planned).await,
+            "container" => replicas::create(docker, ctx, planned).await,
             other => Err(unknown_kind(other)),
         }
     }
@@ -138,21 +150,22 @@ impl Provider for DockerProvider {
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         match kind {
-            "container" => replicas::converge(&self.docker, ctx, prior, planned).await,
+            "container" => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
             // Everything else about networks and volumes forces replacement.
             _ => Ok(util::with_computed(planned, prior)),
         }
     }
 
     async fn delete(&self, ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+        let docker = self.engine.client().await?;
         if kind == "container" {
-            return replicas::delete(&self.docker, ctx, prior).await;
+            return replicas::delete(docker, ctx, prior).await;
         }
         let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let result = match kind {
-            "image" => image::delete(&self.docker, prior).await,
-            "network" => self.docker.remove_network(&id).await,
-            "volume" => self.docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
+            "image" => image::delete(docker, prior).await,
+            "network" => docker.remove_network(&id).await,
+            "volume" => docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
             other => return Err(unknown_kind(other)),
         };
         match result {
@@ -163,7 +176,8 @@ impl Provider for DockerProvider {
     }
 
     async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {
-        let found = list(&self.docker, kind, Scope::All).await?;
+        let docker = self.engine.client().await?;
+        let found = list(docker, kind, Scope::All).await?;
         let listed = found
             .into_values()
             .map(|o| o.value)
@@ -172,23 +186,23 @@ impl Provider for DockerProvider {
             })
             .ok_or_else(|| ProviderError::failed(format!("no {kind} with id or name {id}")))?;
         match kind {
-            "container" => {
-                container::inspect(&self.docker, listed.get("id").and_then(Value::as_str).unwrap_or(id)).await
-            }
+            "container" => container::inspect(docker, listed.get("id").and_then(Value::as_str).unwrap_or(id)).await,
             _ => Ok(listed),
         }
     }
 
     async fn logs(&self, kind: &str, state: &Value, lines: usize) -> Result<String, ProviderError> {
+        let docker = self.engine.client().await?;
         match kind {
-            "container" => health::logs(&self.docker, &util::id_of(state)?, &lines.to_string()).await,
+            "container" => health::logs(docker, &util::id_of(state)?, &lines.to_string()).await,
             other => Err(ProviderError::invalid("", format!("`{other}` resources have no logs"))),
         }
     }
 
     async fn exec(&self, kind: &str, state: &Value, argv: &[String]) -> Result<infra_core::ExecOutput, ProviderError> {
+        let docker = self.engine.client().await?;
         match kind {
-            "container" => container::exec(&self.docker, &util::id_of(state)?, argv).await,
+            "container" => container::exec(docker, &util::id_of(state)?, argv).await,
             other => Err(ProviderError::invalid("", format!("commands cannot run inside `{other}` resources"))),
         }
     }
@@ -196,7 +210,8 @@ impl Provider for DockerProvider {
     /// Finds an object created for this address by this state but never
     /// recorded (a crash between create and save).
     async fn adopt(&self, ctx: &OperationContext, kind: &str) -> Result<Option<Value>, ProviderError> {
-        let found = list(&self.docker, kind, Scope::Ours).await?;
+        let docker = self.engine.client().await?;
+        let found = list(docker, kind, Scope::Ours).await?;
         let address = ctx.address.to_string();
         if kind == "container" {
             // The update that follows converges whatever members it finds.

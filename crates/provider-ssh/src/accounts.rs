@@ -4,9 +4,9 @@
 
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 
-use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Question};
 use crate::{on_server, set, text};
+use infra_ssh::Connection;
 
 pub fn group_schema() -> Schema {
     on_server(Schema::new("A group on a server."))

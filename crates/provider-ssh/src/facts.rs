@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use crate::connection::Connection;
 use infra_core::ProviderError;
+use infra_ssh::Connection;
 
 const SCRIPT: &str = r#"
 set -u
@@ -98,6 +98,8 @@ for n in "${!topics[@]}"; do
     # apt-cache is slow (tens of ms): asked only for packages kept at the latest version.
     candidate=$(apt-cache policy -- "$subject" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
     if [ -n "$candidate" ] && [ "$candidate" != '(none)' ]; then printf '%s\0' "$candidate"; fi ;;
+  nft)
+    if listing=$(nft list table inet "$subject" 2>/dev/null); then printf '%s\0' "$(printf '%s' "$listing" | base64 -w0)"; fi ;;
   key)
     user=${subject%%$'\n'*} key=${subject#*$'\n'}
     home=$(getent passwd -- "$user" | cut -d: -f6)
@@ -120,6 +122,8 @@ pub enum Question {
     Candidate(String),
     Service(String),
     Sysctl(String),
+    /// `nft list table inet NAME`.
+    NftTable(String),
     /// Whether this key line is in this user's authorized_keys.
     Key {
         user: String,
@@ -138,6 +142,7 @@ impl Question {
             Question::Candidate(p) => ("candidate", p.clone()),
             Question::Service(s) => ("service", s.clone()),
             Question::Sysctl(s) => ("sysctl", s.clone()),
+            Question::NftTable(t) => ("nft", t.clone()),
             Question::Key { user, key } => ("key", format!("{user}\n{key}")),
         };
         for field in [topic, subject.as_str()] {
@@ -156,6 +161,7 @@ impl Question {
             "candidate" => Question::Candidate(subject.to_string()),
             "service" => Question::Service(subject.to_string()),
             "sysctl" => Question::Sysctl(subject.to_string()),
+            "nft" => Question::NftTable(subject.to_string()),
             "key" => {
                 let (user, key) = subject.split_once('\n')?;
                 Question::Key { user: user.to_string(), key: key.to_string() }
@@ -291,7 +297,7 @@ fn answer(question: &Question, fields: &[&str]) -> Option<Answer> {
         (Question::Sysctl(_), [value, persisted]) => {
             Answer::Sysctl { value: value.to_string(), persisted: *persisted == "1" }
         }
-        (Question::Content(_), [encoded]) => {
+        (Question::Content(_) | Question::NftTable(_), [encoded]) => {
             use base64::Engine as _;
             Answer::Content(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?)
         }

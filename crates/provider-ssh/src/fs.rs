@@ -5,9 +5,9 @@
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
-use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Kind, Question, normal_mode};
 use crate::{on_server, text};
+use infra_ssh::Connection;
 
 fn ownership(schema: Schema, default_mode: &str) -> Schema {
     schema

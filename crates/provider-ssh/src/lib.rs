@@ -1,18 +1,18 @@
-//! The `ssh` provider: servers reached over SSH (russh), and what lives on
-//! them (`file`, `directory`). Agentless: every change is a fixed script run
-//! over one shared connection per server, user data passed as quoted
-//! arguments or on stdin (`shell.rs`), never spliced into the script.
+//! The `ssh` provider: servers reached over SSH, and what lives on them
+//! (files, accounts, packages, services, sysctls, timers, sshd settings).
+//! Agentless: every change is a fixed script run over one shared connection
+//! per server (`infra-ssh`), user data passed as quoted arguments or on stdin,
+//! never spliced into the script.
 //!
 //! Refresh costs one round trip per server, whatever the number of resources
 //! on it (`facts.rs`), and the servers of a fleet are read concurrently.
 
 mod accounts;
-mod connection;
 mod facts;
+mod firewall;
 mod fs;
 mod packages;
 mod server;
-mod shell;
 mod sshd;
 mod system;
 mod timer;
@@ -25,8 +25,8 @@ use infra_core::{
     OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Refined, Schema, Value,
 };
 
-use crate::connection::{Connection, Pool, Target};
 use crate::facts::{Facts, Question};
+use infra_ssh::{Connection, Pool, Target};
 
 pub struct SshFactory;
 
@@ -45,6 +45,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         ("sysctl", system::sysctl_schema()),
         ("timer", timer::schema()),
         ("sshd", sshd::schema()),
+        ("firewall", firewall::schema()),
     ]
     .into_iter()
     .collect(),
@@ -74,6 +75,7 @@ fn questions(kind: &str, state: &Value) -> Vec<Question> {
         "service" | "sysctl" => vec![system::question(kind, state)],
         "timer" => timer::questions(state),
         "sshd" => vec![sshd::question(state)],
+        "firewall" => vec![firewall::question()],
         _ => Vec::new(),
     }
 }
@@ -88,6 +90,7 @@ fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -
         "service" | "sysctl" => system::observed(kind, state, facts),
         "timer" => timer::observed(state, facts),
         "sshd" => sshd::observed(state, facts),
+        "firewall" => firewall::observed(state, facts),
         _ => None,
     }
 }
@@ -102,7 +105,13 @@ fn target_of(kind: &str, value: &Value) -> Result<Target, ProviderError> {
 
 impl SshProvider {
     /// Creates or updates one resource: the same convergent script either way.
-    async fn write(&self, kind: &str, prior: Option<&Value>, planned: &Value) -> Result<Value, ProviderError> {
+    async fn write(
+        &self,
+        ctx: &OperationContext,
+        kind: &str,
+        prior: Option<&Value>,
+        planned: &Value,
+    ) -> Result<Value, ProviderError> {
         let target = target_of(kind, planned)?;
         let connection = self.pool.get(&target).await?;
         match kind {
@@ -115,6 +124,7 @@ impl SshProvider {
             "service" | "sysctl" => system::write(&connection, kind, prior, planned).await,
             "timer" => timer::write(&connection, planned).await,
             "sshd" => sshd::write(&self.pool, &connection, &target, planned).await,
+            "firewall" => firewall::write(&self.pool, &connection, &target, ctx, planned).await,
             _ => accounts::write(&connection, kind, planned).await,
         }
     }
@@ -142,6 +152,7 @@ impl Provider for SshProvider {
             "service" | "sysctl" => system::validate(kind, config),
             "timer" => timer::validate(config),
             "sshd" => sshd::validate(config),
+            "firewall" => firewall::validate(config),
             _ => accounts::validate(kind, config),
         }
     }
@@ -154,6 +165,7 @@ impl Provider for SshProvider {
             "service" | "sysctl" => system::plan(kind, proposed),
             "timer" => timer::plan(proposed),
             "sshd" => sshd::plan(proposed),
+            "firewall" => firewall::plan(prior, proposed),
             _ => accounts::plan(kind, proposed),
         };
         // Moving a resource to another machine makes a new one there.
@@ -162,6 +174,10 @@ impl Provider for SshProvider {
             on(p) != on(&planned) && on(&planned).is_some()
         });
         Ok(Refined::new(planned).replace_on(if moved { vec!["server".to_string()] } else { Vec::new() }))
+    }
+
+    fn location(&self, kind: &str, value: &Value) -> Option<String> {
+        target_of(kind, value).ok().map(|t| t.name())
     }
 
     /// One connection and one script per server; the servers concurrently. A
@@ -196,18 +212,18 @@ impl Provider for SshProvider {
         results
     }
 
-    async fn create(&self, _ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
-        self.write(kind, None, planned).await
+    async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+        self.write(ctx, kind, None, planned).await
     }
 
     async fn update(
         &self,
-        _ctx: &OperationContext,
+        ctx: &OperationContext,
         kind: &str,
         prior: &Value,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
-        let mut updated = self.write(kind, Some(prior), planned).await?;
+        let mut updated = self.write(ctx, kind, Some(prior), planned).await?;
         if kind == "server"
             && let (Value::Object(map), Some(recorded)) = (&mut updated, prior.get("host_key_recorded"))
         {
@@ -228,6 +244,7 @@ impl Provider for SshProvider {
             "service" | "sysctl" => system::remove(&connection, kind, prior).await,
             "timer" => timer::remove(&connection, prior).await,
             "sshd" => sshd::remove(&connection, prior).await,
+            "firewall" => firewall::remove(&connection).await,
             _ => accounts::remove(&connection, kind, prior).await,
         }
     }

@@ -5,8 +5,8 @@
 
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 
-use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Question};
+use infra_ssh::Connection;
 
 pub fn schema() -> Schema {
     crate::on_server(Schema::new("Debian packages on a server, installed or removed in one apt-get run."))

@@ -5,8 +5,8 @@
 
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 
-use crate::connection::{Connection, Target};
 use crate::facts::Facts;
+use infra_ssh::{Connection, Target};
 
 pub fn schema() -> Schema {
     Schema::new("A server infra logs in to over SSH.")
@@ -97,7 +97,7 @@ pub fn observed(planned: &Value, connection: &Connection, facts: &Facts) -> Valu
             map.insert("host_key_recorded".into(), Value::string(&connection.host_key));
         }
         let fingerprint = russh::keys::PublicKey::from_openssh(&connection.host_key)
-            .map(|k| crate::connection::fingerprint(&k))
+            .map(|k| infra_ssh::fingerprint(&k))
             .unwrap_or_default();
         map.insert("fingerprint".into(), Value::string(fingerprint));
         map.insert("hostname".into(), Value::string(&facts.hostname));

@@ -7,8 +7,8 @@
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
-use crate::connection::{Connection, Pool, Target};
 use crate::facts::{Answer, Facts, Question};
+use infra_ssh::{Connection, Pool, Target};
 
 pub fn schema() -> Schema {
     crate::on_server(Schema::new("Settings of the SSH daemon, as a checked drop-in file."))

@@ -6,9 +6,9 @@
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
-use crate::connection::Connection;
 use crate::facts::{Answer, Facts, Question};
 use crate::text;
+use infra_ssh::Connection;
 
 pub fn schema() -> Schema {
     crate::on_server(Schema::new("A command systemd runs on a schedule (a oneshot service and its timer)."))

@@ -191,6 +191,7 @@ fn changed_value(out: &mut String, before: &Value, after: &Value, indent: usize,
             }
             let _ = write!(out, "{}EOT", " ".repeat(indent + 2));
         }
+        (Value::List(b), Value::List(a)) if element_wise(b, a) => list_diff(out, b, a, indent, paint),
         (Value::Object(_), Value::Object(_)) => {
             out.push_str("{\n");
             object_diff(out, before, after, Side::Both, indent + 4, &[], paint);
@@ -200,6 +201,33 @@ fn changed_value(out: &mut String, before: &Value, after: &Value, indent: usize,
             let _ = write!(out, "{} -> {}", inline(before), inline(after));
         }
     }
+}
+
+/// Lists of objects (firewall rules, say) and long lists read best one element
+/// a line, so a reviewer sees which elements were added, removed or changed.
+fn element_wise(before: &[Value], after: &[Value]) -> bool {
+    let objects = before.iter().chain(after).any(|v| matches!(v, Value::Object(_)));
+    objects || before.len() > 3 || after.len() > 3
+}
+
+/// One element a line, in order: kept ones plain, removed `-`, added `+` (a
+/// changed element is a removal and an addition in the same place).
+fn list_diff(out: &mut String, before: &[Value], after: &[Value], indent: usize, paint: Paint) {
+    let pad = " ".repeat(indent + 4);
+    let old: Vec<String> = before.iter().map(inline).collect();
+    let new: Vec<String> = after.iter().map(inline).collect();
+    out.push_str("[\n");
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new) {
+        for change in op.iter_changes(&old, &new) {
+            let line = change.value();
+            let _ = match change.tag() {
+                similar::ChangeTag::Equal => writeln!(out, "{pad}  {line},"),
+                similar::ChangeTag::Delete => writeln!(out, "{pad}{} {line},", paint.red("-")),
+                similar::ChangeTag::Insert => writeln!(out, "{pad}{} {line},", paint.green("+")),
+            };
+        }
+    }
+    let _ = write!(out, "{}]", " ".repeat(indent + 2));
 }
 
 pub(crate) fn equal(a: Option<&Value>, b: Option<&Value>) -> bool {

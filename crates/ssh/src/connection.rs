@@ -280,7 +280,19 @@ impl Connection {
     /// says so), `args` as its positional parameters, `stdin` as its input. User
     /// data travels only in `args` (each quoted) and `stdin`, never in the script.
     pub async fn run(&self, script: &str, args: &[&str], stdin: &[u8]) -> Result<Output, ProviderError> {
-        let command = shell::command(self.target.sudo, script, args);
+        self.exec(shell::command(self.target.sudo, script, args), stdin).await
+    }
+
+    /// The port sshd answered this connection on, as the server sees it
+    /// (`$SSH_CONNECTION`, read without sudo, which would clear it): behind a
+    /// port forward it differs from the port infra dialled.
+    pub async fn login_port(&self) -> Result<u16, ProviderError> {
+        let output = self.exec(shell::command(false, r#"printf '%s' "${SSH_CONNECTION:-}""#, &[]), &[]).await?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(text.split_whitespace().nth(3).and_then(|p| p.parse().ok()).unwrap_or(self.target.port))
+    }
+
+    async fn exec(&self, command: String, stdin: &[u8]) -> Result<Output, ProviderError> {
         let name = self.target.name();
         let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
         let _session = self.sessions.acquire().await.map_err(|e| ProviderError::unavailable(e.to_string()))?;
@@ -324,6 +336,23 @@ impl Connection {
             )));
         }
         Ok(output)
+    }
+
+    /// A byte stream to the unix socket `path` on the server (a
+    /// `direct-streamlocal` channel). sshd opens the socket as the logged-in
+    /// user, never through sudo.
+    pub async fn open_socket(&self, path: &str) -> Result<russh::ChannelStream<client::Msg>, ProviderError> {
+        match self.handle.channel_open_direct_streamlocal(path).await {
+            Ok(channel) => Ok(channel.into_stream()),
+            Err(russh::Error::ChannelOpenFailure(reason)) => Err(ProviderError::failed(format!(
+                "{}: the server would not connect infra to its socket {path} ({reason:?}). sshd must allow it \
+                 (`AllowStreamLocalForwarding local` and `DisableForwarding no`), the socket must exist, and \
+                 {} must be allowed to open it (for Docker: root, or a member of the docker group)",
+                self.target.name(),
+                self.target.user
+            ))),
+            Err(e) => Err(ProviderError::unavailable(format!("{}: the connection failed: {e}", self.target.name()))),
+        }
     }
 
     /// A session channel. sshd counts a closed session a moment after the

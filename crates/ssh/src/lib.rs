@@ -1,0 +1,14 @@
+//! SSH connections, shared by every provider that reaches a machine over SSH
+//! (the `ssh` provider's resources, the `docker` provider's remote engines).
+//!
+//! One connection per server and login (`connection.rs`), its host key judged
+//! strictly; remote commands built from fixed scripts and quoted arguments
+//! (`shell.rs`); a remote unix socket made reachable as a private local one
+//! (`forward.rs`), which is how a Docker Engine on a server is driven.
+
+mod connection;
+mod forward;
+pub mod shell;
+
+pub use connection::{Connection, Output, Pool, Target, fingerprint};
+pub use forward::SocketForward;
