@@ -604,3 +604,33 @@ volume "remote" {{
     env.infra(&["destroy", "-auto-approve"]).success();
     assert_eq!(docker(&["volume", "ls", "-q", "--filter", &format!("name=infra-e2e-data-{suffix}")]), "");
 }
+
+#[test]
+fn a_port_published_to_the_network_without_a_firewall_is_a_plan_warning() {
+    let (env, suffix, _cleanup) = isolated();
+    let image = base_image();
+    let container = |ports: &str| {
+        format!(
+            "container \"web\" {{\n  name  = \"infra-e2e-app-{suffix}\"\n  image = \"{image}\"\n  ports = [{ports}]\n}}\n"
+        )
+    };
+    env.write("main.infra", &container("\"0.0.0.0:8080:80\", \"127.0.0.1:8081:81\""));
+    let plan = env.infra(&["plan", "-no-color"]).success();
+    let warning = "Warning: container.web: publishes 0.0.0.0:8080:80/tcp beyond loopback on this machine";
+    assert!(plan.stdout.contains(warning), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("publishes 127.0.0.1"), "loopback is not the network: {}", plan.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&env.infra(&["plan", "-format", "json"]).success().stdout).expect("JSON");
+    assert_eq!(json["warnings"][0]["address"], "container.web");
+
+    // Naming the host's firewall in the provider says the port is covered.
+    let covered = format!(
+        "server \"host\" {{\n  host = \"127.0.0.1\"\n  port = 1\n  trust_on_first_use = true\n}}\n\
+         firewall \"host\" {{\n  server = server.host\n  docker = true\n}}\n\
+         provider \"docker\" {{\n  firewall = firewall.host\n}}\n{}",
+        container("\"0.0.0.0:8080:80\"")
+    );
+    env.write("main.infra", &covered);
+    let plan = env.infra(&["plan", "-no-color"]).success();
+    assert!(!plan.stdout.contains("Warning:"), "{}", plan.stdout);
+}

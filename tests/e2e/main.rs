@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod crash;
 mod docker;
+mod firewall;
 mod help;
 mod plan_output;
 mod quickstart;

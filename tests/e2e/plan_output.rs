@@ -80,3 +80,37 @@ fn plan_output_for_every_kind_of_change() {
     std::fs::remove_file(env.join("app.conf")).expect("remove");
     snapshot_all(&env, "drift");
 }
+
+#[test]
+fn a_firewall_plan_lists_its_rules_one_by_one() {
+    let env = TestEnv::new();
+    env.write(
+        "main.infra",
+        r#"
+server "web" {
+  host               = "203.0.113.10"
+  trust_on_first_use = true
+}
+
+firewall "web" {
+  server      = server.web
+  log_dropped = true
+
+  set "office" {
+    elements = ["198.51.100.0/24", "203.0.113.7"]
+  }
+
+  rule "ssh" {
+    port = 22
+    from = ["@office"]
+    rate = "10/minute"
+  }
+
+  rule "https" {
+    port = [443, "8443-8445"]
+  }
+}
+"#,
+    );
+    snapshot_all(&env, "firewall_create");
+}

@@ -9,33 +9,65 @@ use crate::support::TestEnv;
 use crate::support::docker::docker;
 
 /// A running test server; removed when dropped.
-struct TestServer {
-    id: String,
-    port: u16,
+pub struct TestServer {
+    pub id: String,
+    pub port: u16,
 }
 
+/// The options that let a container run systemd as PID 1.
+const SYSTEMD: [&str; 10] = [
+    "--cap-add",
+    "NET_ADMIN",
+    "--cap-add",
+    "SYS_ADMIN",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+];
+
 impl TestServer {
-    fn start(key: &std::path::Path) -> TestServer {
+    pub fn start(key: &std::path::Path) -> TestServer {
         TestServer::run(key, &[], &[])
     }
 
     /// With systemd as PID 1, for services and timers.
-    fn start_with_systemd(key: &std::path::Path) -> TestServer {
-        let options = ["--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN", "--tmpfs", "/run", "--tmpfs", "/run/lock"];
-        let options = [&options[..], &["-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro"]].concat();
+    pub fn start_with_systemd(key: &std::path::Path) -> TestServer {
+        TestServer::start_with_systemd_and(key, &[])
+    }
+
+    /// With systemd and more `docker run` options (published ports, say).
+    pub fn start_with_systemd_and(key: &std::path::Path, options: &[&str]) -> TestServer {
+        let options = [&SYSTEMD[..], options].concat();
         let server = TestServer::run(key, &options, &["/sbin/init"]);
-        server.wait_for_boot();
-        // Docker mounts /proc/sys read-only. The tests set only sysctls the
-        // container's own network namespace holds (net.*), never the host's.
-        server.sh("mount -o remount,rw /proc/sys");
+        server.after_boot();
         server
     }
 
-    fn run(key: &std::path::Path, options: &[&str], command: &[&str]) -> TestServer {
-        let image = server_image();
-        let mut args = vec!["run", "-d", "--label", "infra-e2e=ssh", "-p", "127.0.0.1::22"];
+    /// Waits for systemd and opens what Docker closes: after a start and after a restart.
+    pub fn after_boot(&self) {
+        self.wait_for_sshd();
+        self.wait_for_boot();
+        // Docker mounts /proc/sys read-only. The tests set only sysctls the
+        // container's own network namespace holds (net.*), never the host's.
+        self.sh("mount -o remount,rw /proc/sys");
+    }
+
+    pub fn run(key: &std::path::Path, options: &[&str], command: &[&str]) -> TestServer {
+        TestServer::run_image(&server_image(""), key, options, command)
+    }
+
+    /// A container of `image`; SSH published on a free 127.0.0.1 port unless
+    /// `options` publish port 22 themselves.
+    pub fn run_image(image: &str, key: &std::path::Path, options: &[&str], command: &[&str]) -> TestServer {
+        let mut args = vec!["run", "-d", "--label", "infra-e2e=ssh"];
+        if !options.iter().any(|o| o.ends_with(":22")) {
+            args.extend(["-p", "127.0.0.1::22"]);
+        }
         args.extend(options);
-        args.push(&image);
+        args.push(image);
         args.extend(command);
         let id = docker(&args);
         assert!(!id.is_empty(), "the test server started");
@@ -53,7 +85,13 @@ impl TestServer {
         server
     }
 
-    fn wait_for_sshd(&self) {
+    /// The host port a container port is published on.
+    pub fn published(&self, port: u16) -> u16 {
+        let mapping = docker(&["port", &self.id, &format!("{port}/tcp")]);
+        mapping.lines().next().and_then(|l| l.rsplit(':').next()?.parse().ok()).expect("a published port")
+    }
+
+    pub fn wait_for_sshd(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let mut banner = [0u8; 4];
@@ -77,17 +115,17 @@ impl TestServer {
         }
     }
 
-    fn host_key(&self) -> String {
+    pub fn host_key(&self) -> String {
         let key = docker(&["exec", &self.id, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
         key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
     }
 
-    fn sh(&self, script: &str) -> String {
+    pub fn sh(&self, script: &str) -> String {
         docker(&["exec", &self.id, "sh", "-c", script])
     }
 
     /// A `server` block for this server.
-    fn block(&self, name: &str, key: &std::path::Path) -> String {
+    pub fn block(&self, name: &str, key: &std::path::Path) -> String {
         format!(
             "server \"{name}\" {{\n  host        = \"127.0.0.1\"\n  port        = {}\n  private_key = \"{}\"\n  host_key    = \"{}\"\n}}\n",
             self.port,
@@ -103,15 +141,16 @@ impl Drop for TestServer {
     }
 }
 
-fn server_image() -> String {
+/// The tag of a test server image (`""` or `"docker"`; built once).
+pub fn server_image(variant: &str) -> String {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/server-image");
-    let out = Command::new("bash").arg(script).output().expect("server-image runs");
+    let out = Command::new("bash").arg(script).arg(variant).output().expect("server-image runs");
     assert!(out.status.success(), "building the server image failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A fresh ed25519 key pair in the test directory.
-fn key_pair(env: &TestEnv) -> std::path::PathBuf {
+pub fn key_pair(env: &TestEnv) -> std::path::PathBuf {
     let path = env.join("id_ed25519");
     let out = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "infra-e2e", "-f"])
@@ -618,13 +657,15 @@ module "hardening" {{
   server      = server.box
   admin_keys  = [file("{key}.pub")]
   host_kernel = false # a container: kernel-wide settings belong to the host
+  firewall    = FIREWALL
 }}
 "#,
             port = server.port,
             key = key.display(),
             host_key = server.host_key(),
             module = module.display(),
-        ),
+        )
+        .replace("FIREWALL", "false"),
     );
     let plan = env.infra(&["plan"]).success();
     for change in ["# module.hardening.sshd.hardening will be created", "# module.hardening.user.admin will be created"]
@@ -653,14 +694,23 @@ module "hardening" {{
         assert!(warns.is_empty() || only_post_quantum, "ssh-audit warns about {algorithm}: {warns:?}");
     }
 
-    // Lynis, from Debian, run on the server.
+    // Lynis, from Debian, run on the server: without the module's firewall, then with it.
     server.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lynis >/dev/null 2>&1");
-    server.sh("lynis audit system --quick --no-colors >/dev/null 2>&1");
-    let index: u32 = server
-        .sh("grep '^hardening_index=' /var/log/lynis-report.dat | cut -d= -f2")
-        .parse()
-        .expect("lynis reports a hardening index");
-    println!("Lynis hardening index after the module: {index}");
+    let lynis = || -> u32 {
+        server.sh("lynis audit system --quick --no-colors >/dev/null 2>&1");
+        server
+            .sh("grep '^hardening_index=' /var/log/lynis-report.dat | cut -d= -f2")
+            .parse()
+            .expect("lynis reports a hardening index")
+    };
+    let without = lynis();
+    let config = env.read("main.infra").replace("firewall    = false", "firewall    = true");
+    env.write("main.infra", &config);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert!(server.sh("nft list table inet infra").contains("policy drop"), "the firewall is on");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "infra still logs in through the firewall");
+    let index = lynis();
+    println!("Lynis hardening index after the module: {without} without its firewall, {index} with it");
     assert!(index >= 80, "Lynis hardening index {index} is below 80");
 
     // A file of the module changed by hand is drift, and apply restores it.

@@ -89,6 +89,15 @@ pub struct Plan {
     pub changes: Vec<ResourceChange>,
     pub drift: Vec<Drift>,
     pub outputs: Vec<OutputChange>,
+    /// What providers want a reviewer to know that is not an error (a port
+    /// published to the world, say).
+    pub warnings: Vec<PlanWarning>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanWarning {
+    pub address: ResourceAddress,
+    pub message: String,
 }
 
 /// Counts for the `Plan: 1 to add, 2 to change, 0 to destroy.` line.
@@ -145,6 +154,9 @@ struct PlanFileV1 {
     changes: Vec<ChangeV1>,
     drift: Vec<DriftV1>,
     outputs: Vec<OutputV1>,
+    /// `(address, message)`; absent in files written before warnings existed.
+    #[serde(default)]
+    warnings: Vec<(String, String)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,6 +276,7 @@ impl Plan {
                     after: o.after.as_ref().map(EncodedValue::encode),
                 })
                 .collect(),
+            warnings: self.warnings.iter().map(|w| (w.address.to_string(), w.message.clone())).collect(),
         };
         serde_json::to_vec(&file).expect("plan serializes: keys are strings")
     }
@@ -324,6 +337,11 @@ impl Plan {
                     after: o.after.map(EncodedValue::decode),
                 })
                 .collect(),
+            warnings: file
+                .warnings
+                .into_iter()
+                .map(|(address, message)| Ok(PlanWarning { address: parse_address(&address)?, message }))
+                .collect::<Result<_, _>>()?,
         })
     }
 }

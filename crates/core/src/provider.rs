@@ -49,11 +49,18 @@ pub struct Refined {
     /// How the change will be carried out, when the attributes alone do not
     /// say ("rolling update: 3 replicas, one at a time"). Shown in the plan.
     pub note: Option<String>,
+    /// What a reviewer should know that is not an error; shown with the plan.
+    pub warnings: Vec<String>,
 }
 
 impl Refined {
     pub fn new(planned: Value) -> Self {
-        Refined { planned, replace_on: Vec::new(), note: None }
+        Refined { planned, replace_on: Vec::new(), note: None, warnings: Vec::new() }
+    }
+
+    pub fn warn(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self
     }
 
     pub fn replace_on(mut self, attributes: Vec<String>) -> Self {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use infra_core::plan::{Action, ChangeReason, Drift, OutputChange, Plan, PlanMode, ResourceChange};
+use infra_core::plan::{Action, ChangeReason, Drift, OutputChange, Plan, PlanMode, PlanWarning, ResourceChange};
 use infra_core::state::{ResourceState, State};
 use infra_core::{InstanceKey, Provider, ReadRequest, ResourceAddress, Value};
 use infra_syntax::Diagnostic;
@@ -39,6 +39,7 @@ pub(crate) struct Planner<'a> {
     refreshed: HashMap<ResourceAddress, Option<Value>>,
     changes: Vec<ResourceChange>,
     drift: Vec<Drift>,
+    warnings: Vec<PlanWarning>,
     errors: Vec<Diagnostic>,
     failed: HashSet<NodeIndex>,
     /// Resource nodes the plan may change (all, unless `-target` narrows it).
@@ -62,6 +63,7 @@ pub async fn plan(
         refreshed: HashMap::new(),
         changes: Vec::new(),
         drift: Vec::new(),
+        warnings: Vec::new(),
         errors: Vec::new(),
         failed: HashSet::new(),
         in_scope: None,
@@ -90,6 +92,7 @@ pub async fn plan(
         changes,
         drift,
         outputs,
+        warnings: planner.warnings,
     })
 }
 
@@ -363,6 +366,8 @@ impl<'a> Planner<'a> {
             .plan(&resource.kind.name, prior.as_ref(), proposed.clone())
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
         let note = refined.note;
+        self.warnings
+            .extend(refined.warnings.into_iter().map(|message| PlanWarning { address: address.clone(), message }));
         let (planned, replace) = settle(schema, prior.as_ref(), &proposed, refined.planned, refined.replace_on);
         let requested = self.options.replace.iter().any(|r| r == address);
         let mut action = action(prior.as_ref(), &planned, &replace);

@@ -143,6 +143,19 @@ fn parse_port(text: &str) -> Result<Port, String> {
     Ok(Port { address: address.to_string(), host: host.to_string(), container: format!("{container}/{protocol}") })
 }
 
+/// The ports published on an address other hosts can reach (not loopback).
+pub fn public_ports(planned: &Value) -> Vec<String> {
+    let loopback = |address: &str| {
+        address.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            || address == "localhost"
+    };
+    str_list(planned, "ports")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| parse_port(p).is_ok_and(|port| !loopback(&port.address)))
+        .collect()
+}
+
 fn check_mount(text: &str) -> Result<(), String> {
     let parts: Vec<&str> = text.split(':').collect();
     let (source, target) = match parts.as_slice() {

@@ -45,6 +45,13 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
                 .describe("the engine of a server, reached over its SSH connection: `ssh = server.NAME`"),
         )
         .attribute(
+            "firewall",
+            AttributeSchema::optional(Type::Any).describe(
+                "the firewall of the engine's host (`firewall = firewall.NAME`): in place before any container, \
+                 and ports published beyond loopback are then not warned about",
+            ),
+        )
+        .attribute(
             "socket",
             AttributeSchema::optional(Type::String)
                 .describe("the engine's socket on that server; default /var/run/docker.sock"),
@@ -66,12 +73,37 @@ impl ProviderFactory for DockerFactory {
     }
 
     async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
-        Ok(Arc::new(DockerProvider { engine: Engine::from_config(config).await? }))
+        let firewalled = config.get("firewall").is_some_and(|f| !f.is_null());
+        Ok(Arc::new(DockerProvider { engine: Engine::from_config(config).await?, firewalled }))
     }
 }
 
 pub struct DockerProvider {
     engine: Engine,
+    /// A firewall was named for the engine's host.
+    firewalled: bool,
+}
+
+impl DockerProvider {
+    /// Docker's published ports pass by host firewalls such as ufw (they are
+    /// forwarded, not delivered): a reviewer should see a port opened to the
+    /// network when nothing filters it.
+    fn published_warnings(&self, planned: &Value) -> Vec<String> {
+        if self.firewalled {
+            return Vec::new();
+        }
+        let host = self.engine.server().unwrap_or_else(|| "this machine".to_string());
+        container::public_ports(planned)
+            .into_iter()
+            .map(|port| {
+                format!(
+                    "publishes {port} beyond loopback on {host}, and no firewall covers that host: Docker's \
+                     published ports pass by host firewalls such as ufw. Bind it to 127.0.0.1, or give the \
+                     server a `firewall` (docker = true) and name it in the provider: `firewall = firewall.NAME`"
+                )
+            })
+            .collect()
+    }
 }
 
 fn unknown_kind(kind: &str) -> ProviderError {
@@ -83,7 +115,10 @@ impl Provider for DockerProvider {
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
         match kind {
             "image" => image::plan(prior, proposed),
-            "container" => container::plan(prior, proposed),
+            "container" => container::plan(prior, proposed).map(|refined| {
+                let warnings = self.published_warnings(&refined.planned);
+                refined.warn(warnings)
+            }),
             _ => Ok(Refined::new(proposed)),
         }
     }

@@ -62,6 +62,9 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
         out.push_str(&paint.bold(&summary_line(plan)));
         out.push('\n');
     }
+    for warning in &plan.warnings {
+        let _ = write!(out, "\n{} {}: {}\n", paint.yellow("Warning:"), warning.address, warning.message);
+    }
     if outputs_change {
         out.push_str("\nChanges to Outputs:\n");
         let changed: Vec<_> = plan.outputs.iter().filter(|o| o.before != o.after).collect();
@@ -192,6 +195,10 @@ fn changed_value(out: &mut String, before: &Value, after: &Value, indent: usize,
             let _ = write!(out, "{}EOT", " ".repeat(indent + 2));
         }
         (Value::List(b), Value::List(a)) if element_wise(b, a) => list_diff(out, b, a, indent, paint),
+        // What a long list becomes is told elsewhere in the plan; its old elements are noise here.
+        (Value::List(b), Value::Unknown) if b.len() > 3 => {
+            let _ = write!(out, "[{} elements] -> {}", b.len(), inline(after));
+        }
         (Value::Object(_), Value::Object(_)) => {
             out.push_str("{\n");
             object_diff(out, before, after, Side::Both, indent + 4, &[], paint);
@@ -211,14 +218,21 @@ fn element_wise(before: &[Value], after: &[Value]) -> bool {
 }
 
 /// One element a line, in order: kept ones plain, removed `-`, added `+` (a
-/// changed element is a removal and an addition in the same place).
+/// changed element is a removal and an addition in the same place). In a long
+/// list only the changes and two elements around each are shown.
 fn list_diff(out: &mut String, before: &[Value], after: &[Value], indent: usize, paint: Paint) {
     let pad = " ".repeat(indent + 4);
     let old: Vec<String> = before.iter().map(inline).collect();
     let new: Vec<String> = after.iter().map(inline).collect();
+    let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new);
+    let groups = if old.len().max(new.len()) > 8 { similar::group_diff_ops(ops, 2) } else { vec![ops] };
+    let shown: usize = groups.iter().flatten().map(|op| op.old_range().len().max(op.new_range().len())).sum();
     out.push_str("[\n");
-    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new) {
-        for change in op.iter_changes(&old, &new) {
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(out, "{pad}  {}", paint.dim("# ..."));
+        }
+        for change in group.iter().flat_map(|op| op.iter_changes(&old, &new)) {
             let line = change.value();
             let _ = match change.tag() {
                 similar::ChangeTag::Equal => writeln!(out, "{pad}  {line},"),
@@ -226,6 +240,10 @@ fn list_diff(out: &mut String, before: &[Value], after: &[Value], indent: usize,
                 similar::ChangeTag::Insert => writeln!(out, "{pad}{} {line},", paint.green("+")),
             };
         }
+    }
+    let hidden = old.len().max(new.len()).saturating_sub(shown);
+    if hidden > 0 {
+        let _ = writeln!(out, "{pad}  {}", paint.dim(&format!("# ({hidden} unchanged elements hidden)")));
     }
     let _ = write!(out, "{}]", " ".repeat(indent + 2));
 }
@@ -246,9 +264,12 @@ pub fn inline(v: &Value) -> String {
         Value::List(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
         // Unset optional fields are noise in a one-line object.
         Value::Object(map) if map.values().all(Value::is_null) => "{}".into(),
+        // A named element (a firewall rule) reads best with its name first.
         Value::Object(map) => format!(
             "{{ {} }}",
             map.iter()
+                .filter(|(k, _)| *k == "name")
+                .chain(map.iter().filter(|(k, _)| *k != "name"))
                 .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| format!("{k} = {}", inline(v)))
                 .collect::<Vec<_>>()
@@ -268,6 +289,15 @@ fn block(v: &Value, indent: usize) -> String {
                 let _ = writeln!(out, "{pad}{line}");
             }
             let _ = write!(out, "{}EOT", " ".repeat(indent + 2));
+            out
+        }
+        Value::List(items) if element_wise(items, &[]) => {
+            let pad = " ".repeat(indent + 4);
+            let mut out = String::from("[\n");
+            for item in items {
+                let _ = writeln!(out, "{pad}{},", inline(item));
+            }
+            let _ = write!(out, "{}]", " ".repeat(indent + 2));
             out
         }
         other => inline(other),

@@ -110,6 +110,7 @@ pub fn plan(plan: &Plan) -> String {
         "resource_changes": plan.changes.iter().map(change).collect::<Vec<_>>(),
         "drift": drift,
         "output_changes": outputs,
+        "warnings": plan.warnings.iter().map(|w| json!({ "address": w.address.to_string(), "message": w.message })).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');

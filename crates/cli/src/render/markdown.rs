@@ -25,6 +25,13 @@ pub fn plan(plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    if !plan.warnings.is_empty() {
+        out.push_str("> [!CAUTION]\n");
+        for w in &plan.warnings {
+            let _ = writeln!(out, "> - `{}` {}", w.address, w.message);
+        }
+        out.push('\n');
+    }
     if !plan.drift.is_empty() {
         let _ =
             writeln!(out, "**Drift:** {} resource(s) changed outside infra since the last apply.\n", plan.drift.len());

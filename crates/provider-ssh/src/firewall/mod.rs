@@ -87,7 +87,7 @@ fn rule_schema() -> Schema {
         .attribute("chain", text("input (default), forward or output"))
         .attribute("action", text("accept (default), drop or reject"))
         .attribute("protocol", text("tcp (the default with ports), udp, icmp, icmpv6 or any"))
-        .attribute("port", any("destination port, range (\"8000-8100\") or a list of them"))
+        .attribute("port", any("destination port, range (\"8000-8100\") or a list of them; [] matches nothing"))
         .attribute("from", any("source addresses, CIDR networks or \"@set\""))
         .attribute("to", any("destination addresses, CIDR networks or \"@set\""))
         .attribute("interface", text("the interface it arrives on (leaves by, for output); `br-*` matches a prefix"))
@@ -194,6 +194,12 @@ load)
   nft -f "$dir/new.nft"
   ;;
 confirm)
+  # Too late if the rollback has fired already: the rules it restored stay.
+  armed=0
+  if [ "$systemd" = 1 ]; then systemctl is-active --quiet infra-firewall-rollback.timer && armed=1
+  elif [ -f "$dir/rollback.pid" ] && kill -0 "$(cat "$dir/rollback.pid")" 2>/dev/null; then armed=1
+  fi
+  [ "$armed" = 1 ] || { echo "the server had already restored the previous rules" >&2; exit 5; }
   disarm
   mkdir -p /etc/infra
   install -m 0600 "$dir/new.nft" "$persisted"
@@ -231,11 +237,20 @@ pub async fn write(
     let ruleset = nft::render(&firewall, &origin, ssh_port);
     let seconds = planned.get("rollback_seconds").and_then(Value::as_number).unwrap_or(30.0) as u64;
     let seconds_text = seconds.to_string();
+    let armed = tokio::time::Instant::now();
     connection
         .run_ok(&format!("loading the rules of {origin}"), SCRIPT, &["load", &seconds_text], ruleset.as_bytes())
         .await?;
-    if let Err(refused) = pool.probe(target).await {
-        return Err(locked_out(pool, target, &origin, seconds, &refused).await);
+    // Within half the rollback time, so a login that only works once the
+    // rollback has fired cannot pass for one the new rules allow.
+    let window = Duration::from_secs((seconds / 2).max(5));
+    let refused = match tokio::time::timeout(window, pool.probe(target)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.message),
+        Err(_) => Some(format!("no login within {} s", window.as_secs())),
+    };
+    if let Some(refused) = refused {
+        return Err(locked_out(pool, target, armed, seconds, &refused).await);
     }
     let listing = connection.run_ok(&format!("confirming the rules of {origin}"), SCRIPT, &["confirm"], &[]).await?;
     let listing = lines(&String::from_utf8_lossy(&listing.stdout));
@@ -251,11 +266,11 @@ pub async fn write(
 async fn locked_out(
     pool: &Pool,
     target: &Target,
-    origin: &str,
+    armed: tokio::time::Instant,
     seconds: u64,
-    refused: &ProviderError,
+    refused: &str,
 ) -> ProviderError {
-    tokio::time::sleep(Duration::from_secs(seconds + 2)).await;
+    tokio::time::sleep_until(armed + Duration::from_secs(seconds + 2)).await;
     let back = pool.probe(target).await.is_ok();
     let after = if back {
         format!("the server restored its previous rules by itself after {seconds} s and infra can log in again")
@@ -263,10 +278,10 @@ async fn locked_out(
         format!("the server was to restore its previous rules after {seconds} s, but infra still cannot log in")
     };
     ProviderError::failed(format!(
-        "{origin}: the new rules cut off SSH: a fresh login to {} failed ({}); {after}. Nothing was kept: allow \
+        "the new rules cut off SSH: a fresh login to {} failed ({}); {after}. Nothing was kept: allow \
          the SSH port in a rule or leave keep_ssh = true",
         target.name(),
-        refused.message
+        refused
     ))
 }
 

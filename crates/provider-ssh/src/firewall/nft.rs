@@ -104,6 +104,9 @@ fn render_set(set: &NamedSet) -> String {
 /// matches `ip` or `ip6` addresses, not both) and per named set (an anonymous
 /// set cannot hold a named one).
 fn rule_lines(rule: &Rule, origin: &str, view: View) -> Vec<String> {
+    if rule.matches_nothing {
+        return Vec::new();
+    }
     if rule.from.is_empty() && rule.to.is_empty() {
         return vec![rule_line(rule, None, origin, view)];
     }

@@ -99,6 +99,8 @@ pub struct Rate {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
     pub name: String,
+    /// `port = []`: the rule matches nothing (so a list variable may be empty).
+    pub matches_nothing: bool,
     pub chain: Chain,
     pub action: Verdict,
     pub protocol: Protocol,
@@ -307,8 +309,10 @@ impl Reader {
                 "a comment is at most 100 characters, without quotes or backslashes".into(),
             );
         }
+        let matches_nothing = field("port").peel().as_list().is_some_and(<[Value]>::is_empty);
         let rule = Rule {
             name,
+            matches_nothing,
             chain,
             action,
             protocol,
@@ -393,7 +397,9 @@ impl Reader {
 
     fn conflicts(&mut self, rules: &[Rule]) {
         for (i, rule) in rules.iter().enumerate() {
-            let earlier = rules[..i].iter().find(|r| r.matcher() == rule.matcher() && r.action != rule.action);
+            let earlier = rules[..i].iter().find(|r| {
+                r.matcher() == rule.matcher() && r.action != rule.action && !r.matches_nothing && !rule.matches_nothing
+            });
             if let Some(earlier) = earlier
                 && rule.rate.is_none()
                 && earlier.rate.is_none()

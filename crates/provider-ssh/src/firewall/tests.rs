@@ -162,3 +162,10 @@ fn a_listing_becomes_one_line_per_rule_named_by_its_chain() {
     ];
     assert_eq!(lines(listing), Value::List(expected.iter().map(|l| Value::string(*l)).collect()));
 }
+
+#[test]
+fn an_empty_port_list_matches_nothing_rather_than_everything() {
+    let config = firewall(serde_json::json!({ "rule": [{ "name": "open", "port": [] }] }));
+    let rendered = nft::render(&rules::read(&config).expect("valid"), "firewall.web", 22);
+    assert!(!rendered.contains("open"), "{rendered}");
+}
