@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::ssh::{TestServer, key_pair, server_image};
+use crate::ssh::{DockerHost, TestServer, key_pair};
 use crate::support::TestEnv;
 use crate::support::docker::{docker, free_port};
 
@@ -122,61 +122,6 @@ fn default_deny_with_drift_repair_restart_and_a_rollback_that_keeps_ssh() {
     env.infra(&["apply", "-auto-approve"]).success();
     assert_eq!(server.sh("nft list table inet infra 2>&1 >/dev/null | grep -c 'No such file' || true"), "1");
     assert!(echoes(other), "destroying the firewall opens the server again");
-}
-
-/// A server running its own Docker Engine (docker-in-docker, sshd as PID 1),
-/// removed with the cgroups its engine made.
-struct DockerHost {
-    server: TestServer,
-    parent: String,
-}
-
-impl DockerHost {
-    fn start(key: &std::path::Path, options: &[&str]) -> DockerHost {
-        let engine = [
-            "--cap-add",
-            "NET_ADMIN",
-            "--cap-add",
-            "SYS_ADMIN",
-            "--security-opt",
-            "seccomp=unconfined",
-            "--security-opt",
-            "apparmor=unconfined",
-            "-v",
-            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        ];
-        let server = TestServer::run_image(&server_image("docker"), key, &[&engine[..], options].concat(), &[]);
-        let parent = format!("infra-e2e-{}", &server.id[..12]);
-        docker(&[
-            "exec",
-            "-d",
-            &server.id,
-            "sh",
-            "-c",
-            &format!("dockerd --cgroup-parent=/{parent} >/var/log/dockerd.log 2>&1"),
-        ]);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while server.sh("docker info >/dev/null 2>&1 && echo up") != "up" {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "dockerd never started: {}",
-                server.sh("tail /var/log/dockerd.log")
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        DockerHost { server, parent }
-    }
-}
-
-impl Drop for DockerHost {
-    fn drop(&mut self) {
-        // Stopping the server ends every process of its engine (one PID
-        // namespace); the cgroups it made on this machine stay until removed.
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.server.id]).output();
-        let _ = std::process::Command::new("sh")
-            .args(["-c", "find /sys/fs/cgroup -depth -type d -name \"$1\" -o -depth -type d -path \"*/$1/*\" | xargs -r rmdir 2>/dev/null", "sh", &self.parent])
-            .output();
-    }
 }
 
 #[test]

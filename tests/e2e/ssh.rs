@@ -141,6 +141,69 @@ impl Drop for TestServer {
     }
 }
 
+/// A server running its own Docker Engine (docker-in-docker, sshd as PID 1),
+/// removed with the cgroups its engine made.
+pub struct DockerHost {
+    pub server: TestServer,
+    parent: String,
+}
+
+impl DockerHost {
+    pub fn start(key: &std::path::Path, options: &[&str]) -> DockerHost {
+        let engine = [
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+            "-v",
+            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        ];
+        let server = TestServer::run_image(&server_image("docker"), key, &[&engine[..], options].concat(), &[]);
+        let parent = format!("infra-e2e-{}", &server.id[..12]);
+        docker(&[
+            "exec",
+            "-d",
+            &server.id,
+            "sh",
+            "-c",
+            &format!("dockerd --cgroup-parent=/{parent} >/var/log/dockerd.log 2>&1"),
+        ]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while server.sh("docker info >/dev/null 2>&1 && echo up") != "up" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dockerd never started: {}",
+                server.sh("tail /var/log/dockerd.log")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        DockerHost { server, parent }
+    }
+
+    /// A tiny image (`tiny:1`: busybox and a page saying `text`) in the server's own engine.
+    pub fn import_tiny_image(&self, text: &str) {
+        self.server.sh(&format!(
+            "mkdir -p /r/bin /r/www && cp /bin/busybox /r/bin/ && echo {text} > /r/www/index.html \\
+             && tar -C /r -c . | docker import - tiny:1 >/dev/null"
+        ));
+    }
+}
+
+impl Drop for DockerHost {
+    fn drop(&mut self) {
+        // Stopping the server ends every process of its engine (one PID
+        // namespace); the cgroups it made on this machine stay until removed.
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.server.id]).output();
+        let _ = std::process::Command::new("sh")
+            .args(["-c", "find /sys/fs/cgroup -depth -type d -name \"$1\" -o -depth -type d -path \"*/$1/*\" | xargs -r rmdir 2>/dev/null", "sh", &self.parent])
+            .output();
+    }
+}
+
 /// The tag of a test server image (`""` or `"docker"`; built once).
 pub fn server_image(variant: &str) -> String {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/server-image");
@@ -696,21 +759,24 @@ module "hardening" {{
 
     // Lynis, from Debian, run on the server: without the module's firewall, then with it.
     server.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lynis >/dev/null 2>&1");
-    let lynis = || -> u32 {
+    // (the index, whether Lynis calls the nftables rule set empty)
+    let lynis = || -> (u32, bool) {
         server.sh("lynis audit system --quick --no-colors >/dev/null 2>&1");
-        server
+        let index = server
             .sh("grep '^hardening_index=' /var/log/lynis-report.dat | cut -d= -f2")
             .parse()
-            .expect("lynis reports a hardening index")
+            .expect("lynis reports a hardening index");
+        (index, server.sh("grep -c '^firewall_empty_ruleset=1' /var/log/lynis-report.dat || true") == "1")
     };
-    let without = lynis();
+    let (without, empty_before) = lynis();
     let config = env.read("main.infra").replace("firewall    = false", "firewall    = true");
     env.write("main.infra", &config);
     env.infra(&["apply", "-auto-approve"]).success();
     assert!(server.sh("nft list table inet infra").contains("policy drop"), "the firewall is on");
     assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "infra still logs in through the firewall");
-    let index = lynis();
+    let (index, empty_after) = lynis();
     println!("Lynis hardening index after the module: {without} without its firewall, {index} with it");
+    assert!(empty_before && !empty_after, "Lynis sees the rule set (FIRE-4540): empty before, not after");
     assert!(index >= 80, "Lynis hardening index {index} is below 80");
 
     // A file of the module changed by hand is drift, and apply restores it.
@@ -745,47 +811,40 @@ fn sudo_without_rights_is_named_and_nothing_is_recorded() {
     assert_eq!(env.infra(&["state", "list"]).stdout, "", "nothing half-done is recorded");
 }
 
-/// Removes what a test made on a Docker engine, by the state's lineage, whatever happened.
-struct LabelledCleanup(std::path::PathBuf);
-
-impl Drop for LabelledCleanup {
-    fn drop(&mut self) {
-        let state = std::fs::read_to_string(&self.0).unwrap_or_default();
-        let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
-        if let Some(lineage) = state["lineage"].as_str() {
-            crate::support::docker::remove_labelled(lineage);
-        }
-    }
-}
-
 #[test]
 fn a_docker_engine_on_a_server_is_driven_over_its_ssh_connection() {
     let env = TestEnv::new();
     let key = key_pair(&env);
-    let _cleanup = LabelledCleanup(env.join("infra.state"));
-    // The server's engine is this machine's daemon, its socket mounted at a path
-    // that exists only inside the server: nothing but the SSH forward reaches it.
-    let engine = TestServer::run(&key, &["-v", "/var/run/docker.sock:/srv/engine/docker.sock"], &[]);
+    // The server's own engine, not this machine's: nothing but the SSH forward reaches it.
+    let host = DockerHost::start(&key, &[]);
+    host.import_tiny_image("remote");
+    let engine = &host.server;
     let suffix = env.docker_suffix();
-    let image = crate::support::docker::base_image();
+    env.write("site/Dockerfile", "FROM tiny:1\nCOPY page.html /www/page.html\n");
+    env.write("site/page.html", "built over ssh\n");
     let config = format!(
         r#"{server}
 provider "docker" {{
-  alias  = "web"
-  ssh    = server.engine
-  socket = "/srv/engine/docker.sock"
+  alias = "web"
+  ssh   = server.engine
+}}
+
+image "site" {{
+  provider = docker.web
+  name     = "site"
+  context  = "site"
 }}
 
 network "app" {{
   provider = docker.web
-  name     = "infra-e2e-net-{suffix}"
+  name     = "app-{suffix}"
 }}
 
 container "app" {{
   provider = docker.web
-  name     = "infra-e2e-app-{suffix}"
-  image    = "{image}"
-  command  = ["sleep", "600"]
+  name     = "app-{suffix}"
+  image    = image.site.tag
+  command  = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
   networks = [network.app.name]
 }}
 "#,
@@ -793,27 +852,33 @@ container "app" {{
     );
     env.write("main.infra", &config);
     let apply = env.infra(&["apply", "-auto-approve"]).success();
-    assert!(apply.stdout.contains("3 added"), "{}", apply.stdout);
+    assert!(apply.stdout.contains("4 added"), "{}", apply.stdout);
     let location = format!("root@127.0.0.1:{}", engine.port);
     assert!(
-        apply.stdout.lines().any(|l| l.trim_start().starts_with(&location) && l.ends_with("3 done")),
+        apply.stdout.lines().any(|l| l.trim_start().starts_with(&location) && l.ends_with("4 done")),
         "the recap names the server: {}",
         apply.stdout
     );
-    let name = format!("infra-e2e-app-{suffix}");
-    let inspect = docker(&["inspect", "-f", "{{.State.Running}} {{index .Config.Labels \"infra.address\"}}", &name]);
-    assert_eq!(inspect, "true container.app");
+    let name = format!("app-{suffix}");
+    let inspect = engine.sh(&format!(
+        "docker inspect -f '{{{{.State.Running}}}} {{{{index .Config.Labels \"infra.address\"}}}}' {name}"
+    ));
+    assert_eq!(inspect, "true container.app", "the container runs on the server's engine");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name={name}")]), "", "and not on this machine's");
+    let page = engine.sh(&format!("docker exec {name} /bin/busybox wget -qO- http://127.0.0.1/page.html"));
+    assert_eq!(page, "built over ssh", "the image was built from the context sent through the forward");
     assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "no changes after apply");
 
-    docker(&["rm", "-f", &name]);
+    engine.sh(&format!("docker rm -f {name}"));
     let plan = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(plan.code, 2, "a container removed on the server is drift: {}", plan.stdout);
     env.infra(&["apply", "-auto-approve"]).success();
-    assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &name]), "true");
+    assert_eq!(engine.sh(&format!("docker inspect -f '{{{{.State.Running}}}}' {name}")), "true");
 
     env.infra(&["destroy", "-auto-approve"]).success();
-    assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name={name}")]), "");
-    assert_eq!(docker(&["network", "ls", "-q", "--filter", &format!("name=infra-e2e-net-{suffix}")]), "");
+    let left =
+        engine.sh("docker ps -aq --filter label=infra.lineage; docker network ls -q --filter label=infra.lineage");
+    assert_eq!(left, "", "destroy leaves nothing of infra's on the server's engine");
 }
 
 #[test]

@@ -29,31 +29,20 @@ const CONFIG: [&str; 8] =
     ["input_policy", "forward_policy", "output_policy", "keep_ssh", "docker", "log_dropped", "set", "rule"];
 
 pub fn schema() -> Schema {
-    let policy = |default: &str, what: &'static str| {
-        AttributeSchema::optional(Type::String).default(Value::string(default)).describe(what)
-    };
+    let with_default =
+        |ty: Type, default: Value, what: &'static str| AttributeSchema::optional(ty).default(default).describe(what);
+    let policy = |default: &str, what| with_default(Type::String, Value::string(default), what);
+    let flag = |default: bool, what| with_default(Type::Bool, Value::Bool(default), what);
     on_server(Schema::new("The server's firewall: one nftables table, loaded with a rollback armed."))
         .attribute("input_policy", policy("drop", "accept or drop what no input rule decides; default drop"))
         .attribute("forward_policy", policy("drop", "accept or drop routed traffic no rule decides; default drop"))
         .attribute("output_policy", policy("accept", "accept or drop outgoing traffic no rule decides"))
         .attribute(
             "keep_ssh",
-            AttributeSchema::optional(Type::Bool)
-                .default(Value::Bool(true))
-                .describe("always let in the SSH port infra logs in on; false only if a rule of yours does"),
+            flag(true, "always let in the SSH port infra logs in on; false only if a rule of yours does"),
         )
-        .attribute(
-            "docker",
-            AttributeSchema::optional(Type::Bool)
-                .default(Value::Bool(false))
-                .describe("the server runs Docker: let containers reach out through their bridges"),
-        )
-        .attribute(
-            "log_dropped",
-            AttributeSchema::optional(Type::Bool)
-                .default(Value::Bool(false))
-                .describe("log dropped packets (10/minute)"),
-        )
+        .attribute("docker", flag(false, "the server runs Docker: let containers reach out through their bridges"))
+        .attribute("log_dropped", flag(false, "log dropped packets (10/minute)"))
         .attribute(
             "rollback_seconds",
             AttributeSchema::optional(Type::Number)
