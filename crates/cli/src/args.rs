@@ -86,6 +86,25 @@ pub enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Run, list, verify and check backups: infra backup run backup.etc
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Restore a backup's snapshot: infra restore backup.etc --to /srv/restored
+    #[command(long_about = "Restore a backup's snapshot (the latest unless --snapshot names one) into a \
+        directory on the backup's server. Files come back under their full paths: /etc/motd backed up \
+        and restored --to /srv/r lands as /srv/r/etc/motd. Restore into the original place with --to /.")]
+    Restore {
+        /// The backup's address, e.g. backup.etc
+        address: String,
+        /// The snapshot id (from `infra backup list`); default the latest
+        #[arg(long)]
+        snapshot: Option<String>,
+        /// The directory on the server to restore into
+        #[arg(long, value_name = "PATH")]
+        to: String,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
     /// Inspect and edit state: list, show, mv, rm
     #[command(subcommand)]
     State(StateCommand),
@@ -94,6 +113,39 @@ pub enum Command {
         /// The lock id printed when the state was found locked
         lock_id: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Take a snapshot now (hooks and retention as the schedule would run them)
+    Run(BackupArgs),
+    /// List the snapshots with their time and size
+    List(BackupArgs),
+    /// Check the repository (restic check --read-data), restore the latest snapshot to a scratch
+    /// directory and compare it with the source; exits 1 on any damage or difference
+    Verify(BackupArgs),
+    /// The last scheduled runs and verifications and when the next ones are; exits 1 if one failed
+    Status(BackupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The backup's address, e.g. backup.etc
+    pub address: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+impl BackupCommand {
+    /// The provider operation and the backup it acts on.
+    pub fn parts(&self) -> (&'static str, &BackupArgs) {
+        match self {
+            BackupCommand::Run(a) => ("run", a),
+            BackupCommand::List(a) => ("list", a),
+            BackupCommand::Verify(a) => ("verify", a),
+            BackupCommand::Status(a) => ("status", a),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone, Default)]

@@ -47,6 +47,15 @@ async fn dispatch(cli: Cli) -> Outcome {
         Command::Import(args) => import(&global, &args).await,
         Command::State(command) => state_command(&global, command),
         Command::Logs { address, lines, vars } => inspect(&global, &address, &vars, Inspection::Logs { lines }).await,
+        Command::Backup(command) => {
+            let (action, args) = command.parts();
+            inspect(&global, &args.address, &args.vars, Inspection::Act { action, args: &[] }).await
+        }
+        Command::Restore { address, snapshot, to, vars } => {
+            let mut args = vec![("to".to_string(), to)];
+            args.extend(snapshot.map(|s| ("snapshot".to_string(), s)));
+            inspect(&global, &address, &vars, Inspection::Act { action: "restore", args: &args }).await
+        }
         Command::Exec { address, command, vars } => {
             inspect(&global, &address, &vars, Inspection::Exec { argv: &command }).await
         }
@@ -465,7 +474,7 @@ async fn inspect(global: &Global, address: &str, vars: &VarArgs, inspection: Ins
             print!("{text}");
             Ok(Status::Ok)
         }
-        Ok(Inspected::Exec(output)) => {
+        Ok(Inspected::Exec(output) | Inspected::Act(output)) => {
             let _ = std::io::stdout().write_all(&output.stdout);
             let _ = std::io::stderr().write_all(&output.stderr);
             Ok(match output.exit_code {

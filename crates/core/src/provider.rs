@@ -174,6 +174,18 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::invalid("", format!("commands cannot run inside `{kind}` resources")))
     }
 
+    /// Runs one of the object's own operations outside plan and apply
+    /// (`infra backup run ADDR`: `action` "run"), with named arguments.
+    async fn act(
+        &self,
+        kind: &str,
+        _state: &Value,
+        action: &str,
+        _args: &[(String, String)],
+    ) -> Result<ExecOutput, ProviderError> {
+        Err(ProviderError::invalid("", format!("`{kind}` resources have no `{action}` operation")))
+    }
+
     /// Finds an object this state created but never recorded (a crash between
     /// create and save), by the marker of `ctx`. Backends without markers return `None`.
     async fn adopt(&self, _ctx: &OperationContext, _kind: &str) -> Result<Option<Value>, ProviderError> {

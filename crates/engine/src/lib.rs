@@ -118,16 +118,27 @@ pub async fn import(
     Ok(ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false })
 }
 
-/// What `infra logs` and `infra exec` ask of one managed object.
+/// What `infra logs`, `infra exec`, `infra backup ...` and `infra restore` ask
+/// of one managed object.
 pub enum Inspection<'a> {
-    Logs { lines: usize },
-    Exec { argv: &'a [String] },
+    Logs {
+        lines: usize,
+    },
+    Exec {
+        argv: &'a [String],
+    },
+    /// One of the object's own operations (`infra backup run`: "run").
+    Act {
+        action: &'a str,
+        args: &'a [(String, String)],
+    },
 }
 
 /// What an [`Inspection`] found.
 pub enum Inspected {
     Logs(String),
     Exec(infra_core::ExecOutput),
+    Act(infra_core::ExecOutput),
 }
 
 /// `infra logs ADDR` / `infra exec ADDR -- CMD`: asks the provider about one
@@ -155,6 +166,9 @@ pub async fn inspect(
         }
         Inspection::Exec { argv } => {
             provider.exec(&address.kind, &recorded.attributes, argv).await.map(Inspected::Exec).map_err(failed)
+        }
+        Inspection::Act { action, args } => {
+            provider.act(&address.kind, &recorded.attributes, action, args).await.map(Inspected::Act).map_err(failed)
         }
     }
 }

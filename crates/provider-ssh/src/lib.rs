@@ -8,6 +8,7 @@
 //! on it (`facts.rs`), and the servers of a fleet are read concurrently.
 
 mod accounts;
+mod backup;
 mod facts;
 mod firewall;
 mod fs;
@@ -46,6 +47,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         ("timer", timer::schema()),
         ("sshd", sshd::schema()),
         ("firewall", firewall::schema()),
+        ("backup", backup::schema()),
     ]
     .into_iter()
     .collect(),
@@ -76,6 +78,7 @@ fn questions(kind: &str, state: &Value) -> Vec<Question> {
         "timer" => timer::questions(state),
         "sshd" => vec![sshd::question(state)],
         "firewall" => vec![firewall::question()],
+        "backup" => backup::questions(state),
         _ => Vec::new(),
     }
 }
@@ -91,6 +94,7 @@ fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -
         "timer" => timer::observed(state, facts),
         "sshd" => sshd::observed(state, facts),
         "firewall" => firewall::observed(state, facts),
+        "backup" => backup::observed(state, facts),
         _ => None,
     }
 }
@@ -125,6 +129,7 @@ impl SshProvider {
             "timer" => timer::write(&connection, planned).await,
             "sshd" => sshd::write(&self.pool, &connection, &target, planned).await,
             "firewall" => firewall::write(&self.pool, &connection, &target, ctx, planned).await,
+            "backup" => backup::write(&connection, ctx, planned).await,
             _ => accounts::write(&connection, kind, planned).await,
         }
     }
@@ -153,6 +158,7 @@ impl Provider for SshProvider {
             "timer" => timer::validate(config),
             "sshd" => sshd::validate(config),
             "firewall" => firewall::validate(config),
+            "backup" => backup::validate(config),
             _ => accounts::validate(kind, config),
         }
     }
@@ -166,6 +172,7 @@ impl Provider for SshProvider {
             "timer" => timer::plan(proposed),
             "sshd" => sshd::plan(proposed),
             "firewall" => firewall::plan(prior, proposed),
+            "backup" => backup::plan(prior, proposed),
             _ => accounts::plan(kind, proposed),
         };
         // Moving a resource to another machine makes a new one there.
@@ -245,8 +252,23 @@ impl Provider for SshProvider {
             "timer" => timer::remove(&connection, prior).await,
             "sshd" => sshd::remove(&connection, prior).await,
             "firewall" => firewall::remove(&connection).await,
+            "backup" => backup::remove(&connection, prior).await,
             _ => accounts::remove(&connection, kind, prior).await,
         }
+    }
+
+    async fn act(
+        &self,
+        kind: &str,
+        state: &Value,
+        action: &str,
+        args: &[(String, String)],
+    ) -> Result<infra_core::ExecOutput, ProviderError> {
+        if kind != "backup" {
+            return Err(ProviderError::invalid("", format!("`{kind}` resources have no `{action}` operation")));
+        }
+        let connection = self.pool.get(&target_of(kind, state)?).await?;
+        backup::act(&connection, state, action, args).await
     }
 
     async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {

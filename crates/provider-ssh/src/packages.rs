@@ -99,14 +99,17 @@ const APPLY: &str = r#"
 set -eu
 state=$1; shift
 export DEBIAN_FRONTEND=noninteractive
-apt() { apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
+# Several resources may install at once: wait for dpkg's lock instead of failing.
+apt() { apt-get -q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
+installed() { [ "$(dpkg-query -W -f='${Status}\n' -- "$@" 2>/dev/null | grep -c ' ok installed$')" -eq $# ]; }
+if [ "$state" = present ] && installed "$@"; then exit 0; fi
 case $state in
   absent) apt remove -- "$@" ;;
-  latest) apt-get -q update >/dev/null; apt install --no-install-recommends -- "$@" ;;
+  latest) apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null; apt install --no-install-recommends -- "$@" ;;
   *)
     if ! out=$(apt install --no-install-recommends -- "$@" 2>&1); then
       if printf '%s' "$out" | grep -qE 'Unable to locate package|has no installation candidate'; then
-        apt-get -q update >/dev/null
+        apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null
         apt install --no-install-recommends -- "$@"
       else
         printf '%s\n' "$out" >&2; exit 1
@@ -114,6 +117,13 @@ case $state in
     fi ;;
 esac
 "#;
+
+/// Installs what is missing of `names` (a resource's own software: restic for
+/// a backup), the same way a `package` resource does.
+pub async fn ensure_installed(connection: &Connection, names: &[&str]) -> Result<(), ProviderError> {
+    let args: Vec<&str> = std::iter::once("present").chain(names.iter().copied()).collect();
+    connection.run_ok(&format!("installing {}", names.join(" ")), APPLY, &args, &[]).await.map(|_| ())
+}
 
 pub async fn write(connection: &Connection, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
