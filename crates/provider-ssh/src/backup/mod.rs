@@ -102,6 +102,13 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
             refuse(&format!("exclude[{i}]"), "an exclude pattern is one non-empty line".into());
         }
     }
+    for key in config.get("environment").and_then(Value::as_object).into_iter().flat_map(|e| e.keys()) {
+        let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            refuse("environment", format!("{key:?} is not an environment variable name"));
+        }
+    }
     if config.get("password").and_then(Value::as_str).is_some_and(str::is_empty) {
         refuse("password", "the repository password is empty".into());
     }

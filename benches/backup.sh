@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Backup and restore throughput of `backup` on one systemd test server
+# (scripts/server-image, restic from Debian, the repository a path on the same
+# server): SIZE_MIB (default 1024) of incompressible files in 1 MiB files,
+# backed up from nothing, backed up again after 1 % of the files changed, and
+# restored to an empty directory. Each step is one `infra` command, timed.
+#
+#   benches/backup.sh            (needs Docker; SIZE_MIB=256 for a quicker run)
+#
+# Everything it creates is removed.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+infra="$CARGO_TARGET_DIR/release/infra"
+image=$(bash "$repo/scripts/server-image")
+work=$(mktemp -d /tmp/infra-backup-bench.XXXXXX)
+label="infra-bench=backup-$$"
+cleanup() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+size=${SIZE_MIB:-1024}
+ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$work/key"
+id=$(docker run -d --label "$label" -p 127.0.0.1::22 --cap-add NET_ADMIN --cap-add SYS_ADMIN \
+  --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$image" /sbin/init)
+docker exec -i "$id" sh -c 'cat > /root/.ssh/authorized_keys' < "$work/key.pub"
+until docker exec "$id" test -s /etc/ssh/ssh_host_ed25519_key.pub && docker exec "$id" pgrep -x sshd >/dev/null; do sleep 0.2; done
+port=$(docker port "$id" 22/tcp | head -n 1 | cut -d: -f2)
+host_key=$(docker exec "$id" cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1,2)
+docker exec "$id" sh -c "mkdir -p /srv/data && for i in \$(seq 1 $size); do head -c 1048576 /dev/urandom > /srv/data/f\$i; done"
+cat > "$work/main.infra" <<CONFIG
+server "box" {
+  host        = "127.0.0.1"
+  port        = $port
+  private_key = "$work/key"
+  host_key    = "$host_key"
+}
+
+backup "data" {
+  server     = server.box
+  paths      = ["/srv/data"]
+  repository = "/var/backups/data"
+  password   = sensitive("benchmark")
+  schedule   = ""
+}
+CONFIG
+cd "$work"
+"$infra" apply -auto-approve >/dev/null
+timed() { # LABEL COMMAND...
+  local start end
+  start=$(date +%s.%N)
+  "${@:2}" >/dev/null
+  end=$(date +%s.%N)
+  awk -v l="$1" -v s="$start" -v e="$end" -v m="$size" 'BEGIN { t = e - s; printf "%-28s %7.2f s  %7.1f MiB/s\n", l, t, m / t }'
+}
+timed "backup from nothing" "$infra" backup run backup.data
+changed=$(( size / 100 > 0 ? size / 100 : 1 ))
+docker exec "$id" sh -c "for i in \$(seq 1 $changed); do head -c 1048576 /dev/urandom > /srv/data/f\$i; done"
+timed "backup after $changed MiB changed" "$infra" backup run backup.data
+timed "restore to an empty dir" "$infra" restore backup.data --to /srv/restored
+docker exec "$id" sh -c 'cd /srv/data && sha256sum f* | sort > /tmp/a; cd /srv/restored/srv/data && sha256sum f* | sort > /tmp/b; cmp -s /tmp/a /tmp/b' \
+  && echo "restored files identical to the source" || { echo "restored files differ" >&2; exit 1; }
+echo "($size MiB in 1 MiB files; the MiB/s column is the whole set over the step's time)"
