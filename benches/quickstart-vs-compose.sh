@@ -68,6 +68,8 @@ YML
 
 mkdir -p "$work/infra"
 cp -r "$repo/examples/quickstart/." "$work/infra/"
+# Like for like: the compose file has no backups.
+sed -i '/^# --- backups/,/^# --- end of backups/d' "$work/infra/main.infra"
 infra_vars=(-var "base_image=$base" -var stack=benchi -var "web_port=$((port + 1))" -var images=registry
             -var 'registry_images={ postgres = "bench/postgres:latest", redis = "bench/redis:latest", queue = "bench/queue:latest" }')
 

@@ -81,12 +81,37 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
     assert_eq!(third["greeting"], "bonjour");
     assert_eq!(third["visits"].as_i64(), second["visits"].as_i64().map(|v| v + 1), "the data survived the replacement");
 
+    // The database backed up, lost with its volume, and restored: the same rows.
+    let rows = || {
+        let out = Command::new("docker")
+            .args(["exec", &format!("{stack}-postgres"), "psql", "-U", "app", "-d", "app", "-At", "-c"])
+            .arg("SELECT count(*) || ' ' || max(id) || ' ' || md5(string_agg(at::text, ',' ORDER BY id)) FROM visits")
+            .output()
+            .expect("docker exec");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = rows();
+    assert!(before.starts_with(&format!("{} ", third["visits"])), "{before}");
+    let backup = run(&["backup", "run", "backup.db"]).success();
+    assert!(backup.stdout.contains("saved"), "{}", backup.stdout);
+    let verify = run(&["backup", "verify", "backup.db"]).success();
+    assert!(verify.stdout.contains("0 differ"), "{}", verify.stdout);
+    let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state");
+    let recorded = state["resources"].as_array().expect("resources").iter().find(|r| r["address"] == "backup.db");
+    let recorded = recorded.expect("backup.db in state").to_string();
+    assert!(!recorded.contains(&password), "the backup's copy of the database password is not recorded");
+    run(&["destroy", "-auto-approve", "-target", "volume.db"]).success();
+    run(&["apply", "-auto-approve"]).success();
+    assert_ne!(rows(), before, "a new, empty database");
+    run(&["restore", "backup.db"]).success();
+    assert_eq!(rows(), before, "restored: the same rows");
+
     let lineage: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state");
     let lineage = lineage["lineage"].as_str().expect("lineage").to_string();
     let filter = format!("label=infra.lineage={lineage}");
     run(&["destroy", "-auto-approve"]).success();
     let kept = Command::new("docker").args(["images", "-q", "--filter", &filter]).output().expect("docker");
-    assert_eq!(String::from_utf8_lossy(&kept.stdout).lines().count(), 4, "keep_locally: the built images stay");
+    assert_eq!(String::from_utf8_lossy(&kept.stdout).lines().count(), 5, "keep_locally: the built images stay");
     crate::support::docker::remove_labelled(&lineage);
     for list in [&["ps", "-aq"][..], &["network", "ls", "-q"], &["volume", "ls", "-q"]] {
         let mut args = list.to_vec();
@@ -97,17 +122,21 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
     drop(cleanup);
 }
 
-/// Removes the stack's containers, network and volume whatever happened.
+/// Removes the stack's containers, network and volumes whatever happened.
 struct Cleanup {
     stack: String,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for name in ["web", "queue", "redis", "postgres"] {
-            let _ = Command::new("docker").args(["rm", "-f", &format!("{}-{name}", self.stack)]).output();
+        let stack = &self.stack;
+        let containers = ["web", "queue", "redis", "postgres"].map(|n| format!("{stack}-{n}"));
+        for name in containers.iter().chain([&format!("infra-backup-{stack}-db")]) {
+            let _ = Command::new("docker").args(["rm", "-f", name]).output();
         }
-        let _ = Command::new("docker").args(["network", "rm", &format!("{}-app", self.stack)]).output();
-        let _ = Command::new("docker").args(["volume", "rm", &format!("{}-db", self.stack)]).output();
+        let _ = Command::new("docker").args(["network", "rm", &format!("{stack}-app")]).output();
+        for volume in [format!("{stack}-db"), format!("{stack}-backups"), format!("infra-backup-{stack}-db")] {
+            let _ = Command::new("docker").args(["volume", "rm", &volume]).output();
+        }
     }
 }

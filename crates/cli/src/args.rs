@@ -91,17 +91,19 @@ pub enum Command {
     Backup(BackupCommand),
     /// Restore a backup's snapshot: infra restore backup.etc --to /srv/restored
     #[command(long_about = "Restore a backup's snapshot (the latest unless --snapshot names one) into a \
-        directory on the backup's server. Files come back under their full paths: /etc/motd backed up \
-        and restored --to /srv/r lands as /srv/r/etc/motd. Restore into the original place with --to /.")]
+        directory on the backup's machine. Files come back under their full paths: /etc/motd backed up \
+        and restored --to /srv/r lands as /srv/r/etc/motd. Restore into the original place with --to /. \
+        A database backup restored without --to is loaded back into its database.")]
     Restore {
         /// The backup's address, e.g. backup.etc
         address: String,
         /// The snapshot id (from `infra backup list`); default the latest
         #[arg(long)]
         snapshot: Option<String>,
-        /// The directory on the server to restore into
+        /// The directory to restore into, on the backup's machine; a database backup without
+        /// --to goes back into its database
         #[arg(long, value_name = "PATH")]
-        to: String,
+        to: Option<String>,
         #[command(flatten)]
         vars: VarArgs,
     },

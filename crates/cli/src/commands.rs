@@ -52,7 +52,7 @@ async fn dispatch(cli: Cli) -> Outcome {
             inspect(&global, &args.address, &args.vars, Inspection::Act { action, args: &[] }).await
         }
         Command::Restore { address, snapshot, to, vars } => {
-            let mut args = vec![("to".to_string(), to)];
+            let mut args: Vec<(String, String)> = to.map(|to| ("to".to_string(), to)).into_iter().collect();
             args.extend(snapshot.map(|s| ("snapshot".to_string(), s)));
             inspect(&global, &address, &vars, Inspection::Act { action: "restore", args: &args }).await
         }

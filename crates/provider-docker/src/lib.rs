@@ -7,6 +7,7 @@
 //! type, and an object created just before a crash is found and adopted instead
 //! of leaked.
 
+mod backup;
 mod container;
 mod engine;
 mod health;
@@ -61,6 +62,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
         ("network", network::schema()),
         ("volume", volume::schema()),
         ("container", container::schema()),
+        ("backup", backup::schema()),
     ]
     .into_iter()
     .collect(),
@@ -85,6 +87,21 @@ pub struct DockerProvider {
 }
 
 impl DockerProvider {
+    /// One refreshed object from the lists of its type.
+    fn read_one(
+        &self,
+        r: &ReadRequest,
+        listed: &HashMap<&str, Result<HashMap<String, Observed>, ProviderError>>,
+    ) -> Result<Option<Value>, ProviderError> {
+        let found = listed.get(r.kind.as_str()).ok_or_else(|| unknown_kind(&r.kind))?.as_ref().map_err(Clone::clone)?;
+        if r.kind == "container" {
+            let address = r.address.to_string();
+            return Ok(replicas::gather(&r.lineage, &address, &r.state, found.values()));
+        }
+        let id = r.state.get("id").and_then(Value::as_str).unwrap_or_default();
+        Ok(found.get(id).map(|actual| util::merge_observed(&r.state, &actual.value)))
+    }
+
     /// Docker's published ports pass by host firewalls such as ufw (they are
     /// forwarded, not delivered): a reviewer should see a port opened to the
     /// network when nothing filters it.
@@ -115,6 +132,7 @@ impl Provider for DockerProvider {
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
         match kind {
             "image" => image::plan(prior, proposed),
+            "backup" => backup::plan(prior, proposed),
             "container" => container::plan(prior, proposed).map(|refined| {
                 let warnings = self.published_warnings(&refined.planned);
                 refined.warn(warnings)
@@ -127,6 +145,7 @@ impl Provider for DockerProvider {
         match kind {
             "container" => container::validate(config),
             "image" => image::validate(config),
+            "backup" => backup::validate(config),
             _ => Vec::new(),
         }
     }
@@ -151,19 +170,20 @@ impl Provider for DockerProvider {
                 listed.insert(kind, found);
             }
         }
-        requests
-            .iter()
-            .map(|r| {
-                let found =
-                    listed.get(r.kind.as_str()).ok_or_else(|| unknown_kind(&r.kind))?.as_ref().map_err(Clone::clone)?;
-                if r.kind == "container" {
-                    let address = r.address.to_string();
-                    return Ok(replicas::gather(&r.lineage, &address, &r.state, found.values()));
-                }
-                let id = r.state.get("id").and_then(Value::as_str).unwrap_or_default();
-                Ok(found.get(id).map(|actual| util::merge_observed(&r.state, &actual.value)))
-            })
-            .collect()
+        if requests.iter().any(|r| r.kind == "backup") {
+            let (containers, volumes) =
+                (list(docker, "container", Scope::Ours).await, list(docker, "volume", Scope::Ours).await);
+            let backups = containers.and_then(|c| volumes.map(|v| (c, v)));
+            return requests
+                .iter()
+                .map(|r| match (r.kind.as_str(), &backups) {
+                    ("backup", Ok((containers, volumes))) => Ok(backup::observed(&r.state, containers, volumes)),
+                    ("backup", Err(e)) => Err(e.clone()),
+                    _ => self.read_one(r, &listed),
+                })
+                .collect();
+        }
+        requests.iter().map(|r| self.read_one(r, &listed)).collect()
     }
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
@@ -173,6 +193,7 @@ impl Provider for DockerProvider {
             "network" => network::create(docker, ctx, planned).await,
             "volume" => volume::create(docker, ctx, planned).await,
             "container" => replicas::create(docker, ctx, planned).await,
+            "backup" => backup::write(docker, ctx, None, planned).await,
             other => Err(unknown_kind(other)),
         }
     }
@@ -186,6 +207,7 @@ impl Provider for DockerProvider {
     ) -> Result<Value, ProviderError> {
         match kind {
             "container" => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
+            "backup" => backup::write(self.engine.client().await?, ctx, Some(prior), planned).await,
             // Everything else about networks and volumes forces replacement.
             _ => Ok(util::with_computed(planned, prior)),
         }
@@ -195,6 +217,9 @@ impl Provider for DockerProvider {
         let docker = self.engine.client().await?;
         if kind == "container" {
             return replicas::delete(docker, ctx, prior).await;
+        }
+        if kind == "backup" {
+            return backup::delete(docker, prior).await;
         }
         let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let result = match kind {
@@ -242,9 +267,26 @@ impl Provider for DockerProvider {
         }
     }
 
+    async fn act(
+        &self,
+        kind: &str,
+        state: &Value,
+        action: &str,
+        args: &[(String, String)],
+    ) -> Result<infra_core::ExecOutput, ProviderError> {
+        match kind {
+            "backup" => backup::act(self.engine.client().await?, state, action, args).await,
+            other => Err(ProviderError::invalid("", format!("`{other}` resources have no `{action}` operation"))),
+        }
+    }
+
     /// Finds an object created for this address by this state but never
-    /// recorded (a crash between create and save).
+    /// recorded (a crash between create and save). A backup's runner is made
+    /// again, its settings volume reused.
     async fn adopt(&self, ctx: &OperationContext, kind: &str) -> Result<Option<Value>, ProviderError> {
+        if kind == "backup" {
+            return Ok(None);
+        }
         let docker = self.engine.client().await?;
         let found = list(docker, kind, Scope::Ours).await?;
         let address = ctx.address.to_string();

@@ -14,20 +14,18 @@
 //! Destroying a backup removes its schedule and settings, never the
 //! repository's data.
 
-mod runner;
+mod scripts;
 
 use infra_core::{AttributeSchema, BlockNesting, ExecOutput, OperationContext, ProviderError, Schema, Type, Value};
 use infra_ssh::Connection;
-use sha2::{Digest, Sha256};
 
 use crate::facts::{Answer, Facts, Question};
 use crate::{set, strings, text};
 
-const SETTINGS: &str = "/etc/infra/backup";
-const RETENTION: [&str; 6] = ["last", "hourly", "daily", "weekly", "monthly", "yearly"];
+use infra_restic::{SETTINGS, runner, secret_files};
 
 pub fn schema() -> Schema {
-    let keep = RETENTION.iter().fold(
+    let keep = infra_restic::retention().iter().fold(
         Schema::new("How many snapshots to keep, as restic forget counts them (`--keep-daily 7`, ...)."),
         |schema, k| schema.attribute(k, AttributeSchema::optional(Type::Number)),
     );
@@ -81,100 +79,17 @@ pub fn schema() -> Schema {
 }
 
 pub fn validate(config: &Value) -> Vec<ProviderError> {
+    let mut errors = infra_restic::validate(config);
     let (config, _) = config.unmark();
-    let mut errors = Vec::new();
-    let mut refuse = |attribute: &str, message: String| errors.push(ProviderError::invalid(attribute, message));
-    let name = text(&config, "name");
-    if !name.is_empty() && !is_unit_word(name) {
-        refuse("name", format!("{name:?} must be letters, digits, `-` and `_`"));
-    }
-    let paths = strings(&config, "paths");
-    if config.get("paths").is_some_and(Value::is_wholly_known) && paths.is_empty() {
-        refuse("paths", "a backup needs at least one path".into());
-    }
-    for (i, path) in paths.iter().enumerate() {
-        if !path.starts_with('/') || path.contains('\n') {
-            refuse(&format!("paths[{i}]"), format!("{path:?} is not an absolute path on one line"));
-        }
-    }
-    for (i, pattern) in strings(&config, "exclude").iter().enumerate() {
-        if pattern.contains('\n') || pattern.is_empty() {
-            refuse(&format!("exclude[{i}]"), "an exclude pattern is one non-empty line".into());
-        }
-    }
-    for key in config.get("environment").and_then(Value::as_object).into_iter().flat_map(|e| e.keys()) {
-        let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            refuse("environment", format!("{key:?} is not an environment variable name"));
-        }
-    }
-    if config.get("password").and_then(Value::as_str).is_some_and(str::is_empty) {
-        refuse("password", "the repository password is empty".into());
-    }
-    for key in ["repository", "schedule", "verify"] {
-        if config.get(key).and_then(Value::as_str).is_some_and(|v| v.contains('\n')) {
-            refuse(key, format!("`{key}` is one line"));
-        }
-    }
-    if let Some(keep) = config.get("keep").and_then(Value::as_object) {
-        for (k, v) in keep {
-            if v.as_number().is_some_and(|n| n < 0.0 || n.fract() != 0.0) {
-                refuse(&format!("keep.{k}"), format!("keep.{k} must be a whole number of snapshots"));
-            }
-        }
-    }
-    for hook in ["before", "after"] {
-        if config.get(hook).and_then(Value::as_list).is_some_and(<[Value]>::is_empty) {
-            refuse(hook, format!("`{hook}` needs at least the program to run"));
-        }
-    }
-    if config.get("limit_upload").and_then(Value::as_number).is_some_and(|n| n <= 0.0) {
-        refuse("limit_upload", "limit_upload is KiB/s, more than 0".into());
+    if config.get("paths").is_some_and(Value::is_wholly_known) && strings(&config, "paths").is_empty() {
+        errors.push(ProviderError::invalid("paths", "a backup needs at least one path"));
     }
     errors
 }
 
-fn is_unit_word(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// The default name: the resource's address as one unit-name word
-/// (`module.db.backup.nightly["a"]` → `db-nightly-a`).
-fn name_for(address: &infra_core::ResourceAddress) -> String {
-    let text = address.to_string();
-    let words: Vec<&str> = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty() && *w != "module" && *w != address.kind)
-        .collect();
-    words.join("-")
-}
-
-/// The settings files of a backup, as written: what a scheduled run reads.
+/// The files of a backup on a server: its settings and its systemd units.
 fn settings(config: &Value, name: &str) -> Vec<(String, Vec<u8>)> {
-    let nul = |items: Vec<String>| items.into_iter().flat_map(|i| i.into_bytes().into_iter().chain([0])).collect();
-    let lines =
-        |items: Vec<String>| items.into_iter().flat_map(|i| i.into_bytes().into_iter().chain([b'\n'])).collect();
-    let keep: Vec<String> = RETENTION
-        .iter()
-        .filter_map(|k| {
-            let n = config.get("keep")?.get(k)?.as_number()?;
-            Some([format!("--keep-{k}"), format!("{}", n as u64)])
-        })
-        .flatten()
-        .collect();
-    let limit = config.get("limit_upload").and_then(Value::as_number).map(|n| format!("{}", n as u64));
-    let file = |f: &str| format!("{SETTINGS}/{name}/{f}");
-    let mut files = vec![
-        (file("repository"), text(config, "repository").as_bytes().to_vec()),
-        (file("paths"), nul(strings(config, "paths"))),
-        (file("exclude"), lines(strings(config, "exclude"))),
-        (file("keep"), lines(keep)),
-        (file("before"), nul(strings(config, "before"))),
-        (file("after"), nul(strings(config, "after"))),
-        (file("limit_upload"), limit.unwrap_or_default().into_bytes()),
-        (runner::PATH.to_string(), runner::SCRIPT.as_bytes().to_vec()),
-    ];
+    let mut files = infra_restic::settings(config, name);
     files.extend(units(config, name));
     files
 }
@@ -205,36 +120,8 @@ fn units(config: &Value, name: &str) -> Vec<(String, Vec<u8>)> {
     units
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// One digest over the settings files: path and content digest, in order.
-fn combined(files: impl Iterator<Item = (String, Option<String>)>) -> Value {
-    let mut text = String::new();
-    for (path, sha) in files {
-        let Some(sha) = sha else { return Value::string("missing") };
-        text.push_str(&format!("{path}\0{sha}\n"));
-    }
-    Value::string(sha256(text.as_bytes()))
-}
-
 fn settings_digest(config: &Value, name: &str) -> Value {
-    combined(settings(config, name).into_iter().map(|(path, bytes)| (path, Some(sha256(&bytes)))))
-}
-
-/// `SALT:DIGEST` of the password and environment. The salt comes from the
-/// repository, so plan and apply agree on it and equal passwords of two
-/// repositories do not show as equal digests.
-fn secrets_digest(config: &Value) -> String {
-    let salt = &sha256(text(config, "repository").as_bytes())[..16];
-    let mut hasher = Sha256::new();
-    hasher.update(salt.as_bytes());
-    hasher.update([0]);
-    hasher.update(text(config, "password").as_bytes());
-    hasher.update([0]);
-    hasher.update(config.get("environment").map(Value::canonical).unwrap_or(Value::Null).to_json().to_string());
-    format!("{salt}:{}", hex::encode(hasher.finalize()))
+    infra_restic::settings_digest(&settings(config, name))
 }
 
 pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Value {
@@ -245,27 +132,9 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Value {
         .all(|k| bare.get(k).is_none_or(Value::is_wholly_known));
     let settings = if known && !name.is_empty() { settings_digest(&bare, &name) } else { Value::Unknown };
     set(&mut proposed, "settings_sha256", settings);
-    let known = |k: &str| bare.get(k).is_none_or(Value::is_wholly_known);
-    let password_given = bare.get("password").is_some_and(|p| !p.is_null());
-    if password_given && known("password") && known("environment") && known("repository") {
-        let digest = secrets_digest(&bare);
-        if prior.and_then(|p| p.get("secrets_digest")).and_then(Value::as_str) == Some(digest.as_str()) {
-            // Unchanged: the secrets stay on the server and out of the plan
-            // (as recorded: nothing, marked sensitive).
-            for key in ["password", "environment"] {
-                set(&mut proposed, key, prior.and_then(|p| p.get(key)).cloned().unwrap_or(Value::Null));
-            }
-        }
-        set(&mut proposed, "secrets_digest", Value::string(digest));
-    } else {
-        set(&mut proposed, "secrets_digest", Value::Unknown);
-    }
+    infra_restic::plan_secrets(prior, &mut proposed);
     set(&mut proposed, "id", if name.is_empty() { Value::Unknown } else { Value::string(name) });
     proposed
-}
-
-fn secret_files(name: &str) -> [String; 2] {
-    [format!("{SETTINGS}/{name}/password"), format!("{SETTINGS}/{name}/environment")]
 }
 
 pub fn questions(state: &Value) -> Vec<Question> {
@@ -301,7 +170,7 @@ pub fn observed(recorded: &Value, facts: &Facts) -> Option<Value> {
         let found = sha(&path);
         (path, found)
     });
-    let digest = if timers_on { combined(files) } else { Value::string("timers disabled") };
+    let digest = if timers_on { infra_restic::combined(files) } else { Value::string("timers disabled") };
     set(&mut value, "settings_sha256", digest);
     if secret_files(name).iter().any(|p| sha(p).is_none()) {
         set(&mut value, "secrets_digest", Value::string("missing on the server"));
@@ -315,13 +184,13 @@ pub fn observed(recorded: &Value, facts: &Facts) -> Option<Value> {
 pub async fn write(connection: &Connection, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
     let name = match text(&bare, "name") {
-        "" => name_for(&ctx.address),
+        "" => infra_restic::name_for(&ctx.address),
         given => given.to_string(),
     };
     let mut config = bare.clone();
     set(&mut config, "name", Value::string(&name));
     crate::packages::ensure_installed(connection, &["restic"]).await?;
-    connection.run_ok(&format!("preparing backup {name}"), runner::PREPARE, &[&name], &[]).await?;
+    connection.run_ok(&format!("preparing backup {name}"), scripts::PREPARE, &[&name], &[]).await?;
     for (path, bytes) in settings(&config, &name) {
         let mode = if path == runner::PATH {
             "0755"
@@ -354,13 +223,13 @@ pub async fn write(connection: &Connection, ctx: &OperationContext, planned: &Va
         .collect();
     let mut args = vec![name.as_str()];
     args.extend(timers.iter().map(String::as_str));
-    connection.run_ok(&format!("scheduling backup {name}"), runner::SCHEDULE, &args, &[]).await?;
-    run_runner(connection, &name, &["init"]).await?;
+    connection.run_ok(&format!("scheduling backup {name}"), scripts::SCHEDULE, &args, &[]).await?;
+    run_runner(connection, &infra_restic::runner_argv(&name, "init", &[])?).await?;
     // Recorded: the digest of the secrets just written, or, when the plan
     // carried none (they were unchanged), the one it computed; never the secrets.
     let digest = match bare.get("password").is_none_or(Value::is_null) {
         true => planned.get("secrets_digest").cloned().unwrap_or(Value::Null),
-        false => Value::string(secrets_digest(&bare)),
+        false => Value::string(infra_restic::secrets_digest(&bare)),
     };
     let mut value = planned.clone();
     set(&mut value, "name", Value::string(&name));
@@ -373,21 +242,19 @@ pub async fn write(connection: &Connection, ctx: &OperationContext, planned: &Va
 }
 
 /// Runs the runner on the server; a failure is its own message (it names the backup).
-async fn run_runner(connection: &Connection, name: &str, args: &[&str]) -> Result<ExecOutput, ProviderError> {
-    let mut argv = vec![runner::PATH, args[0], name];
-    argv.extend(&args[1..]);
-    let output = connection.run(runner::INVOKE, &argv, &[]).await?;
+async fn run_runner(connection: &Connection, argv: &[String]) -> Result<ExecOutput, ProviderError> {
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let output = connection.run(scripts::INVOKE, &argv, &[]).await?;
     if output.code != 0 {
-        let stderr = output.stderr_text();
-        let last = stderr.lines().rev().find(|l| l.starts_with("backup ")).unwrap_or(stderr.as_str());
-        return Err(ProviderError::failed(format!("{}: {last}", connection.target.name())));
+        let why = infra_restic::failure(&output.stderr_text());
+        return Err(ProviderError::failed(format!("{}: {why}", connection.target.name())));
     }
     Ok(ExecOutput { exit_code: 0, stdout: output.stdout, stderr: output.stderr })
 }
 
 pub async fn remove(connection: &Connection, prior: &Value) -> Result<(), ProviderError> {
     let name = text(prior, "name");
-    connection.run_ok(&format!("removing backup {name}"), runner::REMOVE, &[name], &[]).await.map(|_| ())
+    connection.run_ok(&format!("removing backup {name}"), scripts::REMOVE, &[name], &[]).await.map(|_| ())
 }
 
 /// `infra backup run|list|verify|status` and `infra restore` on the server.
@@ -397,25 +264,15 @@ pub async fn act(
     action: &str,
     args: &[(String, String)],
 ) -> Result<ExecOutput, ProviderError> {
-    let name = text(state, "name").to_string();
-    let arg = |key: &str| args.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-    match action {
-        "run" | "verify" | "status" => run_runner(connection, &name, &[action]).await,
-        "list" => {
-            let output = run_runner(connection, &name, &["list"]).await?;
-            let table = runner::snapshot_table(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
-                ProviderError::failed(format!("backup {name}: restic answered in an unexpected form"))
-            })?;
-            Ok(ExecOutput { exit_code: 0, stdout: table.into_bytes(), stderr: Vec::new() })
-        }
-        "restore" => {
-            let target = arg("to").ok_or_else(|| ProviderError::invalid("to", "restore needs --to PATH"))?;
-            run_runner(connection, &name, &["restore", arg("snapshot").unwrap_or("latest"), target]).await
-        }
-        other => {
-            Err(ProviderError::invalid("", format!("backups can run, list, verify, status and restore, not {other}")))
-        }
+    let name = text(state, "name");
+    if action == "restore" && !args.iter().any(|(k, v)| k == "to" && !v.is_empty()) {
+        return Err(ProviderError::invalid("to", "restore needs --to PATH: where on the server the files go"));
     }
+    let mut output = run_runner(connection, &infra_restic::runner_argv(name, action, args)?).await?;
+    if action == "list" {
+        output.stdout = infra_restic::listing(name, &output.stdout)?;
+    }
+    Ok(output)
 }
 
 #[cfg(test)]

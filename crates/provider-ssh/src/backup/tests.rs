@@ -3,7 +3,7 @@
 
 use infra_core::Value;
 
-use super::{plan, runner, settings, validate};
+use super::{plan, settings, validate};
 
 fn config(json: serde_json::Value) -> Value {
     Value::from_json(&json)
@@ -58,15 +58,4 @@ fn mistakes_are_named_by_their_attribute() {
     .map(|e| e.attribute.unwrap_or_default())
     .collect();
     assert_eq!(errors, ["paths[0]", "password", "keep.daily", "before"]);
-}
-
-#[test]
-fn snapshots_list_with_time_and_size() {
-    let output = concat!(
-        r#"[{"time":"2026-12-01T03:00:01.123+00:00","paths":["/srv"],"short_id":"ab12cd34"}]"#,
-        "\nab12cd34\t{\"total_size\":1572864,\"total_file_count\":3}\n"
-    );
-    let table = runner::snapshot_table(output).expect("parses");
-    assert!(table.contains("ab12cd34    2026-12-01 03:00:01 +00:00     1.5 MiB  /srv"), "{table}");
-    assert!(table.ends_with("1 snapshots\n"));
 }

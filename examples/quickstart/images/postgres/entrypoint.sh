@@ -1,5 +1,6 @@
 #!/bin/sh
-# Initialises the data directory once (owner `app`, database `app`), then runs
+# Initialises the data directory once (owner `app`, database `app`; `app` may
+# create databases, which backup verification restores into), then runs
 # PostgreSQL in the foreground, listening on the container network.
 set -eu
 mkdir -p "$PGDATA" /run/postgresql
@@ -13,7 +14,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
   su postgres -c "pg_ctl -D '$PGDATA' -o '-c listen_addresses=' -w start" >/dev/null
   su postgres -c "psql -v ON_ERROR_STOP=1 -q" <<SQL
-CREATE ROLE app LOGIN PASSWORD '$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")';
+CREATE ROLE app LOGIN CREATEDB PASSWORD '$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")';
 CREATE DATABASE app OWNER app;
 SQL
   su postgres -c "pg_ctl -D '$PGDATA' -m fast -w stop" >/dev/null

@@ -1,8 +1,7 @@
-//! The scripts behind `backup`: the runner installed on the server (what a
-//! timer runs, and what `infra backup ...` runs over SSH, so both do the same),
-//! and the fixed scripts infra runs to prepare, schedule and remove a backup.
-//! Every failure the runner reports starts with `backup NAME:` so the error
-//! infra shows names the backup.
+//! The runner: the script installed where a backup runs (a server, a runner
+//! container), what its schedule runs and what `infra backup ...` runs, so
+//! both do the same. Every failure it reports starts with `backup NAME:`, so
+//! the error infra shows names the backup.
 
 use serde_json::Value as Json;
 
@@ -10,8 +9,8 @@ pub const PATH: &str = "/usr/local/sbin/infra-backup";
 
 pub const SCRIPT: &str = r#"#!/bin/bash
 # Managed by infra: runs the restic backups infra configured in /etc/infra/backup.
-#   infra-backup init|run|verify|list|status NAME
-#   infra-backup restore NAME SNAPSHOT TARGET
+#   infra-backup init|run|verify|list|status|schedule NAME
+#   infra-backup restore NAME SNAPSHOT [TARGET]   (no TARGET: a dump back into its database)
 set -uo pipefail
 mode=${1:?mode} name=${2:?name}
 dir=/etc/infra/backup/$name
@@ -33,7 +32,7 @@ hook() {
   [ "$rc" -eq 0 ] || { printf 'backup %s: the %s hook failed (exit %s)\n' "$name" "$1" "$rc" >&2; return 1; }
 }
 unit_state() { systemctl show "$1" -p Result -p ExecMainExitTimestamp -p ExecMainStatus 2>/dev/null | tr '\n' ' '; }
-if [ "$mode" != status ]; then
+if [ "$mode" != status ] && [ "$mode" != schedule ]; then
   exec 9>"$dir/lock"
   flock -w 3600 9 || fail "another run of this backup holds its lock"
 fi
@@ -64,6 +63,23 @@ init)
   esac
   ;;
 run)
+  mapfile -d '' -t dump < "$dir/dump"
+  if [ ${#dump[@]} -gt 0 ]; then
+    # A dump (pg_dump) streamed into restic: nothing of it lands on disk.
+    hook before || exit 1
+    "${dump[@]}" 2>"$dir/dump.err" | restic backup --tag infra --stdin --stdin-filename "$(< "$dir/dump_name")" >"$dir/last.out" 2>"$dir/last.err"
+    statuses=("${PIPESTATUS[@]}")
+    cat "$dir/last.out"; cat "$dir/last.err" >&2
+    hook after || true
+    if [ "${statuses[0]}" -ne 0 ]; then
+      # restic kept what the dump wrote before it failed: that is no backup.
+      sid=$(grep -o 'snapshot [0-9a-f]* saved' "$dir/last.out" | cut -d' ' -f2)
+      [ -z "$sid" ] || restic forget "$sid" >/dev/null 2>&1
+      code=${statuses[0]}; fail "the dump (${dump[0]}) failed (exit ${statuses[0]}): $(last "$(cat "$dir/dump.err")")"
+    fi
+    [ "${statuses[1]}" -eq 0 ] || { code=${statuses[1]}; fail "restic backup failed (exit ${statuses[1]}): $(last "$(cat "$dir/last.err")")"; }
+    status=0
+  else
   mapfile -d '' -t paths < "$dir/paths"
   for p in "${paths[@]}"; do [ -e "$p" ] || fail "the source $p does not exist"; done
   hook before || exit 1
@@ -78,6 +94,7 @@ run)
     3) code=3; fail "some source files could not be read: $(last "$(cat "$dir/last.err")")" ;;
     *) code=$status; fail "restic backup failed (exit $status): $(last "$(cat "$dir/last.err")")" ;;
   esac
+  fi
   mapfile -t keep < "$dir/keep"
   if [ ${#keep[@]} -gt 0 ]; then
     out=$(restic forget --tag infra --prune "${keep[@]}" 2>&1) || fail "restic forget failed: $(last "$out")"
@@ -93,14 +110,46 @@ list)
   done
   ;;
 restore)
-  snapshot=${3:-latest} target=${4:?target}
-  mkdir -p -- "$target"
+  snapshot=${3:-latest} target=${4:-}
   filter=(); [ "$snapshot" = latest ] && filter=(--tag infra)
-  out=$(restic restore "$snapshot" "${filter[@]}" --target "$target" 2>&1) || fail "restore failed: $(last "$out")"
-  printf '%s\n' "$out" | tail -n 1
+  mapfile -d '' -t load < "$dir/load"
+  if [ -z "$target" ]; then
+    # Back where it came from: the dump piped into its loader (psql).
+    [ ${#load[@]} -gt 0 ] || fail "give --to PATH: where the restored files go"
+    restic dump "${filter[@]}" "$snapshot" "/$(< "$dir/dump_name")" 2>"$dir/last.err" | "${load[@]}" >"$dir/load.out" 2>&1
+    statuses=("${PIPESTATUS[@]}")
+    [ "${statuses[0]}" -eq 0 ] || fail "restic dump failed: $(last "$(cat "$dir/last.err")")"
+    [ "${statuses[1]}" -eq 0 ] || fail "loading the dump failed: $(last "$(cat "$dir/load.out")")"
+    echo "restored $(< "$dir/dump_name") from snapshot $snapshot"
+  else
+    mkdir -p -- "$target"
+    out=$(restic restore "$snapshot" "${filter[@]}" --target "$target" 2>&1) || fail "restore failed: $(last "$out")"
+    printf '%s\n' "$out" | tail -n 1
+  fi
   ;;
 verify)
   out=$(restic check --read-data 2>&1) || { code=3; fail "restic check found the repository damaged: $(last "$out")"; }
+  mapfile -d '' -t dump < "$dir/dump"
+  if [ ${#dump[@]} -gt 0 ] && [ "${dump[0]}" = pg_dump ]; then
+    # Into a scratch database, then every table compared: rows and a checksum.
+    scratch=infra_verify_$$
+    q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+    q -c "CREATE DATABASE $scratch" 2>"$dir/load.out" || fail "cannot make a scratch database (the user needs CREATEDB): $(last "$(cat "$dir/load.out")")"
+    trap 'psql -X -q -c "DROP DATABASE IF EXISTS $scratch" >/dev/null 2>&1' EXIT
+    restic dump --tag infra latest "/$(< "$dir/dump_name")" 2>"$dir/last.err" | q -d "$scratch" >/dev/null 2>"$dir/load.out" \
+      || { code=3; fail "the latest dump does not load: $(last "$(cat "$dir/load.out" "$dir/last.err")")"; }
+    tables=$(q -c "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
+    count=0 rows=0 differ=0
+    for t in $tables; do
+      sql="SELECT count(*) || ' ' || coalesce(md5(string_agg(r::text, ',' ORDER BY r::text)), '') FROM $t r"
+      a=$(q -c "$sql") b=$(q -d "$scratch" -c "$sql" 2>/dev/null)
+      count=$((count + 1)) rows=$((rows + ${a%% *}))
+      [ "$a" = "$b" ] || { differ=$((differ + 1)); echo "table $t: source $a, restored ${b:-missing}" >&2; }
+    done
+    echo "restic check --read-data: no errors; the latest dump restored into a scratch database: $count tables, $rows rows, $differ differ from the source"
+    [ "$differ" -eq 0 ] || { code=4; fail "$differ tables differ between the latest dump and the database (changes since the snapshot count too)"; }
+    exit 0
+  fi
   scratch=$(mktemp -d /var/tmp/infra-verify.XXXXXX)
   trap 'rm -rf -- "$scratch"' EXIT
   out=$(restic restore latest --tag infra --target "$scratch" 2>&1) || { code=3; fail "the latest snapshot does not restore: $(last "$out")"; }
@@ -113,7 +162,40 @@ verify)
   echo "restic check --read-data: no errors; the latest snapshot restored $files files, $differ differ from the source"
   [ "$differ" -eq 0 ] || { code=4; fail "$differ differences between the latest snapshot and the source (files changed since the snapshot count too)"; }
   ;;
+schedule)
+  # In a runner container (no systemd): runs and verifies by the calendar
+  # expressions of the settings, worked out by systemd-analyze.
+  command -v systemd-analyze >/dev/null || fail "systemd-analyze is needed for a schedule (Debian's systemd package)"
+  next() {
+    local t
+    [ -s "$dir/$1" ] || return 1
+    t=$(systemd-analyze calendar --iterations=1 "$(< "$dir/$1")" 2>/dev/null | sed -n 's/^ *Next elapse: //p')
+    [ -n "$t" ] && date -d "$t" +%s
+  }
+  while true; do
+    run_at=$(next schedule || echo 0) verify_at=$(next verify_schedule || echo 0)
+    if [ "$run_at" = 0 ] && [ "$verify_at" = 0 ]; then sleep infinity; fi
+    at=$run_at what=run
+    if [ "$verify_at" != 0 ] && { [ "$run_at" = 0 ] || [ "$verify_at" -lt "$run_at" ]; }; then at=$verify_at what=verify; fi
+    wait=$((at - $(date +%s)))
+    [ "$wait" -le 0 ] || sleep "$wait"
+    echo "$(date -u '+%F %T') $what"
+    if "$0" "$what" "$name"; then result=ok; else result=failed; fi
+    echo "$(date -u '+%F %T') $what: $result" | tee -a "$dir/runs"
+    tail -n 20 "$dir/runs" > "$dir/runs.tmp" && mv -f "$dir/runs.tmp" "$dir/runs"
+    sleep 1
+  done
+  ;;
 status)
+  if [ ! -d /run/systemd/system ]; then
+    # A runner container: its schedule loop keeps the last runs.
+    [ -s "$dir/runs" ] || { echo "no scheduled run yet"; exit 0; }
+    cat "$dir/runs"
+    for what in run verify; do
+      if grep " $what: " "$dir/runs" | tail -n 1 | grep -q ': failed$'; then fail "the last scheduled $what failed (docker logs of its runner)"; fi
+    done
+    exit 0
+  fi
   failed=0
   for unit in "infra-backup-$name" "infra-backup-verify-$name"; do
     [ -f "/etc/systemd/system/$unit.timer" ] || continue
@@ -130,52 +212,6 @@ status)
   ;;
 *) fail "unknown mode $mode" ;;
 esac
-"#;
-
-/// Runs the installed runner with quoted arguments.
-pub const INVOKE: &str = r#"exec "$@""#;
-
-pub const PREPARE: &str = r#"
-set -eu
-name=$1
-mkdir -p -- "/etc/infra/backup/$name" /var/cache/infra-backup
-chmod 0700 /etc/infra/backup "/etc/infra/backup/$name"
-"#;
-
-/// `NAME TIMER...`: turns on the listed timers of the backup and removes the
-/// units of any it no longer has.
-pub const SCHEDULE: &str = r#"
-set -eu
-name=$1; shift
-if [ $# -gt 0 ] && [ ! -d /run/systemd/system ]; then
-  echo "backup $name: systemd is not running on this server, and a schedule needs it (schedule = \"\" runs only when asked)" >&2
-  exit 1
-fi
-for unit in "infra-backup-$name" "infra-backup-verify-$name"; do
-  keep=0
-  for t in "$@"; do [ "$t" = "$unit.timer" ] && keep=1; done
-  if [ "$keep" = 0 ] && [ -f "/etc/systemd/system/$unit.timer" ]; then
-    systemctl disable --now --quiet -- "$unit.timer" 2>/dev/null || true
-    rm -f -- "/etc/systemd/system/$unit.timer" "/etc/systemd/system/$unit.service"
-  fi
-done
-if [ -d /run/systemd/system ]; then
-  systemctl daemon-reload
-  for t in "$@"; do systemctl enable --now --quiet -- "$t"; done
-fi
-"#;
-
-/// Removes the schedule and the settings; the repository and its data stay.
-pub const REMOVE: &str = r#"
-set -eu
-name=$1
-for unit in "infra-backup-$name" "infra-backup-verify-$name"; do
-  systemctl disable --now --quiet -- "$unit.timer" 2>/dev/null || true
-  rm -f -- "/etc/systemd/system/$unit.timer" "/etc/systemd/system/$unit.service"
-done
-[ -d /run/systemd/system ] && systemctl daemon-reload
-rm -rf -- "/etc/infra/backup/$name" "/var/cache/infra-backup/$name"
-if [ -z "$(ls -A /etc/infra/backup 2>/dev/null)" ]; then rm -f /usr/local/sbin/infra-backup; fi
 "#;
 
 /// `infra backup list`: the runner's `restic snapshots --json`, then one
@@ -216,4 +252,20 @@ fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{size:.1} {}", units[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_table;
+
+    #[test]
+    fn snapshots_list_with_time_and_size() {
+        let output = concat!(
+            r#"[{"time":"2026-12-01T03:00:01.123+00:00","paths":["/srv"],"short_id":"ab12cd34"}]"#,
+            "\nab12cd34\t{\"total_size\":1572864,\"total_file_count\":3}\n"
+        );
+        let table = snapshot_table(output).expect("parses");
+        assert!(table.contains("ab12cd34    2026-12-01 03:00:01 +00:00     1.5 MiB  /srv"), "{table}");
+        assert!(table.ends_with("1 snapshots\n"));
+    }
 }

@@ -1,0 +1,395 @@
+//! `backup` on a Docker host: a volume, or a PostgreSQL database (a consistent
+//! `pg_dump`, streamed into restic), backed up by a runner container of the
+//! backup's own (`infra-backup-NAME`, from an image with restic, and
+//! PostgreSQL's client tools for a database). The runner runs the shared
+//! runner script (`infra_restic::runner`) on the backup's schedule, so a
+//! scheduled backup needs nothing from infra; `infra backup ...` runs the same
+//! script in it.
+//!
+//! The settings live in a volume of the backup's (`infra-backup-NAME`,
+//! mounted at `/etc/infra/backup/NAME`), so the secrets written there survive
+//! the runner being recreated; they are never recorded (see `infra_restic`).
+//! Destroying the backup removes the runner and its settings volume, never the
+//! repository.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions, UploadToContainerOptions};
+use infra_core::{
+    AttributeSchema, BlockNesting, ExecOutput, OperationContext, ProviderError, Refined, Schema, Type, Value,
+};
+use infra_restic::{SETTINGS, runner};
+
+use crate::util::{Observed, docker_error, labels};
+
+pub fn schema() -> Schema {
+    let keep = infra_restic::retention()
+        .iter()
+        .fold(Schema::new("How many snapshots to keep, as restic forget counts them."), |schema, k| {
+            schema.attribute(k, AttributeSchema::optional(Type::Number))
+        });
+    let postgres = Schema::new("A PostgreSQL database to dump (pg_dump, streamed; restored with psql).")
+        .attribute("host", AttributeSchema::required(Type::String).describe("e.g. the database container's alias"))
+        .attribute("port", AttributeSchema::optional(Type::Number))
+        .attribute("database", AttributeSchema::required(Type::String))
+        .attribute("user", AttributeSchema::required(Type::String))
+        .attribute("password", AttributeSchema::optional(Type::String).sensitive().describe("never recorded"));
+    Schema::new("A Docker volume or a PostgreSQL database backed up with restic by a runner container.")
+        .attribute(
+            "name",
+            AttributeSchema::optional_computed(Type::String).force_new().describe("default: the resource's name"),
+        )
+        .attribute(
+            "image",
+            AttributeSchema::required(Type::String).describe(
+                "an image with restic and bash (and psql/pg_dump for a database, systemd-analyze for a schedule)",
+            ),
+        )
+        .attribute(
+            "volume",
+            AttributeSchema::optional(Type::String).describe("the volume to back up (mounted read-only)"),
+        )
+        .block("postgres", BlockNesting::Single, postgres)
+        .attribute(
+            "networks",
+            AttributeSchema::optional(Type::list(Type::String)).describe("networks the runner joins"),
+        )
+        .attribute(
+            "mounts",
+            AttributeSchema::optional(Type::list(Type::String))
+                .describe("more mounts for the runner, e.g. a repository volume"),
+        )
+        .attribute(
+            "repository",
+            AttributeSchema::required(Type::String).describe("as the runner sees it: a path or URL"),
+        )
+        .attribute("password", AttributeSchema::required(Type::String).sensitive().describe("never recorded in state"))
+        .attribute("environment", AttributeSchema::optional(Type::map(Type::String)).sensitive())
+        .attribute("schedule", AttributeSchema::optional(Type::String).default(Value::string("daily")))
+        .attribute("verify", AttributeSchema::optional(Type::String))
+        .attribute("exclude", AttributeSchema::optional(Type::list(Type::String)))
+        .attribute("limit_upload", AttributeSchema::optional(Type::Number))
+        .block("keep", BlockNesting::Single, keep)
+        .attribute("runner", AttributeSchema::computed(Type::String).describe("running, stopped or missing"))
+        .attribute("container_id", AttributeSchema::computed(Type::String))
+        .attribute("settings_sha256", AttributeSchema::computed(Type::String))
+        .attribute("secrets_digest", AttributeSchema::computed(Type::String))
+        .attribute("id", AttributeSchema::computed(Type::String))
+}
+
+pub fn validate(config: &Value) -> Vec<ProviderError> {
+    let mut errors = infra_restic::validate(config);
+    let (config, _) = config.unmark();
+    let volume = config.get("volume").is_some_and(|v| !v.is_null());
+    let postgres = config.get("postgres").is_some_and(|v| !v.is_null());
+    if volume == postgres {
+        errors.push(ProviderError::invalid("volume", "back up either a `volume` or a `postgres { ... }` database"));
+    }
+    errors
+}
+
+/// The settings' view of the backup: what to read (the mounted volume, or
+/// pg_dump's output) and the database's connection as environment (secret).
+fn derived(config: &Value) -> Value {
+    let mut derived = config.clone();
+    let list = |items: &[&str]| Value::List(items.iter().map(|i| Value::string(*i)).collect());
+    if let Some(pg) = config.get("postgres").filter(|p| !p.is_null()) {
+        let field = |k: &str| pg.get(k).and_then(|v| v.peel().as_str().map(str::to_string));
+        set(&mut derived, "dump", list(&["pg_dump", "--no-owner", "--no-privileges", "--clean", "--if-exists"]));
+        set(&mut derived, "dump_name", Value::string(format!("{}.sql", field("database").unwrap_or_default())));
+        set(&mut derived, "load", list(&["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"]));
+        set(&mut derived, "paths", Value::List(Vec::new()));
+        let port = pg.get("port").and_then(Value::as_number).map_or("5432".to_string(), |p| format!("{}", p as u64));
+        let mut environment = config.get("environment").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (key, value) in [
+            ("PGHOST", field("host")),
+            ("PGPORT", Some(port)),
+            ("PGDATABASE", field("database")),
+            ("PGUSER", field("user")),
+            ("PGPASSWORD", field("password")),
+        ] {
+            if let Some(value) = value {
+                environment.insert(key.to_string(), Value::string(value));
+            }
+        }
+        set(&mut derived, "environment", Value::Object(environment));
+    } else {
+        set(&mut derived, "paths", list(&["/source"]));
+    }
+    derived
+}
+
+fn files(config: &Value, name: &str) -> Vec<(String, Vec<u8>)> {
+    infra_restic::settings(&derived(config), name)
+}
+
+pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, ProviderError> {
+    let (bare, _) = proposed.unmark();
+    let name = text(&bare, "name").to_string();
+    let known = bare.is_wholly_known();
+    let settings =
+        if known && !name.is_empty() { infra_restic::settings_digest(&files(&bare, &name)) } else { Value::Unknown };
+    set(&mut proposed, "settings_sha256", settings);
+    // The database password travels as environment, like the repository's
+    // secrets, and is never recorded where the user wrote it.
+    let environment = derived(&bare).get("environment").cloned().unwrap_or(Value::Null);
+    let mut secrets = proposed.clone();
+    set(&mut secrets, "environment", environment.sensitive());
+    infra_restic::plan_secrets(prior, &mut secrets);
+    for key in ["password", "environment", "secrets_digest"] {
+        set(&mut proposed, key, secrets.get(key).cloned().unwrap_or(Value::Null));
+    }
+    if let Some(Value::Object(pg)) = proposed.get_mut_object("postgres") {
+        pg.insert("password".into(), Value::Null);
+    }
+    set(&mut proposed, "runner", Value::string("running"));
+    if prior.is_none() {
+        set(&mut proposed, "container_id", Value::Unknown);
+    }
+    set(&mut proposed, "id", if name.is_empty() { Value::Unknown } else { Value::string(name) });
+    Ok(Refined::new(proposed))
+}
+
+fn runner_name(name: &str) -> String {
+    format!("infra-backup-{name}")
+}
+
+/// The backup as refresh finds it: `None` when its settings volume is gone
+/// (everything, secrets included, is made again); its runner's state otherwise.
+pub fn observed(
+    recorded: &Value,
+    containers: &HashMap<String, Observed>,
+    volumes: &HashMap<String, Observed>,
+) -> Option<Value> {
+    let name = text(recorded, "name");
+    volumes.get(&runner_name(name))?;
+    let id = text(recorded, "container_id");
+    let runner = match containers.get(id) {
+        Some(c) if c.value.get("running").and_then(Value::as_bool) == Some(true) => "running",
+        Some(_) => "stopped",
+        None => "missing",
+    };
+    let mut value = recorded.clone();
+    set(&mut value, "runner", Value::string(runner));
+    Some(value)
+}
+
+/// Makes (or makes again) the runner: the settings volume if missing, a new
+/// container with every setting uploaded (and the secrets when the plan
+/// carries them), started; then the repository is opened or initialised.
+pub async fn write(
+    docker: &Docker,
+    ctx: &OperationContext,
+    prior: Option<&Value>,
+    planned: &Value,
+) -> Result<Value, ProviderError> {
+    let (bare, _) = planned.unmark();
+    let name = match text(&bare, "name") {
+        "" => infra_restic::name_for(&ctx.address),
+        given => given.to_string(),
+    };
+    let mut config = bare.clone();
+    set(&mut config, "name", Value::string(&name));
+    if let Some(old) = prior.map(|p| text(p, "container_id")).filter(|id| !id.is_empty()) {
+        remove_container(docker, old).await?;
+    }
+    ensure_volume(docker, ctx, &runner_name(&name)).await?;
+    let id = create_runner(docker, ctx, &config, &name).await?;
+    let mut upload = files(&config, &name);
+    let environment = derived(&config);
+    if let Some(secrets) = infra_restic::secret_contents(&environment, &name) {
+        upload.extend(secrets);
+    }
+    upload_files(docker, &id, &upload).await?;
+    docker
+        .start_container(&id, None)
+        .await
+        .map_err(|e| docker_error(&format!("starting {}", runner_name(&name)), e))?;
+    if let Err(e) = run_runner(docker, &id, &infra_restic::runner_argv(&name, "init", &[])?).await {
+        let _ = remove_container(docker, &id).await;
+        return Err(e);
+    }
+    let digest = match bare.get("password").is_none_or(Value::is_null) {
+        true => planned.get("secrets_digest").cloned().unwrap_or(Value::Null),
+        false => Value::string(infra_restic::secrets_digest(&environment)),
+    };
+    let mut value = planned.clone();
+    for (key, v) in [
+        ("name", Value::string(&name)),
+        ("id", Value::string(&name)),
+        ("container_id", Value::string(&id)),
+        ("runner", Value::string("running")),
+        ("settings_sha256", infra_restic::settings_digest(&files(&config, &name))),
+        ("secrets_digest", digest),
+        ("password", Value::Null),
+        ("environment", Value::Null),
+    ] {
+        set(&mut value, key, v);
+    }
+    if let Some(Value::Object(pg)) = value.get_mut_object("postgres") {
+        pg.insert("password".into(), Value::Null);
+    }
+    Ok(value)
+}
+
+async fn ensure_volume(docker: &Docker, ctx: &OperationContext, name: &str) -> Result<(), ProviderError> {
+    let options = bollard::models::VolumeCreateRequest {
+        name: Some(name.to_string()),
+        labels: Some(labels(ctx, &Value::Null)),
+        ..Default::default()
+    };
+    docker.create_volume(options).await.map(|_| ()).map_err(|e| docker_error(&format!("creating volume {name}"), e))
+}
+
+async fn create_runner(
+    docker: &Docker,
+    ctx: &OperationContext,
+    config: &Value,
+    name: &str,
+) -> Result<String, ProviderError> {
+    let container = runner_name(name);
+    let mut binds = vec![format!("{container}:{SETTINGS}/{name}")];
+    if let Some(volume) = config.get("volume").and_then(Value::as_str) {
+        binds.push(format!("{volume}:/source:ro"));
+    }
+    binds.extend(strings(config, "mounts"));
+    let networks = strings(config, "networks");
+    let body = ContainerCreateBody {
+        image: Some(text(config, "image").to_string()),
+        cmd: Some(vec![runner::PATH.to_string(), "schedule".to_string(), name.to_string()]),
+        labels: Some(labels(ctx, &Value::Null)),
+        host_config: Some(HostConfig {
+            binds: Some(binds),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            network_mode: networks.first().cloned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // A runner this backup made before a crash, never recorded, goes first.
+    let leftover =
+        docker.inspect_container(&container, None::<bollard::query_parameters::InspectContainerOptions>).await;
+    if let Ok(found) = leftover {
+        let markers = found.config.and_then(|c| c.labels).unwrap_or_default();
+        let ours = labels(ctx, &Value::Null).iter().all(|(k, v)| markers.get(k) == Some(v));
+        if !ours {
+            return Err(ProviderError::failed(format!(
+                "a container named {container} exists and is not this backup's: give the backup another `name`"
+            )));
+        }
+        remove_container(docker, found.id.as_deref().unwrap_or(&container)).await?;
+    }
+    let options = CreateContainerOptions { name: Some(container.clone()), platform: String::new() };
+    let id = docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|e| docker_error(&format!("creating container {container}"), e))?
+        .id;
+    for network in networks.iter().skip(1) {
+        let request = bollard::models::NetworkConnectRequest { container: id.clone(), ..Default::default() };
+        docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| docker_error(&format!("connecting {container} to {network}"), e))?;
+    }
+    Ok(id)
+}
+
+/// Files into the container as one tar archive (root-only but the runner).
+async fn upload_files(docker: &Docker, id: &str, files: &[(String, Vec<u8>)]) -> Result<(), ProviderError> {
+    let mut archive = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(if path == runner::PATH { 0o755 } else { 0o600 });
+        header.set_cksum();
+        archive
+            .append_data(&mut header, path.trim_start_matches('/'), bytes.as_slice())
+            .map_err(|e| ProviderError::failed(format!("packing the backup settings: {e}")))?;
+    }
+    let archive =
+        archive.into_inner().map_err(|e| ProviderError::failed(format!("packing the backup settings: {e}")))?;
+    let options = UploadToContainerOptions { path: "/".to_string(), ..Default::default() };
+    docker
+        .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
+        .await
+        .map_err(|e| docker_error("writing the backup settings into its runner", e))
+}
+
+async fn remove_container(docker: &Docker, id: &str) -> Result<(), ProviderError> {
+    let options = RemoveContainerOptions { force: true, ..Default::default() };
+    match docker.remove_container(id, Some(options)).await {
+        Err(e) if !crate::util::is_not_found(&e) => Err(docker_error(&format!("removing container {id}"), e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the runner and its settings; the repository stays.
+pub async fn delete(docker: &Docker, prior: &Value) -> Result<(), ProviderError> {
+    remove_container(docker, text(prior, "container_id")).await?;
+    let volume = runner_name(text(prior, "name"));
+    match docker.remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+        Err(e) if !crate::util::is_not_found(&e) => Err(docker_error(&format!("removing volume {volume}"), e)),
+        _ => Ok(()),
+    }
+}
+
+async fn run_runner(docker: &Docker, id: &str, argv: &[String]) -> Result<ExecOutput, ProviderError> {
+    let output = crate::container::exec(docker, id, argv).await?;
+    if output.exit_code != 0 {
+        return Err(ProviderError::failed(infra_restic::failure(&String::from_utf8_lossy(&output.stderr))));
+    }
+    Ok(output)
+}
+
+/// `infra backup run|list|verify|status` and `infra restore` in the runner.
+pub async fn act(
+    docker: &Docker,
+    state: &Value,
+    action: &str,
+    args: &[(String, String)],
+) -> Result<ExecOutput, ProviderError> {
+    let name = text(state, "name");
+    let mut output =
+        run_runner(docker, text(state, "container_id"), &infra_restic::runner_argv(name, action, args)?).await?;
+    if action == "list" {
+        output.stdout = infra_restic::listing(name, &output.stdout)?;
+    }
+    Ok(output)
+}
+
+fn set(value: &mut Value, key: &str, v: Value) {
+    if let Value::Object(map) = value {
+        map.insert(key.to_string(), v);
+    }
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn strings(value: &Value, key: &str) -> Vec<String> {
+    value
+        .get(key)
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+trait ObjectField {
+    fn get_mut_object(&mut self, key: &str) -> Option<&mut Value>;
+}
+
+impl ObjectField for Value {
+    fn get_mut_object(&mut self, key: &str) -> Option<&mut Value> {
+        match self {
+            Value::Object(map) => map.get_mut(key),
+            _ => None,
+        }
+    }
+}
