@@ -7,7 +7,8 @@
 #
 #   benches/backup.sh            (needs Docker; SIZE_MIB=256 for a quicker run)
 #
-# Everything it creates is removed.
+# Then the same for a Docker volume on the local engine. Everything it creates
+# is removed (the backup image stays, as built images do).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
@@ -16,7 +17,12 @@ infra="$CARGO_TARGET_DIR/release/infra"
 image=$(bash "$repo/scripts/server-image")
 work=$(mktemp -d /tmp/infra-backup-bench.XXXXXX)
 label="infra-bench=backup-$$"
-cleanup() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; rm -rf "$work"; }
+cleanup() {
+  docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
+  docker rm -f "infra-backup-bench-$$" >/dev/null 2>&1 || true
+  docker volume rm "infra-bench-data-$$" "infra-bench-repository-$$" "infra-backup-bench-$$" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 size=${SIZE_MIB:-1024}
 ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$work/key"
@@ -60,3 +66,42 @@ timed "restore to an empty dir" "$infra" restore backup.data --to /srv/restored
 docker exec "$id" sh -c 'cd /srv/data && sha256sum f* | sort > /tmp/a; cd /srv/restored/srv/data && sha256sum f* | sort > /tmp/b; cmp -s /tmp/a /tmp/b' \
   && echo "restored files identical to the source" || { echo "restored files differ" >&2; exit 1; }
 echo "($size MiB in 1 MiB files; the MiB/s column is the whole set over the step's time)"
+
+# The same on the local Docker Engine: a volume of SIZE_MIB backed up by the
+# `backup` resource's runner container (the quickstart's backup image), the
+# repository on another volume.
+base=$(bash "$repo/scripts/base-image")
+mkdir -p "$work/docker" && cd "$work/docker"
+cat > main.infra <<CONFIG
+image "backup" {
+  name         = "infra-bench/backup"
+  context      = "$repo/examples/quickstart/images/backup"
+  build_args   = { BASE = "$base" }
+  keep_locally = true
+}
+
+volume "data" {
+  name = "infra-bench-data-$$"
+}
+
+volume "repository" {
+  name = "infra-bench-repository-$$"
+}
+
+backup "volume" {
+  name       = "bench-$$"
+  image      = image.backup.tag
+  volume     = volume.data.name
+  mounts     = ["\${volume.repository.name}:/repository"]
+  repository = "/repository/data"
+  password   = sensitive("benchmark")
+  schedule   = ""
+}
+CONFIG
+"$infra" apply -auto-approve >/dev/null
+docker run --rm -v "infra-bench-data-$$:/d" "$base" sh -c "for i in \$(seq 1 $size); do head -c 1048576 /dev/urandom > /d/f\$i; done"
+timed "volume: backup from nothing" "$infra" backup run backup.volume
+docker run --rm -v "infra-bench-data-$$:/d" "$base" sh -c "for i in \$(seq 1 $changed); do head -c 1048576 /dev/urandom > /d/f\$i; done"
+timed "volume: after $changed MiB changed" "$infra" backup run backup.volume
+timed "volume: restore to an empty dir" "$infra" restore backup.volume --to /restored
+"$infra" destroy -auto-approve >/dev/null
