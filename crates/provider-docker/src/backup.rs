@@ -22,61 +22,30 @@ use infra_core::{
 };
 use infra_restic::{SETTINGS, runner};
 
-use crate::util::{Observed, docker_error, labels};
+use crate::util::{Observed, docker_error, labels, set, str_list};
 
 pub fn schema() -> Schema {
-    let keep = infra_restic::retention()
-        .iter()
-        .fold(Schema::new("How many snapshots to keep, as restic forget counts them."), |schema, k| {
-            schema.attribute(k, AttributeSchema::optional(Type::Number))
-        });
     let postgres = Schema::new("A PostgreSQL database to dump (pg_dump, streamed; restored with psql).")
         .attribute("host", AttributeSchema::required(Type::String).describe("e.g. the database container's alias"))
         .attribute("port", AttributeSchema::optional(Type::Number))
         .attribute("database", AttributeSchema::required(Type::String))
         .attribute("user", AttributeSchema::required(Type::String))
         .attribute("password", AttributeSchema::optional(Type::String).sensitive().describe("never recorded"));
-    Schema::new("A Docker volume or a PostgreSQL database backed up with restic by a runner container.")
-        .attribute(
-            "name",
-            AttributeSchema::optional_computed(Type::String).force_new().describe("default: the resource's name"),
-        )
-        .attribute(
-            "image",
-            AttributeSchema::required(Type::String).describe(
-                "an image with restic and bash (and psql/pg_dump for a database, systemd-analyze for a schedule)",
-            ),
-        )
-        .attribute(
-            "volume",
-            AttributeSchema::optional(Type::String).describe("the volume to back up (mounted read-only)"),
-        )
-        .block("postgres", BlockNesting::Single, postgres)
-        .attribute(
-            "networks",
-            AttributeSchema::optional(Type::list(Type::String)).describe("networks the runner joins"),
-        )
-        .attribute(
-            "mounts",
-            AttributeSchema::optional(Type::list(Type::String))
-                .describe("more mounts for the runner, e.g. a repository volume"),
-        )
-        .attribute(
-            "repository",
-            AttributeSchema::required(Type::String).describe("as the runner sees it: a path or URL"),
-        )
-        .attribute("password", AttributeSchema::required(Type::String).sensitive().describe("never recorded in state"))
-        .attribute("environment", AttributeSchema::optional(Type::map(Type::String)).sensitive())
-        .attribute("schedule", AttributeSchema::optional(Type::String).default(Value::string("daily")))
-        .attribute("verify", AttributeSchema::optional(Type::String))
-        .attribute("exclude", AttributeSchema::optional(Type::list(Type::String)))
-        .attribute("limit_upload", AttributeSchema::optional(Type::Number))
-        .block("keep", BlockNesting::Single, keep)
-        .attribute("runner", AttributeSchema::computed(Type::String).describe("running, stopped or missing"))
-        .attribute("container_id", AttributeSchema::computed(Type::String))
-        .attribute("settings_sha256", AttributeSchema::computed(Type::String))
-        .attribute("secrets_digest", AttributeSchema::computed(Type::String))
-        .attribute("id", AttributeSchema::computed(Type::String))
+    let list = |what: &'static str| AttributeSchema::optional(Type::list(Type::String)).describe(what);
+    infra_restic::schema(Schema::new(
+        "A Docker volume or a PostgreSQL database backed up with restic by a runner container.",
+    ))
+    .attribute(
+        "image",
+        AttributeSchema::required(Type::String)
+            .describe("an image with restic and bash (psql/pg_dump for a database, systemd-analyze for a schedule)"),
+    )
+    .attribute("volume", AttributeSchema::optional(Type::String).describe("the volume to back up (mounted read-only)"))
+    .block("postgres", BlockNesting::Single, postgres)
+    .attribute("networks", list("networks the runner joins"))
+    .attribute("mounts", list("more mounts for the runner, e.g. a repository volume"))
+    .attribute("runner", AttributeSchema::computed(Type::String).describe("running, stopped or missing"))
+    .attribute("container_id", AttributeSchema::computed(Type::String))
 }
 
 pub fn validate(config: &Value) -> Vec<ProviderError> {
@@ -363,22 +332,12 @@ pub async fn act(
     Ok(output)
 }
 
-fn set(value: &mut Value, key: &str, v: Value) {
-    if let Value::Object(map) = value {
-        map.insert(key.to_string(), v);
-    }
-}
-
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 fn strings(value: &Value, key: &str) -> Vec<String> {
-    value
-        .get(key)
-        .and_then(Value::as_list)
-        .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
+    str_list(value, key).unwrap_or_default()
 }
 
 trait ObjectField {

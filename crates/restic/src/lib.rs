@@ -10,15 +10,61 @@
 
 pub mod runner;
 
-use infra_core::{ProviderError, Value};
+use infra_core::{AttributeSchema, BlockNesting, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
 pub const SETTINGS: &str = "/etc/infra/backup";
 const RETENTION: [&str; 6] = ["last", "hourly", "daily", "weekly", "monthly", "yearly"];
 
-/// The retention counts `keep { ... }` accepts, as restic forget names them.
-pub fn retention() -> [&'static str; 6] {
-    RETENTION
+/// What every backup accepts and computes, whichever provider runs it; a
+/// provider adds where the data comes from (paths on a server, a volume, a
+/// database) and where restic runs.
+pub fn schema(base: Schema) -> Schema {
+    let keep = RETENTION.iter().fold(
+        Schema::new("How many snapshots to keep, as restic forget counts them (`--keep-daily 7`, ...)."),
+        |schema, k| schema.attribute(k, AttributeSchema::optional(Type::Number)),
+    );
+    let text = |what: &'static str| AttributeSchema::optional(Type::String).describe(what);
+    base.attribute(
+        "name",
+        AttributeSchema::optional_computed(Type::String)
+            .force_new()
+            .describe("names its settings, units or runner; default: the resource's name"),
+    )
+    .attribute(
+        "repository",
+        AttributeSchema::required(Type::String).describe(
+            "where snapshots go, as restic writes it: a path, sftp:USER@HOST:/PATH, s3:https://HOST/BUCKET, ...",
+        ),
+    )
+    .attribute(
+        "password",
+        AttributeSchema::required(Type::String)
+            .sensitive()
+            .describe("the repository's password; never recorded in state"),
+    )
+    .attribute(
+        "environment",
+        AttributeSchema::optional(Type::map(Type::String))
+            .sensitive()
+            .describe("variables restic needs for the repository (AWS_ACCESS_KEY_ID, ...); never recorded"),
+    )
+    .attribute(
+        "schedule",
+        AttributeSchema::optional(Type::String)
+            .default(Value::string("daily"))
+            .describe("systemd calendar expression: daily, *-*-* 03:00, ...; \"\" for runs only when asked"),
+    )
+    .attribute(
+        "verify",
+        text("when to verify by itself (restic check, a restore compared with the source): weekly, ..."),
+    )
+    .attribute("exclude", AttributeSchema::optional(Type::list(Type::String)).describe("restic exclude patterns"))
+    .attribute("limit_upload", AttributeSchema::optional(Type::Number).describe("upload limit in KiB/s"))
+    .block("keep", BlockNesting::Single, keep)
+    .attribute("settings_sha256", AttributeSchema::computed(Type::String))
+    .attribute("secrets_digest", AttributeSchema::computed(Type::String))
+    .attribute("id", AttributeSchema::computed(Type::String))
 }
 
 /// What every backup checks, whatever provider runs it. Errors name the attribute.

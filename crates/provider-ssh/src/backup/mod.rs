@@ -16,7 +16,7 @@
 
 mod scripts;
 
-use infra_core::{AttributeSchema, BlockNesting, ExecOutput, OperationContext, ProviderError, Schema, Type, Value};
+use infra_core::{AttributeSchema, ExecOutput, OperationContext, ProviderError, Schema, Type, Value};
 use infra_ssh::Connection;
 
 use crate::facts::{Answer, Facts, Question};
@@ -25,57 +25,12 @@ use crate::{set, strings, text};
 use infra_restic::{SETTINGS, runner, secret_files};
 
 pub fn schema() -> Schema {
-    let keep = infra_restic::retention().iter().fold(
-        Schema::new("How many snapshots to keep, as restic forget counts them (`--keep-daily 7`, ...)."),
-        |schema, k| schema.attribute(k, AttributeSchema::optional(Type::Number)),
-    );
-    crate::on_server(Schema::new("Paths on a server backed up with restic on a schedule, with retention."))
-        .attribute(
-            "name",
-            AttributeSchema::optional_computed(Type::String)
-                .force_new()
-                .describe("names its units and settings on the server; default: the resource's name"),
-        )
-        .attribute("paths", AttributeSchema::required(Type::list(Type::String)).describe("absolute paths to back up"))
-        .attribute("exclude", AttributeSchema::optional(Type::list(Type::String)).describe("restic exclude patterns"))
-        .attribute(
-            "repository",
-            AttributeSchema::required(Type::String)
-                .describe("a path on the server, sftp:USER@HOST:/PATH, s3:https://HOST/BUCKET, ... (restic's forms)"),
-        )
-        .attribute(
-            "password",
-            AttributeSchema::required(Type::String)
-                .sensitive()
-                .describe("the repository's password; never recorded in state"),
-        )
-        .attribute(
-            "environment",
-            AttributeSchema::optional(Type::map(Type::String))
-                .sensitive()
-                .describe("variables restic needs for the repository (AWS_ACCESS_KEY_ID, ...); never recorded"),
-        )
-        .attribute(
-            "schedule",
-            AttributeSchema::optional(Type::String)
-                .default(Value::string("daily"))
-                .describe("systemd calendar expression: daily, *-*-* 03:00, ...; \"\" for manual runs only"),
-        )
-        .attribute(
-            "verify",
-            AttributeSchema::optional(Type::String)
-                .describe("when to verify by itself (restic check, a restore compared with the source): weekly, ..."),
-        )
-        .attribute(
-            "before",
-            AttributeSchema::optional(Type::list(Type::String)).describe("argv run before each backup"),
-        )
-        .attribute("after", AttributeSchema::optional(Type::list(Type::String)).describe("argv run after each backup"))
-        .attribute("limit_upload", AttributeSchema::optional(Type::Number).describe("upload limit in KiB/s"))
-        .block("keep", BlockNesting::Single, keep)
-        .attribute("settings_sha256", AttributeSchema::computed(Type::String))
-        .attribute("secrets_digest", AttributeSchema::computed(Type::String))
-        .attribute("id", AttributeSchema::computed(Type::String))
+    infra_restic::schema(crate::on_server(Schema::new(
+        "Paths on a server backed up with restic on a systemd schedule, with retention.",
+    )))
+    .attribute("paths", AttributeSchema::required(Type::list(Type::String)).describe("absolute paths to back up"))
+    .attribute("before", AttributeSchema::optional(Type::list(Type::String)).describe("argv run before each backup"))
+    .attribute("after", AttributeSchema::optional(Type::list(Type::String)).describe("argv run after each backup"))
 }
 
 pub fn validate(config: &Value) -> Vec<ProviderError> {
@@ -201,21 +156,10 @@ pub async fn write(connection: &Connection, ctx: &OperationContext, planned: &Va
         };
         crate::fs::put(connection, &path, &bytes, mode, "", "").await?;
     }
-    if !bare.get("password").is_none_or(Value::is_null) {
-        let environment: Vec<u8> = bare
-            .get("environment")
-            .and_then(Value::as_object)
-            .map(|env| {
-                env.iter()
-                    .flat_map(|(k, v)| format!("{k}={}\0", v.peel().as_str().unwrap_or_default()).into_bytes())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let [password_file, environment_file] = secret_files(&name);
-        // The runner's `init` moves it into place once the repository takes it.
-        let new_password = format!("{password_file}.new");
-        crate::fs::put(connection, &new_password, text(&bare, "password").as_bytes(), "0600", "root", "root").await?;
-        crate::fs::put(connection, &environment_file, &environment, "0600", "root", "root").await?;
+    // The new password as password.new: the runner's `init` moves it into
+    // place once the repository takes it.
+    for (path, bytes) in infra_restic::secret_contents(&bare, &name).unwrap_or_default() {
+        crate::fs::put(connection, &path, &bytes, "0600", "root", "root").await?;
     }
     let timers: Vec<String> = units(&config, &name)
         .into_iter()
