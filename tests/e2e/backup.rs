@@ -191,3 +191,42 @@ fn backup_errors_name_the_backup_and_leave_state_as_it_was() {
     assert_eq!(server.sh("test -f /var/backups/shared/config && echo kept"), "kept");
     assert_eq!(server.sh("ls /etc/systemd/system | grep -c infra-backup || true"), "0");
 }
+
+#[test]
+fn a_backup_goes_to_another_server_over_sftp() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let network = format!("infra-e2e-sftp-{}", env.docker_suffix());
+    crate::support::docker::docker(&["network", "create", "--label", "infra-e2e=ssh", &network]);
+    struct Network(String);
+    impl Drop for Network {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker").args(["network", "rm", &self.0]).output();
+        }
+    }
+    let _network = Network(network.clone());
+    let storage_name = format!("{network}-storage");
+    let storage = TestServer::run(&key, &["--network", &network, "--name", &storage_name], &[]);
+    let source = TestServer::run(&key, &["--network", &network], &[]);
+    // The source's root logs in to the storage server with a key of its own,
+    // whose host key it knows.
+    source.sh("ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519");
+    let public = source.sh("cat /root/.ssh/id_ed25519.pub");
+    storage.sh(&format!("printf '%s\\n' '{public}' >> /root/.ssh/authorized_keys && mkdir -p /srv/restic"));
+    source.sh(&format!("ssh-keyscan -t ed25519 {storage_name} > /root/.ssh/known_hosts 2>/dev/null"));
+    source.sh("mkdir -p /srv/data && printf 'kept elsewhere\\n' > /srv/data/file");
+    let offsite = format!(
+        "  paths      = [\"/srv/data\"]\n  repository = \"sftp:root@{storage_name}:/srv/restic/box\"\n  schedule   = \"\"\n"
+    );
+    env.write("main.infra", &configuration(&source, &key, &backup_block("offsite", &offsite)));
+    env.infra(&["apply", "-auto-approve"]).success();
+    env.infra(&["backup", "run", "backup.offsite"]).success();
+    assert_eq!(
+        storage.sh("test -f /srv/restic/box/config && ls /srv/restic/box/snapshots | wc -l"),
+        "1",
+        "the snapshot is on the storage server"
+    );
+    source.sh("rm -rf /srv/data");
+    env.infra(&["restore", "backup.offsite", "--to", "/"]).success();
+    assert_eq!(source.sh("cat /srv/data/file"), "kept elsewhere");
+}
