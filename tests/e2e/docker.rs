@@ -634,3 +634,76 @@ fn a_port_published_to_the_network_without_a_firewall_is_a_plan_warning() {
     let plan = env.infra(&["plan", "-no-color"]).success();
     assert!(!plan.stdout.contains("Warning:"), "{}", plan.stdout);
 }
+
+#[test]
+fn a_volume_is_backed_up_by_a_runner_container_verified_and_restored() {
+    let (env, suffix, mut cleanup) = isolated();
+    let base = base_image();
+    let images = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/images/backup");
+    env.write(
+        "main.infra",
+        &format!(
+            r#"
+volume "data" {{
+  name = "infra-e2e-data-{suffix}"
+}}
+
+volume "repository" {{
+  name = "infra-e2e-repo-{suffix}"
+}}
+
+image "backup" {{
+  name         = "infra-e2e-img-{suffix}"
+  context      = "{images}"
+  build_args   = {{ BASE = "{base}" }}
+}}
+
+backup "data" {{
+  name       = "e2e-{suffix}"
+  image      = image.backup.tag
+  volume     = volume.data.name
+  mounts     = ["${{volume.repository.name}}:/repository"]
+  repository = "/repository/data"
+  password   = sensitive("volume secret")
+  schedule   = ""
+}}
+"#,
+            images = images.display()
+        ),
+    );
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    if env.exists("infra.state") {
+        cleanup.lineage = Some(lineage(&env));
+    }
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(!env.read("infra.state").contains("volume secret"), "the password is not in state");
+    let fill = format!("infra-e2e-data-{suffix}:/d");
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &fill,
+        &base,
+        "sh",
+        "-c",
+        "mkdir -p /d/sub && echo one > /d/a && head -c 50000 /dev/urandom > /d/sub/b",
+    ]);
+    env.infra(&["backup", "run", "backup.data"]).success();
+    let verify = env.infra(&["backup", "verify", "backup.data"]).success();
+    assert!(verify.stdout.contains("2 files, 0 differ"), "{}", verify.stdout);
+    let list = env.infra(&["backup", "list", "backup.data"]).success();
+    assert!(list.stdout.contains("1 snapshots"), "{}", list.stdout);
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "no changes after apply");
+
+    // The runner removed by hand is made again, its settings (and secrets) kept.
+    let runner = format!("infra-backup-e2e-{suffix}");
+    docker(&["rm", "-f", &runner]);
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 2, "a missing runner is drift");
+    env.infra(&["apply", "-auto-approve"]).success();
+    env.infra(&["restore", "backup.data", "--to", "/restored"]).success();
+    assert_eq!(docker(&["exec", &runner, "cat", "/restored/source/a"]), "one", "restored from the kept repository");
+
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name={runner}")]), "", "the runner is gone");
+    assert_eq!(docker(&["volume", "ls", "-q", "--filter", &format!("name={runner}")]), "", "and its settings");
+}
