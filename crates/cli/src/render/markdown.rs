@@ -47,10 +47,24 @@ pub fn plan(plan: &Plan) -> String {
         out.push_str("```diff\n");
         let single = Plan { changes: vec![change.clone()], drift: Vec::new(), outputs: Vec::new(), ..Plan::default() };
         let body = super::human::plan(&single, Paint { enabled: false });
+        // A resource created or destroyed is all added or all removed, its
+        // multi-line values' continuation lines included.
+        let whole = match change.action {
+            Action::Create => Some('+'),
+            Action::Delete => Some('-'),
+            _ => None,
+        };
         for line in
             body.lines().filter(|l| !l.starts_with("infra will") && !l.starts_with("Plan:") && !l.trim().is_empty())
         {
-            out.push_str(&diff_line(line));
+            let trimmed = line.trim_start();
+            let line = match whole {
+                Some(c) if line.starts_with(' ') && !trimmed.starts_with(['+', '-', '~', '#']) => {
+                    format!("{c}{}", &line[1..])
+                }
+                _ => diff_line(line),
+            };
+            out.push_str(&line);
             out.push('\n');
         }
         out.push_str("```\n\n</details>\n\n");
