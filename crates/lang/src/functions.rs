@@ -77,10 +77,7 @@ const FUNCTIONS: &[(&str, Function)] = &[
             (None, None) => Err(format!("environment variable {name} is not set")),
         }
     }),
-    ("file", |a, c| {
-        let path = resolve_path(&s(a, 0)?, c);
-        std::fs::read_to_string(&path).map(Value::String).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    }),
+    ("file", |a, c| read_file(&resolve_path(&s(a, 0)?, c)).map(Value::String)),
     ("fileexists", |a, c| Ok(Value::Bool(resolve_path(&s(a, 0)?, c).is_file()))),
     ("flatten", |a, _| {
         fn flat(items: &[Value], out: &mut Vec<Value>) {
@@ -364,9 +361,31 @@ fn format(a: &[Value], _: &Context) -> Result<Value, String> {
     Ok(Value::String(out))
 }
 
+/// The largest file `file()` and `templatefile()` read: configuration, keys
+/// and templates, not disk images.
+const READ_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// A regular file's text. Devices and pipes (`/dev/zero` never ends) and
+/// files past [`READ_LIMIT`] are refused instead of read.
+fn read_file(path: &std::path::Path) -> Result<String, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("cannot read {shown}: not a regular file"));
+    }
+    if meta.len() > READ_LIMIT {
+        return Err(format!(
+            "cannot read {shown}: {} bytes, more than the {} MiB a file() may hold",
+            meta.len(),
+            READ_LIMIT >> 20
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))
+}
+
 fn templatefile(a: &[Value], c: &Context) -> Result<Value, String> {
     let path = resolve_path(&s(a, 0)?, c);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = read_file(&path)?;
     let vars = match a.get(1) {
         Some(v) => map(a, 1)
             .cloned()
@@ -461,6 +480,13 @@ fn cidrnetmask(a: &[Value], _: &Context) -> Result<Value, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn file_refuses_devices_instead_of_reading_forever() {
+        let error = super::read_file(std::path::Path::new("/dev/zero")).expect_err("refused");
+        assert_eq!(error, "cannot read /dev/zero: not a regular file");
+    }
+
     use super::*;
 
     #[test]

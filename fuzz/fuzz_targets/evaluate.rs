@@ -1,0 +1,47 @@
+//! Every attribute of any configuration that parses, evaluated: a value or a
+//! diagnostic, never a panic. References resolve to nothing but `var.x`, and
+//! file functions read from an empty directory.
+#![no_main]
+
+use std::path::{Path, PathBuf};
+
+use infra_core::Value;
+use infra_lang::{Host, Reference, Scope};
+use infra_syntax::ast::Body;
+
+struct Empty {
+    host: Host,
+    dir: PathBuf,
+}
+
+impl Scope for Empty {
+    fn resolve(&self, reference: &Reference) -> Option<Value> {
+        match reference {
+            Reference::Var(name) if name == "x" => Some(Value::List(vec![Value::Number(1.0), Value::string("a")])),
+            _ => None,
+        }
+    }
+    fn module_dir(&self) -> &Path {
+        &self.dir
+    }
+    fn host(&self) -> &Host {
+        &self.host
+    }
+}
+
+fn evaluate(body: &Body, scope: &Empty) {
+    for attribute in body.attributes() {
+        let _ = infra_lang::eval(&attribute.value, scope);
+    }
+    for block in body.blocks() {
+        evaluate(&block.body, scope);
+    }
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(file) = infra_syntax::parse(infra_syntax::FileId(0), text) else { return };
+    let dir = std::env::temp_dir().join("infra-fuzz-empty");
+    let host = Host { env: Default::default(), home: None, cwd: dir.clone(), root: dir.clone() };
+    evaluate(&file.body, &Empty { host, dir });
+});
