@@ -155,12 +155,7 @@ pub async fn write(
     planned: &Value,
 ) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
-    let name = match text(&bare, "name") {
-        "" => infra_restic::name_for(&ctx.address),
-        given => given.to_string(),
-    };
-    let mut config = bare.clone();
-    set(&mut config, "name", Value::string(&name));
+    let (name, config) = infra_restic::named(&bare, &ctx.address);
     if let Some(old) = prior.map(|p| text(p, "container_id")).filter(|id| !id.is_empty()) {
         remove_container(docker, old).await?;
     }

@@ -135,6 +135,18 @@ pub fn name_for(address: &infra_core::ResourceAddress) -> String {
     words.join("-")
 }
 
+/// The backup's name (the one written, or [`name_for`] its address) and its
+/// configuration with that name in it, as a write works with them.
+pub fn named(config: &Value, address: &infra_core::ResourceAddress) -> (String, Value) {
+    let name = match text(config, "name") {
+        "" => name_for(address),
+        given => given.to_string(),
+    };
+    let mut config = config.clone();
+    set(&mut config, "name", Value::string(&name));
+    (name, config)
+}
+
 /// The settings files of a backup, as written: what a scheduled run reads.
 /// Besides the user's attributes, a provider may set `dump` (the argv whose
 /// output is the snapshot, e.g. pg_dump), `dump_name` (its file name in the

@@ -138,12 +138,7 @@ pub fn observed(recorded: &Value, facts: &Facts) -> Option<Value> {
 /// there is none, refusing a wrong password.
 pub async fn write(connection: &Connection, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
-    let name = match text(&bare, "name") {
-        "" => infra_restic::name_for(&ctx.address),
-        given => given.to_string(),
-    };
-    let mut config = bare.clone();
-    set(&mut config, "name", Value::string(&name));
+    let (name, config) = infra_restic::named(&bare, &ctx.address);
     crate::packages::ensure_installed(connection, &["restic"]).await?;
     connection.run_ok(&format!("preparing backup {name}"), scripts::PREPARE, &[&name], &[]).await?;
     for (path, bytes) in settings(&config, &name) {
