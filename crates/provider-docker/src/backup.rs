@@ -110,9 +110,7 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, Provi
     for key in ["password", "environment", "secrets_digest"] {
         set(&mut proposed, key, secrets.get(key).cloned().unwrap_or(Value::Null));
     }
-    if let Some(Value::Object(pg)) = proposed.get_mut_object("postgres") {
-        pg.insert("password".into(), Value::Null);
-    }
+    forget_database_password(&mut proposed);
     set(&mut proposed, "runner", Value::string("running"));
     if prior.is_none() {
         set(&mut proposed, "container_id", Value::Unknown);
@@ -161,7 +159,9 @@ pub async fn write(
     }
     ensure_volume(docker, ctx, &runner_name(&name)).await?;
     let id = create_runner(docker, ctx, &config, &name).await?;
-    let mut upload = files(&config, &name);
+    let settings = files(&config, &name);
+    let settings_sha256 = infra_restic::settings_digest(&settings);
+    let mut upload = settings;
     let environment = derived(&config);
     if let Some(secrets) = infra_restic::secret_contents(&environment, &name) {
         upload.extend(secrets);
@@ -185,16 +185,14 @@ pub async fn write(
         ("id", Value::string(&name)),
         ("container_id", Value::string(&id)),
         ("runner", Value::string("running")),
-        ("settings_sha256", infra_restic::settings_digest(&files(&config, &name))),
+        ("settings_sha256", settings_sha256),
         ("secrets_digest", digest),
         ("password", Value::Null),
         ("environment", Value::Null),
     ] {
         set(&mut value, key, v);
     }
-    if let Some(Value::Object(pg)) = value.get_mut_object("postgres") {
-        pg.insert("password".into(), Value::Null);
-    }
+    forget_database_password(&mut value);
     Ok(value)
 }
 
@@ -335,15 +333,12 @@ fn strings(value: &Value, key: &str) -> Vec<String> {
     str_list(value, key).unwrap_or_default()
 }
 
-trait ObjectField {
-    fn get_mut_object(&mut self, key: &str) -> Option<&mut Value>;
-}
-
-impl ObjectField for Value {
-    fn get_mut_object(&mut self, key: &str) -> Option<&mut Value> {
-        match self {
-            Value::Object(map) => map.get_mut(key),
-            _ => None,
-        }
+/// The database password travels in `environment`; where the user wrote it,
+/// it is never planned or recorded.
+fn forget_database_password(value: &mut Value) {
+    if let Value::Object(map) = value
+        && let Some(Value::Object(pg)) = map.get_mut("postgres")
+    {
+        pg.insert("password".into(), Value::Null);
     }
 }

@@ -93,7 +93,11 @@ impl DockerProvider {
         r: &ReadRequest,
         listed: &HashMap<&str, Result<HashMap<String, Observed>, ProviderError>>,
     ) -> Result<Option<Value>, ProviderError> {
-        let found = listed.get(r.kind.as_str()).ok_or_else(|| unknown_kind(&r.kind))?.as_ref().map_err(Clone::clone)?;
+        let of = |kind: &str| listed.get(kind).ok_or_else(|| unknown_kind(kind))?.as_ref().map_err(Clone::clone);
+        if r.kind == "backup" {
+            return Ok(backup::observed(&r.state, of("container")?, of("volume")?));
+        }
+        let found = of(&r.kind)?;
         if r.kind == "container" {
             let address = r.address.to_string();
             return Ok(replicas::gather(&r.lineage, &address, &r.state, found.values()));
@@ -161,27 +165,18 @@ impl Provider for DockerProvider {
             Err(e) => return requests.iter().map(|_| Err(e.clone())).collect(),
         };
         let mut listed: HashMap<&str, Result<HashMap<String, Observed>, ProviderError>> = HashMap::new();
+        // A backup is found by its runner container and its settings volume.
+        let wanted = |kind: &str| {
+            requests.iter().any(|r| r.kind == kind || (r.kind == "backup" && matches!(kind, "container" | "volume")))
+        };
         for kind in ["image", "container", "network", "volume"] {
-            if requests.iter().any(|r| r.kind == kind) {
+            if wanted(kind) {
                 // Containers and images: all of them, so an imported container or a
                 // pulled image, which carry no labels of ours, are found too.
                 let scope = if matches!(kind, "container" | "image") { Scope::All } else { Scope::Ours };
                 let found = list(docker, kind, scope).await;
                 listed.insert(kind, found);
             }
-        }
-        if requests.iter().any(|r| r.kind == "backup") {
-            let (containers, volumes) =
-                (list(docker, "container", Scope::Ours).await, list(docker, "volume", Scope::Ours).await);
-            let backups = containers.and_then(|c| volumes.map(|v| (c, v)));
-            return requests
-                .iter()
-                .map(|r| match (r.kind.as_str(), &backups) {
-                    ("backup", Ok((containers, volumes))) => Ok(backup::observed(&r.state, containers, volumes)),
-                    ("backup", Err(e)) => Err(e.clone()),
-                    _ => self.read_one(r, &listed),
-                })
-                .collect();
         }
         requests.iter().map(|r| self.read_one(r, &listed)).collect()
     }
