@@ -3,6 +3,7 @@
 
 mod support;
 
+mod aws;
 mod backup;
 mod bad_input;
 mod crash;

@@ -30,6 +30,7 @@ pub fn registry() -> ProviderRegistry {
     registry.register("local", Arc::new(infra_provider_local::LocalFactory));
     registry.register("docker", Arc::new(infra_provider_docker::DockerFactory));
     registry.register("ssh", Arc::new(infra_provider_ssh::SshFactory));
+    registry.register("aws", Arc::new(infra_provider_aws::AwsFactory));
     registry
 }
 

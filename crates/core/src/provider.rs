@@ -23,6 +23,10 @@ pub struct ProviderSchema {
 pub struct OperationContext {
     pub lineage: String,
     pub address: ResourceAddress,
+    /// When creating the replacement of an object that still exists
+    /// (create_before_destroy): the recorded state of that object, which
+    /// carries the same marker and must not be adopted.
+    pub replacing: Option<Value>,
 }
 
 impl OperationContext {

@@ -630,7 +630,9 @@ impl<'a> Applier<'a> {
         running.spawn(async move {
             let started = Instant::now();
             let address = op.address.clone().expect("resource operations have an address");
-            let ctx = OperationContext { lineage, address: address.clone() };
+            let replacing =
+                if op.kind == OpKind::Create && op.action == Action::Replace { op.prior.clone() } else { None };
+            let ctx = OperationContext { lineage, address: address.clone(), replacing };
             let kind = address.kind.as_str();
             let null = Value::Null;
             let outcome = match op.kind {

@@ -110,7 +110,7 @@ pub async fn import(
         ]);
     }
     let (provider_key, provider) = provider_for(ws, graph, address, variables, "infra::import").await?;
-    let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone() };
+    let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
     let attributes = provider
         .import(&ctx, &address.kind, id)
         .await

@@ -131,6 +131,17 @@ pub fn first_mismatch(promised: &Value, actual: &Value, path: &mut String) -> Op
             }
             None
         }
+        // A list whose elements were unknown at plan time (`[firewall.web.id]`)
+        // holds if every known element still does.
+        (Value::List(p), Value::List(a)) if p.len() == a.len() => {
+            p.iter().zip(a).enumerate().find_map(|(i, (pv, av))| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = first_mismatch(pv, av, path);
+                path.truncate(len);
+                found
+            })
+        }
         (p, a) if same(p, a) => None,
         _ => Some(path.trim_start_matches('.').to_string()),
     }

@@ -23,7 +23,8 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use infra_core::{
-    OperationContext, Provider, ProviderError, ProviderFactory, ProviderSchema, ReadRequest, Refined, Schema, Value,
+    OperationContext, Provider, ProviderError, ProviderErrorKind, ProviderFactory, ProviderSchema, ReadRequest,
+    Refined, Schema, Value,
 };
 
 use crate::facts::{Facts, Question};
@@ -134,6 +135,22 @@ impl SshProvider {
         }
     }
 
+    /// A machine just started (a cloud instance) takes a while to answer SSH:
+    /// with `wait_seconds`, logins that cannot connect are retried that long.
+    async fn await_login(&self, planned: &Value) -> Result<(), ProviderError> {
+        let limit = planned.get("wait_seconds").and_then(Value::as_number).unwrap_or(0.0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(limit.max(0.0));
+        let target = target_of("server", planned)?;
+        loop {
+            match self.pool.get(&target).await {
+                Err(e) if e.kind == ProviderErrorKind::Unavailable && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
     /// Everything refresh needs from one server, in one round trip.
     async fn read_server(
         &self,
@@ -220,6 +237,9 @@ impl Provider for SshProvider {
     }
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+        if kind == "server" {
+            self.await_login(planned).await?;
+        }
         self.write(ctx, kind, None, planned).await
     }
 

@@ -48,6 +48,11 @@ pub fn schema() -> Schema {
                 .describe("reach this server through another one (a bastion): jump = server.bastion"),
         )
         .attribute(
+            "wait_seconds",
+            AttributeSchema::optional(Type::Number)
+                .describe("at creation, keep trying to log in this long (a cloud instance still booting); default 0"),
+        )
+        .attribute(
             "sudo",
             AttributeSchema::optional(Type::Bool)
                 .default(Value::Bool(false))

@@ -14,11 +14,11 @@
 //! difference plans a reload that puts `live` back to `loaded`.
 
 mod nft;
-mod rules;
 
 use std::time::Duration;
 
-use infra_core::{AttributeSchema, BlockNesting, OperationContext, ProviderError, Schema, Type, Value};
+use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type, Value};
+use infra_firewall::rules;
 use infra_ssh::{Connection, Pool, Target};
 
 use crate::facts::{Answer, Facts, Question};
@@ -29,61 +29,22 @@ const CONFIG: [&str; 8] =
     ["input_policy", "forward_policy", "output_policy", "keep_ssh", "docker", "log_dropped", "set", "rule"];
 
 pub fn schema() -> Schema {
-    let with_default =
-        |ty: Type, default: Value, what: &'static str| AttributeSchema::optional(ty).default(default).describe(what);
-    let policy = |default: &str, what| with_default(Type::String, Value::string(default), what);
-    let flag = |default: bool, what| with_default(Type::Bool, Value::Bool(default), what);
-    on_server(Schema::new("The server's firewall: one nftables table, loaded with a rollback armed."))
-        .attribute("input_policy", policy("drop", "accept or drop what no input rule decides; default drop"))
-        .attribute("forward_policy", policy("drop", "accept or drop routed traffic no rule decides; default drop"))
-        .attribute("output_policy", policy("accept", "accept or drop outgoing traffic no rule decides"))
-        .attribute(
-            "keep_ssh",
-            flag(true, "always let in the SSH port infra logs in on; false only if a rule of yours does"),
-        )
-        .attribute("docker", flag(false, "the server runs Docker: let containers reach out through their bridges"))
-        .attribute("log_dropped", flag(false, "log dropped packets (10/minute)"))
-        .attribute(
-            "rollback_seconds",
-            AttributeSchema::optional(Type::Number)
-                .default(Value::Number(30.0))
-                .describe("how long the server waits for infra to log in again before it restores the old rules"),
-        )
-        .block("set", BlockNesting::Named, set_schema())
-        .block("rule", BlockNesting::Named, rule_schema())
-        .attribute("ssh_port", AttributeSchema::computed(Type::Number))
-        .attribute("loaded", AttributeSchema::computed(Type::list(Type::String)))
-        .attribute("live", AttributeSchema::computed(Type::list(Type::String)))
-        .attribute("id", AttributeSchema::computed(Type::String))
-}
-
-fn set_schema() -> Schema {
-    Schema::new("A named set of addresses, used in rules as \"@NAME\".")
-        .attribute(
-            "type",
-            AttributeSchema::optional(Type::String).describe("ipv4 or ipv6; default: what the elements are"),
-        )
-        .attribute(
-            "elements",
-            AttributeSchema::optional(Type::list(Type::String)).describe("addresses and CIDR networks"),
-        )
-}
-
-fn rule_schema() -> Schema {
-    let any = |what: &'static str| AttributeSchema::optional(Type::Any).describe(what);
-    let text = |what: &'static str| AttributeSchema::optional(Type::String).describe(what);
-    Schema::new("One rule; rules are checked in order.")
-        .attribute("chain", text("input (default), forward or output"))
-        .attribute("action", text("accept (default), drop or reject"))
-        .attribute("protocol", text("tcp (the default with ports), udp, icmp, icmpv6 or any"))
-        .attribute("port", any("destination port, range (\"8000-8100\") or a list of them; [] matches nothing"))
-        .attribute("from", any("source addresses, CIDR networks or \"@set\""))
-        .attribute("to", any("destination addresses, CIDR networks or \"@set\""))
-        .attribute("interface", text("the interface it arrives on (leaves by, for output); `br-*` matches a prefix"))
-        .attribute("state", any("connection states: new, established, related, invalid, untracked"))
-        .attribute("rate", text("at most this many matches, e.g. \"10/minute\"; the rest fall through"))
-        .attribute("log", AttributeSchema::optional(Type::Bool).describe("log what it matches"))
-        .attribute("comment", text("a note kept with the rule on the server"))
+    let flag = |default: bool, what| AttributeSchema::optional(Type::Bool).default(Value::Bool(default)).describe(what);
+    infra_firewall::schema(on_server(Schema::new(
+        "The server's firewall: one nftables table, loaded with a rollback armed.",
+    )))
+    .attribute("docker", flag(false, "the server runs Docker: let containers reach out through their bridges"))
+    .attribute("log_dropped", flag(false, "log dropped packets (10/minute)"))
+    .attribute(
+        "rollback_seconds",
+        AttributeSchema::optional(Type::Number)
+            .default(Value::Number(30.0))
+            .describe("how long the server waits for infra to log in again before it restores the old rules"),
+    )
+    .attribute("ssh_port", AttributeSchema::computed(Type::Number))
+    .attribute("loaded", AttributeSchema::computed(Type::list(Type::String)))
+    .attribute("live", AttributeSchema::computed(Type::list(Type::String)))
+    .attribute("id", AttributeSchema::computed(Type::String))
 }
 
 pub fn validate(config: &Value) -> Vec<ProviderError> {
@@ -276,11 +237,6 @@ async fn locked_out(
 
 pub async fn remove(connection: &Connection) -> Result<(), ProviderError> {
     connection.run_ok("removing the firewall", SCRIPT, &["remove"], &[]).await.map(|_| ())
-}
-
-/// A whole number as the user wrote it (`22`, not `22.0`).
-fn number_text(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::rules::{Chain, Family, Firewall, NamedSet, Peer, Ports, Protocol, Rule, Verdict};
+use infra_firewall::rules::{Chain, Family, Firewall, NamedSet, Peer, Ports, Protocol, Rule, Verdict};
 
 pub const TABLE: &str = "infra";
 

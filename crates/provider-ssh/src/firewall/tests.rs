@@ -3,7 +3,8 @@
 
 use infra_core::Value;
 
-use super::{lines, nft, rules};
+use super::{lines, nft};
+use infra_firewall::rules;
 
 fn firewall(json: serde_json::Value) -> Value {
     Value::from_json(&json)

@@ -252,7 +252,7 @@ impl Reader {
         for (j, port) in string_or_list(rule.get("port")).iter().enumerate() {
             let at = format!("{path}.port[{j}]");
             let text = match port.peel() {
-                Value::Number(n) => crate::firewall::number_text(*n),
+                Value::Number(n) => number_text(*n),
                 Value::String(s) => s.clone(),
                 _ => continue,
             };
@@ -478,4 +478,9 @@ fn is_label(name: &str) -> bool {
 fn is_interface(name: &str) -> bool {
     let body = name.strip_suffix('*').unwrap_or(name);
     !body.is_empty() && name.len() <= 15 && body.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// A whole number as the user wrote it (`22`, not `22.0`).
+fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() }
 }

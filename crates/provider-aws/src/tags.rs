@@ -1,0 +1,106 @@
+//! Tags: the user's own, and the two infra adds to everything it creates
+//! (`infra:lineage`, `infra:address`), by which refresh lists a state's objects
+//! in one call per type and a crashed create is adopted instead of leaked.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use infra_core::{OperationContext, Value};
+
+pub const LINEAGE: &str = "infra:lineage";
+pub const ADDRESS: &str = "infra:address";
+
+/// The user's tags of a planned value.
+pub fn wanted(planned: &Value) -> BTreeMap<String, String> {
+    planned
+        .get("tags")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.peel().as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// The tags to create an object with: the user's and the markers.
+pub fn all(ctx: &OperationContext, planned: &Value) -> Vec<Tag> {
+    let mut tags = wanted(planned);
+    tags.insert(LINEAGE.into(), ctx.lineage.clone());
+    tags.insert(ADDRESS.into(), ctx.address.to_string());
+    tags.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+pub fn spec(kind: ResourceType, ctx: &OperationContext, planned: &Value) -> TagSpecification {
+    TagSpecification::builder().resource_type(kind).set_tags(Some(all(ctx, planned))).build()
+}
+
+/// Only objects this state created.
+pub fn of_lineage(lineage: &str) -> Filter {
+    Filter::builder().name(format!("tag:{LINEAGE}")).values(lineage).build()
+}
+
+/// Only the objects created for one address of this state.
+pub fn of_address(ctx: &OperationContext) -> Vec<Filter> {
+    vec![
+        of_lineage(&ctx.lineage),
+        Filter::builder().name(format!("tag:{ADDRESS}")).values(ctx.address.to_string()).build(),
+    ]
+}
+
+/// What AWS reports, split: the user's tags (as the `tags` attribute, null
+/// when there are none) and the address marker.
+pub fn observed(tags: &[Tag]) -> (Value, Option<String>) {
+    let mut user = BTreeMap::new();
+    let mut address = None;
+    for tag in tags {
+        let (Some(k), Some(v)) = (tag.key(), tag.value()) else { continue };
+        match k {
+            ADDRESS => address = Some(v.to_string()),
+            LINEAGE => {}
+            _ => {
+                user.insert(k.to_string(), Value::string(v));
+            }
+        }
+    }
+    let value = if user.is_empty() { Value::Null } else { Value::Object(user) };
+    (value, address)
+}
+
+/// The user tags to set and the keys to remove to go from `prior` to `planned`.
+pub fn changes(prior: &Value, planned: &Value) -> (Vec<Tag>, Vec<Tag>) {
+    let (before, after) = (wanted(prior), wanted(planned));
+    let set = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let removed = before.keys().filter(|k| !after.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect();
+    (set, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Value {
+        Value::object([("tags", Value::object(pairs.iter().map(|(k, v)| (*k, Value::string(*v)))))])
+    }
+
+    #[test]
+    fn markers_are_kept_apart_from_the_users_tags() {
+        let reported = [
+            Tag::builder().key("env").value("staging").build(),
+            Tag::builder().key(LINEAGE).value("abc").build(),
+            Tag::builder().key(ADDRESS).value("vpc.main").build(),
+        ];
+        let (user, address) = observed(&reported);
+        assert_eq!(user, Value::object([("env", Value::string("staging"))]));
+        assert_eq!(address.as_deref(), Some("vpc.main"));
+        assert_eq!(observed(&reported[1..]).0, Value::Null, "no user tags read as null, as unset config does");
+    }
+
+    #[test]
+    fn tag_changes_set_what_differs_and_remove_what_went() {
+        let (set, removed) = changes(&tags(&[("env", "a"), ("old", "x")]), &tags(&[("env", "b"), ("new", "y")]));
+        let keys = |t: &[Tag]| t.iter().map(|t| t.key().unwrap_or_default().to_string()).collect::<Vec<_>>();
+        assert_eq!(keys(&set), ["env", "new"]);
+        assert_eq!(keys(&removed), ["old"]);
+    }
+}
