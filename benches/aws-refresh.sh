@@ -21,7 +21,7 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_
 printf '| instances | API calls per refresh | DescribeInstances calls | plan wall time |\n| ---: | ---: | ---: | ---: |\n'
 for n in ${COUNTS:-10 100 1000}; do
   dir="$work/$n"; mkdir -p "$dir"
-  python3 "$repo/scripts/moto-server" --requests "$dir/requests.log" > "$dir/moto.out" < <(sleep 7200) &
+  python3 "$repo/scripts/moto-server" --requests "$dir/requests.log" > "$dir/moto.out" 2>/dev/null < <(sleep 7200) &
   moto=$!
   until grep -q listening "$dir/moto.out" 2>/dev/null; do sleep 0.1; done
   endpoint="http://$(sed -n 's/^listening on //p' "$dir/moto.out")"

@@ -392,11 +392,11 @@ fn staging_from_scratch_hardens_both_servers_and_destroy_leaves_nothing() {
     moto.infra(&env, &["apply", "-auto-approve"]).success();
     let lineage = lineage(&env);
     let tagged = moto.tagged(&lineage);
-    for kind in ["vpc", "subnet", "internet_gateway", "route_table", "security_group", "key_pair", "volume", "snapshot"]
-    {
+    for kind in ["vpc", "subnet", "internet_gateway", "route_table", "security_group", "key_pair", "snapshot"] {
         assert_eq!(ids(&tagged, kind).len(), 1, "{kind}: {tagged:?}");
     }
     assert_eq!(ids(&tagged, "instance").len(), 2);
+    assert_eq!(ids(&tagged, "volume").len(), 3, "the data disk, and each instance's root disk tagged with it");
 
     let outputs: serde_json::Value =
         serde_json::from_str(&moto.infra(&env, &["output", "-json"]).success().stdout).expect("JSON outputs");

@@ -172,6 +172,21 @@ impl Value {
         self
     }
 
+    /// An object whose top-level unknown attributes (computed, known after
+    /// apply) are taken from `existing`, or null where it has none: a planned
+    /// value completed by what the backend reports.
+    pub fn with_computed(&self, existing: &Value) -> Value {
+        let mut out = self.clone();
+        if let Value::Object(map) = &mut out {
+            for (k, v) in map.iter_mut() {
+                if matches!(v, Value::Unknown) {
+                    *v = existing.get(k).cloned().unwrap_or(Value::Null);
+                }
+            }
+        }
+        out
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self.peel() {
             Value::Object(map) => map.get(key),

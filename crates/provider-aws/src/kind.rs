@@ -140,15 +140,7 @@ pub fn strings(value: &Value, key: &str) -> Vec<String> {
 
 /// The planned value with the computed attributes of what exists filled in.
 pub fn with_computed(planned: &Value, existing: &Value) -> Value {
-    let mut out = planned.clone();
-    if let Value::Object(map) = &mut out {
-        for (k, v) in map.iter_mut() {
-            if matches!(v, Value::Unknown) {
-                *v = existing.get(k).cloned().unwrap_or(Value::Null);
-            }
-        }
-    }
-    out
+    planned.with_computed(existing)
 }
 
 /// `planned` with `fields` laid over it.

@@ -22,6 +22,63 @@ fn id_attribute() -> AttributeSchema {
     AttributeSchema::computed(Type::String)
 }
 
+/// The on/off settings EC2 changes one call at a time, apart from creation.
+#[derive(Clone, Copy)]
+enum Switch {
+    /// A VPC's `dns_hostnames` (on by default).
+    DnsHostnames,
+    /// A subnet's `public_ips` (off by default).
+    PublicIps,
+}
+
+impl Switch {
+    fn wanted(self, value: &Value) -> bool {
+        match self {
+            Switch::DnsHostnames => flag(value, "dns_hostnames").unwrap_or(true),
+            Switch::PublicIps => flag(value, "public_ips").unwrap_or(false),
+        }
+    }
+
+    async fn set(self, ec2: &Client, id: &str, on: bool) -> Result<(), ProviderError> {
+        let value = AttributeBooleanValue::builder().value(on).build();
+        let what = format!(
+            "setting {} of {id}",
+            match self {
+                Switch::DnsHostnames => "DNS hostnames",
+                Switch::PublicIps => "public IPs",
+            }
+        );
+        match self {
+            Switch::DnsHostnames => {
+                ec2.modify_vpc_attribute()
+                    .vpc_id(id)
+                    .enable_dns_hostnames(value)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&what, e))?;
+            }
+            Switch::PublicIps => {
+                ec2.modify_subnet_attribute()
+                    .subnet_id(id)
+                    .map_public_ip_on_launch(value)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&what, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tags, then this setting where it changed.
+    async fn update(self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        update_tags(ec2, prior, planned).await?;
+        if self.wanted(prior) != self.wanted(planned) {
+            self.set(ec2, &id_of(prior)?, self.wanted(planned)).await?;
+        }
+        Ok(with_computed(planned, prior))
+    }
+}
+
 pub struct Vpc;
 
 #[async_trait]
@@ -82,33 +139,18 @@ impl Kind for Vpc {
             .map_err(|e| aws_error("creating the VPC", e))?;
         let id = created.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
         visible(self, ec2, &id, "VPC").await?;
-        set_dns_hostnames(ec2, &id, flag(planned, "dns_hostnames").unwrap_or(true)).await?;
+        Switch::DnsHostnames.set(ec2, &id, Switch::DnsHostnames.wanted(planned)).await?;
         Ok(merged(planned, [("id", Value::string(id))]))
     }
 
     async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
-        update_tags(ec2, prior, planned).await?;
-        let wanted = flag(planned, "dns_hostnames").unwrap_or(true);
-        if flag(prior, "dns_hostnames") != Some(wanted) {
-            set_dns_hostnames(ec2, &id_of(prior)?, wanted).await?;
-        }
-        Ok(with_computed(planned, prior))
+        Switch::DnsHostnames.update(ec2, prior, planned).await
     }
 
     async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
         let id = id_of(prior)?;
         delete_retrying(&format!("VPC {id}"), || ec2.delete_vpc().vpc_id(&id).send()).await
     }
-}
-
-async fn set_dns_hostnames(ec2: &Client, id: &str, on: bool) -> Result<(), ProviderError> {
-    ec2.modify_vpc_attribute()
-        .vpc_id(id)
-        .enable_dns_hostnames(AttributeBooleanValue::builder().value(on).build())
-        .send()
-        .await
-        .map_err(|e| aws_error(&format!("setting DNS hostnames of VPC {id}"), e))?;
-    Ok(())
 }
 
 pub struct Subnet;
@@ -182,8 +224,8 @@ impl Kind for Subnet {
         .map_err(|e| aws_error(&format!("creating a subnet in {vpc}"), e))?;
         let id = created.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string();
         let seen = visible(self, ec2, &id, "subnet").await?;
-        if flag(planned, "public_ips") == Some(true) {
-            set_public_ips(ec2, &id, true).await?;
+        if Switch::PublicIps.wanted(planned) {
+            Switch::PublicIps.set(ec2, &id, true).await?;
         }
         Ok(merged(
             planned,
@@ -195,28 +237,13 @@ impl Kind for Subnet {
     }
 
     async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
-        update_tags(ec2, prior, planned).await?;
-        let wanted = flag(planned, "public_ips").unwrap_or(false);
-        if flag(prior, "public_ips") != Some(wanted) {
-            set_public_ips(ec2, &id_of(prior)?, wanted).await?;
-        }
-        Ok(with_computed(planned, prior))
+        Switch::PublicIps.update(ec2, prior, planned).await
     }
 
     async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
         let id = id_of(prior)?;
         delete_retrying(&format!("subnet {id}"), || ec2.delete_subnet().subnet_id(&id).send()).await
     }
-}
-
-async fn set_public_ips(ec2: &Client, id: &str, on: bool) -> Result<(), ProviderError> {
-    ec2.modify_subnet_attribute()
-        .subnet_id(id)
-        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
-        .send()
-        .await
-        .map_err(|e| aws_error(&format!("setting public IPs of subnet {id}"), e))?;
-    Ok(())
 }
 
 pub struct InternetGateway;

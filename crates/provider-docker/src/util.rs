@@ -108,15 +108,7 @@ pub fn merge_observed(recorded: &Value, observed: &Value) -> Value {
 
 /// The planned value with the computed attributes of what exists.
 pub fn with_computed(planned: &Value, existing: &Value) -> Value {
-    let mut out = planned.clone();
-    if let Value::Object(map) = &mut out {
-        for (k, v) in map.iter_mut() {
-            if matches!(v, Value::Unknown) {
-                *v = existing.get(k).cloned().unwrap_or(Value::Null);
-            }
-        }
-    }
-    out
+    planned.with_computed(existing)
 }
 
 /// The Docker id recorded for an object.

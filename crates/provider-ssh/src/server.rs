@@ -70,7 +70,9 @@ pub fn schema() -> Schema {
 
 pub fn validate(config: &Value) -> Vec<ProviderError> {
     let mut errors = Vec::new();
-    if let Err(e) = Target::from_value(config) {
+    // A host known only after apply (a cloud instance's address) is checked then.
+    let host_known = config.get("host").is_none_or(|h| !matches!(h.peel(), Value::Unknown));
+    if host_known && let Err(e) = Target::from_value(config) {
         errors.push(e);
     }
     if let Some(key) = config.get("host_key").and_then(Value::as_str)
