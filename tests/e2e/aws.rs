@@ -148,12 +148,18 @@ firewall "web" {{
   }}
 }}
 
+key_pair "admin" {{
+  name       = "admin-${{substr(vpc.main.id, 4, 8)}}"
+  public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ4cTJ2bWx0cXF2c3p0a3R6c2t0cXF2c3p0a3R6c2t0 test"
+}}
+
 instance "web" {{
   count           = {count}
   ami             = "ami-12c6146b"
   type            = "t3.small"
   subnet          = subnet.public.id
   security_groups = [firewall.web.id]
+  key_name        = key_pair.admin.name
 }}
 
 volume "data" {{

@@ -328,8 +328,9 @@ impl Kind for KeyPair {
     }
 
     async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
-        let id = id_of(prior)?;
-        delete_retrying(&format!("key pair {id}"), || ec2.delete_key_pair().key_pair_id(&id).send()).await
+        // By name: every EC2 endpoint (moto too) takes that; not all take the id.
+        let name = required_text(prior, "name")?;
+        delete_retrying(&format!("key pair {name}"), || ec2.delete_key_pair().key_name(name).send()).await
     }
 }
 
