@@ -425,3 +425,48 @@ fn staging_from_scratch_hardens_both_servers_and_destroy_leaves_nothing() {
     moto.infra(&env, &["destroy", "-auto-approve"]).success();
     assert!(moto.tagged(&lineage).is_empty(), "nothing tagged by this state: {:?}", moto.tagged(&lineage));
 }
+
+#[test]
+fn an_instance_stopped_by_hand_is_started_and_a_new_type_is_applied_by_stop_and_start() {
+    let env = TestEnv::new();
+    let moto = Moto::start();
+    let config = |kind: &str| {
+        format!(
+            r#"variable "aws_endpoint" {{
+  type = string
+}}
+
+provider "aws" {{
+  region   = "eu-west-1"
+  endpoint = var.aws_endpoint
+}}
+
+instance "web" {{
+  ami  = "ami-12c6146b"
+  type = "{kind}"
+}}
+"#
+        )
+    };
+    let described =
+        |id: &str| -> serde_json::Value { serde_json::from_str(&moto.inspect(&["instance", id])).expect("JSON") };
+    env.write("main.infra", &config("t3.small"));
+    moto.infra(&env, &["apply", "-auto-approve"]).success();
+    let id = instance_id(&env, "instance.web");
+
+    moto.inspect(&["stop", &id]);
+    let plan = moto.infra(&env, &["plan", "-no-color"]).stdout;
+    assert!(plan.contains(r#"~ state = "stopped" -> "running""#), "planned back to running:\n{plan}");
+    moto.infra(&env, &["apply", "-auto-approve"]).success();
+    assert_eq!(described(&id)["state"], "running");
+
+    env.write("main.infra", &config("t3.large"));
+    moto.infra(&env, &["apply", "-auto-approve"]).success();
+    assert_eq!(
+        described(&id),
+        serde_json::json!({"state": "running", "type": "t3.large"}),
+        "the same instance, retyped"
+    );
+    assert_eq!(moto.infra(&env, &["plan", "-detailed-exitcode"]).code, 0);
+    moto.infra(&env, &["destroy", "-auto-approve"]).success();
+}

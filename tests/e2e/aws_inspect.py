@@ -2,6 +2,8 @@
 
     aws_inspect.py ENDPOINT tagged LINEAGE      -> JSON: type -> ids tagged with the lineage
     aws_inspect.py ENDPOINT terminate ID
+    aws_inspect.py ENDPOINT stop ID
+    aws_inspect.py ENDPOINT instance ID         -> JSON: its state and type
     aws_inspect.py ENDPOINT open-port GROUP PORT
     aws_inspect.py ENDPOINT create-vpc CIDR     -> the new VPC's id
     aws_inspect.py ENDPOINT address ALLOCATION  -> JSON: the elastic IP's public IP and instance
@@ -45,6 +47,11 @@ if op == "tagged":
     print(json.dumps({k: v for k, v in found.items() if v}))
 elif op == "terminate":
     ec2.terminate_instances(InstanceIds=[args[0]])
+elif op == "stop":
+    ec2.stop_instances(InstanceIds=[args[0]])
+elif op == "instance":
+    i = ec2.describe_instances(InstanceIds=[args[0]])["Reservations"][0]["Instances"][0]
+    print(json.dumps({"state": i["State"]["Name"], "type": i["InstanceType"]}))
 elif op == "open-port":
     port = int(args[1])
     ec2.authorize_security_group_ingress(

@@ -235,15 +235,22 @@ impl Kind for Instance {
                 .await?;
         }
         let wanted = text(planned, "type").unwrap_or_default();
-        if text(prior, "type") != Some(wanted) {
+        let retype = text(prior, "type") != Some(wanted);
+        // Stopped by hand: the plan says running.
+        let stopped = text(prior, "state") == Some("stopped");
+        if retype && !stopped {
             ec2.stop_instances()
                 .instance_ids(&id)
                 .send()
                 .await
                 .map_err(|e| aws_error(&format!("stopping instance {id}"), e))?;
             self.wait_state(ec2, &id, "stopped").await?;
+        }
+        if retype {
             let change = ec2.modify_instance_attribute().instance_type(AttributeValue::builder().value(wanted).build());
             self.set_attribute(&id, "type", change).await?;
+        }
+        if retype || stopped {
             ec2.start_instances()
                 .instance_ids(&id)
                 .send()
