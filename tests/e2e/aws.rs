@@ -223,7 +223,8 @@ fn refresh_makes_one_describe_call_per_type_whatever_the_instance_count() {
     let env = TestEnv::new();
     let moto = Moto::start();
     let mut per_refresh = Vec::new();
-    for count in [2, 25] {
+    // 120: more than moto's default page of 100 instances.
+    for count in [2, 120] {
         env.write("main.infra", &cloud_config(count));
         moto.infra(&env, &["apply", "-auto-approve"]).success();
         let before = moto.calls().len();

@@ -56,6 +56,8 @@ impl Instance {
         let reservations = ec2
             .describe_instances()
             .set_filters(Some(filters))
+            // The largest page EC2 gives; without it an endpoint may page by the hundred.
+            .max_results(1000)
             .into_paginator()
             .items()
             .send()
