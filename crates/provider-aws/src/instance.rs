@@ -30,25 +30,27 @@ pub struct Instance;
 const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
 fn observed(i: &Ec2Instance) -> Observed {
-    let (user_tags, address) = tags::observed(i.tags());
-    let id = i.instance_id().unwrap_or_default().to_string();
     let optional = |s: Option<&str>| s.map_or(Value::Null, Value::string);
     let mut groups: Vec<&str> = i.security_groups().iter().filter_map(|g| g.group_id()).collect();
     groups.sort();
-    let value = Value::object([
-        ("id", Value::string(&id)),
-        ("ami", Value::string(i.image_id().unwrap_or_default())),
-        ("type", Value::string(i.instance_type().map(InstanceType::as_str).unwrap_or_default())),
-        ("subnet", optional(i.subnet_id())),
-        ("security_groups", Value::List(groups.into_iter().map(Value::string).collect())),
-        ("key_name", optional(i.key_name())),
-        ("private_ip", optional(i.private_ip_address())),
-        ("public_ip", optional(i.public_ip_address())),
-        ("availability_zone", optional(i.placement().and_then(|p| p.availability_zone()))),
-        ("state", Value::string(i.state().and_then(|s| s.name()).map(InstanceStateName::as_str).unwrap_or_default())),
-        ("tags", user_tags),
-    ]);
-    Observed { id, address, value }
+    Observed::tagged(
+        i.instance_id().unwrap_or_default(),
+        i.tags(),
+        [
+            ("ami", Value::string(i.image_id().unwrap_or_default())),
+            ("type", Value::string(i.instance_type().map(InstanceType::as_str).unwrap_or_default())),
+            ("subnet", optional(i.subnet_id())),
+            ("security_groups", Value::List(groups.into_iter().map(Value::string).collect())),
+            ("key_name", optional(i.key_name())),
+            ("private_ip", optional(i.private_ip_address())),
+            ("public_ip", optional(i.public_ip_address())),
+            ("availability_zone", optional(i.placement().and_then(|p| p.availability_zone()))),
+            (
+                "state",
+                Value::string(i.state().and_then(|s| s.name()).map(InstanceStateName::as_str).unwrap_or_default()),
+            ),
+        ],
+    )
 }
 
 impl Instance {
@@ -304,15 +306,14 @@ impl Kind for KeyPair {
             .key_pairs()
             .iter()
             .map(|k| {
-                let (user_tags, address) = tags::observed(k.tags());
-                let id = k.key_pair_id().unwrap_or_default().to_string();
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("name", Value::string(k.key_name().unwrap_or_default())),
-                    ("fingerprint", Value::string(k.key_fingerprint().unwrap_or_default())),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    k.key_pair_id().unwrap_or_default(),
+                    k.tags(),
+                    [
+                        ("name", Value::string(k.key_name().unwrap_or_default())),
+                        ("fingerprint", Value::string(k.key_fingerprint().unwrap_or_default())),
+                    ],
+                )
             })
             .collect())
     }
@@ -374,17 +375,16 @@ impl Kind for ElasticIp {
             .addresses()
             .iter()
             .map(|a| {
-                let (user_tags, address) = tags::observed(a.tags());
-                let id = a.allocation_id().unwrap_or_default().to_string();
                 let optional = |s: Option<&str>| s.map_or(Value::Null, Value::string);
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("instance", optional(a.instance_id())),
-                    ("public_ip", optional(a.public_ip())),
-                    ("association", optional(a.association_id())),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    a.allocation_id().unwrap_or_default(),
+                    a.tags(),
+                    [
+                        ("instance", optional(a.instance_id())),
+                        ("public_ip", optional(a.public_ip())),
+                        ("association", optional(a.association_id())),
+                    ],
+                )
             })
             .collect())
     }

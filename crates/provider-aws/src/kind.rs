@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, Tag};
 use infra_core::{OperationContext, ProviderError, Refined, Schema, Value};
 
 use crate::tags;
@@ -48,6 +48,20 @@ pub struct Observed {
     /// The `infra:address` tag, when it has one.
     pub address: Option<String>,
     pub value: Value,
+}
+
+impl Observed {
+    /// An object with its id, what AWS reports of it, and its EC2 tags split
+    /// into the user's (`tags`, null when none) and the address marker.
+    pub fn tagged<const N: usize>(id: &str, ec2_tags: &[Tag], fields: [(&'static str, Value); N]) -> Observed {
+        let (user_tags, address) = tags::observed(ec2_tags);
+        let mut value = Value::object(fields);
+        if let Value::Object(map) = &mut value {
+            map.insert("id".into(), Value::string(id));
+            map.insert("tags".into(), user_tags);
+        }
+        Observed { id: id.to_string(), address, value }
+    }
 }
 
 #[async_trait]

@@ -117,14 +117,11 @@ impl Kind for Vpc {
         Ok(vpcs
             .into_iter()
             .map(|vpc| {
-                let (user_tags, address) = tags::observed(vpc.tags());
-                let id = vpc.vpc_id().unwrap_or_default().to_string();
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("cidr", Value::string(vpc.cidr_block().unwrap_or_default())),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    vpc.vpc_id().unwrap_or_default(),
+                    vpc.tags(),
+                    [("cidr", Value::string(vpc.cidr_block().unwrap_or_default()))],
+                )
             })
             .collect())
     }
@@ -195,17 +192,16 @@ impl Kind for Subnet {
         Ok(subnets
             .into_iter()
             .map(|s| {
-                let (user_tags, address) = tags::observed(s.tags());
-                let id = s.subnet_id().unwrap_or_default().to_string();
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("vpc", Value::string(s.vpc_id().unwrap_or_default())),
-                    ("cidr", Value::string(s.cidr_block().unwrap_or_default())),
-                    ("availability_zone", Value::string(s.availability_zone().unwrap_or_default())),
-                    ("public_ips", Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    s.subnet_id().unwrap_or_default(),
+                    s.tags(),
+                    [
+                        ("vpc", Value::string(s.vpc_id().unwrap_or_default())),
+                        ("cidr", Value::string(s.cidr_block().unwrap_or_default())),
+                        ("availability_zone", Value::string(s.availability_zone().unwrap_or_default())),
+                        ("public_ips", Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
+                    ],
+                )
             })
             .collect())
     }
@@ -273,11 +269,8 @@ impl Kind for InternetGateway {
         Ok(gateways
             .into_iter()
             .map(|g| {
-                let (user_tags, address) = tags::observed(g.tags());
-                let id = g.internet_gateway_id().unwrap_or_default().to_string();
                 let vpc = g.attachments().iter().find_map(|a| a.vpc_id()).map_or(Value::Null, Value::string);
-                let value = Value::object([("id", Value::string(&id)), ("vpc", vpc), ("tags", user_tags)]);
-                Observed { id, address, value }
+                Observed::tagged(g.internet_gateway_id().unwrap_or_default(), g.tags(), [("vpc", vpc)])
             })
             .collect())
     }
@@ -422,8 +415,6 @@ impl Kind for RouteTable {
         Ok(tables
             .into_iter()
             .map(|t| {
-                let (user_tags, address) = tags::observed(t.tags());
-                let id = t.route_table_id().unwrap_or_default().to_string();
                 let mut routes: Vec<(String, String)> = t
                     .routes()
                     .iter()
@@ -431,13 +422,11 @@ impl Kind for RouteTable {
                     .filter_map(|r| Some((r.destination_cidr_block()?.to_string(), r.gateway_id()?.to_string())))
                     .collect();
                 routes.sort();
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("vpc", Value::string(t.vpc_id().unwrap_or_default())),
-                    ("route", routes_value(&routes)),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    t.route_table_id().unwrap_or_default(),
+                    t.tags(),
+                    [("vpc", Value::string(t.vpc_id().unwrap_or_default())), ("route", routes_value(&routes))],
+                )
             })
             .collect())
     }

@@ -283,20 +283,19 @@ impl Kind for SecurityGroup {
         Ok(groups
             .into_iter()
             .map(|g| {
-                let (user_tags, address) = tags::observed(g.tags());
-                let id = g.group_id().unwrap_or_default().to_string();
                 let held: BTreeSet<Permission> = from_aws(false, g.ip_permissions())
                     .into_iter()
                     .chain(from_aws(true, g.ip_permissions_egress()))
                     .collect();
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("vpc", Value::string(g.vpc_id().unwrap_or_default())),
-                    ("name", Value::string(g.group_name().unwrap_or_default())),
-                    ("permissions", lines(&held)),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    g.group_id().unwrap_or_default(),
+                    g.tags(),
+                    [
+                        ("vpc", Value::string(g.vpc_id().unwrap_or_default())),
+                        ("name", Value::string(g.group_name().unwrap_or_default())),
+                        ("permissions", lines(&held)),
+                    ],
+                )
             })
             .collect())
     }

@@ -69,18 +69,17 @@ impl Kind for Volume {
             .await?
             .iter()
             .map(|v| {
-                let (user_tags, address) = tags::observed(v.tags());
-                let id = v.volume_id().unwrap_or_default().to_string();
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("availability_zone", Value::string(v.availability_zone().unwrap_or_default())),
-                    ("size", v.size().map_or(Value::Null, |s| Value::Number(f64::from(s)))),
-                    ("type", Value::string(v.volume_type().map(VolumeType::as_str).unwrap_or_default())),
-                    ("encrypted", Value::Bool(v.encrypted().unwrap_or(false))),
-                    ("state", Value::string(v.state().map(|s| s.as_str()).unwrap_or_default())),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    v.volume_id().unwrap_or_default(),
+                    v.tags(),
+                    [
+                        ("availability_zone", Value::string(v.availability_zone().unwrap_or_default())),
+                        ("size", v.size().map_or(Value::Null, |s| Value::Number(f64::from(s)))),
+                        ("type", Value::string(v.volume_type().map(VolumeType::as_str).unwrap_or_default())),
+                        ("encrypted", Value::Bool(v.encrypted().unwrap_or(false))),
+                        ("state", Value::string(v.state().map(|s| s.as_str()).unwrap_or_default())),
+                    ],
+                )
             })
             .collect())
     }
@@ -239,16 +238,15 @@ impl Kind for Snapshot {
         Ok(snapshots
             .iter()
             .map(|s| {
-                let (user_tags, address) = tags::observed(s.tags());
-                let id = s.snapshot_id().unwrap_or_default().to_string();
-                let value = Value::object([
-                    ("id", Value::string(&id)),
-                    ("volume", Value::string(s.volume_id().unwrap_or_default())),
-                    ("size", s.volume_size().map_or(Value::Null, |n| Value::Number(f64::from(n)))),
-                    ("state", Value::string(s.state().map(|s| s.as_str()).unwrap_or_default())),
-                    ("tags", user_tags),
-                ]);
-                Observed { id, address, value }
+                Observed::tagged(
+                    s.snapshot_id().unwrap_or_default(),
+                    s.tags(),
+                    [
+                        ("volume", Value::string(s.volume_id().unwrap_or_default())),
+                        ("size", s.volume_size().map_or(Value::Null, |n| Value::Number(f64::from(n)))),
+                        ("state", Value::string(s.state().map(|s| s.as_str()).unwrap_or_default())),
+                    ],
+                )
             })
             .collect())
     }
