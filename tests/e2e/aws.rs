@@ -137,19 +137,23 @@ fn ids(tagged: &serde_json::Map<String, serde_json::Value>, kind: &str) -> Vec<S
     ids
 }
 
+/// The provider block every test configuration starts with: moto's endpoint
+/// comes in as a variable (`Moto::command` sets it).
+const PROVIDER: &str = r#"variable "aws_endpoint" {
+  type = string
+}
+
+provider "aws" {
+  region   = "eu-west-1"
+  endpoint = var.aws_endpoint
+}
+
+"#;
+
 /// A network, a firewall, `count` instances, a disk attached and snapshotted.
 fn cloud_config(count: usize) -> String {
     format!(
-        r#"variable "aws_endpoint" {{
-  type = string
-}}
-
-provider "aws" {{
-  region   = "eu-west-1"
-  endpoint = var.aws_endpoint
-}}
-
-vpc "main" {{
+        r#"{PROVIDER}vpc "main" {{
   cidr = "10.42.0.0/16"
   tags = {{ env = "test" }}
 }}
@@ -294,22 +298,7 @@ fn an_existing_vpc_is_imported_tagged_and_then_managed() {
     let env = TestEnv::new();
     let moto = Moto::start();
     let vpc = moto.inspect(&["create-vpc", "10.9.0.0/16"]);
-    env.write(
-        "main.infra",
-        r#"variable "aws_endpoint" {
-  type = string
-}
-
-provider "aws" {
-  region   = "eu-west-1"
-  endpoint = var.aws_endpoint
-}
-
-vpc "legacy" {
-  cidr = "10.9.0.0/16"
-}
-"#,
-    );
+    env.write("main.infra", &format!("{PROVIDER}vpc \"legacy\" {{\n  cidr = \"10.9.0.0/16\"\n}}\n"));
     moto.infra(&env, &["import", "vpc.legacy", &vpc]).success();
     let lineage = lineage(&env);
     assert_eq!(ids(&moto.tagged(&lineage), "vpc"), [vpc], "tagged as this state's on import");
@@ -326,16 +315,7 @@ fn a_replaced_instance_behind_an_elastic_ip_is_created_before_the_old_one_goes()
     let moto = Moto::start();
     let config = |ami: &str| {
         format!(
-            r#"variable "aws_endpoint" {{
-  type = string
-}}
-
-provider "aws" {{
-  region   = "eu-west-1"
-  endpoint = var.aws_endpoint
-}}
-
-instance "web" {{
+            r#"{PROVIDER}instance "web" {{
   ami  = "{ami}"
   type = "t3.small"
   lifecycle {{
@@ -454,16 +434,7 @@ fn an_instance_stopped_by_hand_is_started_and_a_new_type_is_applied_by_stop_and_
     let moto = Moto::start();
     let config = |kind: &str| {
         format!(
-            r#"variable "aws_endpoint" {{
-  type = string
-}}
-
-provider "aws" {{
-  region   = "eu-west-1"
-  endpoint = var.aws_endpoint
-}}
-
-instance "web" {{
+            r#"{PROVIDER}instance "web" {{
   ami  = "ami-12c6146b"
   type = "{kind}"
 }}

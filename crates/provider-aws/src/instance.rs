@@ -18,11 +18,6 @@ use crate::kind::{
 };
 use crate::tags;
 
-fn tags_attribute() -> AttributeSchema {
-    AttributeSchema::optional(Type::map(Type::String))
-        .describe("tags of your own; infra adds infra:lineage and infra:address")
-}
-
 pub struct Instance;
 
 /// States in which an instance still exists; a terminated one lingers in
@@ -148,7 +143,7 @@ impl Kind for Instance {
             "root_volume_size",
             AttributeSchema::optional(Type::Number).force_new().describe("GiB; default: the AMI's"),
         )
-        .attribute("tags", tags_attribute())
+        .attribute("tags", tags::attribute())
         .attribute("private_ip", AttributeSchema::computed(Type::String))
         .attribute("public_ip", AttributeSchema::computed(Type::String))
         .attribute("availability_zone", AttributeSchema::computed(Type::String))
@@ -287,7 +282,7 @@ impl Kind for KeyPair {
                 "public_key",
                 AttributeSchema::required(Type::String).force_new().describe("an OpenSSH public key line"),
             )
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("fingerprint", AttributeSchema::computed(Type::String))
             .attribute("id", AttributeSchema::computed(Type::String))
     }
@@ -355,7 +350,7 @@ impl Kind for ElasticIp {
                 AttributeSchema::optional(Type::String)
                     .describe("the instance it points at; moved in place (create_before_destroy on the instance keeps the address serving)"),
             )
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("public_ip", AttributeSchema::computed(Type::String))
             .attribute("association", AttributeSchema::computed(Type::String))
             .attribute("id", AttributeSchema::computed(Type::String))

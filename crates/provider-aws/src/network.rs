@@ -13,11 +13,6 @@ use crate::kind::{
 };
 use crate::tags;
 
-fn tags_attribute() -> AttributeSchema {
-    AttributeSchema::optional(Type::map(Type::String))
-        .describe("tags of your own; infra adds infra:lineage and infra:address")
-}
-
 fn id_attribute() -> AttributeSchema {
     AttributeSchema::computed(Type::String)
 }
@@ -93,7 +88,7 @@ impl Kind for Vpc {
                 "dns_hostnames",
                 AttributeSchema::optional(Type::Bool).default(Value::Bool(true)).describe("instances get DNS names"),
             )
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("id", id_attribute())
     }
 
@@ -168,7 +163,7 @@ impl Kind for Subnet {
                     .default(Value::Bool(false))
                     .describe("instances started in it get a public IPv4 address"),
             )
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("id", id_attribute())
     }
 
@@ -249,7 +244,7 @@ impl Kind for InternetGateway {
     fn schema(&self) -> Schema {
         Schema::new("A VPC's way to and from the internet; routes send 0.0.0.0/0 to it.")
             .attribute("vpc", AttributeSchema::optional(Type::String).describe("the VPC it is attached to"))
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("id", id_attribute())
     }
 
@@ -374,7 +369,7 @@ impl Kind for RouteTable {
         Schema::new("A VPC's routing table; subnets use it through a route_table_association.")
             .attribute("vpc", AttributeSchema::required(Type::String).force_new())
             .block("route", BlockNesting::List, route_schema())
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("id", id_attribute())
     }
 

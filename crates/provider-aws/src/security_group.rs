@@ -238,7 +238,7 @@ impl Kind for SecurityGroup {
                     AttributeSchema::optional(Type::String).default(Value::string("managed by infra")).force_new(),
                 ),
         )
-        .attribute("tags", AttributeSchema::optional(Type::map(Type::String)))
+        .attribute("tags", tags::attribute())
         .attribute(
             "permissions",
             AttributeSchema::computed(Type::list(Type::String))

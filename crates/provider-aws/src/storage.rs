@@ -12,11 +12,6 @@ use crate::kind::{
 };
 use crate::tags;
 
-fn tags_attribute() -> AttributeSchema {
-    AttributeSchema::optional(Type::map(Type::String))
-        .describe("tags of your own; infra adds infra:lineage and infra:address")
-}
-
 async fn describe_volumes(
     ec2: &Client,
     filters: Vec<aws_sdk_ec2::types::Filter>,
@@ -50,7 +45,7 @@ impl Kind for Volume {
                 "snapshot",
                 AttributeSchema::optional(Type::String).force_new().describe("start from this snapshot's id"),
             )
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("id", AttributeSchema::computed(Type::String))
     }
 
@@ -215,7 +210,7 @@ impl Kind for Snapshot {
         Schema::new("A point-in-time copy of a volume, taken at apply and kept until destroyed.")
             .attribute("volume", AttributeSchema::required(Type::String).force_new())
             .attribute("description", AttributeSchema::optional(Type::String).force_new())
-            .attribute("tags", tags_attribute())
+            .attribute("tags", tags::attribute())
             .attribute("size", AttributeSchema::computed(Type::Number))
             .attribute("state", AttributeSchema::computed(Type::String))
             .attribute("id", AttributeSchema::computed(Type::String))

@@ -5,10 +5,16 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use infra_core::{OperationContext, Value};
+use infra_core::{AttributeSchema, OperationContext, Type, Value};
 
 pub const LINEAGE: &str = "infra:lineage";
 pub const ADDRESS: &str = "infra:address";
+
+/// The `tags` attribute every taggable type has.
+pub fn attribute() -> AttributeSchema {
+    AttributeSchema::optional(Type::map(Type::String))
+        .describe("tags of your own; infra adds infra:lineage and infra:address")
+}
 
 /// The user's tags of a planned value.
 pub fn wanted(planned: &Value) -> BTreeMap<String, String> {
