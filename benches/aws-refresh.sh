@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Refresh of 10, 100 and 1000 EC2 instances against moto (scripts/moto-server
 # on a free 127.0.0.1 port): the API calls one `infra plan` makes, counted from
-# moto's request log, and its wall time (/usr/bin/time). The target: calls per
-# refresh independent of the instance count, but for pagination.
+# moto's request log, its wall time and infra's own CPU time (/usr/bin/time;
+# the rest is moto answering), and how long the apply from nothing took. The
+# target: calls per refresh independent of the instance count, but for
+# pagination.
 #
 #   benches/aws-refresh.sh              (COUNTS="10 100 1000" to choose)
 #
@@ -18,7 +20,7 @@ cleanup() { [ -n "${moto:-}" ] && kill "$moto" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
 
-printf '| instances | API calls per refresh | DescribeInstances calls | plan wall time |\n| ---: | ---: | ---: | ---: |\n'
+printf '| instances | API calls per refresh | DescribeInstances calls | plan wall time | of it infra CPU | apply from empty |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for n in ${COUNTS:-10 100 1000}; do
   dir="$work/$n"; mkdir -p "$dir"
   python3 "$repo/scripts/moto-server" --requests "$dir/requests.log" > "$dir/moto.out" 2>/dev/null < <(sleep 7200) &
@@ -48,13 +50,15 @@ instance "web" {
   security_groups = [firewall.web.id]
 }
 INFRA
-  (cd "$dir" && "$infra" apply -auto-approve -parallelism=20 >/dev/null)
+  (cd "$dir" && /usr/bin/time -f %e -o "$dir/apply-time" "$infra" apply -auto-approve -parallelism=20 >/dev/null)
   before=$(wc -l < "$dir/requests.log")
-  (cd "$dir" && /usr/bin/time -f %e -o "$dir/time" "$infra" plan >/dev/null)
+  (cd "$dir" && /usr/bin/time -f '%e %U %S' -o "$dir/time" "$infra" plan >/dev/null)
   calls=$(tail -n +"$((before + 1))" "$dir/requests.log")
   total=$(printf '%s\n' "$calls" | grep -c .)
   instances=$(printf '%s\n' "$calls" | grep -c '^DescribeInstances$' || true)
-  printf '| %s | %s | %s | %s s |\n' "$n" "$total" "$instances" "$(cat "$dir/time")"
-  (cd "$dir" && "$infra" destroy -auto-approve -parallelism=20 >/dev/null)
+  read -r wall user sys < "$dir/time"
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+  printf '| %s | %s | %s | %s s | %s s | %s s |\n' "$n" "$total" "$instances" "$wall" "$cpu" "$(cat "$dir/apply-time")"
+  # moto holds everything in memory: stopping it is the clean-up.
   kill "$moto"; wait "$moto" 2>/dev/null || true; moto=
 done

@@ -55,6 +55,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let Ok(file) = infra_syntax::parse(infra_syntax::FileId(0), text) else { return };
     let dir = std::env::temp_dir().join("infra-fuzz-empty");
-    let host = Host { env: Default::default(), home: None, cwd: dir.clone(), root: dir.clone() };
+    let host = Host { cwd: dir.clone(), root: dir.clone(), ..Host::default() };
     evaluate(&file.body, &Empty { host, dir });
 });

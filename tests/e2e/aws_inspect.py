@@ -7,6 +7,8 @@
     aws_inspect.py ENDPOINT open-port GROUP PORT
     aws_inspect.py ENDPOINT create-vpc CIDR     -> the new VPC's id
     aws_inspect.py ENDPOINT address ALLOCATION  -> JSON: the elastic IP's public IP and instance
+    aws_inspect.py ENDPOINT schedule ID         -> JSON: the DLM policy (snapshot schedule)
+    aws_inspect.py ENDPOINT loosen-schedule ID  disables the policy and keeps 1 snapshot
 """
 
 import json
@@ -15,13 +17,19 @@ import sys
 import boto3
 
 endpoint, op, *args = sys.argv[1:]
-ec2 = boto3.client(
-    "ec2",
-    endpoint_url=endpoint,
-    region_name="eu-west-1",
-    aws_access_key_id="testing",
-    aws_secret_access_key="testing",
-)
+
+
+def client(service):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+ec2, dlm = client("ec2"), client("dlm")
 
 if op == "tagged":
     mine = [{"Name": "tag:infra:lineage", "Values": [args[0]]}]
@@ -43,6 +51,11 @@ if op == "tagged":
         "volume": [v["VolumeId"] for v in ec2.describe_volumes(Filters=mine)["Volumes"]],
         "snapshot": [s["SnapshotId"] for s in ec2.describe_snapshots(Filters=mine, OwnerIds=["self"])["Snapshots"]],
         "elastic_ip": [a["AllocationId"] for a in ec2.describe_addresses(Filters=mine)["Addresses"]],
+        "snapshot_schedule": [
+            p["PolicyId"]
+            for p in dlm.get_lifecycle_policies()["Policies"]
+            if p.get("Tags", {}).get("infra:lineage") == args[0]
+        ],
     }
     print(json.dumps({k: v for k, v in found.items() if v}))
 elif op == "terminate":
@@ -63,5 +76,11 @@ elif op == "create-vpc":
 elif op == "address":
     a = ec2.describe_addresses(AllocationIds=[args[0]])["Addresses"][0]
     print(json.dumps({"public_ip": a.get("PublicIp"), "instance": a.get("InstanceId")}))
+elif op == "schedule":
+    print(json.dumps(dlm.get_lifecycle_policy(PolicyId=args[0])["Policy"], default=str))
+elif op == "loosen-schedule":
+    details = dlm.get_lifecycle_policy(PolicyId=args[0])["Policy"]["PolicyDetails"]
+    details["Schedules"][0]["RetainRule"] = {"Count": 1}
+    dlm.update_lifecycle_policy(PolicyId=args[0], State="DISABLED", PolicyDetails=details)
 else:
     sys.exit(f"unknown operation {op}")

@@ -51,8 +51,19 @@ fn a_directory_backup_restores_byte_identical_on_schedule_with_retention_and_ver
     env.write("main.infra", &configuration(&server, &key, &backup_block("data", &every_5s)));
     let plan = env.infra(&["plan", "-no-color"]).success();
     assert!(plan.stdout.contains("+ password        = (sensitive value)"), "{}", plan.stdout);
-    env.infra(&["apply", "-auto-approve"]).success();
+    // The password shows in no format, nor in the saved plan a CI job keeps.
+    for format in ["json", "markdown"] {
+        let other = env.infra(&["plan", "-format", format]).success();
+        assert!(!other.stdout.contains(PASSWORD), "plan -format {format} shows the password");
+    }
+    env.infra(&["plan", "-out", "plan.bin"]).success();
+    assert!(!String::from_utf8_lossy(&std::fs::read(env.join("plan.bin")).expect("plan")).contains(PASSWORD));
+    env.infra(&["apply", "plan.bin"]).success();
     assert!(!env.read("infra.state").contains(PASSWORD), "the password is not in state");
+    for args in [&["show"][..], &["show", "-format", "json"], &["state", "show", "backup.data"], &["output"]] {
+        let shown = env.infra(args).success();
+        assert!(!shown.stdout.contains(PASSWORD) && !shown.stderr.contains(PASSWORD), "{args:?} shows the password");
+    }
 
     // The timer fires by itself: a snapshot appears without infra asking.
     let deadline = Instant::now() + Duration::from_secs(60);

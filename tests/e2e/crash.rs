@@ -1,11 +1,39 @@
-//! `kill -9` in the middle of a 200-resource apply: state stays readable, the
-//! lock is free again, and the next apply converges with nothing lost or
-//! duplicated. Trials are bounded and their kill delays printed.
+//! The crash matrix: `kill -9` in the middle of an apply, on the `local`
+//! provider (200 resources, state in a file or in PostgreSQL) and on Docker (20
+//! containers with their networks and volumes). After each kill the state
+//! loads, the lock is free again, the next apply converges, and nothing is
+//! orphaned or duplicated: every object carrying the state's lineage is in
+//! state, once, and every address in state has its object. SSH (three servers,
+//! files and a package) and AWS (20 instances on moto, in aws.rs) complete the
+//! matrix. Trials are bounded; kill points come from a seed that is printed
+//! (`INFRA_CRASH_SEED` replays it, `INFRA_CRASH_TRIALS` runs more; RELIABILITY.md).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::support::TestEnv;
+use crate::support::docker::{base_image, docker, remove_labelled};
+use crate::support::postgres::{BACKEND, Postgres};
+use crate::support::{Run, TestEnv};
+
+/// `count` kill points in `range` (`INFRA_CRASH_TRIALS` asks for more), from
+/// `INFRA_CRASH_SEED` or the clock, printed so a failing trial can be run again.
+pub fn kill_delays(count: usize, range: std::ops::Range<u64>) -> Vec<u64> {
+    let count = std::env::var("INFRA_CRASH_TRIALS").ok().and_then(|n| n.parse().ok()).unwrap_or(count);
+    let seed = std::env::var("INFRA_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    });
+    println!("crash trials: INFRA_CRASH_SEED={seed}");
+    let mut x = seed | 1;
+    (0..count)
+        .map(|_| {
+            // xorshift64: enough to spread the kills, and the same for the same seed.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            range.start + x % (range.end - range.start)
+        })
+        .collect()
+}
 
 const RESOURCES: usize = 200;
 
@@ -32,28 +60,51 @@ file "index" {{
 
 #[test]
 fn kill_9_mid_apply_then_apply_converges() {
-    // Delays spread over the apply's duration; fixed so a failure can be rerun.
-    let delays_ms = [15u64, 40, 80, 150, 300];
-    for delay in delays_ms {
+    kill_9_trials(None);
+}
+
+/// The same with state in PostgreSQL: the journal rows and versions a killed
+/// apply left load, its advisory lock went with its connection, and the next
+/// apply converges.
+#[test]
+fn kill_9_mid_apply_with_state_in_postgres_converges() {
+    let pg = Postgres::start();
+    kill_9_trials(Some(&pg));
+}
+
+/// Kills `apply` after each delay, then checks state, lock, convergence and the
+/// files on disk; with `pg`, state is kept there.
+fn kill_9_trials(pg: Option<&Postgres>) {
+    for delay in kill_delays(5, 10..400) {
         let env = TestEnv::new();
         env.write("main.infra", &config());
-        let mut child = env.command(&["apply", "-auto-approve", "-parallelism", "8"]).spawn().expect("spawn");
+        let command = |args: &[&str]| match pg {
+            Some(pg) => pg.command(&env, args),
+            None => env.command(args),
+        };
+        if pg.is_some() {
+            // A schema of its own per trial: each starts from empty state.
+            let schema = format!("crash_{}", env.docker_suffix().replace('-', "_"));
+            env.write("backend.infra", &BACKEND.replace("\n}", &format!("\n  schema = \"{schema}\"\n}}")));
+        }
+        let infra = |args: &[&str]| -> Run { command(args).output().expect("run infra").into() };
+        let mut child = command(&["apply", "-auto-approve", "-parallelism", "8"]).spawn().expect("spawn");
         std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill();
         let _ = child.wait();
 
-        let listed = env.infra(&["state", "list"]);
+        let listed = infra(&["state", "list"]);
         assert_eq!(listed.code, 0, "delay {delay} ms: state unreadable after kill -9: {}", listed.stderr);
         let recorded = listed.stdout.lines().count();
         println!("kill -9 after {delay} ms: {recorded} of {} resources recorded", RESOURCES + 2);
 
-        let apply = env.infra(&["apply", "-auto-approve"]);
+        // The killed process's lock is gone with it: no waiting, no force-unlock.
+        let apply = infra(&["apply", "-auto-approve"]);
         assert_eq!(apply.code, 0, "delay {delay} ms: the next apply must converge: {}{}", apply.stdout, apply.stderr);
-        let plan = env.infra(&["plan", "-detailed-exitcode"]);
+        let plan = infra(&["plan", "-detailed-exitcode"]);
         assert_eq!(plan.code, 0, "delay {delay} ms: converged state must plan no changes: {}", plan.stdout);
 
-        let addresses: Vec<String> =
-            env.infra(&["state", "list"]).success().stdout.lines().map(str::to_string).collect();
+        let addresses: Vec<String> = infra(&["state", "list"]).success().stdout.lines().map(str::to_string).collect();
         let unique: BTreeSet<&String> = addresses.iter().collect();
         assert_eq!(addresses.len(), RESOURCES + 2, "delay {delay} ms: every resource recorded once");
         assert_eq!(unique.len(), addresses.len(), "delay {delay} ms: no duplicates");
@@ -66,4 +117,180 @@ fn kill_9_mid_apply_then_apply_converges() {
         assert_eq!(files, expected, "delay {delay} ms: exactly the configured files, no leftovers");
         assert_eq!(env.read("out/item-7"), "item 7\n");
     }
+}
+
+/// Starts `apply`, kills it after `delay` ms, and returns `state list` as it
+/// then is, which must load.
+fn kill_apply_after(env: &TestEnv, parallelism: &str, delay: u64) -> Run {
+    let mut child = env
+        .command(&["apply", "-auto-approve", "-parallelism", parallelism])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(delay));
+    let _ = child.kill();
+    let _ = child.wait();
+    let listed = env.infra(&["state", "list"]);
+    assert_eq!(listed.code, 0, "delay {delay} ms: state unreadable after kill -9: {}", listed.stderr);
+    listed
+}
+
+const CONTAINERS: usize = 20;
+
+/// Twenty containers over two networks and four volumes.
+fn docker_config(suffix: &str, image: &str) -> String {
+    format!(
+        r#"
+network "net" {{
+  count = 2
+  name  = "infra-crash-net${{count.index}}-{suffix}"
+}}
+
+volume "data" {{
+  count = 4
+  name  = "infra-crash-data${{count.index}}-{suffix}"
+}}
+
+container "c" {{
+  count    = {CONTAINERS}
+  name     = "infra-crash-c${{count.index}}-{suffix}"
+  image    = "{image}"
+  command  = ["sleep", "infinity"]
+  mounts   = ["${{volume.data[count.index % 4].name}}:/data"]
+  networks = [network.net[count.index % 2].name]
+}}
+"#
+    )
+}
+
+/// The `infra.address` labels of every Docker object of `lineage`, one entry per object.
+fn labelled_addresses(lineage: &str) -> Vec<String> {
+    let filter = format!("label=infra.lineage={lineage}");
+    let format = "{{.Label \"infra.address\"}}";
+    let mut addresses = Vec::new();
+    for list in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
+        let args = [list, &["--filter", &filter, "--format", format]].concat();
+        addresses.extend(docker(&args).lines().map(str::to_string));
+    }
+    addresses.sort();
+    addresses
+}
+
+struct RemoveLineage(Option<String>);
+
+impl Drop for RemoveLineage {
+    fn drop(&mut self) {
+        if let Some(lineage) = &self.0 {
+            remove_labelled(lineage);
+        }
+    }
+}
+
+#[test]
+fn kill_9_mid_docker_apply_orphans_and_duplicates_nothing() {
+    let image = base_image();
+    let expected = CONTAINERS + 2 + 4;
+    let delays = kill_delays(5, 200..6_000);
+    let mut clean = 0;
+    for delay in &delays {
+        let env = TestEnv::new();
+        let suffix = env.docker_suffix();
+        env.write("main.infra", &docker_config(&suffix, &image));
+        let mut guard = RemoveLineage(None);
+        let listed = kill_apply_after(&env, "4", *delay);
+        let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state is JSON");
+        let lineage = state["lineage"].as_str().expect("a lineage").to_string();
+        guard.0 = Some(lineage.clone());
+        let existing = labelled_addresses(&lineage).len();
+        println!("kill -9 after {delay} ms: {existing} objects exist, {} recorded", listed.stdout.lines().count());
+
+        let apply = env.infra(&["apply", "-auto-approve", "-parallelism", "4"]);
+        assert_eq!(apply.code, 0, "delay {delay} ms: the next apply converges: {}{}", apply.stdout, apply.stderr);
+        assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "delay {delay} ms: no changes left");
+        let recorded: Vec<String> =
+            env.infra(&["state", "list"]).success().stdout.lines().map(str::to_string).collect();
+        let objects = labelled_addresses(&lineage);
+        assert_eq!(objects.len(), expected, "delay {delay} ms: one object per address, no duplicates: {objects:?}");
+        let recorded_set: BTreeSet<&String> = recorded.iter().collect();
+        let object_set: BTreeSet<&String> = objects.iter().collect();
+        assert_eq!(object_set, recorded_set, "delay {delay} ms: no orphan, nothing recorded that does not exist");
+        let running = docker(&["ps", "-q", "--filter", &format!("label=infra.lineage={lineage}")]);
+        assert_eq!(running.lines().count(), CONTAINERS, "delay {delay} ms: every container runs");
+
+        env.infra(&["destroy", "-auto-approve"]).success();
+        assert!(labelled_addresses(&lineage).is_empty(), "delay {delay} ms: destroy leaves nothing");
+        clean += 1;
+    }
+    println!("docker crash matrix: {clean} of {} trials clean", delays.len());
+}
+
+const FILES_PER_SERVER: usize = 10;
+
+/// Three servers, each with a directory of ten files and a package.
+fn ssh_config(servers: &[crate::ssh::TestServer], key: &std::path::Path) -> String {
+    let mut config = String::new();
+    for (i, server) in servers.iter().enumerate() {
+        config.push_str(&server.block(&format!("s{i}"), key));
+        config.push_str(&format!(
+            r#"
+directory "d{i}" {{
+  server = server.s{i}
+  path   = "/srv/crash"
+}}
+
+file "f{i}" {{
+  count   = {FILES_PER_SERVER}
+  server  = server.s{i}
+  path    = "${{directory.d{i}.path}}/item-${{count.index}}"
+  content = "${{join("", [for n in range(2000) : "server {i} item ${{count.index}} line ${{n}}\n"])}}"
+}}
+
+package "p{i}" {{
+  server = server.s{i}
+  names  = ["jq"]
+}}
+"#
+        ));
+    }
+    config
+}
+
+#[test]
+fn kill_9_mid_ssh_apply_leaves_no_partial_file_and_converges() {
+    let env = TestEnv::new();
+    let key = crate::ssh::key_pair(&env);
+    let servers: Vec<crate::ssh::TestServer> = (0..3).map(|_| crate::ssh::TestServer::start(&key)).collect();
+    env.write("main.infra", &ssh_config(&servers, &key));
+    let expected: BTreeSet<String> = (0..FILES_PER_SERVER).map(|n| format!("item-{n}")).collect();
+    let delays = kill_delays(3, 100..2_000);
+    let mut clean = 0;
+    for delay in &delays {
+        let listed = kill_apply_after(&env, "6", *delay);
+        // Whatever the kill cut short, no file holds part of its content.
+        for (i, server) in servers.iter().enumerate() {
+            let partial = server.sh(&format!(
+                "for f in /srv/crash/item-*; do [ -e \"$f\" ] || continue; \
+                 [ \"$(tail -n 1 \"$f\")\" = \"server {i} item ${{f##*-}} line 1999\" ] || echo \"$f\"; done"
+            ));
+            assert_eq!(partial, "", "delay {delay} ms: a partly written file was installed on s{i}");
+        }
+        println!("kill -9 after {delay} ms: {} resources recorded", listed.stdout.lines().count());
+
+        let apply = env.infra(&["apply", "-auto-approve"]);
+        assert_eq!(apply.code, 0, "delay {delay} ms: the next apply converges: {}{}", apply.stdout, apply.stderr);
+        assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "delay {delay} ms: no changes left");
+        let recorded = env.infra(&["state", "list"]).success().stdout.lines().count();
+        assert_eq!(recorded, 3 * (FILES_PER_SERVER + 3), "delay {delay} ms: every resource recorded once");
+        for (i, server) in servers.iter().enumerate() {
+            let names: BTreeSet<String> = server.sh("ls -A /srv/crash").lines().map(str::to_string).collect();
+            assert_eq!(names, expected, "delay {delay} ms: s{i} holds exactly its files, no temporary leftovers");
+            assert!(server.sh("jq --version").starts_with("jq-"), "delay {delay} ms: s{i} has jq");
+        }
+        env.infra(&["destroy", "-auto-approve"]).success();
+        for server in &servers {
+            assert_eq!(server.sh("ls -A /srv 2>&1"), "", "destroy removed the files and their directory");
+        }
+        clean += 1;
+    }
+    println!("ssh crash matrix: {clean} of {} trials clean", delays.len());
 }

@@ -114,3 +114,52 @@ firewall "web" {
     );
     snapshot_all(&env, "firewall_create");
 }
+
+/// A plan too big for one pull-request comment keeps the summary, the list of
+/// destroys, and as many diffs as fit, then names the rest; `-full` shows all.
+#[test]
+fn a_markdown_plan_fits_in_a_pull_request_comment() {
+    let env = TestEnv::new();
+    env.write("main.infra", "file \"doomed\" {\n  path    = \"doomed\"\n  content = \"x\"\n}\n");
+    env.infra(&["apply", "-auto-approve"]).success();
+    let long_line = "y".repeat(200);
+    env.write(
+        "main.infra",
+        &format!(
+            "file \"many\" {{\n  count   = 400\n  path    = \"many-${{count.index}}\"\n  content = \"{long_line}\"\n}}\n"
+        ),
+    );
+    let bounded = env.infra(&["plan", "-format", "markdown", "-no-color"]).success().stdout;
+    assert!(bounded.len() <= 60_000, "{} characters", bounded.len());
+    assert!(bounded.contains("**Plan: 400 to add, 0 to change, 1 to destroy.**"), "the summary stays");
+    let destroy = bounded.find("<code>file.doomed</code>").expect("the destroy is shown");
+    let first_create = bounded.find("<code>file.many[").expect("some creates are shown");
+    assert!(destroy < first_create, "destroys come first");
+    assert!(bounded.contains("more change(s) not shown"), "a note says what is missing");
+    assert!(bounded.contains("… and"), "the note itself is bounded");
+    let full = env.infra(&["plan", "-format", "markdown", "-full"]).success().stdout;
+    assert!(full.len() > 60_000);
+    assert_eq!(full.matches("<details>").count(), 401);
+    assert!(!full.contains("not shown"));
+}
+
+/// A rename, an import and a drift report, as a reviewer sees them.
+#[test]
+fn plan_output_for_moves_imports_and_refresh_only() {
+    let env = TestEnv::new();
+    let without_random = BASE.replace("random_id \"suffix\" {\n  byte_length = 4\n}\n", "");
+    env.write("main.infra", &without_random);
+    env.infra(&["apply", "-auto-approve"]).success();
+    std::fs::write(env.join("legacy.conf"), "kept = true\n").expect("write");
+    let refactored = without_random.replace("file \"config\" {", "file \"app_config\" {")
+        + "\nmoved {\n  from = file.config\n  to   = file.app_config\n}\n\nfile \"legacy\" {\n  path    = \"legacy.conf\"\n  content = \"kept = true\\n\"\n}\n\nimport {\n  to = file.legacy\n  id = \"legacy.conf\"\n}\n";
+    env.write("main.infra", &refactored);
+    snapshot_all(&env, "moved_imported");
+
+    env.write("main.infra", &without_random);
+    std::fs::write(env.join("motd"), "Welcome to staging.\nSomebody was here.\n").expect("edit");
+    for (format, suffix) in [("human", "human"), ("markdown", "md")] {
+        let run = env.infra(&["plan", "-refresh-only", "-format", format]).success();
+        insta::assert_snapshot!(format!("refresh_only_{suffix}"), env.stable(&run.stdout));
+    }
+}

@@ -498,8 +498,10 @@ file "hello" {{
     assert!(server.sh("jq --version").starts_with("jq-"), "jq is installed");
     assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "no-op");
 
-    // Undone by hand: shows in the plan, and apply does it again.
+    // Undone by hand: shows in the plan, and apply does it again, even with dpkg
+    // left "interrupted" (as a killed apt run leaves it).
     server.sh("gpasswd -d alice ops >/dev/null; apt-get -q -y remove jq >/dev/null 2>&1; sed -i /infra-e2e/d /home/alice/.ssh/authorized_keys");
+    server.sh("touch /var/lib/dpkg/updates/0001");
     let drift = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
     for changed in

@@ -112,3 +112,122 @@ fn ctrl_c_finishes_running_operations_and_saves() {
     let rest = env.infra(&["apply", "-auto-approve"]).success();
     assert!(rest.stdout.contains(&format!("{} added", 4 - done)), "{}", rest.stdout);
 }
+
+/// `abandon_on_destroy`: destroy forgets the resource and leaves the object,
+/// for what a machine is managed through (its admin account, its sudo rule).
+#[test]
+fn abandon_on_destroy_forgets_instead_of_deleting() {
+    let env = TestEnv::new();
+    env.write(
+        "main.infra",
+        "file \"sudoers\" {\n  path    = \"sudoers\"\n  content = \"admin ALL=(ALL) NOPASSWD:ALL\\n\"\n\n  lifecycle {\n    abandon_on_destroy = true\n  }\n}\n\nfile \"motd\" {\n  path    = \"motd\"\n  content = \"hello\"\n}\n",
+    );
+    env.infra(&["apply", "-auto-approve"]).success();
+    let plan = env.infra(&["plan", "-destroy", "-no-color"]).success();
+    assert!(plan.stdout.contains("# file.sudoers will be forgotten (the object stays)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("# file.motd will be destroyed"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 0 to add, 0 to change, 1 to destroy, 1 to forget."), "{}", plan.stdout);
+    let destroyed = env.infra(&["destroy", "-auto-approve", "-no-color"]).success();
+    assert!(destroyed.stdout.contains("1 destroyed, 1 forgotten (left in place)"), "{}", destroyed.stdout);
+    assert!(env.exists("sudoers"), "the abandoned object stays");
+    assert!(!env.exists("motd"));
+    assert_eq!(env.infra(&["state", "list"]).success().stdout, "");
+}
+
+/// A small tmpfs mounted for one test: the place to run out of space or turn
+/// read-only. Unmounted when dropped (before the test directory goes).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).expect("mount point");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("mount runs");
+        assert!(
+            mounted.status.success(),
+            "these tests mount a small tmpfs (root, as in CI): {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        SmallDisk { path }
+    }
+
+    fn remount(&self, options: &str) {
+        let done = std::process::Command::new("mount").args(["-o", options]).arg(&self.path).status();
+        assert!(done.is_ok_and(|s| s.success()), "remount {options}");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+fn many_files(count: usize) -> String {
+    format!(
+        "file \"item\" {{\n  count   = {count}\n  path    = \"out/item-${{count.index}}\"\n  content = \"${{count.index}}\\n\"\n}}\n"
+    )
+}
+
+#[test]
+fn a_full_disk_while_writing_state_stops_the_apply_with_state_whole() {
+    let env = TestEnv::new();
+    let disk = SmallDisk::mount(env.join("statefs"), "1m");
+    env.write("main.infra", &many_files(300));
+    let state = ["-state", "statefs/infra.state"];
+    // Leave room for the first snapshot and a few journal lines, not for 300.
+    let filler = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("head -c 1000000 /dev/zero > statefs/filler 2>/dev/null; true")
+        .current_dir(env.path())
+        .status();
+    assert!(filler.is_ok());
+    let free = std::fs::metadata(env.join("statefs/filler")).map(|m| 1_048_576 - m.len()).unwrap_or(0);
+    println!("{free} bytes left for state");
+
+    let full = env.infra(&[&["apply", "-auto-approve"][..], &state].concat()).failure();
+    let message = TestEnv::flat(&full.stderr);
+    assert!(message.contains("No space left on device"), "{message}");
+    assert!(message.contains("statefs/infra.state"), "the error names the state file: {message}");
+    assert!(message.contains("changed but could not be recorded"), "and what it could not record: {message}");
+    assert!(message.contains("file.item["), "naming the resources: {message}");
+    let listed = env.infra(&[&["state", "list"][..], &state].concat()).success();
+    let recorded = listed.stdout.lines().count();
+    assert!(recorded < 300, "the apply stopped when state could not be written ({recorded} recorded)");
+
+    std::fs::remove_file(env.join("statefs/filler")).expect("free the space");
+    env.infra(&[&["apply", "-auto-approve"][..], &state].concat()).success();
+    let plan = env.infra(&[&["plan", "-detailed-exitcode"][..], &state].concat());
+    assert_eq!(plan.code, 0, "converged once there is room: {}", plan.stdout);
+    assert_eq!(env.infra(&[&["state", "list"][..], &state].concat()).stdout.lines().count(), 300);
+    drop(disk);
+}
+
+#[test]
+fn a_read_only_state_directory_is_named_and_nothing_changes() {
+    let env = TestEnv::new();
+    let disk = SmallDisk::mount(env.join("statefs"), "4m");
+    let state = ["-state", "statefs/infra.state"];
+    env.write("main.infra", &many_files(3));
+    env.infra(&[&["apply", "-auto-approve"][..], &state].concat()).success();
+    let before = std::fs::read(env.join("statefs/infra.state")).expect("state");
+
+    env.write("main.infra", &many_files(5));
+    disk.remount("remount,ro");
+    let refused = env.infra(&[&["apply", "-auto-approve"][..], &state].concat()).failure();
+    let message = TestEnv::flat(&refused.stderr);
+    assert!(message.contains("Read-only file system"), "{message}");
+    assert!(message.contains("statefs/infra.state"), "the error names the state file: {message}");
+    assert!(!env.exists("out/item-3"), "nothing was created that state could not record");
+    assert_eq!(std::fs::read(env.join("statefs/infra.state")).expect("state"), before);
+
+    disk.remount("remount,rw");
+    env.infra(&[&["apply", "-auto-approve"][..], &state].concat()).success();
+    assert!(env.exists("out/item-4"));
+    drop(disk);
+}

@@ -187,3 +187,91 @@ pub mod docker {
         }
     }
 }
+
+/// A real PostgreSQL for the team-workflow tests (`scripts/postgres-server`).
+pub mod postgres {
+    use std::io::{BufRead, BufReader};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+
+    use super::{Run, TestEnv};
+
+    /// A PostgreSQL server of its own on a free 127.0.0.1 port; gone when dropped.
+    pub struct Postgres {
+        server: Child,
+        pub url: String,
+        /// With `--tls`: the certificate of the CA that signed the server's.
+        pub ca_file: Option<String>,
+    }
+
+    impl Postgres {
+        pub fn start() -> Postgres {
+            Postgres::start_with(&[])
+        }
+
+        pub fn start_with(options: &[&str]) -> Postgres {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres-server");
+            let mut server = Command::new("bash")
+                .arg(script)
+                .args(options)
+                // postgres-server stops when its stdin closes: with this test.
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("scripts/postgres-server runs (apt-get install postgresql)");
+            let stdout = server.stdout.take().expect("stdout");
+            let mut lines = BufReader::new(stdout);
+            let mut first = String::new();
+            lines.read_line(&mut first).expect("postgres-server prints its address");
+            let url = first
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("postgres-server said {first:?}"))
+                .to_string();
+            let ca_file = options.contains(&"--tls").then(|| {
+                let mut second = String::new();
+                lines.read_line(&mut second).expect("postgres-server names its CA");
+                second
+                    .trim()
+                    .strip_prefix("ca-file ")
+                    .unwrap_or_else(|| panic!("postgres-server said {second:?}"))
+                    .to_string()
+            });
+            Postgres { server, url, ca_file }
+        }
+
+        pub fn command(&self, env: &TestEnv, args: &[&str]) -> Command {
+            let mut command = env.command(args);
+            command.env("INFRA_PG", &self.url);
+            command
+        }
+
+        pub fn infra(&self, env: &TestEnv, args: &[&str]) -> Run {
+            self.command(env, args).output().expect("run infra").into()
+        }
+
+        /// One SQL query's rows, `|`-separated, through psql.
+        pub fn sql(&self, query: &str) -> String {
+            self.try_sql(query).unwrap_or_else(|e| panic!("psql: {e}"))
+        }
+
+        /// The same, for a query that may fail (a table infra has not made yet).
+        pub fn try_sql(&self, query: &str) -> Result<String, String> {
+            let out = Command::new("psql").args([&self.url, "-At", "-c", query]).output().expect("psql runs");
+            if out.status.success() {
+                Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        }
+    }
+
+    impl Drop for Postgres {
+        fn drop(&mut self) {
+            drop(self.server.stdin.take());
+            let _ = self.server.wait();
+        }
+    }
+
+    pub const BACKEND: &str = "backend \"postgres\" {\n  conn = env(\"INFRA_PG\")\n}\n";
+}

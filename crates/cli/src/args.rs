@@ -19,6 +19,12 @@ The everyday loop:
   infra apply plan.bin      apply exactly a reviewed plan
   infra destroy             remove everything this configuration manages
 
+Working as a team:
+  backend \"postgres\" { conn = env(\"INFRA_PG\") } in the configuration keeps state (every
+  version of it, locked while in use) in PostgreSQL; `infra init -migrate-state` moves it there.
+  infra env new staging     one configuration, one state per environment (env.name in expressions)
+  infra -env staging plan   work on another environment for one command (or INFRA_ENV=staging)
+
 Flags may be written Terraform-style with one dash: `-auto-approve`, `-var name=value`.";
 
 #[derive(Parser, Debug)]
@@ -35,9 +41,12 @@ pub struct Global {
     /// Switch to DIR before doing anything: the configuration directory, and what relative paths are relative to
     #[arg(long, global = true, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
-    /// State file to read and write (default: infra.state in the configuration directory)
+    /// State file to read and write with the local backend (default: infra.state in the configuration directory)
     #[arg(long, global = true, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// The environment to work on (default: the one `infra env select` chose, else `default`)
+    #[arg(long = "env", global = true, env = "INFRA_ENV", value_name = "NAME")]
+    pub environment: Option<String>,
     /// Never colour the output (colour is used only on a terminal, and never when NO_COLOR is set)
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -45,6 +54,13 @@ pub struct Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Record where state is kept (the `backend` block), or move state to a new backend
+    #[command(long_about = "Record where state is kept: the configuration's `backend` block (or the local \
+        default) is remembered in .infra/backend.json. When the block changes, every command stops until \
+        `infra init` is run again: -migrate-state copies every environment's state from the old backend \
+        to the new one (refusing to overwrite a different state there unless -force-copy), -reconfigure \
+        starts using the new backend as it is. The old backend's copy is left in place.")]
+    Init(InitArgs),
     /// Check the configuration: syntax, references, types, providers, cycles
     Validate,
     /// Rewrite .infra files in the canonical layout (comments kept)
@@ -58,6 +74,12 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Destroy everything this configuration manages (asks first)
     Destroy(ApplyArgs),
+    /// Report changes made outside infra: exit 2 when the real world differs from state, 0 when not
+    #[command(long_about = "Report changes made outside infra, for a nightly job: the same as \
+        `infra plan -refresh-only -detailed-exitcode`. Exits 0 when the real world matches state, 2 when \
+        it differs (the report says how), 1 on error. `infra apply -refresh-only` accepts what was found \
+        into state; `infra apply` puts the real world back as configured.")]
+    Drift(DriftArgs),
     /// Show a saved plan, or the current state when no file is given
     Show(ShowArgs),
     /// Print the root module's outputs from state
@@ -107,9 +129,12 @@ pub enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
-    /// Inspect and edit state: list, show, mv, rm
+    /// Inspect and edit state: list, show, mv, rm, history, pull, push, rollback
     #[command(subcommand)]
     State(StateCommand),
+    /// Environments: one configuration, one state per environment (list, new, select, delete, show)
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Clear a stale lock left by a process that no longer runs
     ForceUnlock {
         /// The lock id printed when the state was found locked
@@ -136,6 +161,28 @@ pub struct BackupArgs {
     pub address: String,
     #[command(flatten)]
     pub vars: VarArgs,
+}
+
+impl DriftArgs {
+    /// `infra drift` is `infra plan -refresh-only -detailed-exitcode`.
+    pub fn into_plan_args(self) -> PlanArgs {
+        PlanArgs {
+            vars: self.vars,
+            out: None,
+            format: self.format,
+            full: false,
+            detailed_exitcode: true,
+            destroy: false,
+            common: PlanCommon {
+                refresh: true,
+                refresh_only: true,
+                target: Vec::new(),
+                replace: Vec::new(),
+                parallelism: 10,
+                lock_timeout: self.lock_timeout,
+            },
+        }
+    }
 }
 
 impl BackupCommand {
@@ -178,6 +225,9 @@ pub struct PlanArgs {
     /// Output format: human (default), json (documented schema) or markdown (for pull requests)
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Markdown: show every change, even past what one pull-request comment holds (60,000 characters)
+    #[arg(long)]
+    pub full: bool,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -189,10 +239,25 @@ pub struct PlanArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Output format: human (default), json or markdown
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Wait up to this long for a held state lock, e.g. 30s or 2m (default: fail at once)
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct PlanCommon {
     /// Read the real world before planning (-refresh=false trusts state as recorded)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// Only read the real world: plan to record what changed outside infra in state, and nothing else
+    #[arg(long)]
+    pub refresh_only: bool,
     /// Limit the plan to ADDRESS and what it depends on (repeatable)
     #[arg(long, value_name = "ADDRESS")]
     pub target: Vec<String>,
@@ -221,6 +286,38 @@ pub struct ApplyArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// Copy every environment's state from the recorded backend to the configuration's new one
+    #[arg(long)]
+    pub migrate_state: bool,
+    /// Use the configuration's backend as it is, without copying any state
+    #[arg(long, conflicts_with = "migrate_state")]
+    pub reconfigure: bool,
+    /// With -migrate-state: overwrite a different state already in the new backend
+    #[arg(long, requires = "migrate_state")]
+    pub force_copy: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnvCommand {
+    /// List the environments; the selected one is marked with *
+    List,
+    /// Print the selected environment's name
+    Show,
+    /// Create an empty environment and select it
+    New { name: String },
+    /// Work on another environment from now on (-env NAME does it for one command)
+    Select { name: String },
+    /// Delete an environment's state (refused while it still manages resources, unless -force)
+    Delete {
+        name: String,
+        /// Delete even though resources are recorded: they are left running, unmanaged
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct FmtArgs {
     /// Only check: exit 3 and list files that are not formatted (for CI)
     #[arg(long)]
@@ -232,15 +329,20 @@ pub struct FmtArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ShowArgs {
     pub plan_file: Option<PathBuf>,
+    /// Output format for a plan: human (default), json or markdown
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Markdown: show every change, even past what one pull-request comment holds
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
     /// One output's name (default: all)
     pub name: Option<String>,
-    /// Print as JSON (sensitive values included: you asked for them)
+    /// Print as JSON. All outputs: sensitive values are null, marked "sensitive": true;
+    /// one output by name: its value, sensitive or not (you asked for it)
     #[arg(long)]
     pub json: bool,
     /// Print a string output without quotes, for scripts
@@ -268,6 +370,26 @@ pub enum StateCommand {
     Mv { source: String, destination: String },
     /// Forget a resource: infra stops managing it; the real object stays
     Rm { addresses: Vec<String> },
+    /// List the kept versions of this environment's state (serial, time, who, checksum)
+    History,
+    /// Print this environment's state (the file format) to standard output
+    Pull {
+        /// An earlier version instead of the current one (a serial from `infra state history`)
+        #[arg(long)]
+        serial: Option<u64>,
+    },
+    /// Replace this environment's state with FILE (refused for another lineage or an older serial unless -force)
+    Push {
+        file: PathBuf,
+        /// Push even though the lineage differs or the serial is not newer
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make an earlier version (by serial, from `infra state history`) the current state again
+    Rollback { serial: u64 },
+    /// Write this environment's state again, sealed with the current encryption `key` (after a
+    /// rotation, while the old key is still `previous_key`; or to encrypt a state written in the clear)
+    Rekey,
 }
 
 /// Terraform users write `-auto-approve`; clap wants `--auto-approve`. Single-dash

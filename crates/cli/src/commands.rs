@@ -5,19 +5,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use infra_core::plan::{Plan, PlanMode};
-use infra_core::state::{State, StateStore};
+use infra_core::state::State;
 use infra_core::{ResourceAddress, Value};
 use infra_engine::{ApplyOptions, Inspected, Inspection, Interrupt, PlanOptions};
 
 use crate::args::{
-    ApplyArgs, Cli, Command, FmtArgs, Format, Global, OutputArgs, PlanArgs, PlanCommon, ShowArgs, StateCommand, VarArgs,
+    ApplyArgs, Cli, Command, FmtArgs, Format, Global, OutputArgs, PlanArgs, PlanCommon, ShowArgs, VarArgs,
 };
-use crate::context::{Session, parse_addresses, parse_duration};
+use crate::context::{Session, open_state, parse_addresses, parse_duration};
 use crate::progress::Progress;
 use crate::render::{self, Paint};
 use crate::report::{CliError, Status, color_enabled};
+use crate::state_commands::{env_command, init, state_command};
 
-type Outcome = Result<Status, CliError>;
+pub(crate) type Outcome = Result<Status, CliError>;
 
 pub fn run(cli: Cli) -> Result<Status, (CliError, bool)> {
     let no_color = cli.global.no_color;
@@ -36,10 +37,16 @@ async fn dispatch(cli: Cli) -> Outcome {
             .map_err(|e| CliError::message(format!("cannot switch to -chdir {}: {e}", dir.display())))?;
     }
     match cli.command {
+        Command::Init(args) => init(&global, &args),
+        Command::Env(command) => env_command(&global, command),
         Command::Validate => validate(&global),
         Command::Fmt(args) => fmt(&global, &args),
         Command::Plan(args) => plan(&global, &args).await,
-        Command::Apply(args) => apply(&global, &args, PlanMode::Normal).await,
+        Command::Apply(args) => {
+            let mode = if args.common.refresh_only { PlanMode::RefreshOnly } else { PlanMode::Normal };
+            apply(&global, &args, mode).await
+        }
+        Command::Drift(args) => plan(&global, &args.into_plan_args()).await,
         Command::Destroy(args) => apply(&global, &args, PlanMode::Destroy).await,
         Command::Show(args) => show(&global, &args),
         Command::Output(args) => output(&global, &args),
@@ -60,7 +67,7 @@ async fn dispatch(cli: Cli) -> Outcome {
             inspect(&global, &address, &vars, Inspection::Exec { argv: &command }).await
         }
         Command::ForceUnlock { lock_id } => {
-            let store = infra_core::state::LocalStore::new(state_path(&global));
+            let (_, store) = open_state(&global)?;
             store.force_unlock(&lock_id)?;
             println!("The state lock was cleared. infra can be used again.");
             Ok(Status::Ok)
@@ -68,12 +75,8 @@ async fn dispatch(cli: Cli) -> Outcome {
     }
 }
 
-fn paint(global: &Global) -> Paint {
+pub(crate) fn paint(global: &Global) -> Paint {
     Paint { enabled: color_enabled(global.no_color, std::io::stdout().is_terminal()) }
-}
-
-fn state_path(global: &Global) -> PathBuf {
-    global.state.clone().unwrap_or_else(|| crate::context::config_dir(global).join(crate::context::STATE_FILE))
 }
 
 fn validate(global: &Global) -> Outcome {
@@ -170,22 +173,27 @@ async fn make_plan(p: Prepared, state: &State, options: &PlanOptions) -> Result<
     }
 }
 
-fn render_plan(plan: &Plan, format: Format, paint: Paint) -> String {
+fn render_plan(plan: &Plan, format: Format, paint: Paint, full: bool) -> String {
     match format {
         Format::Human => render::human::plan(plan, paint),
         Format::Json => render::json::plan(plan),
-        Format::Markdown => render::markdown::plan(plan),
+        Format::Markdown => render::markdown::plan(plan, (!full).then_some(render::markdown::COMMENT_LIMIT)),
     }
 }
 
 async fn plan(global: &Global, args: &PlanArgs) -> Outcome {
     let prepared = prepare(global, &args.vars)?;
-    let mode = if args.destroy { PlanMode::Destroy } else { PlanMode::Normal };
+    let mode = match (args.destroy, args.common.refresh_only) {
+        (true, true) => return Err(CliError::message("-destroy and -refresh-only cannot be combined")),
+        (true, false) => PlanMode::Destroy,
+        (false, true) => PlanMode::RefreshOnly,
+        (false, false) => PlanMode::Normal,
+    };
     let options = plan_options(&args.common, mode, prepared.variables.clone())?;
     let _lock = prepared.session.lock("plan", parse_duration(&args.common.lock_timeout)?)?;
     let state = prepared.session.load_state()?;
     let (_prepared, plan) = make_plan(prepared, &state, &options).await?;
-    print!("{}", render_plan(&plan, args.format, paint(global)));
+    print!("{}", render_plan(&plan, args.format, paint(global), args.full));
     if let Some(out) = &args.out {
         write_plan_file(out, &plan)?;
         if args.format == Format::Human {
@@ -226,6 +234,7 @@ fn confirm(mode: PlanMode) -> Result<bool, CliError> {
     let question = match mode {
         PlanMode::Normal => "Do you want to perform these actions?",
         PlanMode::Destroy => "Do you really want to destroy all resources?",
+        PlanMode::RefreshOnly => "Would you like to record these changes made outside infra in state?",
     };
     print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let _ = std::io::stdout().flush();
@@ -239,10 +248,20 @@ fn confirm(mode: PlanMode) -> Result<bool, CliError> {
 
 async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
     let paint = paint(global);
+    if mode == PlanMode::Destroy && args.common.refresh_only {
+        return Err(CliError::message("-refresh-only cannot be combined with destroy"));
+    }
     let (prepared, plan) = match &args.plan_file {
         Some(file) => {
-            let plan = read_plan_file(file)?;
-            let (session, graph) = Session::open(global)?;
+            let mut plan = read_plan_file(file)?;
+            let (session, graph) = if plan.withholds() {
+                // The secrets the file left out come from the inputs given now.
+                let given = prepare(global, &args.vars)?;
+                plan.unseal_variables(&given.variables).map_err(withheld_error)?;
+                (given.session, given.graph)
+            } else {
+                Session::open(global)?
+            };
             let variables = plan.variables.clone();
             (Prepared { session, graph, variables }, Some(plan))
         }
@@ -252,9 +271,23 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
     let _lock = prepared.session.lock(operation, parse_duration(&args.common.lock_timeout)?)?;
     let stored = prepared.session.store.load()?;
     let (prepared, plan, mut state) = match plan {
-        Some(plan) => {
+        Some(mut plan) => {
             let state = stored.unwrap_or_else(|| State { lineage: plan.lineage.clone(), ..State::new() });
             check_saved_plan(&prepared, &plan, &state)?;
+            let prepared = if plan.withholds() {
+                let options = PlanOptions {
+                    mode: plan.mode,
+                    refresh: true,
+                    targets: plan.targets.clone(),
+                    replace: Vec::new(),
+                    variables: plan.variables.clone(),
+                };
+                let (prepared, fresh) = make_plan(prepared, &state, &options).await?;
+                plan.unseal(fresh).map_err(withheld_error)?;
+                prepared
+            } else {
+                prepared
+            };
             (prepared, plan, state)
         }
         None => {
@@ -272,6 +305,8 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             (prepared, plan, state)
         }
     };
+    // A saved plan says what it is: a refresh-only plan records, a destroy plan destroys.
+    let mode = plan.mode;
     prepared.session.store.backup()?;
     let interrupt = Arc::new(Interrupt::default());
     let watcher = {
@@ -295,7 +330,7 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
         &prepared.graph,
         &plan,
         &mut state,
-        &prepared.session.store,
+        prepared.session.store.as_ref(),
         &options,
     )
     .await;
@@ -310,11 +345,22 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             "run `infra apply` again to finish",
         ));
     }
+    if mode == PlanMode::RefreshOnly {
+        println!(
+            "\n{}",
+            paint.green(&format!("State updated: {} resource(s) now recorded as found.", report.accepted))
+        );
+        return Ok(Status::Ok);
+    }
     let verb = if mode == PlanMode::Destroy { "Destroy" } else { "Apply" };
+    let forgotten = match report.forgotten {
+        0 => String::new(),
+        n => format!(", {n} forgotten (left in place)"),
+    };
     println!(
         "\n{}",
         paint.green(&format!(
-            "{verb} complete! Resources: {} added, {} changed, {} destroyed.",
+            "{verb} complete! Resources: {} added, {} changed, {} destroyed{forgotten}.",
             report.added, report.changed, report.destroyed
         ))
     );
@@ -325,6 +371,14 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
         }
     }
     Ok(Status::Ok)
+}
+
+fn withheld_error(e: infra_core::plan::UnsealError) -> CliError {
+    CliError::with_help(
+        e.to_string(),
+        "a saved plan holds no secret: give apply the same variables, environment and state as the plan \
+         had (-var, -var-file, INFRA_VAR_*, env()), or make a new plan and review it again",
+    )
 }
 
 fn check_saved_plan(p: &Prepared, plan: &Plan, state: &State) -> Result<(), CliError> {
@@ -362,10 +416,10 @@ fn show(global: &Global, args: &ShowArgs) -> Outcome {
     match &args.plan_file {
         Some(file) => {
             let plan = read_plan_file(file)?;
-            print!("{}", render_plan(&plan, args.format, paint(global)));
+            print!("{}", render_plan(&plan, args.format, paint(global), args.full));
         }
         None => {
-            let store = infra_core::state::LocalStore::new(state_path(global));
+            let (_, store) = open_state(global)?;
             let state = store.load()?.unwrap_or_default();
             print!("{}", render::human::state(&state, paint(global)));
         }
@@ -374,7 +428,7 @@ fn show(global: &Global, args: &ShowArgs) -> Outcome {
 }
 
 fn output(global: &Global, args: &OutputArgs) -> Outcome {
-    let store = infra_core::state::LocalStore::new(state_path(global));
+    let (_, store) = open_state(global)?;
     let state = store.load()?.unwrap_or_default();
     match &args.name {
         Some(name) => {
@@ -395,7 +449,9 @@ fn output(global: &Global, args: &OutputArgs) -> Outcome {
                 .outputs
                 .iter()
                 .map(|(k, v)| {
-                    (k.clone(), serde_json::json!({ "value": v.to_json(), "sensitive": v.contains_sensitive() }))
+                    // A secret is printed only when asked for by name.
+                    let value = render::json::redacted(v);
+                    (k.clone(), serde_json::json!({ "value": value, "sensitive": v.contains_sensitive() }))
                 })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
@@ -484,60 +540,4 @@ async fn inspect(global: &Global, address: &str, vars: &VarArgs, inspection: Ins
         }
         Err(diagnostics) => Err(prepared.session.config_error(diagnostics)),
     }
-}
-
-fn state_command(global: &Global, command: StateCommand) -> Outcome {
-    let store = infra_core::state::LocalStore::new(state_path(global));
-    let mutating = matches!(command, StateCommand::Mv { .. } | StateCommand::Rm { .. });
-    let _lock =
-        if mutating { Some(store.lock(crate::context::lock_info("state"), std::time::Duration::ZERO)?) } else { None };
-    let mut state = store.load()?.unwrap_or_default();
-    let find = |state: &State, text: &str| -> Result<ResourceAddress, CliError> {
-        let address: ResourceAddress = parse_addresses(&[text.to_string()])?.remove(0);
-        if state.resources.contains_key(&address) {
-            Ok(address)
-        } else {
-            Err(CliError::with_help(format!("{address} is not in state"), "`infra state list` shows what is"))
-        }
-    };
-    match command {
-        StateCommand::List => {
-            for address in state.resources.keys() {
-                println!("{address}");
-            }
-        }
-        StateCommand::Show { address } => {
-            let address = find(&state, &address)?;
-            let single = State {
-                resources: [(address.clone(), state.resources[&address].clone())].into(),
-                outputs: Default::default(),
-                ..state.clone()
-            };
-            print!("{}", render::human::state(&single, paint(global)));
-        }
-        StateCommand::Mv { source, destination } => {
-            let from = find(&state, &source)?;
-            let to: ResourceAddress = parse_addresses(&[destination])?.remove(0);
-            if state.resources.contains_key(&to) {
-                return Err(CliError::message(format!("{to} already exists in state")));
-            }
-            store.backup()?;
-            let resource = state.resources.remove(&from).expect("found above");
-            state.resources.insert(to.clone(), resource);
-            state.serial += 1;
-            store.save(&state)?;
-            println!("Moved {from} to {to}.");
-        }
-        StateCommand::Rm { addresses } => {
-            let found = addresses.iter().map(|a| find(&state, a)).collect::<Result<Vec<_>, _>>()?;
-            store.backup()?;
-            for address in &found {
-                state.resources.remove(address);
-            }
-            state.serial += 1;
-            store.save(&state)?;
-            println!("Removed {} resource(s) from state; the real objects were left alone.", found.len());
-        }
-    }
-    Ok(Status::Ok)
 }

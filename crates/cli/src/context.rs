@@ -1,27 +1,28 @@
 //! What every command starts from: the configuration directory, the host facts
-//! evaluation may use, root variables, the providers built in, and the state store.
+//! evaluation may use, root variables, the providers built in, and the state
+//! store of the selected environment (`backend.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use infra_core::state::{LocalStore, LockGuard, LockInfo, State, StateStore};
+use infra_core::state::{LockGuard, LockInfo, State, StateStore};
 use infra_core::{ProviderRegistry, ResourceAddress, Value};
 use infra_engine::{Graph, Workspace};
 use infra_lang::{Config, Host};
 use infra_syntax::Diagnostic;
 
 use crate::args::{Global, VarArgs};
+use crate::backend::Selected;
 use crate::report::CliError;
-
-pub const STATE_FILE: &str = "infra.state";
 
 pub struct Session {
     pub config: Config,
     pub host: Host,
     pub registry: ProviderRegistry,
-    pub store: LocalStore,
+    pub selected: Selected,
+    pub store: Box<dyn StateStore>,
 }
 
 /// The providers this binary is built with. The only place that names them.
@@ -40,13 +41,29 @@ pub fn config_dir(_global: &Global) -> PathBuf {
     std::env::current_dir().unwrap_or_default()
 }
 
-fn host(dir: &Path) -> Host {
+pub fn host(dir: &Path, environment: &str) -> Host {
     Host {
         env: std::env::vars().collect(),
         home: std::env::var_os("HOME").map(PathBuf::from),
         cwd: std::env::current_dir().unwrap_or_default(),
         root: dir.to_path_buf(),
+        environment: environment.to_string(),
     }
+}
+
+/// The configuration in the working directory, loaded only to learn where its
+/// state is kept (for commands that read state without planning).
+pub fn open_state(global: &Global) -> Result<(Selected, Box<dyn StateStore>), CliError> {
+    let dir = config_dir(global);
+    let (config, diagnostics) = infra_lang::load(&dir);
+    // A file that did not parse may hold the backend block: guessing would be wrong.
+    if diagnostics.iter().any(|d| matches!(d.code, "infra::syntax" | "infra::backend")) {
+        return Err(CliError::Config { sources: config.sources, diagnostics });
+    }
+    let host = host(&dir, "");
+    let selected = Selected::open(global, &config, &host, &dir)?;
+    let store = selected.store()?;
+    Ok((selected, store))
 }
 
 impl Session {
@@ -64,8 +81,10 @@ impl Session {
             ));
         }
         let registry = registry();
-        let store = LocalStore::new(global.state.clone().unwrap_or_else(|| dir.join(STATE_FILE)));
-        let session = Session { host: host(&dir), config, registry, store };
+        let selected = Selected::open(global, &config, &host(&dir, ""), &dir)?;
+        let store = selected.store()?;
+        let host = host(&dir, &selected.environment);
+        let session = Session { host, config, registry, selected, store };
         // A file that did not parse would make every reference into it look
         // unknown; otherwise check the graph too, to report every problem at once.
         let unparsed = diagnostics.iter().any(|d| matches!(d.code, "infra::syntax" | "infra::io"));
@@ -116,7 +135,8 @@ impl Session {
             }
         }
         let given = args.var_files.iter().map(|f| self.host.cwd.join(f));
-        for file in auto_var_files(&self.host.root).into_iter().chain(given) {
+        let environment_file = environment_var_file(&self.host.root, &self.selected.environment);
+        for file in auto_var_files(&self.host.root).into_iter().chain(environment_file).chain(given) {
             match infra_lang::load_var_file(&file, &mut self.config.sources, &self.host) {
                 Ok(v) => values.extend(v),
                 Err(e) => errors.extend(e),
@@ -165,12 +185,15 @@ fn auto_var_files(dir: &Path) -> Vec<PathBuf> {
     auto
 }
 
+/// `environments/NAME.infravars`: the variables of one environment, loaded after
+/// the shared var files and before `-var-file`s.
+fn environment_var_file(dir: &Path, environment: &str) -> Option<PathBuf> {
+    Some(dir.join("environments").join(format!("{environment}.infravars"))).filter(|p| p.is_file())
+}
+
 pub fn lock_info(operation: &str) -> LockInfo {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    LockInfo::new(operation, &who, &host)
+    LockInfo::new(operation, &who, &crate::backend::hostname())
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, CliError> {

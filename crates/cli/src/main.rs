@@ -2,11 +2,13 @@
 //! library crates. No engine logic lives here.
 
 mod args;
+mod backend;
 mod commands;
 mod context;
 mod progress;
 mod render;
 mod report;
+mod state_commands;
 
 fn main() -> std::process::ExitCode {
     let argv = args::terraform_style(std::env::args_os().collect());

@@ -92,6 +92,9 @@ fn state_help(e: &StateError) -> Option<String> {
             "the file was left untouched; restore it from its .backup copy or from version control".into()
         }
         StateError::NewerFormat { .. } => "the file was left untouched".into(),
+        StateError::Encryption { .. } => "nothing was changed; the keys come from `state { encryption { key = ..., \
+             previous_key = ... } }` (the old key goes in `previous_key` while rotating)"
+            .into(),
         _ => return None,
     })
 }
@@ -132,7 +135,12 @@ pub fn render_diagnostics(sources: &SourceMap, diagnostics: &[Diagnostic], color
 /// Paths as the user typed them: relative to the current directory when inside it.
 pub fn display_path(path: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
-    path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
+    match path.strip_prefix(&cwd) {
+        // The working directory itself: "no .infra files in ." reads better than "in ".
+        Ok(relative) if relative.as_os_str().is_empty() => ".".to_string(),
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
 }
 
 fn to_miette(sources: &SourceMap, d: &Diagnostic) -> Rendered {
@@ -141,9 +149,9 @@ fn to_miette(sources: &SourceMap, d: &Diagnostic) -> Rendered {
         Severity::Warning => miette::Severity::Warning,
     };
     let mut rendered = Rendered {
-        message: d.message.clone(),
+        message: shorten_long_words(&d.message),
         code: Some(d.code.to_string()),
-        help: d.help.clone(),
+        help: d.help.as_deref().map(shorten_long_words),
         severity,
         source: None,
         labels: Vec::new(),
@@ -154,6 +162,20 @@ fn to_miette(sources: &SourceMap, d: &Diagnostic) -> Rendered {
     for label in d.labels.iter().filter(|l| known(l.span.file)) {
         if !files.contains(&label.span.file) {
             files.push(label.span.file);
+        }
+    }
+    // A label on a line of tens of thousands of characters would print all of
+    // them: name the place instead of showing it.
+    let (files, too_long): (Vec<_>, Vec<_>) = files.into_iter().partition(|file| {
+        let text = &sources.get(*file).text;
+        d.labels.iter().filter(|l| l.span.file == *file).all(|l| line_length(text, l.span.start) <= LONGEST_SHOWN_LINE)
+    });
+    for file in too_long {
+        let source = sources.get(file);
+        for label in d.labels.iter().filter(|l| l.span.file == file) {
+            let (line, col) = source.line_col(label.span.start);
+            let place = format!("\n  at {}:{line}:{col}: {}", display_path(&source.path), label.message);
+            rendered.message.push_str(&shorten_long_words(&place));
         }
     }
     for (i, file) in files.iter().enumerate() {
@@ -181,6 +203,42 @@ fn to_miette(sources: &SourceMap, d: &Diagnostic) -> Rendered {
         }
     }
     rendered
+}
+
+/// Source lines longer than this are not shown under a diagnostic.
+const LONGEST_SHOWN_LINE: usize = 2_000;
+
+/// The length of the line holding byte `offset`.
+fn line_length(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    end - start
+}
+
+/// Words of more than 120 characters (a 200,000-character name) are cut in the
+/// middle, so a message stays readable.
+fn shorten_long_words(text: &str) -> String {
+    const LONGEST: usize = 120;
+    let mut out = String::with_capacity(text.len().min(4096));
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        let chars = word.chars().count();
+        if chars > LONGEST {
+            let head: String = word.chars().take(60).collect();
+            let tail: String = word.chars().skip(chars - 20).collect();
+            out.push_str(&format!("{head}…{tail} ({chars} characters)"));
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A diagnostic in the shape miette renders.
@@ -225,5 +283,28 @@ impl miette::Diagnostic for Rendered {
         } else {
             Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_words_are_cut_in_the_middle() {
+        let name = format!("var.{}", "a".repeat(200_000));
+        let short = shorten_long_words(&format!("unknown reference `{name}` here"));
+        assert!(short.len() < 200, "{short}");
+        assert!(short.starts_with("unknown reference `var.aaa"));
+        assert!(short.ends_with("(200006 characters) here"), "{short}");
+        assert_eq!(shorten_long_words("short words\n  stay as\tthey are"), "short words\n  stay as\tthey are");
+    }
+
+    #[test]
+    fn line_length_is_the_line_around_an_offset() {
+        let text = "ab\ncdef\ng";
+        assert_eq!(line_length(text, 0), 2);
+        assert_eq!(line_length(text, 4), 4);
+        assert_eq!(line_length(text, 9), 1);
     }
 }

@@ -101,6 +101,13 @@ impl FromStr for ResourceAddress {
         if parts.iter().any(|p| p.is_empty()) {
             return Err(err("empty name"));
         }
+        let is_name = |p: &str| {
+            p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !parts.iter().all(|p| is_name(p)) {
+            return Err(err("names are letters, digits, `_` and `-`, as in `file.motd` (no quotes)"));
+        }
         let mut module = Vec::new();
         let mut i = 0;
         while i + 1 < parts.len() && parts[i] == "module" {
@@ -126,6 +133,8 @@ mod tests {
             assert_eq!(parsed.to_string(), text);
         }
         assert!("file".parse::<ResourceAddress>().is_err());
+        assert!("\"file.x\"".parse::<ResourceAddress>().is_err(), "a quoted address is not an address");
+        assert!("file.x y".parse::<ResourceAddress>().is_err());
         assert!("file.x[abc]".parse::<ResourceAddress>().is_err());
     }
 

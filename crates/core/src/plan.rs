@@ -1,4 +1,7 @@
-//! [`Plan`]: the changes a plan proposes, and the saved-plan file (`infra plan -out`).
+//! [`Plan`]: the changes a plan proposes, and the saved-plan file (`infra plan -out`),
+//! which never holds a sensitive value ([`withheld`]).
+
+mod withheld;
 
 use std::collections::BTreeMap;
 
@@ -6,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::format::{PathStepV1, paths_from_file, paths_to_file};
 use crate::{ResourceAddress, Value};
+pub use withheld::{UnsealError, Withheld, WithheldValue};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,6 +35,9 @@ pub enum ChangeReason {
     GoneOutsideInfra,
     /// `infra destroy`.
     DestroyRequested,
+    /// Destroyed by forgetting: `lifecycle { abandon_on_destroy = true }`
+    /// removes it from state and leaves the object alone.
+    Abandoned,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +80,9 @@ pub enum PlanMode {
     #[default]
     Normal,
     Destroy,
+    /// `-refresh-only`: read the real world and propose only to record it in
+    /// state; no resource is created, changed or destroyed.
+    RefreshOnly,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -92,6 +102,28 @@ pub struct Plan {
     /// What providers want a reviewer to know that is not an error (a port
     /// published to the world, say).
     pub warnings: Vec<PlanWarning>,
+    /// Instances recorded under one address that `moved` blocks renamed; the
+    /// changes above already use the new addresses.
+    pub moved: Vec<Move>,
+    /// Existing objects `import` blocks bring under management; the changes
+    /// above already start from what was read.
+    pub imports: Vec<Import>,
+    /// Sensitive values a saved plan left out (placeholders stand in for them).
+    pub withheld: Withheld,
+}
+
+/// An existing object that applying records in state (`import` block).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    pub address: ResourceAddress,
+    pub id: String,
+}
+
+/// A recorded instance renamed by a `moved` block: the real object stays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Move {
+    pub from: ResourceAddress,
+    pub to: ResourceAddress,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -106,6 +138,8 @@ pub struct Summary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+    /// Deletes that only forget (`abandon_on_destroy`): not counted in `destroy`.
+    pub forget: usize,
 }
 
 impl Plan {
@@ -120,15 +154,26 @@ impl Plan {
                     s.add += 1;
                     s.destroy += 1;
                 }
+                Action::Delete if c.reason == Some(ChangeReason::Abandoned) => s.forget += 1,
                 Action::Delete => s.destroy += 1,
             }
         }
         s
     }
 
-    /// True when applying would change resources or outputs.
+    /// True when applying would change resources or outputs (or, refresh-only,
+    /// when the real world differs from state).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp) || self.outputs.iter().any(|o| o.before != o.after)
+        let outputs_change = self.outputs.iter().any(|o| o.before != o.after);
+        match self.mode {
+            PlanMode::RefreshOnly => !self.drift.is_empty() || outputs_change,
+            _ => {
+                self.changes.iter().any(|c| c.action != Action::NoOp)
+                    || outputs_change
+                    || !self.moved.is_empty()
+                    || !self.imports.is_empty()
+            }
+        }
     }
 
     pub fn change(&self, address: &ResourceAddress) -> Option<&ResourceChange> {
@@ -138,11 +183,12 @@ impl Plan {
 
 // ---- the saved-plan file ---------------------------------------------------------------
 
-pub const PLAN_FORMAT_VERSION: u64 = 1;
+/// 2: sensitive values are withheld (`withheld`); 1 held them in the clear.
+pub const PLAN_FORMAT_VERSION: u64 = 2;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PlanFileV1 {
+struct PlanFile {
     format_version: u64,
     infra_version: String,
     mode: PlanMode,
@@ -157,6 +203,30 @@ struct PlanFileV1 {
     /// `(address, message)`; absent in files written before warnings existed.
     #[serde(default)]
     warnings: Vec<(String, String)>,
+    /// `(from, to)`; absent in files written before moved blocks existed.
+    #[serde(default)]
+    moved: Vec<(String, String)>,
+    /// `(address, id)`; absent in files written before import blocks existed.
+    #[serde(default)]
+    imports: Vec<(String, String)>,
+    /// Absent in version 1 files, which held sensitive values in the clear.
+    #[serde(default)]
+    withheld: WithheldV2,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WithheldV2 {
+    salt: String,
+    values: Vec<WithheldValueV2>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithheldValueV2 {
+    slot: String,
+    path: Vec<PathStepV1>,
+    digest: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -231,9 +301,15 @@ fn parse_address(text: &str) -> Result<ResourceAddress, PlanFileError> {
 }
 
 impl Plan {
-    /// Serializes the plan for `infra plan -out FILE`.
+    /// Serializes the plan for `infra plan -out FILE`, sensitive values withheld.
     pub fn encode(&self) -> Vec<u8> {
-        let file = PlanFileV1 {
+        let sealed = self.sealed();
+        let file = sealed.file();
+        serde_json::to_vec(&file).expect("plan serializes: keys are strings")
+    }
+
+    fn file(&self) -> PlanFile {
+        PlanFile {
             format_version: PLAN_FORMAT_VERSION,
             infra_version: env!("CARGO_PKG_VERSION").to_string(),
             mode: self.mode,
@@ -277,8 +353,22 @@ impl Plan {
                 })
                 .collect(),
             warnings: self.warnings.iter().map(|w| (w.address.to_string(), w.message.clone())).collect(),
-        };
-        serde_json::to_vec(&file).expect("plan serializes: keys are strings")
+            moved: self.moved.iter().map(|m| (m.from.to_string(), m.to.to_string())).collect(),
+            imports: self.imports.iter().map(|i| (i.address.to_string(), i.id.clone())).collect(),
+            withheld: WithheldV2 {
+                salt: self.withheld.salt.clone(),
+                values: self
+                    .withheld
+                    .values
+                    .iter()
+                    .map(|w| WithheldValueV2 {
+                        slot: w.slot.clone(),
+                        path: paths_to_file(vec![w.path.clone()]).pop().unwrap_or_default(),
+                        digest: w.digest.clone(),
+                    })
+                    .collect(),
+            },
+        }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Plan, PlanFileError> {
@@ -291,7 +381,7 @@ impl Plan {
         if version > PLAN_FORMAT_VERSION {
             return Err(PlanFileError::NewerFormat(version));
         }
-        let file: PlanFileV1 = serde_json::from_value(json).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+        let file: PlanFile = serde_json::from_value(json).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
         Ok(Plan {
             mode: file.mode,
             lineage: file.lineage,
@@ -342,6 +432,29 @@ impl Plan {
                 .into_iter()
                 .map(|(address, message)| Ok(PlanWarning { address: parse_address(&address)?, message }))
                 .collect::<Result<_, _>>()?,
+            moved: file
+                .moved
+                .iter()
+                .map(|(from, to)| Ok(Move { from: parse_address(from)?, to: parse_address(to)? }))
+                .collect::<Result<_, PlanFileError>>()?,
+            imports: file
+                .imports
+                .into_iter()
+                .map(|(address, id)| Ok(Import { address: parse_address(&address)?, id }))
+                .collect::<Result<_, PlanFileError>>()?,
+            withheld: Withheld {
+                salt: file.withheld.salt,
+                values: file
+                    .withheld
+                    .values
+                    .into_iter()
+                    .map(|w| WithheldValue {
+                        slot: w.slot,
+                        path: paths_from_file(vec![w.path]).pop().unwrap_or_default(),
+                        digest: w.digest,
+                    })
+                    .collect(),
+            },
         })
     }
 }
@@ -351,20 +464,23 @@ mod tests {
     use super::*;
     use crate::InstanceKey;
 
-    #[test]
-    fn saved_plan_round_trips_unknown_and_sensitive_values() {
+    fn plan_with_secrets(password: &str, content: &str) -> Plan {
         let address = ResourceAddress::new(vec![], "file", "x", InstanceKey::Str("a".into()));
-        let plan = Plan {
+        Plan {
             lineage: "l".into(),
             prior_serial: 4,
             config_digest: "d".into(),
-            variables: [("pw".to_string(), Value::string("s").sensitive())].into(),
+            variables: [("pw".to_string(), Value::string(password).sensitive())].into(),
             changes: vec![ResourceChange {
                 address: address.clone(),
                 provider: "local".into(),
                 action: Action::Create,
                 before: None,
-                after: Some(Value::object([("id", Value::Unknown), ("content", Value::string("x").sensitive())])),
+                after: Some(Value::object([
+                    ("id", Value::Unknown),
+                    ("content", Value::string(content).sensitive()),
+                    ("token", Value::Unknown.sensitive()),
+                ])),
                 replace_paths: vec![],
                 reason: None,
                 note: Some("rolling update".into()),
@@ -372,8 +488,53 @@ mod tests {
                 create_before_destroy: false,
             }],
             ..Plan::default()
-        };
-        assert_eq!(Plan::decode(&plan.encode()).expect("decodes"), plan);
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_holds_no_secret_and_gets_it_back_from_the_same_inputs() {
+        let plan = plan_with_secrets("hunter2", "the content");
+        let bytes = plan.encode();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("hunter2") && !text.contains("the content"), "{text}");
+
+        let mut saved = Plan::decode(&bytes).expect("decodes");
+        assert_eq!(saved.withheld.values.len(), 2, "the unknown secret has nothing to withhold");
+        let given = [("pw".to_string(), Value::string("hunter2"))].into();
+        saved.unseal_variables(&given).expect("the same password");
+        assert_eq!(saved.variables, plan.variables);
+        saved.unseal(plan.clone()).expect("the same plan");
+        assert!(!saved.withholds());
+        assert_eq!(saved.changes, plan.changes);
+        assert_eq!(saved.variables, plan.variables);
+    }
+
+    #[test]
+    fn other_secrets_are_refused_and_named_without_their_value() {
+        let saved = Plan::decode(&plan_with_secrets("hunter2", "the content").encode()).expect("decodes");
+
+        let mut wrong_password = saved.clone();
+        let given = [("pw".to_string(), Value::string("letmein"))].into();
+        let error = wrong_password.unseal_variables(&given).expect_err("another password").to_string();
+        assert_eq!(error, "the sensitive value of `var.pw` is not the one in the reviewed plan");
+
+        let mut none_given = saved.clone();
+        let error = none_given.unseal_variables(&BTreeMap::new()).expect_err("no password").to_string();
+        assert_eq!(error, "the saved plan withholds the sensitive value of `var.pw`, and none was given");
+
+        let mut other_content = saved;
+        let error = other_content.unseal(plan_with_secrets("hunter2", "changed")).expect_err("changed").to_string();
+        assert_eq!(
+            error,
+            "the sensitive value of `file.x[\"a\"] (planned).content` is not the one in the reviewed plan"
+        );
+    }
+
+    #[test]
+    fn saving_a_loaded_plan_again_changes_nothing() {
+        let once = Plan::decode(&plan_with_secrets("pw", "c").encode()).expect("decodes");
+        let twice = Plan::decode(&once.encode()).expect("decodes");
+        assert_eq!(once, twice);
         assert!(Plan::decode(b"garbage").is_err());
     }
 }

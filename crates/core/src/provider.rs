@@ -165,8 +165,17 @@ pub trait Provider: Send + Sync {
 
     async fn delete(&self, ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError>;
 
-    /// Reads an existing object given its backend id, for `infra import`.
+    /// Reads an existing object given its backend id, for `infra import` and
+    /// `import` blocks. Must not change the object: plans call it.
     async fn import(&self, ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError>;
+
+    /// Marks an imported object as this state's (`ctx.lineage`, `ctx.address`)
+    /// where the backend can, so a crash never orphans it; called when the
+    /// import is recorded. Backends whose objects cannot be relabelled do nothing.
+    async fn claim(&self, ctx: &OperationContext, kind: &str, imported: &Value) -> Result<(), ProviderError> {
+        let _ = (ctx, kind, imported);
+        Ok(())
+    }
 
     /// The object's recent output, for `infra logs`.
     async fn logs(&self, kind: &str, _state: &Value, _lines: usize) -> Result<String, ProviderError> {
@@ -264,7 +273,12 @@ impl ProviderRegistry {
 
     /// Every resource type name, for suggestions.
     pub fn resource_types(&self) -> Vec<&'static str> {
-        self.factories.values().flat_map(|f| f.schema().resources.keys().copied()).collect()
+        let mut types: Vec<&'static str> =
+            self.factories.values().flat_map(|f| f.schema().resources.keys().copied()).collect();
+        // Several providers offer `file` or `firewall`: name each once.
+        types.sort_unstable();
+        types.dedup();
+        types
     }
 }
 

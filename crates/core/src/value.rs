@@ -172,6 +172,35 @@ impl Value {
         self
     }
 
+    /// The part of the value at `path`, looking through sensitive marks.
+    pub fn at_path(&self, path: &[PathStep]) -> Option<&Value> {
+        let Some((first, rest)) = path.split_first() else { return Some(self) };
+        let child = match (self.peel(), first) {
+            (Value::List(items), PathStep::Index(i)) => items.get(*i),
+            (Value::Object(map), PathStep::Key(k)) => map.get(k),
+            _ => None,
+        }?;
+        child.at_path(rest)
+    }
+
+    /// Puts `part` at `path`; false when the path does not lead anywhere.
+    pub fn set_path(&mut self, path: &[PathStep], part: Value) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            *self = part;
+            return true;
+        };
+        let container = match self {
+            Value::Sensitive(inner) => inner.as_mut(),
+            other => other,
+        };
+        let child = match (container, first) {
+            (Value::List(items), PathStep::Index(i)) => items.get_mut(*i),
+            (Value::Object(map), PathStep::Key(k)) => map.get_mut(k),
+            _ => None,
+        };
+        child.is_some_and(|child| child.set_path(rest, part))
+    }
+
     /// An object whose top-level unknown attributes (computed, known after
     /// apply) are taken from `existing`, or null where it has none: a planned
     /// value completed by what the backend reports.

@@ -82,6 +82,10 @@ pub struct ApplyReport {
     pub added: usize,
     pub changed: usize,
     pub destroyed: usize,
+    /// Refresh-only: resources whose state now records what was found.
+    pub accepted: usize,
+    /// `abandon_on_destroy`: removed from state, the objects left in place.
+    pub forgotten: usize,
 }
 
 impl ApplyReport {
@@ -106,6 +110,8 @@ enum OpKind {
     Delete,
     /// The old object of a create-before-destroy replacement.
     DeleteReplaced,
+    /// `abandon_on_destroy`: out of state, the object left alone.
+    Forget,
 }
 
 struct Op {
@@ -189,8 +195,28 @@ pub async fn apply(
         applier.report.errors.push(Diagnostic::error("infra::state", e.to_string()));
         return applier.report;
     }
-    applier.build_steps();
-    applier.run().await;
+    // Renames and imports first: every step below starts from them.
+    let renamed = crate::moves::rename(applier.state, &plan.moved);
+    if !renamed.is_empty() {
+        applier.persist(&renamed);
+    }
+    match crate::imports::record(ws, graph, plan, applier.state).await {
+        Ok(imported) if !imported.is_empty() => applier.persist(&imported),
+        Ok(_) => {}
+        Err(errors) => {
+            applier.report.errors.extend(errors);
+            return applier.report;
+        }
+    }
+    if plan.mode == PlanMode::RefreshOnly {
+        applier.accept_drift();
+    } else {
+        if plan.mode == PlanMode::Destroy {
+            applier.freeze_resource_values();
+        }
+        applier.build_steps();
+        applier.run().await;
+    }
     applier.save_outputs();
     applier.report
 }
@@ -375,6 +401,7 @@ impl<'a> Applier<'a> {
 
     fn finish_step(&mut self, step: usize, ready: &mut VecDeque<usize>) {
         if !self.step_failed[step]
+            && self.plan.mode != PlanMode::Destroy
             && let Step::Config(node) = self.steps[step]
             && let Node::Resource(m, kind, name) = &self.graph.graph[node]
         {
@@ -442,9 +469,10 @@ impl<'a> Applier<'a> {
             Step::Delete(address) => {
                 let change = self.changes[&address];
                 let schema = self.schema_of(&change.provider, &address.kind);
+                let abandoned = change.reason == Some(infra_core::plan::ChangeReason::Abandoned);
                 self.queue(Op {
                     step,
-                    kind: OpKind::Delete,
+                    kind: if abandoned { OpKind::Forget } else { OpKind::Delete },
                     address: Some(address.clone()),
                     provider_key: change.provider.clone(),
                     prior: change.before.clone(),
@@ -656,6 +684,7 @@ impl<'a> Applier<'a> {
                 OpKind::Delete | OpKind::DeleteReplaced => {
                     provider.delete(&ctx, kind, op.prior.as_ref().unwrap_or(&null)).await.map(|()| OpOutcome::Deleted)
                 }
+                OpKind::Forget => Ok(OpOutcome::Deleted),
                 OpKind::Configure => unreachable!("handled above"),
             };
             (op, outcome, started.elapsed())
@@ -689,6 +718,7 @@ impl<'a> Applier<'a> {
                     OpKind::Create => "creating",
                     OpKind::Update => "updating",
                     OpKind::Delete | OpKind::DeleteReplaced => "deleting",
+                    OpKind::Forget => "forgetting",
                 };
                 let mut d = Diagnostic::error("infra::provider", format!("{what}: {verb} failed: {}", e.message));
                 if let Some(span) = op.address.as_ref().and_then(|a| self.resource_span(a)) {
@@ -741,10 +771,14 @@ impl<'a> Applier<'a> {
             }
             Ok(OpOutcome::Deleted) => {
                 let address = op.address.clone().expect("deletes have an address");
-                if op.kind == OpKind::Delete {
+                if matches!(op.kind, OpKind::Delete | OpKind::Forget) {
                     self.state.resources.remove(&address);
                 }
-                self.report.destroyed += 1;
+                if op.kind == OpKind::Forget {
+                    self.report.forgotten += 1;
+                } else {
+                    self.report.destroyed += 1;
+                }
                 (Some(address), event)
             }
         }
@@ -762,10 +796,36 @@ impl<'a> Applier<'a> {
         self.state.serial += 1;
         self.recorded = true;
         if let Err(e) = self.store.record(self.state, touched) {
-            self.report
-                .errors
-                .push(Diagnostic::error("infra::state", format!("{e}; stopping so that no change goes unrecorded")));
+            let done: Vec<String> = touched.iter().map(ToString::to_string).collect();
+            self.report.errors.push(
+                Diagnostic::error(
+                    "infra::state",
+                    format!("{} changed but could not be recorded: {e}", done.join(", ")),
+                )
+                .with_help(
+                    "infra stopped so that no further change goes unrecorded; once state can be written, the next \
+                     apply finds these objects again (or makes them anew) and finishes",
+                ),
+            );
             self.halted = true;
+        }
+    }
+
+    /// Destroying: every resource reads as state recorded it before the run, so
+    /// what evaluation still needs (a module input `server.web["a"]`, a provider
+    /// configuration) does not depend on which deletes happened to finish first.
+    fn freeze_resource_values(&mut self) {
+        let resources: Vec<(usize, String, String)> = self
+            .graph
+            .graph
+            .node_weights()
+            .filter_map(|n| match n {
+                Node::Resource(m, kind, name) => Some((*m, kind.clone(), name.clone())),
+                _ => None,
+            })
+            .collect();
+        for (m, kind, name) in resources {
+            self.set_resource_value(m, &kind, &name);
         }
     }
 
@@ -778,11 +838,46 @@ impl<'a> Applier<'a> {
         self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
     }
 
+    /// `apply -refresh-only`: state takes what the plan's refresh found, changes
+    /// made outside infra included; nothing real is touched.
+    fn accept_drift(&mut self) {
+        let touched: Vec<ResourceAddress> = self.plan.drift.iter().map(|d| d.address.clone()).collect();
+        for drift in &self.plan.drift {
+            match (&drift.actual, self.state.resources.get_mut(&drift.address)) {
+                (Some(actual), Some(recorded)) => recorded.attributes = actual.clone(),
+                (None, _) => {
+                    self.state.resources.remove(&drift.address);
+                }
+                (Some(_), None) => continue,
+            }
+            self.report.accepted += 1;
+        }
+        if !touched.is_empty() {
+            self.persist(&touched);
+        }
+    }
+
     fn save_outputs(&mut self) {
         if self.halted {
             return;
         }
         let mut outputs = BTreeMap::new();
+        if self.plan.mode == PlanMode::RefreshOnly {
+            // What the plan computed from the refreshed values; an output of
+            // something never created keeps its recorded value.
+            for output in &self.plan.outputs {
+                match &output.after {
+                    Some(v) if v.is_wholly_known() => {
+                        outputs.insert(output.name.clone(), v.clone());
+                    }
+                    _ => {
+                        if let Some(old) = self.state.outputs.get(&output.name) {
+                            outputs.insert(output.name.clone(), old.clone());
+                        }
+                    }
+                }
+            }
+        }
         if self.plan.mode == PlanMode::Normal {
             for name in self.ws.config.root().outputs.keys() {
                 match self.values.get(&Node::Output(0, name.clone())) {

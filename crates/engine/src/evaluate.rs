@@ -82,31 +82,23 @@ impl<'a> Evaluator<'a> {
         let mut own = Values::default();
         own.set(Node::Variable(m, name.to_string()), value.clone());
         let scope = self.scope(&own, m, Repetition::Single);
-        let mut errors = Vec::new();
-        for validation in &variable.validations {
-            match eval(&validation.condition, &scope).map(|v| v.peel().clone()) {
-                Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
-                Ok(Value::Bool(false)) => {
-                    let message = eval(&validation.error_message, &scope)
-                        .ok()
-                        .and_then(|m| m.as_str().map(str::to_string))
-                        .unwrap_or_else(|| "validation failed".into());
-                    errors.push(
-                        Diagnostic::error("infra::validation", format!("invalid value for `var.{name}`: {message}"))
-                            .with_label(validation.condition.span, "this condition is false"),
-                    );
-                }
-                Ok(other) => errors.push(
-                    Diagnostic::error(
-                        "infra::validation",
-                        format!("a validation condition must be a bool, found a {}", other.type_name()),
-                    )
-                    .with_label(validation.condition.span, "not a bool"),
-                ),
-                Err(d) => errors.push(d),
-            }
-        }
+        let errors = false_conditions(&scope, &variable.validations, "infra::validation", &|message| {
+            format!("invalid value for `var.{name}`: {message}")
+        });
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// A `check` block's asserts against the values known so far. A condition
+    /// that depends on something known only after apply passes the plan and is
+    /// judged when apply evaluates it again.
+    pub fn check(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let check = &self.config.modules[m].checks[name];
+        let scope = self.scope(values, m, Repetition::Single);
+        let prefix: String = self.config.modules[m].path.iter().map(|p| format!("module.{p}.")).collect();
+        let errors = false_conditions(&scope, &check.asserts, "infra::check", &|message| {
+            format!("check `{prefix}{name}` failed: {message}")
+        });
+        if errors.is_empty() { Ok(Value::Null) } else { Err(errors) }
     }
 
     /// The module that calls `m`, and the call.
@@ -133,6 +125,8 @@ impl<'a> Evaluator<'a> {
             Node::Local(m, name) => self.local(values, *m, name),
             Node::Output(..) if destroying => return Some(Ok(())),
             Node::Output(m, name) => self.output(values, *m, name),
+            Node::Check(..) if destroying => return Some(Ok(())),
+            Node::Check(m, name) => self.check(values, *m, name),
             Node::Provider(_) | Node::Resource(..) => return None,
         };
         Some(value.map(|v| values.set(node.clone(), v)))
@@ -193,6 +187,18 @@ impl<'a> Evaluator<'a> {
             if !v.is_wholly_known() {
                 return Err(vec![unknown_expansion(for_each.span, "for_each")]);
             }
+            let keys_secret = match &v {
+                Value::Sensitive(_) => true,
+                Value::List(items) => items.iter().any(Value::contains_sensitive),
+                _ => false,
+            };
+            if keys_secret {
+                return Err(vec![
+                    Diagnostic::error("infra::for_each", "`for_each` cannot take its keys from a sensitive value")
+                        .with_label(for_each.span, "sensitive")
+                        .with_help("keys become part of resource addresses, which every plan shows; key by a name that is not secret and keep the secret in the value"),
+                ]);
+            }
             let sensitive = v.contains_sensitive();
             let (v, _) = v.unmark();
             return match v {
@@ -242,7 +248,31 @@ impl<'a> Evaluator<'a> {
         what: &str,
     ) -> Result<Value, Vec<Diagnostic>> {
         let scope = self.scope(values, m, repetition.clone());
-        eval_body(&resource.body, schema, &scope, &[], resource.kind.span.to(resource.name.span), what)
+        let config = eval_body(&resource.body, schema, &scope, &[], resource.kind.span.to(resource.name.span), what);
+        let unknown_ignored: Vec<Diagnostic> = resource
+            .lifecycle
+            .ignore_changes
+            .iter()
+            .filter(|i| {
+                !schema.attributes.contains_key(i.name.as_str()) && !schema.blocks.contains_key(i.name.as_str())
+            })
+            .map(|i| {
+                let d = Diagnostic::error("infra::ignore_changes", format!("{what} has no attribute `{}`", i.name))
+                    .with_label(i.span, "not an attribute of this resource");
+                match infra_lang::did_you_mean(&i.name, schema.attributes.keys().copied()) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d,
+                }
+            })
+            .collect();
+        match config {
+            Ok(_) if !unknown_ignored.is_empty() => Err(unknown_ignored),
+            Err(mut errors) => {
+                errors.extend(unknown_ignored);
+                Err(errors)
+            }
+            ok => ok,
+        }
     }
 
     pub fn address(&self, m: ModuleId, resource: &Resource, key: InstanceKey) -> ResourceAddress {
@@ -273,4 +303,36 @@ pub fn aggregate(resource: &Resource, instances: Vec<(InstanceKey, Value)>) -> V
     } else {
         instances.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)
     }
+}
+
+/// The conditions that are false (or not bools), each as a diagnostic with its
+/// error message, worded by `failure`. Unknown conditions pass.
+fn false_conditions(
+    scope: &dyn infra_lang::Scope,
+    conditions: &[infra_lang::Validation],
+    code: &'static str,
+    failure: &dyn Fn(&str) -> String,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for condition in conditions {
+        match eval(&condition.condition, scope).map(|v| v.peel().clone()) {
+            Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
+            Ok(Value::Bool(false)) => {
+                let message = eval(&condition.error_message, scope)
+                    .ok()
+                    .and_then(|m| m.peel().as_str().map(str::to_string))
+                    .unwrap_or_else(|| "the condition is false".into());
+                errors.push(
+                    Diagnostic::error(code, failure(&message))
+                        .with_label(condition.condition.span, "this condition is false"),
+                );
+            }
+            Ok(other) => errors.push(
+                Diagnostic::error(code, format!("a condition must be a bool, found a {}", other.type_name()))
+                    .with_label(condition.condition.span, "not a bool"),
+            ),
+            Err(d) => errors.push(d),
+        }
+    }
+    errors
 }

@@ -17,6 +17,8 @@ pub enum Node {
     Variable(ModuleId, String),
     Local(ModuleId, String),
     Output(ModuleId, String),
+    /// A `check` block: evaluated once what it reads is planned.
+    Check(ModuleId, String),
     /// A resource as written (before `count` / `for_each` expansion).
     Resource(ModuleId, String, String),
     /// A provider configuration, by key (`local`, `local.alias`).
@@ -48,6 +50,7 @@ pub fn describe(config: &Config, node: &Node) -> String {
         Node::Variable(m, n) => format!("{}var.{n}", prefix(*m)),
         Node::Local(m, n) => format!("{}local.{n}", prefix(*m)),
         Node::Output(m, n) => format!("{}output.{n}", prefix(*m)),
+        Node::Check(m, n) => format!("{}check.{n}", prefix(*m)),
         Node::Resource(m, k, n) => format!("{}{k}.{n}", prefix(*m)),
         Node::Provider(key) => format!("provider.{key}"),
     }
@@ -112,6 +115,9 @@ impl Builder<'_> {
             for (name, o) in &module.outputs {
                 self.add(Node::Output(m, name.clone()), o.name.span);
             }
+            for (name, c) in &module.checks {
+                self.add(Node::Check(m, name.clone()), c.name.span);
+            }
             for ((kind, name), r) in &module.resources {
                 self.add(Node::Resource(m, kind.clone(), name.clone()), r.name.span);
             }
@@ -164,6 +170,13 @@ impl Builder<'_> {
                 self.depend_on_expr(to, &output.value, plain);
                 for d in &output.depends_on {
                     self.depend_on_expr(to, d, plain);
+                }
+            }
+            for (name, check) in &module.checks {
+                let to = self.index[&Node::Check(m, name.clone())];
+                for assert in &check.asserts {
+                    self.depend_on_expr(to, &assert.condition, plain);
+                    self.depend_on_expr(to, &assert.error_message, plain);
                 }
             }
             for (name, variable) in &module.variables {
@@ -443,7 +456,16 @@ impl Builder<'_> {
                     .with_label(span, "not declared")
                     .with_help("available: path.module, path.root, path.cwd"))
             }
-            Reference::CountIndex | Reference::EachKey | Reference::EachValue | Reference::Path(_) => Ok(Vec::new()),
+            Reference::Env(attr) if attr != "name" => {
+                Err(Diagnostic::error("infra::unknown_reference", format!("unknown reference `env.{attr}`"))
+                    .with_label(span, "not declared")
+                    .with_help("available: env.name, the environment being planned (`infra env`)"))
+            }
+            Reference::CountIndex
+            | Reference::EachKey
+            | Reference::EachValue
+            | Reference::Path(_)
+            | Reference::Env(_) => Ok(Vec::new()),
         };
         match found {
             Ok(nodes) => Some(nodes),

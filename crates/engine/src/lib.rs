@@ -15,6 +15,8 @@
 mod apply;
 mod evaluate;
 mod graph;
+mod imports;
+mod moves;
 mod plan;
 mod propose;
 mod scope;
@@ -113,6 +115,10 @@ pub async fn import(
     let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
     let attributes = provider
         .import(&ctx, &address.kind, id)
+        .await
+        .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
+    provider
+        .claim(&ctx, &address.kind, &attributes)
         .await
         .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
     Ok(ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false })

@@ -52,6 +52,14 @@ pub async fn plan(
     state: &State,
     options: &PlanOptions,
 ) -> Result<Plan, Vec<Diagnostic>> {
+    let prior = state;
+    let crate::moves::Moved { mut state, moves: moved, warnings: move_warnings } =
+        crate::moves::apply(ws.config, prior)?;
+    let imports = match options.mode {
+        PlanMode::Normal => crate::imports::read(ws, graph, &mut state, &options.variables).await?,
+        PlanMode::Destroy | PlanMode::RefreshOnly => Vec::new(),
+    };
+    let state: &State = &state;
     let mut planner = Planner {
         ws,
         graph,
@@ -81,19 +89,39 @@ pub async fn plan(
     let mut changes = planner.changes;
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     let mut drift = planner.drift;
+    // An object just imported was read a moment ago; it has no history to drift from.
+    drift.retain(|d| !imports.iter().any(|i| i.address == d.address));
     drift.sort_by(|a, b| a.address.cmp(&b.address));
+    let mut warnings = move_warnings;
+    warnings.extend(planner.warnings);
     Ok(Plan {
         mode: options.mode,
-        lineage: state.lineage.clone(),
-        prior_serial: state.serial,
+        lineage: prior.lineage.clone(),
+        prior_serial: prior.serial,
         config_digest: crate::config_digest(ws.config, &options.variables),
-        variables: options.variables.clone(),
+        variables: marked_variables(ws, &options.variables),
         targets: options.targets.clone(),
         changes,
         drift,
         outputs,
-        warnings: planner.warnings,
+        warnings,
+        moved,
+        imports,
+        withheld: Default::default(),
     })
+}
+
+/// The root variables as given, those declared `sensitive` marked so: a saved
+/// plan withholds them.
+fn marked_variables(ws: &Workspace, given: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    let declared = &ws.config.root().variables;
+    given
+        .iter()
+        .map(|(name, value)| {
+            let sensitive = declared.get(name).is_some_and(|v| v.sensitive);
+            (name.clone(), if sensitive { value.clone().sensitive() } else { value.clone() })
+        })
+        .collect()
 }
 
 /// Resource dependencies of a node: the resources it reads, directly or through
@@ -144,7 +172,7 @@ impl<'a> Planner<'a> {
             return None;
         }
         let direction = match self.options.mode {
-            PlanMode::Normal => Direction::Incoming,
+            PlanMode::Normal | PlanMode::RefreshOnly => Direction::Incoming,
             PlanMode::Destroy => Direction::Outgoing,
         };
         let mut keep = HashSet::new();
@@ -270,7 +298,8 @@ impl<'a> Planner<'a> {
         let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
         let recorded = self.recorded_instances(m, kind, name);
         let in_scope = self.in_scope.as_ref().is_none_or(|s| s.contains(&node));
-        if self.options.mode == PlanMode::Destroy || !in_scope {
+        // Refresh-only proposes nothing: each resource is what refresh found.
+        if self.options.mode != PlanMode::Normal || !in_scope {
             let mut instances = Vec::new();
             for (address, r) in recorded {
                 let prior = self.prior(&address);
@@ -361,15 +390,18 @@ impl<'a> Planner<'a> {
         }
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
-        let proposed = propose(schema, prior.as_ref(), &config, &resource.lifecycle.ignore_changes);
+        let requested = self.options.replace.iter().any(|r| r == address);
+        // A replacement asked for is planned as a new object: nothing computed
+        // for the old one (an id, a generated password) carries over.
+        let planned_from = if requested { None } else { prior.as_ref() };
+        let proposed = propose(schema, planned_from, &config, &resource.lifecycle.ignore_changes);
         let refined = provider
-            .plan(&resource.kind.name, prior.as_ref(), proposed.clone())
+            .plan(&resource.kind.name, planned_from, proposed.clone())
             .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
         let note = refined.note;
         self.warnings
             .extend(refined.warnings.into_iter().map(|message| PlanWarning { address: address.clone(), message }));
-        let (planned, replace) = settle(schema, prior.as_ref(), &proposed, refined.planned, refined.replace_on);
-        let requested = self.options.replace.iter().any(|r| r == address);
+        let (planned, replace) = settle(schema, planned_from, &proposed, refined.planned, refined.replace_on);
         let mut action = action(prior.as_ref(), &planned, &replace);
         let mut reason = None;
         if requested && prior.is_some() {
@@ -411,6 +443,10 @@ impl<'a> Planner<'a> {
         if let Some(resource) = resource.filter(|r| r.lifecycle.prevent_destroy) {
             return Err(vec![prevented(&address.to_string(), resource)]);
         }
+        let reason = match resource {
+            Some(r) if r.lifecycle.abandon_on_destroy => ChangeReason::Abandoned,
+            _ => reason,
+        };
         self.changes.push(ResourceChange {
             address: address.clone(),
             provider: provider.to_string(),
@@ -458,6 +494,7 @@ impl<'a> Planner<'a> {
             let reason = match self.options.mode {
                 PlanMode::Destroy => ChangeReason::DestroyRequested,
                 PlanMode::Normal => ChangeReason::RemovedFromConfig,
+                PlanMode::RefreshOnly => continue,
             };
             if let Some(prior) = self.prior(&address) {
                 let _ = self.push_delete(&address, &r.provider, prior, r.dependencies.clone(), reason, None);
@@ -473,7 +510,9 @@ impl<'a> Planner<'a> {
             .map(|name| {
                 let after = match self.options.mode {
                     PlanMode::Destroy => None,
-                    PlanMode::Normal => self.values.get(&Node::Output(0, name.clone())).cloned(),
+                    PlanMode::Normal | PlanMode::RefreshOnly => {
+                        self.values.get(&Node::Output(0, name.clone())).cloned()
+                    }
                 };
                 OutputChange { name: name.clone(), before: self.state.outputs.get(name).cloned(), after }
             })

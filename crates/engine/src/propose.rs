@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use infra_core::plan::Action;
 use infra_core::{Schema, Value};
+use infra_syntax::ast::Ident;
 
 /// The new state the engine proposes before the provider refines it. When the
 /// configuration already forces a new object, its computed attributes are
 /// unknown, so the provider plans a new object.
-pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_changes: &[String]) -> Value {
+pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_changes: &[Ident]) -> Value {
     let get = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null);
     let mut after = BTreeMap::new();
     for (name, attr) in &schema.attributes {
@@ -20,14 +21,14 @@ pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_ch
         } else {
             configured
         };
-        if prior.is_some() && ignore_changes.iter().any(|i| i == name) {
+        if prior.is_some() && ignore_changes.iter().any(|i| i.name == *name) {
             value = get(prior, name);
         }
         after.insert((*name).to_string(), value);
     }
     for name in schema.blocks.keys() {
         let mut value = get(Some(config), name);
-        if prior.is_some() && ignore_changes.iter().any(|i| i == name) {
+        if prior.is_some() && ignore_changes.iter().any(|i| i.name == *name) {
             value = get(prior, name);
         }
         after.insert((*name).to_string(), value);
@@ -226,7 +227,8 @@ mod tests {
         assert_eq!(forced(&schema(), &after, &prior), vec!["path".to_string()]);
         assert_eq!(after.get("id"), Some(&Value::Unknown));
         let edited = Value::object([("path", Value::string("/a")), ("content", Value::string("new"))]);
-        let after = propose(&schema(), Some(&prior), &edited, &["content".into()]);
+        let ignored = Ident { name: "content".into(), span: Default::default() };
+        let after = propose(&schema(), Some(&prior), &edited, &[ignored]);
         assert_eq!(action(Some(&prior), &after, &[]), Action::NoOp);
     }
 }

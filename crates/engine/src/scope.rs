@@ -108,6 +108,7 @@ impl Scope for ModuleScope<'_> {
                 };
                 Some(Value::string(path))
             }
+            Reference::Env(attr) => (attr == "name").then(|| Value::string(self.host.environment_name())),
         }
     }
 

@@ -69,5 +69,7 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
             }
         }
     }
+    errors.extend(crate::moves::check(ws.config));
+    errors.extend(crate::imports::check(ws));
     errors
 }

@@ -37,6 +37,63 @@ pub struct Module {
     pub resources: IndexMap<(String, String), Resource>,
     pub calls: IndexMap<String, ModuleCall>,
     pub providers: Vec<ProviderBlock>,
+    /// `backend "KIND" { ... }`: where state is kept. Only the root may have one.
+    pub backends: Vec<BackendBlock>,
+    /// `state { encryption { ... } }`: how state is kept. Only the root may have one.
+    pub state_settings: Vec<StateSettings>,
+    /// `moved { from = ..., to = ... }`: renames, in declaration order.
+    pub moved: Vec<MovedBlock>,
+    /// `check "NAME" { assert { ... } }`: conditions over planned values.
+    pub checks: IndexMap<String, Check>,
+    /// `import { to = ..., id = ... }`: existing objects to bring under management.
+    pub imports: Vec<ImportBlock>,
+}
+
+/// `import { to = file.motd, id = "/etc/motd" }`: the plan reads the existing
+/// object `id` and manages it as `to` (an address, not evaluated) from then on.
+/// `id` may use functions but no references.
+#[derive(Debug)]
+pub struct ImportBlock {
+    pub to: Expr,
+    pub id: Expr,
+    pub span: Span,
+}
+
+/// Assertions over the planned values that fail the plan when false: `check
+/// "no_world_ssh" { assert { condition = ..., error_message = "..." } }`.
+#[derive(Debug)]
+pub struct Check {
+    pub name: Ident,
+    pub asserts: Vec<Validation>,
+    pub span: Span,
+}
+
+/// `moved { from = file.old, to = file.new }`: what state recorded under `from`
+/// is now `to`. Both are addresses relative to the declaring module (a
+/// resource, one instance of it, or `module.NAME`), not evaluated.
+#[derive(Debug)]
+pub struct MovedBlock {
+    pub from: Expr,
+    pub to: Expr,
+    pub span: Span,
+}
+
+/// Where the configuration's state is kept: `backend "postgres" { conn = ... }`.
+/// Read before anything else, so its body may use functions (`env("INFRA_PG")`)
+/// but no references.
+#[derive(Debug)]
+pub struct BackendBlock {
+    pub kind: Ident,
+    pub body: Body,
+    pub span: Span,
+}
+
+/// `state { encryption { key = env("INFRA_STATE_KEY") } }`. Read before
+/// anything else, like a backend block: functions but no references.
+#[derive(Debug)]
+pub struct StateSettings {
+    pub encryption: Option<Block>,
+    pub span: Span,
 }
 
 #[derive(Debug)]
@@ -100,7 +157,10 @@ pub struct ProviderBlock {
 pub struct Lifecycle {
     pub prevent_destroy: bool,
     pub create_before_destroy: bool,
-    pub ignore_changes: Vec<String>,
+    /// Destroying it forgets it: removed from state, the object left as it is
+    /// (the admin account and sudo rule a server is managed through, say).
+    pub abandon_on_destroy: bool,
+    pub ignore_changes: Vec<Ident>,
 }
 
 #[derive(Debug)]
@@ -170,6 +230,34 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
             "module" => {
                 if let Some(c) = d.module_call(block) {
                     insert_unique(&mut module.calls, c.name.name.clone(), c, |c| c.name.span, "module", d.errors);
+                }
+            }
+            "backend" => {
+                if let Some(label) = d.labels(block, &["KIND"]) {
+                    let kind = label[0].clone();
+                    module.backends.push(BackendBlock { kind, body: block.body.clone(), span: block.span });
+                }
+            }
+            "state" => {
+                if d.labels(block, &[]).is_some() {
+                    d.reject_unknown(&block.body, &[], &["encryption"], "a state block");
+                    let encryption = block.body.blocks().find(|b| b.kind.name == "encryption").cloned();
+                    module.state_settings.push(StateSettings { encryption, span: block.span });
+                }
+            }
+            "check" => {
+                if let Some(c) = d.check(block) {
+                    insert_unique(&mut module.checks, c.name.name.clone(), c, |c| c.name.span, "check", d.errors);
+                }
+            }
+            "moved" => {
+                if let Some((from, to)) = d.pair(block, ["from", "to"], "moved { from = file.old, to = file.new }") {
+                    module.moved.push(MovedBlock { from, to, span: block.span });
+                }
+            }
+            "import" => {
+                if let Some((to, id)) = d.pair(block, ["to", "id"], "import { to = file.motd, id = \"/etc/motd\" }") {
+                    module.imports.push(ImportBlock { to, id, span: block.span });
                 }
             }
             "provider" => {
@@ -245,15 +333,23 @@ impl Decoder<'_> {
             return Some(&block.labels);
         }
         let kind = &block.kind.name;
-        let usage =
-            format!("{kind} {} {{ ... }}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" "));
+        let help = match block.labels.as_slice() {
+            // Terraform's `resource "TYPE" "NAME"`, written out of habit.
+            [ty, name] if kind == "resource" => {
+                format!("infra starts a resource with its type: write it as `{} \"{}\" {{ ... }}`", ty.name, name.name)
+            }
+            _ => format!(
+                "write it as `{kind} {} {{ ... }}`",
+                names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" ")
+            ),
+        };
         self.errors.push(
             Diagnostic::error(
                 "infra::block_labels",
                 format!("a `{kind}` block takes {} label(s), found {}", names.len(), block.labels.len()),
             )
             .with_label(block.kind.span, "here")
-            .with_help(format!("write it as `{usage}`")),
+            .with_help(help),
         );
         None
     }
@@ -304,13 +400,17 @@ impl Decoder<'_> {
         }
         for block in body.blocks() {
             if !allowed_blocks.contains(&block.kind.name.as_str()) {
-                self.errors.push(
-                    Diagnostic::error(
-                        "infra::unknown_block",
-                        format!("unexpected block `{}` in {context}", block.kind.name),
-                    )
-                    .with_label(block.kind.span, "not expected here"),
-                );
+                let d = Diagnostic::error(
+                    "infra::unknown_block",
+                    format!("unexpected block `{}` in {context}", block.kind.name),
+                )
+                .with_label(block.kind.span, "not expected here");
+                let help = match crate::did_you_mean(&block.kind.name, allowed_blocks.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if allowed_blocks.is_empty() => format!("{context} takes no blocks"),
+                    None => format!("{context} accepts the blocks: {}", allowed_blocks.join(", ")),
+                };
+                self.errors.push(d.with_help(help));
             }
         }
     }
@@ -335,23 +435,46 @@ impl Decoder<'_> {
         };
         let description = block.body.attribute("description").and_then(|a| self.literal_string(a));
         let sensitive = block.body.attribute("sensitive").is_some_and(|a| self.literal_bool(a));
-        let mut validations = Vec::new();
-        for v in block.body.blocks().filter(|b| b.kind.name == "validation") {
-            self.reject_unknown(&v.body, &["condition", "error_message"], &[], "a validation block");
+        let validations = self.conditions(block, "validation");
+        let default = block.body.attribute("default").map(|a| a.value.clone());
+        Some(Variable { name, ty, default, description, sensitive, validations, span: block.span })
+    }
+
+    /// The `condition` + `error_message` blocks of one kind inside `block`
+    /// (a variable's `validation`s, a check's `assert`s).
+    fn conditions(&mut self, block: &Block, kind: &str) -> Vec<Validation> {
+        let mut found = Vec::new();
+        for v in block.body.blocks().filter(|b| b.kind.name == kind) {
+            self.reject_unknown(&v.body, &["condition", "error_message"], &[], &format!("a {kind} block"));
             match (v.body.attribute("condition"), v.body.attribute("error_message")) {
-                (Some(c), Some(m)) => validations.push(Validation {
-                    condition: c.value.clone(),
-                    error_message: m.value.clone(),
-                    span: v.span,
-                }),
+                (Some(c), Some(m)) => {
+                    found.push(Validation { condition: c.value.clone(), error_message: m.value.clone(), span: v.span })
+                }
                 _ => self.errors.push(
-                    Diagnostic::error("infra::missing_attribute", "a validation needs `condition` and `error_message`")
-                        .with_label(v.kind.span, "incomplete validation"),
+                    Diagnostic::error(
+                        "infra::missing_attribute",
+                        format!("{kind} needs `condition` and `error_message`"),
+                    )
+                    .with_label(v.kind.span, format!("incomplete {kind}")),
                 ),
             }
         }
-        let default = block.body.attribute("default").map(|a| a.value.clone());
-        Some(Variable { name, ty, default, description, sensitive, validations, span: block.span })
+        found
+    }
+
+    fn check(&mut self, block: &Block) -> Option<Check> {
+        let name = self.labels(block, &["NAME"])?[0].clone();
+        self.reject_unknown(&block.body, &[], &["assert"], "a check block");
+        let asserts = self.conditions(block, "assert");
+        if asserts.is_empty() {
+            self.errors.push(
+                Diagnostic::error("infra::missing_attribute", format!("check `{}` has no `assert` block", name.name))
+                    .with_label(name.span, "nothing to check")
+                    .with_help("add `assert { condition = ..., error_message = \"...\" }`"),
+            );
+            return None;
+        }
+        Some(Check { name, asserts, span: block.span })
     }
 
     fn output(&mut self, block: &Block) -> Option<Output> {
@@ -374,10 +497,40 @@ impl Decoder<'_> {
         })
     }
 
+    /// A label-less block of exactly two required attributes (`moved`, `import`).
+    fn pair(&mut self, block: &Block, names: [&str; 2], usage: &str) -> Option<(Expr, Expr)> {
+        self.labels(block, &[])?;
+        let kind = &block.kind.name;
+        self.reject_unknown(&block.body, &names, &[], &format!("a {kind} block"));
+        let mut attribute = |name: &str| match block.body.attribute(name) {
+            Some(a) => Some(a.value.clone()),
+            None => {
+                self.errors.push(
+                    Diagnostic::error("infra::missing_attribute", format!("a {kind} block needs `{name}`"))
+                        .with_label(block.kind.span, format!("missing `{name} = ...`"))
+                        .with_help(format!("write `{usage}`")),
+                );
+                None
+            }
+        };
+        let (first, second) = (attribute(names[0]), attribute(names[1]));
+        Some((first?, second?))
+    }
+
     fn depends_on(&mut self, body: &Body) -> Vec<Expr> {
         match body.attribute("depends_on").map(|a| &a.value.kind) {
             None => Vec::new(),
-            Some(ExprKind::Tuple(items)) => items.clone(),
+            Some(ExprKind::Tuple(items)) => {
+                // A quoted address would be a dependency silently not taken.
+                for item in items.iter().filter(|i| !matches!(i.kind, ExprKind::GetAttr(..) | ExprKind::Index(..))) {
+                    self.errors.push(
+                        Diagnostic::error("infra::depends_on", "`depends_on` lists resources or modules, unquoted")
+                            .with_label(item.span, "not a resource or module")
+                            .with_help("write `depends_on = [file.a, module.b]`"),
+                    );
+                }
+                items.clone()
+            }
             Some(_) => {
                 let span = body.attribute("depends_on").map(|a| a.value.span).unwrap_or_default();
                 self.errors.push(
@@ -493,7 +646,7 @@ impl Decoder<'_> {
     fn lifecycle(&mut self, block: &Block) -> Lifecycle {
         self.reject_unknown(
             &block.body,
-            &["prevent_destroy", "create_before_destroy", "ignore_changes"],
+            &["prevent_destroy", "create_before_destroy", "ignore_changes", "abandon_on_destroy"],
             &[],
             "a lifecycle block",
         );
@@ -502,11 +655,12 @@ impl Decoder<'_> {
             match a.name.name.as_str() {
                 "prevent_destroy" => lifecycle.prevent_destroy = self.literal_bool(a),
                 "create_before_destroy" => lifecycle.create_before_destroy = self.literal_bool(a),
+                "abandon_on_destroy" => lifecycle.abandon_on_destroy = self.literal_bool(a),
                 "ignore_changes" => match &a.value.kind {
                     ExprKind::Tuple(items) => {
                         for item in items {
                             match item.as_traversal_path().as_deref() {
-                                Some([name]) => lifecycle.ignore_changes.push(name.name.clone()),
+                                Some([name]) => lifecycle.ignore_changes.push((*name).clone()),
                                 _ => self.errors.push(
                                     Diagnostic::error(
                                         "infra::ignore_changes",

@@ -18,6 +18,15 @@ pub struct Host {
     pub cwd: PathBuf,
     /// The configuration's root directory (`path.root`).
     pub root: PathBuf,
+    /// The environment being worked on (`env.name`); empty means `default`.
+    pub environment: String,
+}
+
+impl Host {
+    /// `env.name`.
+    pub fn environment_name(&self) -> &str {
+        if self.environment.is_empty() { "default" } else { &self.environment }
+    }
 }
 
 /// Supplies the values of references while evaluating.
@@ -195,6 +204,7 @@ impl Evaluator<'_> {
             "each" if name == "key" => Reference::EachKey,
             "each" if name == "value" => Reference::EachValue,
             "path" => Reference::Path(name),
+            "env" => Reference::Env(name),
             kind => Reference::Resource { kind: kind.to_string(), name },
         };
         match self.scope.resolve(&reference) {

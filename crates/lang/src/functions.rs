@@ -20,6 +20,8 @@ type Function = fn(&[Value], &Context) -> Result<Value, String>;
 const FUNCTIONS: &[(&str, Function)] = &[
     ("abs", |a, _| Ok(Value::Number(num(a, 0)?.abs()))),
     ("abspath", |a, c| Ok(Value::string(resolve_path(&s(a, 0)?, c).display().to_string()))),
+    ("alltrue", |a, _| Ok(Value::Bool(bools(a, 0)?.iter().all(|b| *b)))),
+    ("anytrue", |a, _| Ok(Value::Bool(bools(a, 0)?.iter().any(|b| *b)))),
     ("base64decode", base64decode),
     ("base64encode", |a, _| Ok(Value::string(base64::engine::general_purpose::STANDARD.encode(s(a, 0)?)))),
     ("basename", |a, _| {
@@ -156,6 +158,8 @@ const FUNCTIONS: &[(&str, Function)] = &[
     ("range", range),
     ("replace", |a, _| Ok(Value::string(s(a, 0)?.replace(&s(a, 1)?, &s(a, 2)?)))),
     ("reverse", |a, _| Ok(Value::List(list(a, 0)?.iter().rev().cloned().collect()))),
+    // `sensitive(env("DB_PASSWORD"))`: a value that must never be shown.
+    ("sensitive", |a, _| Ok(arg(a, 0)?.clone().sensitive())),
     ("sha256", |a, _| Ok(Value::string(hex::encode(sha2::Sha256::digest(s(a, 0)?.as_bytes()))))),
     ("slice", |a, _| {
         let items = list(a, 0)?;
@@ -278,6 +282,17 @@ fn index(a: &[Value], i: usize) -> Result<usize, String> {
 fn list(a: &[Value], i: usize) -> Result<&[Value], String> {
     let v = arg(a, i)?;
     v.as_list().ok_or_else(|| format!("argument {} must be a list, found a {}", i + 1, v.type_name()))
+}
+
+/// A list of bools (`alltrue`, `anytrue`).
+fn bools(a: &[Value], i: usize) -> Result<Vec<bool>, String> {
+    list(a, i)?
+        .iter()
+        .map(|v| match v {
+            Value::Bool(b) => Ok(*b),
+            other => Err(format!("argument {} must be a list of bools, found a {} in it", i + 1, other.type_name())),
+        })
+        .collect()
 }
 
 fn map(a: &[Value], i: usize) -> Result<&BTreeMap<String, Value>, String> {
@@ -498,6 +513,17 @@ mod tests {
         let host = Host::default();
         let ctx = Context { module_dir: Path::new("."), host: &host };
         lookup(name).expect("exists")(&args, &ctx)
+    }
+
+    #[test]
+    fn alltrue_and_anytrue_judge_lists_of_bools() {
+        let list = |bs: &[bool]| Value::List(bs.iter().map(|b| Value::Bool(*b)).collect());
+        assert_eq!(call("alltrue", vec![list(&[true, true])]), Ok(Value::Bool(true)));
+        assert_eq!(call("alltrue", vec![list(&[true, false])]), Ok(Value::Bool(false)));
+        assert_eq!(call("alltrue", vec![list(&[])]), Ok(Value::Bool(true)));
+        assert_eq!(call("anytrue", vec![list(&[false, true])]), Ok(Value::Bool(true)));
+        assert_eq!(call("anytrue", vec![list(&[])]), Ok(Value::Bool(false)));
+        assert!(call("alltrue", vec![Value::List(vec![Value::string("yes")])]).is_err());
     }
 
     #[test]

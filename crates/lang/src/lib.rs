@@ -21,13 +21,14 @@ mod vars;
 
 pub use body::eval_body;
 pub use config::{
-    Config, Lifecycle, Local, Module, ModuleCall, ModuleId, Output, ProviderBlock, ProviderRef, Resource, Variable,
+    BackendBlock, Check, Config, ImportBlock, Lifecycle, Local, Module, ModuleCall, ModuleId, MovedBlock, Output,
+    ProviderBlock, ProviderRef, Resource, StateSettings, Variable,
 };
 pub use eval::{Host, Scope, eval, eval_in};
 pub use loader::load;
 pub use refs::{Reference, references};
 pub use suggest::did_you_mean;
-pub use vars::{load_var_file, parse_cli_var};
+pub use vars::{eval_constant, eval_settings, load_var_file, parse_cli_var};
 
 pub use config::{Validation, parse_type_expr};
 

@@ -16,7 +16,35 @@ pub fn load(dir: &Path) -> (Config, Vec<Diagnostic>) {
     let mut config = Config { sources: SourceMap::new(), modules: Vec::new() };
     let mut errors = Vec::new();
     load_module(&mut config, dir, Vec::new(), &mut errors);
+    check_backends(&config, &mut errors);
     (config, errors)
+}
+
+/// State is kept in one place per configuration: one `backend` block at most,
+/// in the root module.
+fn check_backends(config: &Config, errors: &mut Vec<Diagnostic>) {
+    for module in &config.modules {
+        let backends = module.backends.iter().map(|b| b.kind.span);
+        let settings = module.state_settings.iter().map(|s| s.span);
+        let kinds = [
+            ("backend", backends.collect::<Vec<_>>(), "keep one: a configuration keeps its state in one place"),
+            ("state", settings.collect(), "keep one: put all state settings in one `state` block"),
+        ];
+        for (what, spans, keep_one) in kinds {
+            let allowed = usize::from(module.path.is_empty());
+            for span in spans.into_iter().skip(allowed) {
+                let (message, help) = if module.path.is_empty() {
+                    (format!("more than one `{what}` block"), keep_one.to_string())
+                } else {
+                    (
+                        format!("a module cannot choose where or how state is kept (`{what}` block)"),
+                        format!("move the `{what}` block to the root configuration, the directory infra runs in"),
+                    )
+                };
+                errors.push(Diagnostic::error("infra::backend", message).with_label(span, "here").with_help(help));
+            }
+        }
+    }
 }
 
 fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut Vec<Diagnostic>) -> ModuleId {

@@ -27,6 +27,8 @@ pub enum Reference {
     EachValue,
     /// `path.module`, `path.root`, `path.cwd`
     Path(String),
+    /// `env.name`: the environment (`infra env`) being planned or applied.
+    Env(String),
 }
 
 /// The roots that are not resource types.
@@ -146,6 +148,7 @@ fn traversal_reference(expr: &Expr, bound: &HashSet<String>) -> Option<(Referenc
         ("each", Some(attr)) if attr == "key" => (Reference::EachKey, span_to(1)),
         ("each", Some(attr)) if attr == "value" => (Reference::EachValue, span_to(1)),
         ("path", Some(attr)) => (Reference::Path(attr), span_to(1)),
+        ("env", Some(attr)) => (Reference::Env(attr), span_to(1)),
         (kind, Some(name)) => (Reference::Resource { kind: kind.to_string(), name }, span_to(1)),
         _ => return None,
     };

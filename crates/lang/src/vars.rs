@@ -58,6 +58,74 @@ pub fn load_var_file(
     if errors.is_empty() { Ok(values) } else { Err(errors) }
 }
 
+/// Evaluates a block read before the configuration (`backend`): each attribute
+/// must be one of `allowed` (name, what it is for) and may use functions but no
+/// references. Nested blocks are refused.
+pub fn eval_settings(
+    body: &infra_syntax::ast::Body,
+    allowed: &[(&str, &str)],
+    host: &Host,
+    dir: &Path,
+    what: &str,
+) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
+    let scope = ConstantScope { host: host.clone(), dir: dir.to_path_buf() };
+    let mut values = BTreeMap::new();
+    let mut errors = Vec::new();
+    for block in body.blocks() {
+        errors.push(
+            Diagnostic::error("infra::unexpected_block", format!("{what} takes no blocks"))
+                .with_label(block.kind.span, "not allowed here"),
+        );
+    }
+    for attribute in body.attributes() {
+        let name = attribute.name.name.as_str();
+        if !allowed.iter().any(|(n, _)| *n == name) {
+            let names = allowed.iter().map(|(n, _)| *n);
+            let help = crate::did_you_mean(name, names).map_or_else(
+                || {
+                    format!(
+                        "{what} takes: {}",
+                        allowed.iter().map(|(n, d)| format!("`{n}` ({d})")).collect::<Vec<_>>().join(", ")
+                    )
+                },
+                |s| format!("did you mean `{s}`?"),
+            );
+            errors.push(
+                Diagnostic::error("infra::unknown_attribute", format!("{what} has no attribute `{name}`"))
+                    .with_label(attribute.name.span, "unknown attribute")
+                    .with_help(help),
+            );
+            continue;
+        }
+        if let Some((_, span)) = crate::references(&attribute.value).first() {
+            errors.push(
+                Diagnostic::error("infra::backend", format!("{what} cannot refer to variables, resources or modules"))
+                    .with_label(*span, "read before the configuration is evaluated")
+                    .with_help("use a literal or a function such as env(\"INFRA_PG\")"),
+            );
+            continue;
+        }
+        match eval(&attribute.value, &scope) {
+            Ok(v) => {
+                values.insert(name.to_string(), v);
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if errors.is_empty() { Ok(values) } else { Err(errors) }
+}
+
+/// Evaluates an expression that may use functions but no references (an
+/// `import` block's `id`).
+pub fn eval_constant(expr: &infra_syntax::ast::Expr, host: &Host, dir: &Path) -> Result<Value, Diagnostic> {
+    if let Some((_, span)) = crate::references(expr).first() {
+        return Err(Diagnostic::error("infra::constant", "this value is read before anything is evaluated")
+            .with_label(*span, "a reference is not allowed here")
+            .with_help("use a literal or a function such as env(\"NAME\")"));
+    }
+    eval(expr, &ConstantScope { host: host.clone(), dir: dir.to_path_buf() })
+}
+
 /// A scope with no names in it: only literals and functions.
 struct ConstantScope {
     host: Host,

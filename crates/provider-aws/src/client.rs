@@ -1,4 +1,4 @@
-//! The EC2 client: built from the provider block over the standard AWS chain
+//! The AWS clients (EC2, and DLM for snapshot schedules): built from the provider block over the standard AWS chain
 //! (environment, profile, instance role), with retries on throttling, and the
 //! translation of AWS errors into provider errors that carry AWS's code.
 
@@ -12,7 +12,14 @@ use infra_core::{ProviderError, ProviderErrorKind, Value};
 /// Attempts per call, throttling and 5xx included, before the error is reported.
 const MAX_ATTEMPTS: u32 = 6;
 
-pub async fn connect(config: &Value) -> Result<aws_sdk_ec2::Client, ProviderError> {
+/// One client per AWS service the provider speaks to, sharing one configuration.
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    /// Data Lifecycle Manager: EBS snapshot schedules.
+    pub dlm: aws_sdk_dlm::Client,
+}
+
+pub async fn connect(config: &Value) -> Result<Clients, ProviderError> {
     let text = |key: &str| config.get(key).and_then(|v| v.peel().as_str()).map(str::to_string);
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
         RetryConfig::standard()
@@ -37,7 +44,7 @@ pub async fn connect(config: &Value) -> Result<aws_sdk_ec2::Client, ProviderErro
         ));
     }
     check_credentials(&sdk).await?;
-    Ok(aws_sdk_ec2::Client::new(&sdk))
+    Ok(Clients { ec2: aws_sdk_ec2::Client::new(&sdk), dlm: aws_sdk_dlm::Client::new(&sdk) })
 }
 
 /// Asks the credential chain once, so a missing key is one clear error at
@@ -104,7 +111,8 @@ fn is_throttling(code: &str) -> bool {
 }
 
 /// Whether an error says the object does not exist (`InvalidVpcID.NotFound`,
-/// `InvalidInstanceID.NotFound`, `InvalidGroup.NotFound`, ...).
+/// `InvalidInstanceID.NotFound`, `InvalidGroup.NotFound`, ...; DLM's
+/// `ResourceNotFoundException`).
 pub fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    e.code().is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"))
+    e.code().is_some_and(|c| c.ends_with("NotFound") || c == "ResourceNotFoundException")
 }

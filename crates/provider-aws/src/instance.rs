@@ -1,6 +1,7 @@
 //! Machines: `instance`, the `key_pair` it is started with, and the
 //! `elastic_ip` that keeps its address across replacements.
 
+use crate::client::Clients;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::primitives::Blob;
@@ -178,7 +179,8 @@ impl Kind for Instance {
         }))
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -192,7 +194,8 @@ impl Kind for Instance {
         Ok(self.describe(ec2, filters).await?.iter().map(observed).collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let ami = required_text(planned, "ami")?;
         let root = match number(planned, "root_volume_size") {
             Some(size) => Some(vec![self.root_device(ec2, ami, size).await?]),
@@ -225,7 +228,8 @@ impl Kind for Instance {
         Ok(with_computed(planned, &running.value))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
         let id = id_of(prior)?;
         let groups = strings(planned, "security_groups");
@@ -264,7 +268,8 @@ impl Kind for Instance {
         ))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         delete_retrying(&format!("instance {id}"), || ec2.terminate_instances().instance_ids(&id).send()).await?;
         self.wait_state(ec2, &id, "terminated").await.map(|_| ())
@@ -287,7 +292,8 @@ impl Kind for KeyPair {
             .attribute("id", AttributeSchema::computed(Type::String))
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -313,7 +319,8 @@ impl Kind for KeyPair {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let name = required_text(planned, "name")?;
         let made = ec2
             .import_key_pair()
@@ -332,7 +339,8 @@ impl Kind for KeyPair {
         ))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         // By name: every EC2 endpoint (moto too) takes that; not all take the id.
         let name = required_text(prior, "name")?;
         delete_retrying(&format!("key pair {name}"), || ec2.delete_key_pair().key_name(name).send()).await
@@ -356,7 +364,8 @@ impl Kind for ElasticIp {
             .attribute("id", AttributeSchema::computed(Type::String))
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -384,7 +393,8 @@ impl Kind for ElasticIp {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let made = ec2
             .allocate_address()
             .domain(DomainType::Vpc)
@@ -407,7 +417,8 @@ impl Kind for ElasticIp {
         ))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
         let id = id_of(prior)?;
         let mut association = prior.get("association").cloned().unwrap_or_default();
@@ -424,7 +435,8 @@ impl Kind for ElasticIp {
         Ok(merged(&with_computed(planned, prior), [("association", association)]))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         disassociate(ec2, prior).await?;
         let id = id_of(prior)?;
         delete_retrying(&format!("elastic IP {id}"), || ec2.release_address().allocation_id(&id).send()).await

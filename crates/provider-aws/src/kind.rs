@@ -1,7 +1,8 @@
-//! What every EC2 resource type implements, and what they share: how a
+//! What every AWS resource type implements, and what they share: how a
 //! listing is asked for (one paginated Describe call filtered by tag or id),
 //! waiting for a state, and retrying an id that is not visible yet.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, Tag};
 use infra_core::{OperationContext, ProviderError, Refined, Schema, Value};
 
+use crate::client::Clients;
 use crate::tags;
 
 /// Which objects a listing asks for.
@@ -54,7 +56,15 @@ impl Observed {
     /// An object with its id, what AWS reports of it, and its EC2 tags split
     /// into the user's (`tags`, null when none) and the address marker.
     pub fn tagged<const N: usize>(id: &str, ec2_tags: &[Tag], fields: [(&'static str, Value); N]) -> Observed {
-        let (user_tags, address) = tags::observed(ec2_tags);
+        Observed::with_tags(id, tags::observed(ec2_tags), fields)
+    }
+
+    /// [`Observed::tagged`] with the tags already split by [`tags::observed_pairs`].
+    pub fn with_tags<const N: usize>(
+        id: &str,
+        (user_tags, address): (Value, Option<String>),
+        fields: [(&'static str, Value); N],
+    ) -> Observed {
         let mut value = Value::object(fields);
         if let Value::Object(map) = &mut value {
             map.insert("id".into(), Value::string(id));
@@ -81,18 +91,32 @@ pub trait Kind: Sync {
         Ok(Refined::new(proposed))
     }
 
-    /// One paginated Describe call (or none, for an empty id query).
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError>;
+    /// One paginated Describe call (or none, for an empty id query); a type
+    /// whose service cannot list by tag in one call says what it does instead.
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError>;
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError>;
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError>;
 
     /// Tags are the only thing that changes in place unless a type says more.
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
         Ok(with_computed(planned, prior))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError>;
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError>;
+
+    /// Adds tags to an object that exists (an import this state claims).
+    async fn add_tags(&self, aws: &Clients, id: &str, tags: BTreeMap<String, String>) -> Result<(), ProviderError> {
+        aws.ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(tags::ec2_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| crate::client::aws_error(&format!("tagging {id}"), e))?;
+        Ok(())
+    }
 }
 
 /// Sets and removes user tags to go from `prior` to `planned`.
@@ -195,10 +219,10 @@ where
 /// One object by id; waits while EC2 does not show an id it has just handed
 /// out (its reads are eventually consistent), so a fresh id is never taken
 /// for a missing one.
-pub async fn visible(kind: &dyn Kind, ec2: &Client, id: &str, what: &str) -> Result<Observed, ProviderError> {
+pub async fn visible(kind: &dyn Kind, aws: &Clients, id: &str, what: &str) -> Result<Observed, ProviderError> {
     let ids = [id.to_string()];
     wait_for(&format!("{what} {id} to become visible"), || async {
-        Ok(kind.list(ec2, Query::Ids(&ids)).await?.into_iter().next())
+        Ok(kind.list(aws, Query::Ids(&ids)).await?.into_iter().next())
     })
     .await
 }

@@ -1,7 +1,8 @@
 //! The `aws` provider: VPCs, subnets, gateways, route tables, security groups
 //! (written as firewalls), key pairs, instances, volumes, snapshots and
-//! elastic IPs on EC2, through aws-sdk-ec2. This is the only crate that
-//! depends on the SDK, which dominates the build.
+//! elastic IPs on EC2, through aws-sdk-ec2, and EBS snapshot schedules
+//! through Data Lifecycle Manager (aws-sdk-dlm). This is the only crate that
+//! depends on the AWS SDK, which dominates the build.
 //!
 //! Everything it creates is tagged `infra:lineage` and `infra:address`.
 //! Refresh is batched: one paginated Describe call per resource type for the
@@ -14,6 +15,7 @@ mod client;
 mod instance;
 mod kind;
 mod network;
+mod schedule;
 mod security_group;
 mod storage;
 mod tags;
@@ -30,7 +32,7 @@ use infra_core::{
 use crate::kind::{Kind, Observed, Query};
 
 /// Every resource type, by name. A `firewall` with a `vpc` is a security group.
-static KINDS: [(&str, &dyn Kind); 13] = [
+static KINDS: [(&str, &dyn Kind); 14] = [
     ("vpc", &network::Vpc),
     ("subnet", &network::Subnet),
     ("internet_gateway", &network::InternetGateway),
@@ -44,6 +46,7 @@ static KINDS: [(&str, &dyn Kind); 13] = [
     ("volume", &storage::Volume),
     ("volume_attachment", &storage::VolumeAttachment),
     ("snapshot", &storage::Snapshot),
+    ("snapshot_schedule", &schedule::SnapshotSchedule),
 ];
 
 fn kind_of(name: &str) -> Result<&'static dyn Kind, ProviderError> {
@@ -78,12 +81,12 @@ impl ProviderFactory for AwsFactory {
     }
 
     async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
-        Ok(Arc::new(AwsProvider { ec2: client::connect(config).await? }))
+        Ok(Arc::new(AwsProvider { aws: client::connect(config).await? }))
     }
 }
 
 pub struct AwsProvider {
-    ec2: aws_sdk_ec2::Client,
+    aws: client::Clients,
 }
 
 impl AwsProvider {
@@ -99,10 +102,10 @@ impl AwsProvider {
             requests.iter().filter_map(|r| kind::text(&r.state, "id").map(str::to_string)).collect();
         let mut found: HashMap<String, Observed> = HashMap::new();
         if kind.tagged() {
-            found.extend(kind.list(&self.ec2, Query::Lineage(lineage)).await?.into_iter().map(|o| (o.id.clone(), o)));
+            found.extend(kind.list(&self.aws, Query::Lineage(lineage)).await?.into_iter().map(|o| (o.id.clone(), o)));
         }
         let missing: Vec<String> = recorded.into_iter().filter(|id| !found.contains_key(id)).collect();
-        found.extend(kind.list(&self.ec2, Query::Ids(&missing)).await?.into_iter().map(|o| (o.id.clone(), o)));
+        found.extend(kind.list(&self.aws, Query::Ids(&missing)).await?.into_iter().map(|o| (o.id.clone(), o)));
         Ok(found)
     }
 }
@@ -163,7 +166,7 @@ impl Provider for AwsProvider {
     }
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
-        kind_of(kind)?.create(&self.ec2, ctx, planned).await
+        kind_of(kind)?.create(&self.aws, ctx, planned).await
     }
 
     async fn update(
@@ -173,11 +176,11 @@ impl Provider for AwsProvider {
         prior: &Value,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
-        kind_of(kind)?.update(&self.ec2, prior, planned).await
+        kind_of(kind)?.update(&self.aws, prior, planned).await
     }
 
     async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
-        kind_of(kind)?.delete(&self.ec2, prior).await
+        kind_of(kind)?.delete(&self.aws, prior).await
     }
 
     /// Reads the object and tags it as this state's, so refresh lists it with the rest.
@@ -185,21 +188,23 @@ impl Provider for AwsProvider {
         let k = kind_of(kind)?;
         let ids = [id.to_string()];
         let found = k
-            .list(&self.ec2, Query::Ids(&ids))
+            .list(&self.aws, Query::Ids(&ids))
             .await?
             .into_iter()
             .next()
             .ok_or_else(|| ProviderError::failed(format!("no {kind} with id {id} in this region")))?;
-        if k.tagged() {
-            self.ec2
-                .create_tags()
-                .resources(id)
-                .set_tags(Some(tags::all(ctx, &Value::Null)))
-                .send()
-                .await
-                .map_err(|e| client::aws_error(&format!("tagging {id} as {}", ctx.address), e))?;
-        }
+        let _ = ctx;
         Ok(merge_observed(kind, &Value::Object(Default::default()), &found.value))
+    }
+
+    /// Tags an imported object with this state's lineage and its address.
+    async fn claim(&self, ctx: &OperationContext, kind: &str, imported: &Value) -> Result<(), ProviderError> {
+        let k = kind_of(kind)?;
+        let Some(id) = kind::text(imported, "id").filter(|_| k.tagged()).map(str::to_string) else { return Ok(()) };
+        k.add_tags(&self.aws, &id, tags::with_markers(ctx, &Value::Null)).await.map_err(|mut e| {
+            e.message = format!("claiming it as {}: {}", ctx.address, e.message);
+            e
+        })
     }
 
     /// Finds an object created for this address by this state but never
@@ -212,7 +217,7 @@ impl Provider for AwsProvider {
         }
         let replaced = ctx.replacing.as_ref().and_then(|prior| kind::text(prior, "id")).unwrap_or_default();
         let address = ctx.address.to_string();
-        let found = k.list(&self.ec2, Query::Address(ctx)).await?;
+        let found = k.list(&self.aws, Query::Address(ctx)).await?;
         Ok(found
             .into_iter()
             .find(|o| o.id != replaced && o.address.as_deref() == Some(&address))

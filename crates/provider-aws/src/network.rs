@@ -1,6 +1,7 @@
 //! The network: `vpc`, `subnet`, `internet_gateway`, `route_table` and
 //! `route_table_association`.
 
+use crate::client::Clients;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, RouteOrigin};
@@ -96,7 +97,8 @@ impl Kind for Vpc {
         cidr_errors(config, "cidr")
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -121,7 +123,8 @@ impl Kind for Vpc {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let created = ec2
             .create_vpc()
             .cidr_block(required_text(planned, "cidr")?)
@@ -130,16 +133,18 @@ impl Kind for Vpc {
             .await
             .map_err(|e| aws_error("creating the VPC", e))?;
         let id = created.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
-        visible(self, ec2, &id, "VPC").await?;
+        visible(self, aws, &id, "VPC").await?;
         Switch::DnsHostnames.set(ec2, &id, Switch::DnsHostnames.wanted(planned)).await?;
         Ok(merged(planned, [("id", Value::string(id))]))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         Switch::DnsHostnames.update(ec2, prior, planned).await
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         delete_retrying(&format!("VPC {id}"), || ec2.delete_vpc().vpc_id(&id).send()).await
     }
@@ -171,7 +176,8 @@ impl Kind for Subnet {
         cidr_errors(config, "cidr")
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -201,7 +207,8 @@ impl Kind for Subnet {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let vpc = required_text(planned, "vpc")?;
         let created = retry_not_found(|| {
             ec2.create_subnet()
@@ -214,7 +221,7 @@ impl Kind for Subnet {
         .await
         .map_err(|e| aws_error(&format!("creating a subnet in {vpc}"), e))?;
         let id = created.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string();
-        let seen = visible(self, ec2, &id, "subnet").await?;
+        let seen = visible(self, aws, &id, "subnet").await?;
         if Switch::PublicIps.wanted(planned) {
             Switch::PublicIps.set(ec2, &id, true).await?;
         }
@@ -227,11 +234,13 @@ impl Kind for Subnet {
         ))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         Switch::PublicIps.update(ec2, prior, planned).await
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         delete_retrying(&format!("subnet {id}"), || ec2.delete_subnet().subnet_id(&id).send()).await
     }
@@ -248,7 +257,8 @@ impl Kind for InternetGateway {
             .attribute("id", id_attribute())
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -270,7 +280,8 @@ impl Kind for InternetGateway {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let created = ec2
             .create_internet_gateway()
             .tag_specifications(tags::spec(ResourceType::InternetGateway, ctx, planned))
@@ -278,14 +289,15 @@ impl Kind for InternetGateway {
             .await
             .map_err(|e| aws_error("creating the internet gateway", e))?;
         let id = created.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_string();
-        visible(self, ec2, &id, "internet gateway").await?;
+        visible(self, aws, &id, "internet gateway").await?;
         if let Some(vpc) = text(planned, "vpc") {
             attach_gateway(ec2, &id, vpc).await?;
         }
         Ok(merged(planned, [("id", Value::string(id))]))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
         let id = id_of(prior)?;
         let (before, after) = (text(prior, "vpc"), text(planned, "vpc"));
@@ -300,7 +312,8 @@ impl Kind for InternetGateway {
         Ok(with_computed(planned, prior))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         if let Some(vpc) = text(prior, "vpc") {
             detach_gateway(ec2, &id, vpc).await?;
@@ -394,7 +407,8 @@ impl Kind for RouteTable {
         }))
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -426,7 +440,8 @@ impl Kind for RouteTable {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let vpc = required_text(planned, "vpc")?;
         let created = retry_not_found(|| {
             ec2.create_route_table()
@@ -437,18 +452,20 @@ impl Kind for RouteTable {
         .await
         .map_err(|e| aws_error(&format!("creating a route table in {vpc}"), e))?;
         let id = created.route_table().and_then(|t| t.route_table_id()).unwrap_or_default().to_string();
-        visible(self, ec2, &id, "route table").await?;
+        visible(self, aws, &id, "route table").await?;
         set_routes(ec2, &id, &[], &routes_of(planned)).await?;
         Ok(merged(planned, [("id", Value::string(id))]))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
         set_routes(ec2, &id_of(prior)?, &routes_of(prior), &routes_of(planned)).await?;
         Ok(with_computed(planned, prior))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         delete_retrying(&format!("route table {id}"), || ec2.delete_route_table().route_table_id(&id).send()).await
     }
@@ -492,7 +509,8 @@ impl Kind for RouteTableAssociation {
         false
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         let Query::Ids(ids) = query else { return Ok(Vec::new()) };
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -522,7 +540,8 @@ impl Kind for RouteTableAssociation {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, _ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, _ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let (table, subnet) = (required_text(planned, "route_table")?, required_text(planned, "subnet")?);
         let made = retry_not_found(|| ec2.associate_route_table().route_table_id(table).subnet_id(subnet).send())
             .await
@@ -530,11 +549,12 @@ impl Kind for RouteTableAssociation {
         Ok(merged(planned, [("id", Value::string(made.association_id().unwrap_or_default()))]))
     }
 
-    async fn update(&self, _ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, _aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         Ok(with_computed(planned, prior))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         match ec2.disassociate_route_table().association_id(&id).send().await {
             Err(e) if !is_not_found(&e) => Err(aws_error(&format!("removing route table association {id}"), e)),

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::client::Clients;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
@@ -267,7 +268,8 @@ impl Kind for SecurityGroup {
         Ok(Refined::new(merged(&proposed, [("permissions", lines(&wanted))])))
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -300,7 +302,8 @@ impl Kind for SecurityGroup {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let vpc = required_text(planned, "vpc")?;
         let name = text(planned, "name").map_or_else(|| default_name(ctx), str::to_string);
         let created = retry_not_found(|| {
@@ -315,18 +318,20 @@ impl Kind for SecurityGroup {
         .map_err(|e| aws_error(&format!("creating security group {name} in {vpc}"), e))?;
         let id = created.group_id().unwrap_or_default().to_string();
         // EC2 gives a new group an allow-all egress rule; converge from what it holds.
-        let seen = visible(self, ec2, &id, "security group").await?;
+        let seen = visible(self, aws, &id, "security group").await?;
         converge(ec2, &id, &parsed(&seen.value), &parsed(planned)).await?;
         Ok(merged(planned, [("id", Value::string(id)), ("name", Value::string(name))]))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
         converge(ec2, &id_of(prior)?, &parsed(prior), &parsed(planned)).await?;
         Ok(with_computed(planned, prior))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         delete_retrying(&format!("security group {id}"), || ec2.delete_security_group().group_id(&id).send()).await
     }

@@ -1,5 +1,6 @@
 //! Disks: `volume` (EBS), `volume_attachment` and `snapshot`.
 
+use crate::client::Clients;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{ResourceType, Volume as Ec2Volume, VolumeAttachmentState, VolumeType};
@@ -56,7 +57,8 @@ impl Kind for Volume {
         Vec::new()
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -79,7 +81,8 @@ impl Kind for Volume {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let zone = required_text(planned, "availability_zone")?;
         let made = retry_not_found(|| {
             ec2.create_volume()
@@ -94,11 +97,12 @@ impl Kind for Volume {
         .await
         .map_err(|e| aws_error(&format!("creating a volume in {zone}"), e))?;
         let id = made.volume_id().unwrap_or_default().to_string();
-        let ready = wait_volume(self, ec2, &id, "available").await?;
+        let ready = wait_volume(self, aws, &id, "available").await?;
         Ok(with_computed(planned, &ready.value))
     }
 
-    async fn update(&self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
         let id = id_of(prior)?;
         let (size, kind) = (number(planned, "size"), text(planned, "type"));
@@ -114,16 +118,17 @@ impl Kind for Volume {
         Ok(with_computed(planned, prior))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         delete_retrying(&format!("volume {id}"), || ec2.delete_volume().volume_id(&id).send()).await
     }
 }
 
-async fn wait_volume(kind: &Volume, ec2: &Client, id: &str, state: &str) -> Result<Observed, ProviderError> {
+async fn wait_volume(kind: &Volume, aws: &Clients, id: &str, state: &str) -> Result<Observed, ProviderError> {
     let ids = [id.to_string()];
     wait_for(&format!("volume {id} to be {state}"), || async {
-        let found = kind.list(ec2, Query::Ids(&ids)).await?.into_iter().next();
+        let found = kind.list(aws, Query::Ids(&ids)).await?.into_iter().next();
         Ok(found.filter(|v| v.value.get("state").and_then(Value::as_str) == Some(state)))
     })
     .await
@@ -150,7 +155,8 @@ impl Kind for VolumeAttachment {
         false
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         let Query::Ids(ids) = query else { return Ok(Vec::new()) };
         let volumes: Vec<String> = ids.iter().filter_map(|id| id.split(':').nth(1).map(str::to_string)).collect();
         if volumes.is_empty() {
@@ -177,28 +183,30 @@ impl Kind for VolumeAttachment {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, _ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, _ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let (volume, instance, device) =
             (required_text(planned, "volume")?, required_text(planned, "instance")?, required_text(planned, "device")?);
         retry_not_found(|| ec2.attach_volume().volume_id(volume).instance_id(instance).device(device).send())
             .await
             .map_err(|e| aws_error(&format!("attaching {volume} to {instance} as {device}"), e))?;
         let id = attachment_id(device, volume, instance);
-        visible(self, ec2, &id, "attachment").await?;
+        visible(self, aws, &id, "attachment").await?;
         Ok(merged(planned, [("id", Value::string(id))]))
     }
 
-    async fn update(&self, _ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
+    async fn update(&self, _aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         Ok(with_computed(planned, prior))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let (volume, instance) = (required_text(prior, "volume")?, required_text(prior, "instance")?);
         delete_retrying(&format!("attachment of {volume} to {instance}"), || {
             ec2.detach_volume().volume_id(volume).instance_id(instance).send()
         })
         .await?;
-        wait_volume(&Volume, ec2, volume, "available").await.map(|_| ())
+        wait_volume(&Volume, aws, volume, "available").await.map(|_| ())
     }
 }
 
@@ -216,7 +224,8 @@ impl Kind for Snapshot {
             .attribute("id", AttributeSchema::computed(Type::String))
     }
 
-    async fn list(&self, ec2: &Client, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn list(&self, aws: &Clients, query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let ec2 = &aws.ec2;
         if query.is_empty() {
             return Ok(Vec::new());
         }
@@ -246,7 +255,8 @@ impl Kind for Snapshot {
             .collect())
     }
 
-    async fn create(&self, ec2: &Client, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+    async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
+        let ec2 = &aws.ec2;
         let volume = required_text(planned, "volume")?;
         let made = retry_not_found(|| {
             ec2.create_snapshot()
@@ -260,14 +270,15 @@ impl Kind for Snapshot {
         let id = made.snapshot_id().unwrap_or_default().to_string();
         let ids = [id.clone()];
         let done = wait_for(&format!("snapshot {id} to complete"), || async {
-            let found = self.list(ec2, Query::Ids(&ids)).await?.into_iter().next();
+            let found = self.list(aws, Query::Ids(&ids)).await?.into_iter().next();
             Ok(found.filter(|s| s.value.get("state").and_then(Value::as_str) == Some("completed")))
         })
         .await?;
         Ok(with_computed(planned, &done.value))
     }
 
-    async fn delete(&self, ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &aws.ec2;
         let id = id_of(prior)?;
         delete_retrying(&format!("snapshot {id}"), || ec2.delete_snapshot().snapshot_id(&id).send()).await
     }

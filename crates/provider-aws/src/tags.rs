@@ -18,18 +18,32 @@ pub fn attribute() -> AttributeSchema {
 
 /// The user's tags of a planned value.
 pub fn wanted(planned: &Value) -> BTreeMap<String, String> {
-    planned
-        .get("tags")
+    string_map(planned, "tags")
+}
+
+/// A map-of-strings attribute (`tags`, a schedule's `target_tags`) as plain strings.
+pub fn string_map(value: &Value, key: &str) -> BTreeMap<String, String> {
+    value
+        .get(key)
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.peel().as_str()?.to_string()))).collect())
         .unwrap_or_default()
 }
 
 /// The tags to create an object with: the user's and the markers.
-pub fn all(ctx: &OperationContext, planned: &Value) -> Vec<Tag> {
+pub fn with_markers(ctx: &OperationContext, planned: &Value) -> BTreeMap<String, String> {
     let mut tags = wanted(planned);
     tags.insert(LINEAGE.into(), ctx.lineage.clone());
     tags.insert(ADDRESS.into(), ctx.address.to_string());
+    tags
+}
+
+/// [`with_markers`] as EC2 tags.
+pub fn all(ctx: &OperationContext, planned: &Value) -> Vec<Tag> {
+    ec2_tags(with_markers(ctx, planned))
+}
+
+pub fn ec2_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
     tags.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
@@ -50,13 +64,27 @@ pub fn of_address(ctx: &OperationContext) -> Vec<Filter> {
     ]
 }
 
-/// What AWS reports, split: the user's tags (as the `tags` attribute, null
+/// What EC2 reports, split: the user's tags (as the `tags` attribute, null
 /// when there are none) and the address marker.
 pub fn observed(tags: &[Tag]) -> (Value, Option<String>) {
+    observed_pairs(tags.iter().filter_map(|t| Some((t.key()?, t.value()?))))
+}
+
+/// Whether these tags mark an object of this lineage (and, when given, this address).
+pub fn marks<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, lineage: &str, address: Option<&str>) -> bool {
+    let (mut lineage_found, mut address_found) = (false, address.is_none());
+    for (k, v) in tags {
+        lineage_found |= k == LINEAGE && v == lineage;
+        address_found |= k == ADDRESS && Some(v) == address;
+    }
+    lineage_found && address_found
+}
+
+/// [`observed`] for tags as key-value pairs (the form services other than EC2 use).
+pub fn observed_pairs<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Value, Option<String>) {
     let mut user = BTreeMap::new();
     let mut address = None;
-    for tag in tags {
-        let (Some(k), Some(v)) = (tag.key(), tag.value()) else { continue };
+    for (k, v) in tags {
         match k {
             ADDRESS => address = Some(v.to_string()),
             LINEAGE => {}
@@ -70,15 +98,17 @@ pub fn observed(tags: &[Tag]) -> (Value, Option<String>) {
 }
 
 /// The user tags to set and the keys to remove to go from `prior` to `planned`.
+pub fn diff(prior: &Value, planned: &Value) -> (BTreeMap<String, String>, Vec<String>) {
+    let (before, mut after) = (wanted(prior), wanted(planned));
+    let removed = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
+    after.retain(|k, v| before.get(k) != Some(v));
+    (after, removed)
+}
+
+/// [`diff`] as EC2 tags.
 pub fn changes(prior: &Value, planned: &Value) -> (Vec<Tag>, Vec<Tag>) {
-    let (before, after) = (wanted(prior), wanted(planned));
-    let set = after
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(v))
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
-    let removed = before.keys().filter(|k| !after.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect();
-    (set, removed)
+    let (set, removed) = diff(prior, planned);
+    (ec2_tags(set), removed.into_iter().map(|k| Tag::builder().key(k).build()).collect())
 }
 
 #[cfg(test)]

@@ -455,6 +455,17 @@ pub async fn start(docker: &Docker, id: &str, name: &str) -> Result<(), Provider
         .map_err(|e| docker_error(&format!("starting container {name}"), e))
 }
 
+/// Starts a container found earlier; `Ok(false)` when it is gone by now. A
+/// container whose creating client was killed is removed by the daemon a moment
+/// later, so one listed just after such a crash may vanish before it starts.
+pub async fn start_if_present(docker: &Docker, id: &str, name: &str) -> Result<bool, ProviderError> {
+    match docker.start_container(id, None::<StartContainerOptions>).await {
+        Ok(()) => Ok(true),
+        Err(e) if crate::util::is_not_found(&e) => Ok(false),
+        Err(e) => Err(docker_error(&format!("starting container {name}"), e)),
+    }
+}
+
 pub async fn stop(docker: &Docker, id: &str, name: &str) -> Result<(), ProviderError> {
     match docker.stop_container(id, Some(StopContainerOptions { t: Some(10), signal: None })).await {
         Ok(()) => Ok(()),

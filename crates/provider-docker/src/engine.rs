@@ -16,7 +16,8 @@ const REMOTE_SOCKET: &str = "/var/run/docker.sock";
 const API_TIMEOUT: u64 = 120;
 
 pub enum Engine {
-    Direct(Docker),
+    /// The client and where it points (`tcp://...` or the local socket).
+    Direct(Docker, String),
     OverSsh(Box<Remote>),
 }
 
@@ -50,13 +51,13 @@ impl Engine {
         }
         .map_err(|e| unreachable(where_, &e))?;
         docker.ping().await.map_err(|e| unreachable(where_, &e))?;
-        Ok(Engine::Direct(docker))
+        Ok(Engine::Direct(docker, where_.to_string()))
     }
 
     /// The API client, connecting first if the engine is on a server.
     pub async fn client(&self) -> Result<&Docker, ProviderError> {
         match self {
-            Engine::Direct(docker) => Ok(docker),
+            Engine::Direct(docker, _) => Ok(docker),
             Engine::OverSsh(remote) => Ok(&remote.ready.get_or_try_init(|| remote.connect()).await?.0),
         }
     }
@@ -66,9 +67,27 @@ impl Engine {
     /// The server the engine runs on, when it is reached over SSH.
     pub fn server(&self) -> Option<String> {
         match self {
-            Engine::Direct(_) => None,
+            Engine::Direct(..) => None,
             Engine::OverSsh(remote) => Some(remote.target.name()),
         }
+    }
+
+    /// Where the engine is, as errors name it.
+    pub fn location(&self) -> String {
+        match self {
+            Engine::Direct(_, location) => location.clone(),
+            Engine::OverSsh(remote) => format!("{} on {}", remote.socket, remote.target.name()),
+        }
+    }
+
+    /// An error from talking to the engine, with the engine named: "stopped
+    /// answering" says little when several daemons are configured.
+    pub fn locate(&self, mut error: ProviderError) -> ProviderError {
+        let location = self.location();
+        if error.kind == infra_core::ProviderErrorKind::Unavailable && !error.message.contains(&location) {
+            error.message = format!("{} (the Docker daemon at {location})", error.message);
+        }
+        error
     }
 }
 
@@ -86,5 +105,6 @@ impl Remote {
 }
 
 fn unreachable(where_: &str, e: &bollard::errors::Error) -> ProviderError {
-    ProviderError::unavailable(format!("the Docker daemon at {where_} cannot be reached ({e}). Is it running?"))
+    let reason = crate::util::root_cause(e);
+    ProviderError::unavailable(format!("the Docker daemon at {where_} cannot be reached ({reason}). Is it running?"))
 }

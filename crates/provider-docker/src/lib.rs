@@ -183,14 +183,15 @@ impl Provider for DockerProvider {
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
         let docker = self.engine.client().await?;
-        match kind {
+        let created = match kind {
             "image" => image::create(docker, ctx, planned).await,
             "network" => network::create(docker, ctx, planned).await,
             "volume" => volume::create(docker, ctx, planned).await,
             "container" => replicas::create(docker, ctx, planned).await,
             "backup" => backup::write(docker, ctx, None, planned).await,
             other => Err(unknown_kind(other)),
-        }
+        };
+        created.map_err(|e| self.engine.locate(e))
     }
 
     async fn update(
@@ -200,18 +201,19 @@ impl Provider for DockerProvider {
         prior: &Value,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
-        match kind {
+        let updated = match kind {
             "container" => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
             "backup" => backup::write(self.engine.client().await?, ctx, Some(prior), planned).await,
             // Everything else about networks and volumes forces replacement.
             _ => Ok(util::with_computed(planned, prior)),
-        }
+        };
+        updated.map_err(|e| self.engine.locate(e))
     }
 
     async fn delete(&self, ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
         let docker = self.engine.client().await?;
         if kind == "container" {
-            return replicas::delete(docker, ctx, prior).await;
+            return replicas::delete(docker, ctx, prior).await.map_err(|e| self.engine.locate(e));
         }
         if kind == "backup" {
             return backup::delete(docker, prior).await;
@@ -219,14 +221,14 @@ impl Provider for DockerProvider {
         let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let result = match kind {
             "image" => image::delete(docker, prior).await,
-            "network" => docker.remove_network(&id).await,
+            "network" => network::remove(docker, &id).await,
             "volume" => docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
             other => return Err(unknown_kind(other)),
         };
         match result {
             Ok(()) => Ok(()),
             Err(e) if util::is_not_found(&e) => Ok(()),
-            Err(e) => Err(docker_error(&format!("removing {kind} {id}"), e)),
+            Err(e) => Err(self.engine.locate(docker_error(&format!("removing {kind} {id}"), e))),
         }
     }
 

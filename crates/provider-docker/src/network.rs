@@ -50,3 +50,25 @@ pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Obser
         })
         .collect())
 }
+
+/// How long a network removal waits for the endpoints of containers just
+/// removed to be released.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Removes a network. Docker can answer "active endpoints" for a moment after
+/// the last container on it was removed (it releases endpoints as it cleans up
+/// after the container's process), so that answer is retried for a while;
+/// a container that stays attached still fails the removal.
+pub async fn remove(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(200);
+    loop {
+        match docker.remove_network(id).await {
+            Err(e) if crate::util::has_active_endpoints(&e) && started.elapsed() < RELEASE_WAIT => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}

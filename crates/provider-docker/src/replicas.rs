@@ -275,7 +275,8 @@ async fn blue_green(
 }
 
 /// Members that stay: named as their slot says and running.
-async fn settle_kept(docker: &Docker, planned: &Value, plan: &SetPlan) -> Result<(), ProviderError> {
+async fn settle_kept(docker: &Docker, planned: &Value, plan: &mut SetPlan) -> Result<(), ProviderError> {
+    let mut vanished = Vec::new();
     for (slot, m) in &plan.keep {
         let name = replica_name(planned, *slot);
         if m.name != name {
@@ -286,11 +287,18 @@ async fn settle_kept(docker: &Docker, planned: &Value, plan: &SetPlan) -> Result
             rename(docker, &m.id, &m.name, &name).await?;
         }
         if should_run(planned) && !m.running {
-            container::start(docker, &m.id, &name).await?;
+            if !container::start_if_present(docker, &m.id, &name).await? {
+                vanished.push(*slot);
+                continue;
+            }
             if let Ok(Some(check)) = crate::health::check(planned) {
                 crate::health::wait_healthy(docker, &m.id, &name, check.deadline).await?;
             }
         }
+    }
+    // Their slots count as missing: made anew like any other.
+    for slot in vanished {
+        plan.keep.remove(&slot);
     }
     Ok(())
 }

@@ -86,12 +86,31 @@ pub fn docker_error(action: &str, e: bollard::errors::Error) -> ProviderError {
         bollard::errors::Error::DockerResponseServerError { status_code, message } => {
             ProviderError::failed(format!("{action}: Docker answered {status_code}: {}", message.trim()))
         }
-        other => ProviderError::unavailable(format!("{action}: {other}")),
+        other => {
+            ProviderError::unavailable(format!("{action}: the Docker daemon did not answer: {}", root_cause(&other)))
+        }
     }
+}
+
+/// The innermost reason of a transport error ("Connection refused (os error
+/// 111)"), not the HTTP client's own wording around it.
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+/// Whether Docker refused to remove a network because containers are still
+/// attached to it.
+pub fn has_active_endpoints(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 403, message }
+        if message.contains("active endpoints"))
 }
 
 /// Recorded state with what Docker reports laid over it: what Docker does not
@@ -132,4 +151,21 @@ pub fn str_list(value: &Value, key: &str) -> Option<Vec<String>> {
         .get(key)
         .and_then(Value::as_list)
         .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status_code: u16, message: &str) -> bollard::errors::Error {
+        bollard::errors::Error::DockerResponseServerError { status_code, message: message.to_string() }
+    }
+
+    #[test]
+    fn only_a_network_still_in_use_counts_as_having_active_endpoints() {
+        let in_use = "error while removing network: network app-net id 5c3a has active endpoints";
+        assert!(has_active_endpoints(&refused(403, in_use)));
+        assert!(!has_active_endpoints(&refused(403, "operation not permitted on a predefined network")));
+        assert!(!has_active_endpoints(&refused(404, "network app-net not found")));
+    }
 }

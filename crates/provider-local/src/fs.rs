@@ -72,6 +72,8 @@ pub fn plan_file(proposed: Value) -> Result<Value, ProviderError> {
     let mut planned = with_id_from_path(proposed);
     let digest = match (planned.get("content"), str_attr(&planned, "source")) {
         (Some(content), _) if !content.is_null() => match content.peel() {
+            // A hash of a short secret gives the secret away to anyone who guesses it.
+            Value::String(s) if content.contains_sensitive() => Value::string(sha256(s.as_bytes())).sensitive(),
             Value::String(s) => Value::string(sha256(s.as_bytes())),
             _ => Value::Unknown,
         },

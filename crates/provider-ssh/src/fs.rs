@@ -100,21 +100,52 @@ pub fn plan(kind: &str, mut proposed: Value) -> Result<Value, ProviderError> {
     Ok(proposed)
 }
 
-const WRITE_FILE: &str = r#"
+/// Clears the temporary copies beside `$p` left by writers that are gone (a
+/// server or an infra that died mid-write): each copy is named after the shell
+/// that writes it, so a copy whose process still lives belongs to a write in
+/// progress (two resources may write the same helper at once) and stays.
+macro_rules! clear_stale_copies {
+    () => {
+        r#"
+t="$(dirname -- "$p")/.$(basename -- "$p").infra-tmp"
+for old in "$t" "$t".*; do
+  case $old in "$t".*) if [ -d "/proc/${old##*.}" ]; then continue; fi;; esac
+  rm -f -- "$old"
+done
+"#
+    };
+}
+
+/// The content arrives on stdin. A connection cut mid-transfer (infra killed)
+/// ends stdin early, so the copy is checked against its SHA-256 before it
+/// replaces anything: a cut-short file is never installed. The copy sits
+/// beside the file, private from the start.
+const WRITE_FILE: &str = concat!(
+    r#"
 set -eu
-p=$1 owner=$2 group=$3 mode=$4
+p=$1 owner=$2 group=$3 mode=$4 sha256=$5
 d=$(dirname -- "$p")
 mkdir -p -- "$d"
-t=$(mktemp -- "$d/.infra-XXXXXX")
+"#,
+    clear_stale_copies!(),
+    r#"
+t="$t.$$"
+(umask 077 && rm -f -- "$t" && : > "$t")
 trap 'rm -f -- "$t"' EXIT
+trap 'exit 1' HUP INT TERM PIPE
 cat > "$t"
+if [ "$(sha256sum < "$t" | cut -d' ' -f1)" != "$sha256" ]; then
+  echo "the content arrived incomplete; $p was left as it was" >&2
+  exit 1
+fi
 chmod -- "$mode" "$t"
 if [ -n "$owner" ]; then chown -- "$owner" "$t"; fi
 if [ -n "$group" ]; then chgrp -- "$group" "$t"; fi
 mv -f -- "$t" "$p"
 trap - EXIT
 stat -c '%U %G' -- "$p"
-"#;
+"#
+);
 
 const MAKE_DIRECTORY: &str = r#"
 set -eu
@@ -136,7 +167,7 @@ if [ -n "$group" ]; then chgrp -- "$group" "$p"; fi
 stat -c '%U %G' -- "$p"
 "#;
 
-const REMOVE_FILE: &str = r#"rm -f -- "$1""#;
+const REMOVE_FILE: &str = concat!("p=$1\nrm -f -- \"$p\"\n", clear_stale_copies!());
 
 /// Removes a directory only when nothing is left in it: what infra did not
 /// put there is not infra's to delete.
@@ -156,7 +187,8 @@ pub async fn put(
     group: &str,
 ) -> Result<(), ProviderError> {
     let what = format!("writing {path}");
-    connection.run_ok(&what, WRITE_FILE, &[path, owner, group, mode], bytes).await.map(|_| ())
+    let digest = hex::encode(Sha256::digest(bytes));
+    connection.run_ok(&what, WRITE_FILE, &[path, owner, group, mode, &digest], bytes).await.map(|_| ())
 }
 
 /// Creates or updates a file or directory as planned.
@@ -164,12 +196,16 @@ pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Resu
     let (bare, _) = planned.unmark();
     let path = text(&bare, "path");
     let mode = normal_mode(text(&bare, "mode")).unwrap_or_else(|| "0644".to_string());
-    let args = [path, text(&bare, "owner"), text(&bare, "group"), mode.as_str()];
+    let mut args = vec![path, text(&bare, "owner"), text(&bare, "group"), mode.as_str()];
     let (script, stdin, what) = match kind {
         "file" => (WRITE_FILE, bytes_of(&bare)?.unwrap_or_default(), format!("writing {path}")),
         "permissions" => (SET_PERMISSIONS, Vec::new(), format!("setting the mode of {path}")),
         _ => (MAKE_DIRECTORY, Vec::new(), format!("making directory {path}")),
     };
+    let digest = hex::encode(Sha256::digest(&stdin));
+    if kind == "file" {
+        args.push(&digest);
+    }
     // Each script ends by printing the path's owner and group: what the server
     // made of an unset one is recorded, so a later refresh compares like with like.
     let output = connection.run_ok(&what, script, &args, &stdin).await?;
@@ -242,4 +278,81 @@ pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
         }
     }
     Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    /// Starts WRITE_FILE here, as the server's shell would, for `content`.
+    fn start_write(dir: &std::path::Path, content: &[u8]) -> std::process::Child {
+        let path = dir.join("conf").display().to_string();
+        let digest = hex::encode(Sha256::digest(content));
+        Command::new("sh")
+            .args(["-c", WRITE_FILE, "sh", &path, "", "", "0644", &digest])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh runs")
+    }
+
+    /// Runs WRITE_FILE for `content` with `sent` on stdin.
+    fn write_locally(dir: &std::path::Path, content: &[u8], sent: &[u8]) -> bool {
+        let mut child = start_write(dir, content);
+        child.stdin.take().expect("stdin").write_all(sent).expect("write");
+        child.wait().expect("sh ends").success()
+    }
+
+    fn names_in(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn content_cut_short_is_never_installed_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let content = b"PermitRootLogin no\nPasswordAuthentication no\n";
+        assert!(!write_locally(dir.path(), content, &content[..20]), "a cut-short transfer fails");
+        assert!(names_in(dir.path()).is_empty(), "nothing installed, no temporary copy left");
+        // Copies left by writers that died (this version's and an older one's)
+        // are cleared; one whose writer still runs is not.
+        let live = format!(".conf.infra-tmp.{}", std::process::id());
+        for leftover in [".conf.infra-tmp", ".conf.infra-tmp.2147483646", live.as_str()] {
+            std::fs::write(dir.path().join(leftover), b"half a fi").expect("leftover");
+        }
+        assert!(write_locally(dir.path(), content, content));
+        assert_eq!(std::fs::read(dir.path().join("conf")).expect("installed"), content);
+        assert_eq!(names_in(dir.path()), [live.as_str(), "conf"]);
+    }
+
+    #[test]
+    fn two_writes_of_one_path_at_once_both_succeed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (first, second) = (b"first version\n".as_slice(), b"second version\n".as_slice());
+        let mut writers = [start_write(dir.path(), first), start_write(dir.path(), second)];
+        // Both have begun (each holds half its content) before either finishes.
+        let mut inputs: Vec<_> = writers.iter_mut().map(|w| w.stdin.take().expect("stdin")).collect();
+        for (input, content) in inputs.iter_mut().zip([first, second]) {
+            input.write_all(&content[..5]).expect("write");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        for (input, content) in inputs.into_iter().zip([first, second]) {
+            let mut input = input;
+            input.write_all(&content[5..]).expect("write");
+        }
+        for writer in &mut writers {
+            assert!(writer.wait().expect("sh ends").success(), "each write succeeds");
+        }
+        let installed = std::fs::read(dir.path().join("conf")).expect("installed");
+        assert!(installed == first || installed == second, "one whole version: {installed:?}");
+        assert_eq!(names_in(dir.path()), ["conf"]);
+    }
 }

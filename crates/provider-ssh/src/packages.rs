@@ -100,16 +100,35 @@ set -eu
 state=$1; shift
 export DEBIAN_FRONTEND=noninteractive
 # Several resources may install at once: wait for dpkg's lock instead of failing.
-apt() { apt-get -q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
+apt_get() { apt-get -q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
+# A run killed half way (infra's or anyone's) leaves dpkg "interrupted": finish
+# its work first, as apt asks, then try again.
+apt() {
+  if out=$(apt_get "$@" 2>&1); then printf '%s\n' "$out"; return 0; fi
+  case $out in
+    *"dpkg was interrupted"*) dpkg --configure -a >/dev/null && apt_get "$@" ;;
+    *) printf '%s\n' "$out" >&2; return 1 ;;
+  esac
+}
+# The lists lock has no timeout option; an update still running (another
+# resource's, or one left by an infra that was killed) is waited for, up to 10 min.
+update() {
+  n=0
+  while ! out=$(apt-get -q -o DPkg::Lock::Timeout=600 update 2>&1 >/dev/null); do
+    case $out in *"Could not get lock"*) ;; *) printf '%s\n' "$out" >&2; return 1 ;; esac
+    n=$((n + 1)); if [ $n -ge 600 ]; then printf '%s\n' "$out" >&2; return 1; fi
+    sleep 1
+  done
+}
 installed() { [ "$(dpkg-query -W -f='${Status}\n' -- "$@" 2>/dev/null | grep -c ' ok installed$')" -eq $# ]; }
 if [ "$state" = present ] && installed "$@"; then exit 0; fi
 case $state in
   absent) apt remove -- "$@" ;;
-  latest) apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null; apt install --no-install-recommends -- "$@" ;;
+  latest) update; apt install --no-install-recommends -- "$@" ;;
   *)
     if ! out=$(apt install --no-install-recommends -- "$@" 2>&1); then
       if printf '%s' "$out" | grep -qE 'Unable to locate package|has no installation candidate'; then
-        apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null
+        update
         apt install --no-install-recommends -- "$@"
       else
         printf '%s\n' "$out" >&2; exit 1

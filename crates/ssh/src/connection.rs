@@ -270,7 +270,13 @@ impl Connection {
             Ok(Err(e)) => return Err(ProviderError::unavailable(format!("{name} is unreachable: {e}"))),
             Ok(Ok(handle)) => handle,
         };
-        authenticate(&mut handle, target).await?;
+        // A server that dies during authentication would otherwise be waited for.
+        tokio::time::timeout(CONNECT_TIMEOUT, authenticate(&mut handle, target)).await.map_err(|_| {
+            ProviderError::unavailable(format!(
+                "{name} is unreachable: no answer to authentication within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })??;
         let host_key = presented_key().and_then(|k| k.to_openssh().ok()).unwrap_or_default();
         let sessions = tokio::sync::Semaphore::new(SESSIONS_PER_CONNECTION);
         Ok(Connection { handle, sessions, target: target.clone(), host_key })
@@ -294,8 +300,35 @@ impl Connection {
 
     async fn exec(&self, command: String, stdin: &[u8]) -> Result<Output, ProviderError> {
         let name = self.target.name();
-        let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
         let _session = self.sessions.acquire().await.map_err(|e| ProviderError::unavailable(e.to_string()))?;
+        // A channel of a connection that died can wait forever (for window
+        // space to send stdin, say): the connection's end ends the command.
+        let output = tokio::select! {
+            output = self.exec_on_channel(&name, command, stdin) => output?,
+            () = self.closed() => {
+                return Err(ProviderError::unavailable(format!("{name}: the connection was lost")));
+            }
+        };
+        if self.target.sudo && output.code == 1 && output.stderr_text().starts_with("sudo:") {
+            return Err(ProviderError::failed(format!(
+                "{name}: sudo refused ({}); infra needs sudo without a password (NOPASSWD) for {}",
+                output.stderr_text(),
+                self.target.user
+            )));
+        }
+        Ok(output)
+    }
+
+    /// Resolves once the connection has ended (closed, reset, or given up by
+    /// keepalive).
+    async fn closed(&self) {
+        while !self.handle.is_closed() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn exec_on_channel(&self, name: &str, command: String, stdin: &[u8]) -> Result<Output, ProviderError> {
+        let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
         let mut channel = self.open_channel().await.map_err(lost)?;
         channel.exec(true, command).await.map_err(lost)?;
         if !stdin.is_empty() {
@@ -328,13 +361,6 @@ impl Connection {
         })??;
         output.code =
             code.ok_or_else(|| ProviderError::unavailable(format!("{name}: the command ended without a status")))?;
-        if self.target.sudo && output.code == 1 && output.stderr_text().starts_with("sudo:") {
-            return Err(ProviderError::failed(format!(
-                "{name}: sudo refused ({}); infra needs sudo without a password (NOPASSWD) for {}",
-                output.stderr_text(),
-                self.target.user
-            )));
-        }
         Ok(output)
     }
 

@@ -3,17 +3,20 @@
 //! This crate knows nothing about evaluation, resources or providers. It owns:
 //! - [`SourceMap`]: the files of a configuration, so any [`Span`] can be shown later;
 //! - [`ast`]: the syntax tree, every node carrying the span it came from;
-//! - [`parse`]: the pest grammar in `grammar/infra.pest` turned into that tree;
+//! - [`parse`]: the pest grammar in `grammar/infra.pest` turned into that tree,
+//!   after a scan that refuses text nesting deeper than [`MAX_NESTING`];
 //! - [`format`]: the canonical formatter behind `infra fmt` (comment-preserving);
 //! - [`Diagnostic`]: the plain-data error type every later stage reports with.
 
 pub mod ast;
 mod diagnostic;
 pub mod format;
+mod nesting;
 mod parser;
 mod source;
 
 pub use diagnostic::{Diagnostic, Label, Severity};
+pub use nesting::MAX_NESTING;
 pub use parser::{parse, parse_template};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 

@@ -27,6 +27,7 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 
 /// Parses one file. Returns the tree, or the diagnostics that stopped it.
 pub fn parse(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
+    refuse_deep_nesting(file, text, crate::nesting::too_deep(text))?;
     let mut pairs = Grammar::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let Some(root) = pairs.next() else {
         return Ok(File { body: Body::default() });
@@ -38,6 +39,7 @@ pub fn parse(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
 
 /// Parses the text of a template file (`templatefile()`): literal text with `${...}`.
 pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
+    refuse_deep_nesting(file, text, crate::nesting::template_too_deep(text))?;
     let mut pairs = Grammar::parse(Rule::template, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let root = next(&mut pairs);
     let span = Span::new(file, 0, text.len());
@@ -52,6 +54,21 @@ pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>>
         }
     }
     if builder.errors.is_empty() { Ok(Expr { kind: ExprKind::Template(parts), span }) } else { Err(builder.errors) }
+}
+
+/// Every stage after this one recurses over the tree: text that nests deeper
+/// than they can follow stops here, with a way out.
+fn refuse_deep_nesting(file: FileId, text: &str, too_deep: Option<usize>) -> Result<(), Vec<Diagnostic>> {
+    let Some(at) = too_deep else { return Ok(()) };
+    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+    Err(vec![
+        Diagnostic::error(
+            "infra::syntax",
+            format!("syntax error: this nests more than {} levels deep", crate::nesting::MAX_NESTING),
+        )
+        .with_label(Span::new(file, at, end), "one level too many")
+        .with_help("split the value into locals: each `local.NAME` starts again at the top level"),
+    ])
 }
 
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use infra_core::Value;
 use infra_core::plan::{Action, Plan, PlanMode, ResourceChange};
 
-use super::{Paint, action_phrase, action_symbol, reason_phrase, summary_line};
+use super::{Paint, action_symbol, change_phrase, reason_phrase, summary_line};
 
 pub fn plan(plan: &Plan, paint: Paint) -> String {
     let mut out = String::new();
@@ -37,19 +37,41 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
         }
     }
     let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
-    let outputs_change = plan.outputs.iter().any(|o| o.before != o.after);
-    if changes.is_empty() && !outputs_change {
+    if !plan.has_changes() {
         out.push_str(&paint.green("No changes."));
         out.push_str(match plan.mode {
             PlanMode::Normal => " Your infrastructure matches the configuration.\n",
             PlanMode::Destroy => " No objects need to be destroyed.\n",
+            PlanMode::RefreshOnly => " The real world still matches the recorded state.\n",
         });
+        return out;
+    }
+    for import in &plan.imports {
+        let _ = writeln!(out, "  # {} will be imported (id {:?})", paint.bold(&import.address.to_string()), import.id);
+    }
+    for moved in &plan.moved {
+        let _ = writeln!(
+            out,
+            "  # {} has moved to {}",
+            paint.bold(&moved.from.to_string()),
+            paint.bold(&moved.to.to_string())
+        );
+    }
+    if !plan.moved.is_empty() || !plan.imports.is_empty() {
+        out.push('\n');
+    }
+    if plan.mode == PlanMode::RefreshOnly {
+        out.push_str(
+            "This is a refresh-only plan: `infra apply -refresh-only` would record what was found in state. No \
+             resource would be created, changed or destroyed.\n",
+        );
+        output_changes(&mut out, plan, paint);
         return out;
     }
     if !changes.is_empty() {
         out.push_str("infra will perform the following actions:\n\n");
-        for change in changes {
-            let _ = writeln!(out, "  # {} {}", paint.bold(&change.address.to_string()), action_phrase(change.action));
+        for change in &changes {
+            let _ = writeln!(out, "  # {} {}", paint.bold(&change.address.to_string()), change_phrase(change));
             if let Some(reason) = reason_phrase(change) {
                 let _ = writeln!(out, "  # ({reason})");
             }
@@ -59,33 +81,40 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
             resource_body(&mut out, change, action_symbol(change), paint);
             out.push('\n');
         }
+    }
+    if !changes.is_empty() || !plan.moved.is_empty() || !plan.imports.is_empty() {
         out.push_str(&paint.bold(&summary_line(plan)));
         out.push('\n');
     }
     for warning in &plan.warnings {
         let _ = write!(out, "\n{} {}: {}\n", paint.yellow("Warning:"), warning.address, warning.message);
     }
-    if outputs_change {
-        out.push_str("\nChanges to Outputs:\n");
-        let changed: Vec<_> = plan.outputs.iter().filter(|o| o.before != o.after).collect();
-        let width = changed.iter().map(|o| o.name.len()).max().unwrap_or(0);
-        for o in changed {
-            let name = format!("{:<width$}", o.name);
-            let line = match (&o.before, &o.after) {
-                (None, Some(after)) => format!("  {} {name} = {}", paint.green("+"), inline(after)),
-                (Some(before), None) => {
-                    format!("  {} {name} = {} -> null", paint.red("-"), inline(before))
-                }
-                (Some(before), Some(after)) => {
-                    format!("  {} {name} = {} -> {}", paint.yellow("~"), inline(before), inline(after))
-                }
-                (None, None) => continue,
-            };
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
+    output_changes(&mut out, plan, paint);
     out
+}
+
+fn output_changes(out: &mut String, plan: &Plan, paint: Paint) {
+    let changed: Vec<_> = plan.outputs.iter().filter(|o| o.before != o.after).collect();
+    if changed.is_empty() {
+        return;
+    }
+    out.push_str("\nChanges to Outputs:\n");
+    let width = changed.iter().map(|o| o.name.len()).max().unwrap_or(0);
+    for o in changed {
+        let name = format!("{:<width$}", o.name);
+        let line = match (&o.before, &o.after) {
+            (None, Some(after)) => format!("  {} {name} = {}", paint.green("+"), inline(after)),
+            (Some(before), None) => {
+                format!("  {} {name} = {} -> null", paint.red("-"), inline(before))
+            }
+            (Some(before), Some(after)) => {
+                format!("  {} {name} = {} -> {}", paint.yellow("~"), inline(before), inline(after))
+            }
+            (None, None) => continue,
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 fn colored(symbol: &str, paint: Paint) -> String {

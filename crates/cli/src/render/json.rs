@@ -28,7 +28,7 @@ fn paths(paths: Vec<Vec<PathStep>>) -> Json {
 }
 
 /// JSON with secrets and unknowns blanked out.
-fn redacted(v: &Value) -> Json {
+pub(crate) fn redacted(v: &Value) -> Json {
     match v {
         Value::Sensitive(_) | Value::Unknown => Json::Null,
         Value::List(items) => Json::Array(items.iter().map(redacted).collect()),
@@ -111,6 +111,8 @@ pub fn plan(plan: &Plan) -> String {
         "drift": drift,
         "output_changes": outputs,
         "warnings": plan.warnings.iter().map(|w| json!({ "address": w.address.to_string(), "message": w.message })).collect::<Vec<_>>(),
+        "imports": plan.imports.iter().map(|i| json!({ "address": i.address.to_string(), "id": i.id })).collect::<Vec<_>>(),
+        "moved": plan.moved.iter().map(|m| json!({ "from": m.from.to_string(), "to": m.to.to_string() })).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');

@@ -44,7 +44,15 @@ pub fn action_symbol(change: &ResourceChange) -> &'static str {
     }
 }
 
-pub fn action_phrase(action: Action) -> &'static str {
+/// What happens to one resource instance, in a plan's words.
+pub fn change_phrase(change: &ResourceChange) -> &'static str {
+    match change.reason {
+        Some(ChangeReason::Abandoned) => "will be forgotten (the object stays)",
+        _ => action_phrase(change.action),
+    }
+}
+
+fn action_phrase(action: Action) -> &'static str {
     match action {
         Action::NoOp => "is unchanged",
         Action::Create => "will be created",
@@ -65,6 +73,9 @@ pub fn reason_phrase(change: &ResourceChange) -> Option<String> {
         }
         ChangeReason::GoneOutsideInfra => "because it was deleted outside infra".into(),
         ChangeReason::DestroyRequested => return None,
+        ChangeReason::Abandoned => {
+            "lifecycle.abandon_on_destroy: infra forgets it and leaves the object as it is".into()
+        }
     })
 }
 
@@ -84,5 +95,15 @@ pub fn review_order(changes: &[ResourceChange]) -> Vec<&ResourceChange> {
 
 pub fn summary_line(plan: &infra_core::plan::Plan) -> String {
     let s = plan.summary();
-    format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
+    let imports = match plan.imports.len() {
+        0 => String::new(),
+        n => format!("{n} to import, "),
+    };
+    let moved = match (plan.moved.len(), s.forget) {
+        (0, 0) => String::new(),
+        (0, f) => format!(", {f} to forget"),
+        (n, 0) => format!(", {n} moved"),
+        (n, f) => format!(", {f} to forget, {n} moved"),
+    };
+    format!("Plan: {imports}{} to add, {} to change, {} to destroy{moved}.", s.add, s.change, s.destroy)
 }

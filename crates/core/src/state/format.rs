@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ResourceState, State, StateError};
+use super::{Encryption, ResourceState, State, StateError};
 use crate::value::PathStep;
 use crate::{ResourceAddress, Value};
 
@@ -117,6 +117,16 @@ fn encode_resource(address: &ResourceAddress, r: &ResourceState) -> ResourceV1 {
     }
 }
 
+/// The state as a store writes it: encoded, then sealed when encryption is on.
+pub fn encode_sealed(state: &State, encryption: Option<&Encryption>) -> Vec<u8> {
+    super::encryption::seal(encryption, encode(state))
+}
+
+/// The inverse of [`encode_sealed`]; plain state is read as it is.
+pub fn decode_sealed(path: &str, bytes: &[u8], encryption: Option<&Encryption>) -> Result<State, StateError> {
+    decode(path, &super::encryption::open(encryption, path, bytes)?)
+}
+
 /// Parses a state file of any supported version. `path` only names it in errors.
 pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
     let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
@@ -185,8 +195,9 @@ struct JournalEntryV1 {
     resource: Option<ResourceV1>,
 }
 
-/// Journal lines (newline-terminated JSON) recording `touched` as `state` has them.
-pub(crate) fn encode_journal(state: &State, touched: &[ResourceAddress]) -> Vec<u8> {
+/// Journal lines (newline-terminated JSON, each sealed on its own when encryption
+/// is on) recording `touched` as `state` has them.
+pub fn encode_journal(state: &State, touched: &[ResourceAddress], encryption: Option<&Encryption>) -> Vec<u8> {
     let mut out = Vec::new();
     for address in touched {
         let entry = JournalEntryV1 {
@@ -195,7 +206,8 @@ pub(crate) fn encode_journal(state: &State, touched: &[ResourceAddress]) -> Vec<
             address: address.to_string(),
             resource: state.resources.get(address).map(|r| encode_resource(address, r)),
         };
-        serde_json::to_writer(&mut out, &entry).expect("journal entries serialize");
+        let line = serde_json::to_vec(&entry).expect("journal entries serialize");
+        out.extend(super::encryption::seal(encryption, line));
         out.push(b'\n');
     }
     out
@@ -203,7 +215,12 @@ pub(crate) fn encode_journal(state: &State, touched: &[ResourceAddress]) -> Vec<
 
 /// Applies journal lines newer than `state.serial`. A last line without its newline
 /// is a write cut short by a crash and is ignored; any other bad line is corruption.
-pub(crate) fn replay_journal(path: &str, state: &mut State, bytes: &[u8]) -> Result<(), StateError> {
+pub fn replay_journal(
+    path: &str,
+    state: &mut State,
+    bytes: &[u8],
+    encryption: Option<&Encryption>,
+) -> Result<(), StateError> {
     let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
     let complete = match bytes.iter().rposition(|b| *b == b'\n') {
         Some(last) => &bytes[..=last],
@@ -211,8 +228,9 @@ pub(crate) fn replay_journal(path: &str, state: &mut State, bytes: &[u8]) -> Res
     };
     let base_serial = state.serial;
     for (number, line) in complete.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let line = super::encryption::open(encryption, path, line)?;
         let entry: JournalEntryV1 =
-            serde_json::from_slice(line).map_err(|e| corrupt(format!("journal line {}: {e}", number + 1)))?;
+            serde_json::from_slice(&line).map_err(|e| corrupt(format!("journal line {}: {e}", number + 1)))?;
         if entry.lineage != state.lineage {
             return Err(corrupt(format!("journal line {} belongs to another state (lineage)", number + 1)));
         }

@@ -1,16 +1,23 @@
 //! Recorded state: what `infra` created, as last seen, and where it is kept.
 //!
 //! [`State`] is the in-memory model. [`format`] is the versioned file format (the
-//! only serialized form; see `state/README.md` at the repository root) and
-//! [`LocalStore`] keeps it on disk with atomic writes, a backup and a lock.
+//! only serialized form; see `state/README.md` at the repository root).
+//! A [`Backend`] keeps one state per environment, each behind a [`StateStore`];
+//! [`LocalBackend`] keeps them as files with atomic writes, a backup and a lock.
 
+mod backend;
+pub mod encryption;
 pub(crate) mod format;
 mod store;
 
 use std::collections::BTreeMap;
 
-pub use format::{CURRENT_FORMAT_VERSION, decode, encode};
-pub use store::{LocalStore, LockGuard, LockInfo, StateStore};
+pub use backend::{Backend, DEFAULT_ENVIRONMENT, LocalBackend, check_environment_name};
+pub use encryption::Encryption;
+pub use format::{
+    CURRENT_FORMAT_VERSION, decode, decode_sealed, encode, encode_journal, encode_sealed, replay_journal,
+};
+pub use store::{LocalStore, LockGuard, LockInfo, StateStore, StateVersion, rfc3339};
 
 use crate::{ResourceAddress, Value};
 
@@ -85,4 +92,14 @@ pub enum StateError {
     LockHeldByLiveProcess { info: Box<LockInfo> },
     #[error("state is not locked")]
     NotLocked,
+    #[error("{store} {reason}")]
+    Unsupported { store: String, reason: &'static str },
+    #[error("{store}: cannot {action}: {message}")]
+    Remote { store: String, action: &'static str, message: String },
+    #[error("{store} has no state version with serial {serial}")]
+    NoSuchVersion { store: String, serial: u64 },
+    #[error("{0}")]
+    Environment(String),
+    #[error("cannot read state {path}: {reason}")]
+    Encryption { path: String, reason: String },
 }

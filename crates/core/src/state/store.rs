@@ -14,11 +14,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{State, StateError, decode, encode};
+use super::{Encryption, State, StateError, decode_sealed, encode_sealed};
 
 /// Who holds a lock, written into the lock so a refused run can say so.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -51,6 +52,20 @@ impl LockInfo {
     }
 }
 
+/// One kept version of a state, as `infra state history` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateVersion {
+    pub serial: u64,
+    pub lineage: String,
+    /// When it was written (RFC 3339).
+    pub created: String,
+    /// Who wrote it (user@host).
+    pub who: String,
+    /// SHA-256 of the encoded state, checked whenever the version is loaded.
+    pub checksum: String,
+    pub resources: usize,
+}
+
 /// A held lock; dropping it releases the lock.
 pub trait LockGuard: Send {
     fn info(&self) -> &LockInfo;
@@ -74,16 +89,35 @@ pub trait StateStore: Send + Sync {
     fn backup(&self) -> Result<(), StateError>;
     fn lock(&self, info: LockInfo, timeout: Duration) -> Result<Box<dyn LockGuard>, StateError>;
     fn force_unlock(&self, id: &str) -> Result<(), StateError>;
+    /// Every kept version, oldest first.
+    fn history(&self) -> Result<Vec<StateVersion>, StateError> {
+        Err(StateError::Unsupported { store: self.describe(), reason: NO_HISTORY })
+    }
+    /// One kept version, by its serial.
+    fn load_version(&self, serial: u64) -> Result<State, StateError> {
+        let _ = serial;
+        Err(StateError::Unsupported { store: self.describe(), reason: NO_HISTORY })
+    }
 }
+
+const NO_HISTORY: &str = "keeps only the latest state and one backup (.backup), not a history of versions; \
+     a backend such as postgres keeps every version";
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
     path: PathBuf,
+    encryption: Option<Arc<Encryption>>,
 }
 
 impl LocalStore {
     pub fn new(path: impl Into<PathBuf>) -> LocalStore {
-        LocalStore { path: path.into() }
+        LocalStore { path: path.into(), encryption: None }
+    }
+
+    /// Seals everything it writes (snapshot, journal, backup) with these keys.
+    pub fn with_encryption(mut self, encryption: Option<Arc<Encryption>>) -> LocalStore {
+        self.encryption = encryption;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -201,13 +235,18 @@ impl StateStore for LocalStore {
 
     fn load(&self) -> Result<Option<State>, StateError> {
         let mut state = match fs::read(&self.path) {
-            Ok(bytes) => decode(&self.describe(), &bytes)?,
+            Ok(bytes) => decode_sealed(&self.describe(), &bytes, self.encryption.as_deref())?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io("read", &self.path)(e)),
         };
         let journal = self.journal_path();
         match fs::read(&journal) {
-            Ok(bytes) => super::format::replay_journal(&journal.display().to_string(), &mut state, &bytes)?,
+            Ok(bytes) => super::format::replay_journal(
+                &journal.display().to_string(),
+                &mut state,
+                &bytes,
+                self.encryption.as_deref(),
+            )?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(self.io("read", &journal)(e)),
         }
@@ -215,7 +254,8 @@ impl StateStore for LocalStore {
     }
 
     fn save(&self, state: &State) -> Result<(), StateError> {
-        write_atomically(&self.path, &encode(state)).map_err(self.io("write", &self.path))?;
+        write_atomically(&self.path, &encode_sealed(state, self.encryption.as_deref()))
+            .map_err(self.io("write", &self.path))?;
         // The snapshot holds everything the journal did; entries left behind by a
         // crash right here are older than the snapshot's serial and are skipped.
         match fs::remove_file(self.journal_path()) {
@@ -235,7 +275,7 @@ impl StateStore for LocalStore {
                 OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&journal)?;
             drop_torn_tail(&mut file)?;
             file.seek(SeekFrom::End(0))?;
-            file.write_all(&super::format::encode_journal(state, touched))?;
+            file.write_all(&super::format::encode_journal(state, touched, self.encryption.as_deref()))?;
             file.sync_data()
         })();
         appended.map_err(self.io("append to", &journal))?;
@@ -248,7 +288,8 @@ impl StateStore for LocalStore {
     fn backup(&self) -> Result<(), StateError> {
         let backup = self.sibling(".backup");
         match self.load()? {
-            Some(state) => write_atomically(&backup, &encode(&state)).map_err(self.io("write", &backup)),
+            Some(state) => write_atomically(&backup, &encode_sealed(&state, self.encryption.as_deref()))
+                .map_err(self.io("write", &backup)),
             None => Ok(()),
         }
     }
@@ -314,7 +355,7 @@ impl StateStore for LocalStore {
 }
 
 /// `2026-11-24T11:31:21Z` from a system time, without a date-time dependency.
-pub(crate) fn rfc3339(time: SystemTime) -> String {
+pub fn rfc3339(time: SystemTime) -> String {
     let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -411,6 +452,44 @@ mod tests {
         store.save(&state).expect("snapshot");
         assert!(!journal.exists(), "a snapshot folds the journal in");
         assert_eq!(store.load().expect("loads"), Some(state));
+    }
+
+    #[test]
+    fn an_encrypted_store_writes_no_address_or_value_and_needs_its_key() {
+        use crate::state::ResourceState;
+        use crate::{InstanceKey, ResourceAddress, Value};
+        let key = |k: &str| Some(Arc::new(Encryption::new(k, None).expect("a key")));
+        let (key_a, key_b) =
+            ("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8s=", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(dir.path().join("infra.state")).with_encryption(key(key_a));
+        let mut state = State::new();
+        store.save(&state).expect("snapshot");
+        let address = ResourceAddress::new(vec![], "file", "motd", InstanceKey::None);
+        state.resources.insert(
+            address.clone(),
+            ResourceState {
+                provider: "local".into(),
+                attributes: Value::object([("content", Value::string("visible-attribute-value"))]),
+                dependencies: vec![],
+                create_before_destroy: false,
+            },
+        );
+        state.serial += 1;
+        store.record(&state, &[address]).expect("journal");
+        store.backup().expect("backup");
+        assert_eq!(store.load().expect("loads"), Some(state.clone()));
+        for file in ["infra.state", "infra.state.journal", "infra.state.backup"] {
+            let text = std::fs::read_to_string(dir.path().join(file)).expect(file);
+            assert!(text.starts_with("{\"infra_encrypted\":1"), "{file}: {text}");
+            for word in ["motd", "visible-attribute-value", &state.lineage] {
+                assert!(!text.contains(word), "{file} shows {word}");
+            }
+        }
+        let other = LocalStore::new(dir.path().join("infra.state")).with_encryption(key(key_b));
+        assert!(matches!(other.load(), Err(StateError::Encryption { .. })));
+        let none = LocalStore::new(dir.path().join("infra.state"));
+        assert!(matches!(none.load(), Err(StateError::Encryption { .. })));
     }
 
     #[test]

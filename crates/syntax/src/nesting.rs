@@ -1,0 +1,182 @@
+//! The guard that runs before the parser: how deeply a file nests.
+//!
+//! The grammar is recursive, and so is everything after it (the tree builder,
+//! the evaluator, dropping the tree). A file of 5,000 nested brackets would
+//! overflow the stack of any of them, so text that nests deeper than
+//! [`MAX_NESTING`] is refused before pest sees it. The scan knows strings,
+//! interpolations, heredocs and comments, so brackets inside text are not
+//! counted and closers inside text cannot hide openers in code.
+
+/// Brackets, braces, parentheses, strings and `${ }` inside one another. Real
+/// configurations stay far below it (ten levels is a lot).
+pub const MAX_NESTING: usize = 100;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level<'a> {
+    /// `(`, `[` or `{` in code.
+    Bracket,
+    /// A quoted string.
+    Quoted,
+    /// The body of a heredoc, ended by a line holding only its marker.
+    Heredoc(&'a str),
+    /// `${ ... }` inside a string or heredoc.
+    Interpolation,
+    /// A whole template file (`templatefile()`): text with interpolations.
+    Template,
+}
+
+/// The byte offset at which a `.infra` file first nests deeper than [`MAX_NESTING`].
+pub fn too_deep(text: &str) -> Option<usize> {
+    scan(text, Vec::new())
+}
+
+/// The same for a template file, which starts as text rather than code.
+pub fn template_too_deep(text: &str) -> Option<usize> {
+    scan(text, vec![Level::Template])
+}
+
+fn scan<'a>(text: &'a str, mut levels: Vec<Level<'a>>) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        match levels.last().copied() {
+            Some(Level::Quoted) => i = in_quoted(bytes, i, &mut levels),
+            Some(Level::Heredoc(marker)) => i = in_text(text, i, Some(marker), &mut levels),
+            Some(Level::Template) => i = in_text(text, i, None, &mut levels),
+            _ => i = in_code(text, i, &mut levels),
+        }
+        if levels.iter().filter(|l| **l != Level::Template).count() > MAX_NESTING {
+            return Some(start);
+        }
+        debug_assert!(i > start, "the scan always moves on");
+    }
+    None
+}
+
+/// One step in code (top level, a bracket or an interpolation).
+fn in_code<'a>(text: &'a str, i: usize, levels: &mut Vec<Level<'a>>) -> usize {
+    let bytes = text.as_bytes();
+    match bytes[i] {
+        b'(' | b'[' | b'{' => levels.push(Level::Bracket),
+        b')' | b']' | b'}' => {
+            if matches!(levels.last(), Some(Level::Bracket | Level::Interpolation)) {
+                levels.pop();
+            }
+        }
+        b'"' => levels.push(Level::Quoted),
+        b'#' => return line_end(bytes, i),
+        b'/' if bytes.get(i + 1) == Some(&b'/') => return line_end(bytes, i),
+        b'/' if bytes.get(i + 1) == Some(&b'*') => {
+            return text[i + 2..].find("*/").map_or(bytes.len(), |p| i + 2 + p + 2);
+        }
+        b'<' if bytes.get(i + 1) == Some(&b'<') => {
+            if let Some((marker, body)) = heredoc_start(text, i) {
+                levels.push(Level::Heredoc(marker));
+                return body;
+            }
+            return i + 2;
+        }
+        _ => {}
+    }
+    i + 1
+}
+
+/// One step inside a quoted string.
+fn in_quoted(bytes: &[u8], i: usize, levels: &mut Vec<Level>) -> usize {
+    match bytes[i] {
+        b'\\' => return (i + 2).min(bytes.len()),
+        // The grammar ends a string at the end of its line (as an error); so does the scan.
+        b'"' | b'\n' => {
+            levels.pop();
+        }
+        b'$' if bytes.get(i + 1) == Some(&b'$') => return i + 2,
+        b'$' if bytes.get(i + 1) == Some(&b'{') => {
+            levels.push(Level::Interpolation);
+            return i + 2;
+        }
+        _ => {}
+    }
+    i + 1
+}
+
+/// One step inside a heredoc's body (ended by its marker) or a template file.
+fn in_text<'a>(text: &'a str, i: usize, marker: Option<&str>, levels: &mut Vec<Level<'a>>) -> usize {
+    let bytes = text.as_bytes();
+    let at_line_start = i == 0 || bytes[i - 1] == b'\n';
+    if let Some(marker) = marker.filter(|_| at_line_start) {
+        let end = line_end(bytes, i);
+        if text[i..end].trim_matches([' ', '\t', '\r']) == marker {
+            levels.pop();
+            return end;
+        }
+    }
+    match bytes[i] {
+        b'$' if bytes.get(i + 1) == Some(&b'$') => i + 2,
+        b'$' if bytes.get(i + 1) == Some(&b'{') => {
+            levels.push(Level::Interpolation);
+            i + 2
+        }
+        _ => i + 1,
+    }
+}
+
+/// `<<EOT` or `<<-EOT` followed by a newline: the marker and where the body starts.
+fn heredoc_start(text: &str, i: usize) -> Option<(&str, usize)> {
+    let rest = &text[i + 2..];
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    let marker_len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-').count();
+    if marker_len == 0 {
+        return None;
+    }
+    let after = &rest[marker_len..];
+    let body = after.strip_prefix('\n').or_else(|| after.strip_prefix("\r\n"))?;
+    Some((&rest[..marker_len], text.len() - body.len()))
+}
+
+fn line_end(bytes: &[u8], from: usize) -> usize {
+    bytes[from..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |p| from + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(open: &str, depth: usize, close: &str) -> String {
+        format!("x = {}1{}\n", open.repeat(depth), close.repeat(depth))
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_fine_and_one_more_is_not() {
+        assert_eq!(too_deep(&nested("[", MAX_NESTING, "]")), None);
+        assert_eq!(too_deep(&nested("[", MAX_NESTING + 1, "]")), Some(4 + MAX_NESTING));
+        assert!(too_deep(&nested("(", 5_000, ")")).is_some());
+    }
+
+    #[test]
+    fn brackets_in_text_and_comments_do_not_count() {
+        let text = "a = \"[[[[\"\n# ((((\nb = <<EOT\n{{{{\nEOT\n/* [[[[ */\n".repeat(MAX_NESTING);
+        assert_eq!(too_deep(&text), None);
+    }
+
+    #[test]
+    fn closers_in_text_cannot_hide_openers_in_code() {
+        let text = format!("x = {}1\n", "[\"]\"".repeat(MAX_NESTING + 1));
+        assert!(too_deep(&text).is_some());
+    }
+
+    #[test]
+    fn interpolations_nest_strings() {
+        let deep = format!("x = {}1{}\n", "\"${".repeat(60), "}\"".repeat(60));
+        assert!(too_deep(&deep).is_some(), "a string and its interpolation are two levels");
+        let heredoc = format!("x = <<EOT\n{}\nEOT\n", "${[".repeat(60));
+        assert!(too_deep(&heredoc).is_some());
+        assert_eq!(too_deep("x = \"$${[[[[\"\ny = \"a\\\"[[[\"\n"), None);
+    }
+
+    #[test]
+    fn a_template_is_text_until_an_interpolation() {
+        assert_eq!(template_too_deep(&"[[[[ {{{{ (((( \"\n".repeat(MAX_NESTING)), None);
+        assert!(template_too_deep(&format!("${{{}", "(".repeat(MAX_NESTING))).is_some());
+    }
+}
