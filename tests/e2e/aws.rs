@@ -90,11 +90,6 @@ impl Drop for Moto {
     }
 }
 
-pub fn lineage(env: &TestEnv) -> String {
-    let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state is JSON");
-    state["lineage"].as_str().expect("lineage").to_string()
-}
-
 fn state_ids(env: &TestEnv, kind: &str) -> Vec<String> {
     let run = env.infra(&["state", "list"]).success();
     let addresses: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with(&format!("{kind}."))).collect();
@@ -190,7 +185,7 @@ fn instances_terminated_and_rules_added_by_hand_are_seen_and_repaired() {
     let moto = Moto::start();
     env.write("main.infra", &cloud_config(3));
     moto.infra(&env, &["apply", "-auto-approve"]).success();
-    let lineage = lineage(&env);
+    let lineage = env.lineage();
     let before = moto.tagged(&lineage);
     assert_eq!(ids(&before, "instance").len(), 3, "{before:?}");
     assert_eq!(moto.infra(&env, &["plan", "-detailed-exitcode"]).code, 0, "a second plan has nothing to do");
@@ -267,7 +262,7 @@ fn an_apply_killed_mid_way_is_finished_by_the_next_with_no_duplicate_instance() 
         }
         apply.kill().expect("SIGKILL");
         let _ = apply.wait();
-        let lineage = lineage(&env);
+        let lineage = env.lineage();
         println!(
             "kill -9 after {kill_after} RunInstances: {} instances tagged",
             ids(&moto.tagged(&lineage), "instance").len()
@@ -298,7 +293,7 @@ fn a_snapshot_schedule_loosened_by_hand_is_put_back_and_a_bad_interval_is_refuse
     };
     env.write("main.infra", &schedule(30, "staging", 12));
     moto.infra(&env, &["apply", "-auto-approve"]).success();
-    let lineage = lineage(&env);
+    let lineage = env.lineage();
     let id = ids(&moto.tagged(&lineage), "snapshot_schedule").pop().expect("one schedule tagged by this state");
     assert_eq!(moto.infra(&env, &["plan", "-detailed-exitcode"]).code, 0, "refresh reads back what it wrote");
 
@@ -334,7 +329,7 @@ fn an_existing_vpc_is_imported_tagged_and_then_managed() {
     let vpc = moto.inspect(&["create-vpc", "10.9.0.0/16"]);
     env.write("main.infra", &format!("{PROVIDER}vpc \"legacy\" {{\n  cidr = \"10.9.0.0/16\"\n}}\n"));
     moto.infra(&env, &["import", "vpc.legacy", &vpc]).success();
-    let lineage = lineage(&env);
+    let lineage = env.lineage();
     assert_eq!(ids(&moto.tagged(&lineage), "vpc"), [vpc], "tagged as this state's on import");
     // dns_hostnames is not read back from EC2; the first apply sets it as configured.
     moto.infra(&env, &["apply", "-auto-approve"]).success();
@@ -375,7 +370,7 @@ elastic_ip "web" {{
     let second: serde_json::Value = serde_json::from_str(&moto.inspect(&["address", &allocation])).expect("JSON");
     assert_eq!(first["public_ip"], second["public_ip"], "the address stays");
     assert_ne!(first["instance"], second["instance"], "and points at the new instance");
-    let live = ids(&moto.tagged(&lineage(&env)), "instance");
+    let live = ids(&moto.tagged(&env.lineage()), "instance");
     assert_eq!(live, [second["instance"].as_str().unwrap_or_default().to_string()], "the old one is gone");
     moto.infra(&env, &["destroy", "-auto-approve"]).success();
 }
@@ -440,7 +435,7 @@ fn staging_from_scratch_hardens_both_servers_and_destroy_leaves_nothing() {
         ),
     );
     moto.infra(&env, &["apply", "-auto-approve"]).success();
-    let lineage = lineage(&env);
+    let lineage = env.lineage();
     let tagged = moto.tagged(&lineage);
     let once = ["vpc", "subnet", "internet_gateway", "route_table", "security_group", "key_pair", "snapshot"];
     for kind in once.into_iter().chain(["snapshot_schedule"]) {

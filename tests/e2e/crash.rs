@@ -198,8 +198,7 @@ fn kill_9_mid_docker_apply_orphans_and_duplicates_nothing() {
         env.write("main.infra", &docker_config(&suffix, &image));
         let mut guard = RemoveLineage(None);
         let listed = kill_apply_after(&env, "4", *delay);
-        let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state is JSON");
-        let lineage = state["lineage"].as_str().expect("a lineage").to_string();
+        let lineage = env.lineage();
         guard.0 = Some(lineage.clone());
         let existing = labelled_addresses(&lineage).len();
         println!("kill -9 after {delay} ms: {existing} objects exist, {} recorded", listed.stdout.lines().count());

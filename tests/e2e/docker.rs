@@ -37,11 +37,6 @@ impl Drop for Cleanup {
     }
 }
 
-fn lineage(env: &TestEnv) -> String {
-    let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state is JSON");
-    state["lineage"].as_str().expect("lineage").to_string()
-}
-
 #[test]
 fn containers_networks_volumes_with_drift_repair_and_clean_destroy() {
     assert!(
@@ -77,7 +72,7 @@ container "app" {{
     let apply = env.infra(&["apply", "-auto-approve"]).success();
     assert!(apply.stdout.contains("3 added"), "{}", apply.stdout);
     assert!(!apply.stdout.contains("s3cret-token"), "a sensitive env value was printed");
-    let lineage = lineage(&env);
+    let lineage = env.lineage();
     cleanup.lineage = Some(lineage.clone());
     let app = format!("infra-e2e-app-{suffix}");
     let labels = docker(&[
@@ -216,7 +211,7 @@ container "app" {{
     let plan = env.infra(&["plan", "-var", &var]).success();
     assert!(plan.stdout.contains("+ content_hash ="), "the hash is known at plan time: {}", plan.stdout);
     env.infra(&["apply", "-auto-approve", "-var", &var]).success();
-    cleanup.lineage = Some(lineage(&env));
+    cleanup.lineage = Some(env.lineage());
     let app = format!("infra-e2e-app-{suffix}");
     assert_eq!(docker(&["inspect", "-f", "{{.State.Health.Status}}", &app]), "healthy", "created only once healthy");
     assert_eq!(docker(&["exec", &app, "cat", "/message.txt"]), "first");
@@ -292,7 +287,7 @@ container "app" {{
     let message = TestEnv::flat(&run.stderr);
     assert!(message.contains("container.app: creating failed"), "{message}");
     assert!(message.contains(&port.to_string()), "the error names the port: {message}");
-    cleanup.lineage = Some(lineage(&env));
+    cleanup.lineage = Some(env.lineage());
     assert_eq!(
         env.infra(&["state", "list"]).success().stdout,
         "volume.data\n",
@@ -337,7 +332,7 @@ fn kill_9_mid_apply_adopts_what_was_created_and_duplicates_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
-        let lineage = lineage(&env);
+        let lineage = env.lineage();
         cleanup.lineage = Some(lineage.clone());
         let filter = format!("label=infra.lineage={lineage}");
         let before = docker(&["ps", "-aq", "--filter", &filter]).lines().count();
@@ -387,7 +382,7 @@ container "app" {{
     let plan = env.infra(&["plan"]).success();
     assert!(!plan.stdout.contains("from-the-file"), "env file values stay out of plans: {}", plan.stdout);
     env.infra(&["apply", "-auto-approve"]).success();
-    cleanup.lineage = Some(lineage(&env));
+    cleanup.lineage = Some(env.lineage());
     let app = format!("infra-e2e-app-{suffix}");
     assert_eq!(
         docker(&["exec", &app, "sh", "-c", "echo $API_KEY $MODE"]),
@@ -510,7 +505,7 @@ container "from_registry" {{
     env.write("main.infra", &config("sleep"));
     let apply = env.infra(&["apply", "-auto-approve"]);
     if env.exists("infra.state") {
-        cleanup.lineage = Some(lineage(&env));
+        cleanup.lineage = Some(env.lineage());
     }
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     let running = |name: &str| docker(&["inspect", "-f", "{{.State.Running}} {{.Config.Env}}", name]);
@@ -585,7 +580,7 @@ volume "remote" {{
     );
     let apply = env.infra(&["apply", "-auto-approve"]);
     if env.exists("infra.state") {
-        cleanup.lineage = Some(lineage(&env));
+        cleanup.lineage = Some(env.lineage());
     }
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     assert_eq!(
@@ -673,7 +668,7 @@ backup "data" {{
     );
     let apply = env.infra(&["apply", "-auto-approve"]);
     if env.exists("infra.state") {
-        cleanup.lineage = Some(lineage(&env));
+        cleanup.lineage = Some(env.lineage());
     }
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     assert!(!env.read("infra.state").contains("volume secret"), "the password is not in state");

@@ -1,7 +1,9 @@
 //! Injected faults: the world failing under a running apply. A test server
 //! frozen for a moment (the apply rides it out), a test server killed (the
 //! apply ends naming it, state whole, and the next apply finishes once it is
-//! back), the Docker daemon going away and coming back. State-file faults (a
+//! back), the Docker daemon going away and coming back (through a proxy cut
+//! for this machine's daemon; for real, a test server's own engine shut down
+//! and started again). State-file faults (a
 //! full disk, a read-only directory) are in state_safety.rs, throttling and
 //! 5xx from the EC2 API in aws.rs.
 
@@ -202,11 +204,7 @@ fn the_docker_daemon_going_away_mid_apply_is_named_and_the_next_apply_finishes()
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut apply.stderr.take().expect("stderr"), &mut stderr).expect("read");
     let status = apply.wait().expect("apply ends");
-    let lineage: String =
-        serde_json::from_str::<serde_json::Value>(&env.read("infra.state")).expect("state")["lineage"]
-            .as_str()
-            .expect("lineage")
-            .into();
+    let lineage = env.lineage();
     let _cleanup = RemoveLabelled(lineage.clone());
     assert_eq!(status.code(), Some(1), "{stderr}");
     let message = TestEnv::flat(&stderr);
@@ -229,4 +227,73 @@ impl Drop for RemoveLabelled {
     fn drop(&mut self) {
         crate::support::docker::remove_labelled(&self.0);
     }
+}
+
+/// The real thing on an engine of its own: a docker-in-docker test server's
+/// dockerd shut down mid-apply (this machine's engine runs the other tests, so
+/// it is not the one stopped). Its containers stop with it, as on a host
+/// where `systemctl restart docker` runs under an apply.
+#[test]
+fn a_docker_engine_shut_down_mid_apply_is_named_and_the_next_apply_puts_everything_back() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let host = crate::ssh::DockerHost::start(&key, &[]);
+    host.import_tiny_image("restart");
+    let engine = &host.server;
+    // A healthcheck makes each container take a moment, so the stop lands mid-apply;
+    // the trap lets a container stop at once when its engine shuts down.
+    env.write(
+        "main.infra",
+        &format!(
+            r#"{server}
+provider "docker" {{
+  ssh = server.engine
+}}
+
+container "c" {{
+  count       = 12
+  name        = "c${{count.index}}"
+  image       = "tiny:1"
+  command     = ["/bin/busybox", "sh", "-c", "trap 'exit 0' TERM; while :; do /bin/busybox sleep 1; done"]
+  healthcheck = {{ cmd = ["/bin/busybox", "true"], interval = "1s", retries = 3 }}
+}}
+"#,
+            server = engine.block("engine", &key)
+        ),
+    );
+    let containers = |filter: &str| engine.sh(&format!("docker ps -q {filter} | wc -l")).parse::<usize>().unwrap_or(0);
+    let mut apply = env
+        .command(&["apply", "-auto-approve", "-parallelism", "2", "-no-color"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while containers("-a --filter label=infra.lineage") < 3 {
+        assert!(Instant::now() < deadline, "the apply never created containers");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    host.stop_engine();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut apply.stderr.take().expect("stderr"), &mut stderr).expect("read");
+    let status = apply.wait().expect("apply ends");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let message = TestEnv::flat(&stderr);
+    assert!(message.contains(&format!("127.0.0.1:{}", engine.port)), "the server is named: {message}");
+    assert!(message.contains("container.c["), "and the resource: {message}");
+    let recorded =
+        env.infra(&["state", "list"]).success().stdout.lines().filter(|l| l.starts_with("container.")).count();
+    assert!(recorded < 12, "the apply stopped partway ({recorded} recorded)");
+    println!("engine stopped with {recorded} of 12 recorded: {message}");
+
+    host.start_engine();
+    let plan = env.infra(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.code, 2, "containers stopped with the engine, and those never made, are changes: {}", plan.stdout);
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0, "converged");
+    let lineage = format!("label=infra.lineage={}", env.lineage());
+    assert_eq!(containers(&format!("--filter {lineage}")), 12, "all twelve run again");
+    assert_eq!(containers(&format!("-a --filter {lineage}")), 12, "none made twice");
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(containers(&format!("-a --filter {lineage}")), 0, "destroy leaves nothing");
 }

@@ -106,8 +106,7 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
     run(&["restore", "backup.db"]).success();
     assert_eq!(rows(), before, "restored: the same rows");
 
-    let lineage: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state");
-    let lineage = lineage["lineage"].as_str().expect("lineage").to_string();
+    let lineage = env.lineage();
     let filter = format!("label=infra.lineage={lineage}");
     run(&["destroy", "-auto-approve"]).success();
     let kept = Command::new("docker").args(["images", "-q", "--filter", &filter]).output().expect("docker");

@@ -164,24 +164,38 @@ impl DockerHost {
         ];
         let server = TestServer::run_image(&server_image("docker"), key, &[&engine[..], options].concat(), &[]);
         let parent = format!("infra-e2e-{}", &server.id[..12]);
+        let host = DockerHost { server, parent };
+        host.start_engine();
+        host
+    }
+
+    /// Starts the server's dockerd (again, after `stop_engine`) and waits until it answers.
+    pub fn start_engine(&self) {
         docker(&[
             "exec",
             "-d",
-            &server.id,
+            &self.server.id,
             "sh",
             "-c",
-            &format!("dockerd --cgroup-parent=/{parent} >/var/log/dockerd.log 2>&1"),
+            &format!("dockerd --cgroup-parent=/{} >>/var/log/dockerd.log 2>&1", self.parent),
         ]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while server.sh("docker info >/dev/null 2>&1 && echo up") != "up" {
+        while self.server.sh("docker info >/dev/null 2>&1 && echo up") != "up" {
             assert!(
                 std::time::Instant::now() < deadline,
                 "dockerd never started: {}",
-                server.sh("tail /var/log/dockerd.log")
+                self.server.sh("tail /var/log/dockerd.log")
             );
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
-        DockerHost { server, parent }
+    }
+
+    /// Shuts the server's dockerd down as `systemctl stop docker` would
+    /// (SIGTERM: running containers are stopped) and waits until it has exited.
+    pub fn stop_engine(&self) {
+        let stopped = self.server.sh("pid=$(cat /var/run/docker.pid) && kill \"$pid\" && \
+             for _ in $(seq 600); do [ -d \"/proc/$pid\" ] || { echo stopped; break; }; sleep 0.1; done");
+        assert_eq!(stopped, "stopped", "dockerd did not exit: {}", self.server.sh("tail /var/log/dockerd.log"));
     }
 
     /// A tiny image (`tiny:1`: busybox and a page saying `text`) in the server's own engine.

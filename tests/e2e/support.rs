@@ -70,6 +70,12 @@ impl TestEnv {
         std::fs::read_to_string(self.join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
     }
 
+    /// The lineage of this directory's state file (it must exist).
+    pub fn lineage(&self) -> String {
+        let state: serde_json::Value = serde_json::from_str(&self.read("infra.state")).expect("state is JSON");
+        state["lineage"].as_str().expect("lineage").to_string()
+    }
+
     pub fn exists(&self, rel: &str) -> bool {
         self.join(rel).exists()
     }
