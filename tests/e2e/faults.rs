@@ -281,6 +281,11 @@ container "c" {{
     let message = TestEnv::flat(&stderr);
     assert!(message.contains(&format!("127.0.0.1:{}", engine.port)), "the server is named: {message}");
     assert!(message.contains("container.c["), "and the resource: {message}");
+    assert!(
+        message.contains(&format!("not attempted after root@127.0.0.1:{} stopped answering", engine.port)),
+        "the rest is not tried against an engine that is gone: {message}"
+    );
+    assert!(message.matches("creating failed").count() <= 2, "only what was running fails: {message}");
     let recorded =
         env.infra(&["state", "list"]).success().stdout.lines().filter(|l| l.starts_with("container.")).count();
     assert!(recorded < 12, "the apply stopped partway ({recorded} recorded)");

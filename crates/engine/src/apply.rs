@@ -6,14 +6,16 @@
 //! run concurrently. A failure stops what depends on it and lets the rest finish.
 //! An interrupt stops scheduling, lets running operations finish and saves.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use infra_core::plan::{Action, Plan, PlanMode, ResourceChange};
 use infra_core::state::{ResourceState, State, StateStore};
-use infra_core::{InstanceKey, OperationContext, PathStep, Provider, ProviderError, ResourceAddress, Schema, Value};
+use infra_core::{
+    InstanceKey, OperationContext, PathStep, Provider, ProviderError, ProviderErrorKind, ResourceAddress, Schema, Value,
+};
 use infra_syntax::Diagnostic;
 use petgraph::graph::NodeIndex;
 use tokio::sync::Notify;
@@ -156,6 +158,12 @@ struct Applier<'a> {
     halted: bool,
     /// Some operation was recorded this run.
     recorded: bool,
+    /// Places that stopped answering this run (a provider, and the machine it
+    /// names): nothing more is tried there, as Ansible takes an unreachable
+    /// host out of the play.
+    unavailable: BTreeSet<(String, Option<String>)>,
+    /// The changes not attempted at each such place.
+    not_attempted: BTreeMap<(String, Option<String>), Vec<ResourceAddress>>,
 }
 
 pub async fn apply(
@@ -186,6 +194,8 @@ pub async fn apply(
         report: ApplyReport::default(),
         halted: false,
         recorded: false,
+        unavailable: BTreeSet::new(),
+        not_attempted: BTreeMap::new(),
     };
     // The lineage marks every object a provider creates: it must be on disk
     // before the first one exists, or a crash would orphan it.
@@ -216,6 +226,7 @@ pub async fn apply(
         }
         applier.build_steps();
         applier.run().await;
+        applier.report_not_attempted();
     }
     applier.save_outputs();
     applier.report
@@ -343,6 +354,13 @@ impl<'a> Applier<'a> {
                 let Some(op) = self.pending.pop_front() else {
                     break;
                 };
+                if self.skip_if_unavailable(&op) {
+                    self.outstanding[op.step] -= 1;
+                    if self.outstanding[op.step] == 0 {
+                        self.finish_step(op.step, &mut ready);
+                    }
+                    continue;
+                }
                 self.spawn(op, &mut running);
             }
             if running.is_empty() {
@@ -691,6 +709,50 @@ impl<'a> Applier<'a> {
         });
     }
 
+    /// The machine an operation works on, when its provider names one.
+    fn location(&self, op: &Op) -> Option<String> {
+        let address = op.address.as_ref()?;
+        let value = op.planned.as_ref().or(op.prior.as_ref())?;
+        self.providers.get(&op.provider_key)?.location(&address.kind, value)
+    }
+
+    /// Leaves out an operation whose place stopped answering earlier in this
+    /// run: its step fails without another attempt (and another error) that
+    /// would only wait for the same timeout.
+    fn skip_if_unavailable(&mut self, op: &Op) -> bool {
+        let Some(address) = &op.address else { return false };
+        let location = self.location(op);
+        let place = (op.provider_key.clone(), location.clone());
+        if !self.unavailable.contains(&place) {
+            return false;
+        }
+        self.step_failed[op.step] = true;
+        self.options.observer.event(Event::Skipped { address: address.clone(), location });
+        self.not_attempted.entry(place).or_default().push(address.clone());
+        true
+    }
+
+    /// One error per place that stopped answering, naming what was not tried there.
+    fn report_not_attempted(&mut self) {
+        const LISTED: usize = 10;
+        for ((provider, location), addresses) in std::mem::take(&mut self.not_attempted) {
+            let target = location.unwrap_or_else(|| format!("provider `{provider}`"));
+            let mut listed = addresses.iter().take(LISTED).map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            if addresses.len() > LISTED {
+                listed.push_str(&format!(" and {} more", addresses.len() - LISTED));
+            }
+            let count =
+                if addresses.len() == 1 { "1 change".to_string() } else { format!("{} changes", addresses.len()) };
+            self.report.errors.push(
+                Diagnostic::error(
+                    "infra::not_attempted",
+                    format!("{count} not attempted after {target} stopped answering: {listed}"),
+                )
+                .with_help("run `infra apply` again once it answers; what was done is recorded in state"),
+            );
+        }
+    }
+
     /// Takes in one finished operation: updates state in memory and returns the
     /// address to record durably and the event to show once it is recorded.
     fn complete(
@@ -699,10 +761,13 @@ impl<'a> Applier<'a> {
         outcome: Result<OpOutcome, ProviderError>,
         elapsed: Duration,
     ) -> (Option<ResourceAddress>, Option<Event>) {
-        let location = op.address.as_ref().and_then(|address| {
-            let value = op.planned.as_ref().or(op.prior.as_ref())?;
-            self.providers.get(&op.provider_key)?.location(&address.kind, value)
-        });
+        let location = self.location(&op);
+        if let Err(e) = &outcome
+            && e.kind == ProviderErrorKind::Unavailable
+            && op.address.is_some()
+        {
+            self.unavailable.insert((op.provider_key.clone(), location.clone()));
+        }
         let event = op.address.as_ref().map(|address| Event::Finished {
             address: address.clone(),
             action: op.action,

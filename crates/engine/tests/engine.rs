@@ -36,6 +36,7 @@ fn thing_schema() -> Schema {
         .attribute("name", AttributeSchema::required(Type::String).force_new())
         .attribute("value", AttributeSchema::optional(Type::String))
         .attribute("fail", AttributeSchema::optional(Type::Bool))
+        .attribute("unreachable", AttributeSchema::optional(Type::Bool))
         .attribute("id", AttributeSchema::computed(Type::String))
 }
 
@@ -72,6 +73,9 @@ impl Provider for Mem {
         self.log(format!("create {}", ctx.address));
         if planned.get("fail").and_then(Value::as_bool) == Some(true) {
             return Err(ProviderError::failed("refused on purpose"));
+        }
+        if planned.get("unreachable").and_then(Value::as_bool) == Some(true) {
+            return Err(ProviderError::unavailable("the backend did not answer"));
         }
         let name = planned.get("name").and_then(Value::as_str).unwrap_or_default();
         let id = format!("{}:{name}", self.prefix);
@@ -147,6 +151,16 @@ impl Harness {
 
     /// Plans and applies `config`; returns the plan's actions by address.
     fn run(&self, config: &str, mode: PlanMode) -> (BTreeMap<String, Action>, infra_engine::ApplyReport) {
+        self.run_with(config, mode, 4)
+    }
+
+    /// `run`, with this many operations at a time.
+    fn run_with(
+        &self,
+        config: &str,
+        mode: PlanMode,
+        parallelism: usize,
+    ) -> (BTreeMap<String, Action>, infra_engine::ApplyReport) {
         std::fs::write(self.dir.path().join("main.infra"), config).expect("write config");
         let (loaded, errors) = infra_lang::load(self.dir.path());
         assert!(errors.is_empty(), "{errors:#?}");
@@ -159,7 +173,7 @@ impl Harness {
         let plan = runtime.block_on(infra_engine::plan(&ws, &graph, &state, &options)).expect("plan");
         let actions = plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
         let apply_options =
-            ApplyOptions { parallelism: 4, interrupt: Arc::new(Interrupt::default()), observer: Arc::new(Quiet) };
+            ApplyOptions { parallelism, interrupt: Arc::new(Interrupt::default()), observer: Arc::new(Quiet) };
         let report = runtime.block_on(infra_engine::apply(&ws, &graph, &plan, &mut state, &self.store, &apply_options));
         (actions, report)
     }
@@ -296,6 +310,52 @@ thing "fine" {
     assert!(!log.contains(&"create thing.after_bad".to_string()));
     let recorded: Vec<String> = h.state().resources.keys().map(ToString::to_string).collect();
     assert_eq!(recorded, vec!["thing.fine"]);
+}
+
+#[test]
+fn a_backend_that_stops_answering_is_not_tried_again_and_the_rest_goes_on() {
+    let h = Harness::new();
+    let config = r#"
+provider "mem" {
+  alias  = "other"
+  prefix = "other"
+}
+
+thing "a_down" {
+  name        = "down"
+  unreachable = true
+}
+
+thing "b_after" {
+  count = 3
+  name  = "after${count.index}"
+}
+
+thing "c_elsewhere" {
+  provider = mem.other
+  name     = "elsewhere"
+}
+"#;
+    // One at a time, so the first failure comes before the others start.
+    let (_, report) = h.run_with(config, PlanMode::Normal, 1);
+    let messages: Vec<&str> = report.errors.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "one error for the failure, one for what was left out: {messages:#?}");
+    assert!(messages[0].contains("thing.a_down: creating failed: the backend did not answer"), "{messages:?}");
+    assert_eq!(
+        messages[1],
+        "3 changes not attempted after provider `mem` stopped answering: thing.b_after[0], thing.b_after[1], thing.b_after[2]"
+    );
+    let log = h.take_log();
+    assert!(!log.iter().any(|e| e.starts_with("create thing.b_after")), "{log:?}");
+    assert!(log.contains(&"create thing.c_elsewhere".to_string()), "another provider goes on: {log:?}");
+    let recorded: Vec<String> = h.state().resources.keys().map(ToString::to_string).collect();
+    assert_eq!(recorded, vec!["thing.c_elsewhere"]);
+
+    // Back again: the next apply does what was left.
+    let config = config.replace("unreachable = true", "unreachable = false");
+    let (_, report) = h.run_with(&config, PlanMode::Normal, 1);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(h.state().resources.len(), 5);
 }
 
 #[test]
