@@ -189,25 +189,10 @@ fn the_docker_daemon_going_away_mid_apply_is_named_and_the_next_apply_finishes()
     );
     let name_filter = format!("name=infra-fault-c.*-{suffix}");
     let existing = || docker(&["ps", "-aq", "--filter", &name_filter]).lines().count();
-    let mut apply = env
-        .command(&["apply", "-auto-approve", "-parallelism", "2", "-no-color"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while existing() < 3 {
-        assert!(Instant::now() < deadline, "the apply never created containers");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    proxy.stop();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut apply.stderr.take().expect("stderr"), &mut stderr).expect("read");
-    let status = apply.wait().expect("apply ends");
+    let (code, message) = apply_cut_off_midway(&env, existing, || proxy.stop());
     let lineage = env.lineage();
     let _cleanup = RemoveLabelled(lineage.clone());
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    let message = TestEnv::flat(&stderr);
+    assert_eq!(code, Some(1), "{message}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "the daemon is named: {message}");
     assert!(message.contains("container.c["), "and the resource: {message}");
     env.infra(&["state", "list"]).success();
@@ -219,6 +204,28 @@ fn the_docker_daemon_going_away_mid_apply_is_named_and_the_next_apply_finishes()
     assert_eq!(labelled.len(), 12, "every container once, those made before the cut adopted");
     env.infra(&["destroy", "-auto-approve"]).success();
     assert!(crate::support::docker::labelled(&["ps", "-a"], &lineage).is_empty());
+}
+
+/// Runs an apply two operations at a time, cuts its Docker engine off with
+/// `cut` once `created` counts three containers, and returns the apply's exit
+/// code and its error output (on one line).
+fn apply_cut_off_midway(env: &TestEnv, created: impl Fn() -> usize, cut: impl FnOnce()) -> (Option<i32>, String) {
+    let mut apply = env
+        .command(&["apply", "-auto-approve", "-parallelism", "2", "-no-color"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while created() < 3 {
+        assert!(Instant::now() < deadline, "the apply never created containers");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cut();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut apply.stderr.take().expect("stderr"), &mut stderr).expect("read");
+    let status = apply.wait().expect("apply ends");
+    (status.code(), TestEnv::flat(&stderr))
 }
 
 struct RemoveLabelled(String);
@@ -262,23 +269,9 @@ container "c" {{
         ),
     );
     let containers = |filter: &str| engine.sh(&format!("docker ps -q {filter} | wc -l")).parse::<usize>().unwrap_or(0);
-    let mut apply = env
-        .command(&["apply", "-auto-approve", "-parallelism", "2", "-no-color"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while containers("-a --filter label=infra.lineage") < 3 {
-        assert!(Instant::now() < deadline, "the apply never created containers");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    host.stop_engine();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut apply.stderr.take().expect("stderr"), &mut stderr).expect("read");
-    let status = apply.wait().expect("apply ends");
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    let message = TestEnv::flat(&stderr);
+    let (code, message) =
+        apply_cut_off_midway(&env, || containers("-a --filter label=infra.lineage"), || host.stop_engine());
+    assert_eq!(code, Some(1), "{message}");
     assert!(message.contains(&format!("127.0.0.1:{}", engine.port)), "the server is named: {message}");
     assert!(message.contains("container.c["), "and the resource: {message}");
     assert!(
