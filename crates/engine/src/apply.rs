@@ -6,7 +6,7 @@
 //! run concurrently. A failure stops what depends on it and lets the rest finish.
 //! An interrupt stops scheduling, lets running operations finish and saves.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -159,11 +159,10 @@ struct Applier<'a> {
     /// Some operation was recorded this run.
     recorded: bool,
     /// Places that stopped answering this run (a provider, and the machine it
-    /// names): nothing more is tried there, as Ansible takes an unreachable
-    /// host out of the play.
-    unavailable: BTreeSet<(String, Option<String>)>,
-    /// The changes not attempted at each such place.
-    not_attempted: BTreeMap<(String, Option<String>), Vec<ResourceAddress>>,
+    /// names), each with the changes not attempted there since: nothing more
+    /// is tried at such a place, as Ansible takes an unreachable host out of
+    /// the play.
+    unavailable: BTreeMap<(String, Option<String>), Vec<ResourceAddress>>,
 }
 
 pub async fn apply(
@@ -194,8 +193,7 @@ pub async fn apply(
         report: ApplyReport::default(),
         halted: false,
         recorded: false,
-        unavailable: BTreeSet::new(),
-        not_attempted: BTreeMap::new(),
+        unavailable: BTreeMap::new(),
     };
     // The lineage marks every object a provider creates: it must be on disk
     // before the first one exists, or a crash would orphan it.
@@ -453,11 +451,8 @@ impl<'a> Applier<'a> {
             if change.action == Action::NoOp {
                 continue;
             }
-            let location = change
-                .after
-                .as_ref()
-                .or(change.before.as_ref())
-                .and_then(|value| self.providers.get(&change.provider)?.location(&change.address.kind, value));
+            let location =
+                self.location_of(&change.provider, &change.address, change.after.as_ref().or(change.before.as_ref()));
             self.options.observer.event(Event::Skipped { address: change.address.clone(), location });
         }
     }
@@ -712,8 +707,12 @@ impl<'a> Applier<'a> {
     /// The machine an operation works on, when its provider names one.
     fn location(&self, op: &Op) -> Option<String> {
         let address = op.address.as_ref()?;
-        let value = op.planned.as_ref().or(op.prior.as_ref())?;
-        self.providers.get(&op.provider_key)?.location(&address.kind, value)
+        self.location_of(&op.provider_key, address, op.planned.as_ref().or(op.prior.as_ref()))
+    }
+
+    /// The machine a resource's `value` lives on, as its provider names it.
+    fn location_of(&self, provider_key: &str, address: &ResourceAddress, value: Option<&Value>) -> Option<String> {
+        self.providers.get(provider_key)?.location(&address.kind, value?)
     }
 
     /// Leaves out an operation whose place stopped answering earlier in this
@@ -722,20 +721,22 @@ impl<'a> Applier<'a> {
     fn skip_if_unavailable(&mut self, op: &Op) -> bool {
         let Some(address) = &op.address else { return false };
         let location = self.location(op);
-        let place = (op.provider_key.clone(), location.clone());
-        if !self.unavailable.contains(&place) {
+        let Some(not_attempted) = self.unavailable.get_mut(&(op.provider_key.clone(), location.clone())) else {
             return false;
-        }
+        };
+        not_attempted.push(address.clone());
         self.step_failed[op.step] = true;
         self.options.observer.event(Event::Skipped { address: address.clone(), location });
-        self.not_attempted.entry(place).or_default().push(address.clone());
         true
     }
 
     /// One error per place that stopped answering, naming what was not tried there.
     fn report_not_attempted(&mut self) {
         const LISTED: usize = 10;
-        for ((provider, location), addresses) in std::mem::take(&mut self.not_attempted) {
+        for ((provider, location), addresses) in std::mem::take(&mut self.unavailable) {
+            if addresses.is_empty() {
+                continue;
+            }
             let target = location.unwrap_or_else(|| format!("provider `{provider}`"));
             let mut listed = addresses.iter().take(LISTED).map(ToString::to_string).collect::<Vec<_>>().join(", ");
             if addresses.len() > LISTED {
@@ -766,7 +767,7 @@ impl<'a> Applier<'a> {
             && e.kind == ProviderErrorKind::Unavailable
             && op.address.is_some()
         {
-            self.unavailable.insert((op.provider_key.clone(), location.clone()));
+            self.unavailable.entry((op.provider_key.clone(), location.clone())).or_default();
         }
         let event = op.address.as_ref().map(|address| Event::Finished {
             address: address.clone(),
