@@ -75,20 +75,36 @@ fn kill_9_mid_apply_with_state_in_postgres_converges() {
 /// Kills `apply` after each delay, then checks state, lock, convergence and the
 /// files on disk; with `pg`, state is kept there.
 fn kill_9_trials(pg: Option<&Postgres>) {
-    for delay in kill_delays(5, 10..400) {
+    let trial_env = || {
         let env = TestEnv::new();
         env.write("main.infra", &config());
-        let command = |args: &[&str]| match pg {
-            Some(pg) => pg.command(&env, args),
-            None => env.command(args),
-        };
         if pg.is_some() {
             // A schema of its own per trial: each starts from empty state.
             let schema = format!("crash_{}", env.docker_suffix().replace('-', "_"));
             env.write("backend.infra", &BACKEND.replace("\n}", &format!("\n  schema = \"{schema}\"\n}}")));
         }
+        env
+    };
+    let window = {
+        let env = trial_env();
+        let started = std::time::Instant::now();
+        let run = |args: &[&str]| match pg {
+            Some(pg) => pg.infra(&env, args).success(),
+            None => env.infra(args).success(),
+        };
+        run(&["apply", "-auto-approve", "-parallelism", "8"]);
+        started.elapsed().as_millis() as u64
+    };
+    println!("an uninterrupted apply takes {window} ms");
+    for delay in kill_points(5, window) {
+        let env = trial_env();
+        let command = |args: &[&str]| match pg {
+            Some(pg) => pg.command(&env, args),
+            None => env.command(args),
+        };
         let infra = |args: &[&str]| -> Run { command(args).output().expect("run infra").into() };
-        let mut child = command(&["apply", "-auto-approve", "-parallelism", "8"]).spawn().expect("spawn");
+        let log = std::fs::File::create(env.join("killed-apply.log")).expect("log file");
+        let mut child = command(&["apply", "-auto-approve", "-parallelism", "8"]).stdout(log).spawn().expect("spawn");
         std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill();
         let _ = child.wait();
@@ -97,6 +113,10 @@ fn kill_9_trials(pg: Option<&Postgres>) {
         assert_eq!(listed.code, 0, "delay {delay} ms: state unreadable after kill -9: {}", listed.stderr);
         let recorded = listed.stdout.lines().count();
         println!("kill -9 after {delay} ms: {recorded} of {} resources recorded", RESOURCES + 2);
+        assert!(
+            !env.read("killed-apply.log").contains("Apply complete!") && recorded < RESOURCES + 2,
+            "delay {delay} ms: the kill landed after the apply: the trial proves nothing"
+        );
 
         // The killed process's lock is gone with it: no waiting, no force-unlock.
         let apply = infra(&["apply", "-auto-approve"]);
@@ -119,19 +139,44 @@ fn kill_9_trials(pg: Option<&Postgres>) {
     }
 }
 
+/// How long an uninterrupted `apply` of what `env` holds takes here, in ms,
+/// destroyed again afterwards: kill points are drawn inside that window, so a
+/// trial kills a running apply, not a finished one.
+fn apply_window(env: &TestEnv, parallelism: &str) -> u64 {
+    let started = std::time::Instant::now();
+    env.infra(&["apply", "-auto-approve", "-parallelism", parallelism]).success();
+    let window = started.elapsed().as_millis() as u64;
+    env.infra(&["destroy", "-auto-approve"]).success();
+    println!("an uninterrupted apply takes {window} ms");
+    window
+}
+
+/// Kill points for `count` trials (more with `INFRA_CRASH_TRIALS`) spread over
+/// an apply window: from its first twentieth to two thirds of it, a margin
+/// for a trial's apply running faster than the measured one.
+fn kill_points(count: usize, window: u64) -> Vec<u64> {
+    kill_delays(count, (window / 20).max(1)..(window * 2 / 3).max(2))
+}
+
 /// Starts `apply`, kills it after `delay` ms, and returns `state list` as it
-/// then is, which must load.
-fn kill_apply_after(env: &TestEnv, parallelism: &str, delay: u64) -> Run {
-    let mut child = env
-        .command(&["apply", "-auto-approve", "-parallelism", parallelism])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+/// then is, which must load. Fails the trial unless the kill landed mid-apply:
+/// the run had not printed its completion line and fewer than `resources`
+/// were recorded (a kill after the end would prove nothing).
+fn kill_apply_after(env: &TestEnv, parallelism: &str, delay: u64, resources: usize) -> Run {
+    let log = std::fs::File::create(env.join("killed-apply.log")).expect("log file");
+    let mut child =
+        env.command(&["apply", "-auto-approve", "-parallelism", parallelism]).stdout(log).spawn().expect("spawn");
     std::thread::sleep(Duration::from_millis(delay));
     let _ = child.kill();
     let _ = child.wait();
     let listed = env.infra(&["state", "list"]);
     assert_eq!(listed.code, 0, "delay {delay} ms: state unreadable after kill -9: {}", listed.stderr);
+    let finished = env.read("killed-apply.log").contains("Apply complete!");
+    let recorded = listed.stdout.lines().count();
+    assert!(
+        !finished && recorded < resources,
+        "delay {delay} ms: the kill landed after the apply ({recorded} of {resources} recorded): the trial proves nothing"
+    );
     listed
 }
 
@@ -190,14 +235,19 @@ impl Drop for RemoveLineage {
 fn kill_9_mid_docker_apply_orphans_and_duplicates_nothing() {
     let image = base_image();
     let expected = CONTAINERS + 2 + 4;
-    let delays = kill_delays(5, 200..6_000);
+    let window = {
+        let env = TestEnv::new();
+        env.write("main.infra", &docker_config(&env.docker_suffix(), &image));
+        apply_window(&env, "4")
+    };
+    let delays = kill_points(5, window);
     let mut clean = 0;
     for delay in &delays {
         let env = TestEnv::new();
         let suffix = env.docker_suffix();
         env.write("main.infra", &docker_config(&suffix, &image));
         let mut guard = RemoveLineage(None);
-        let listed = kill_apply_after(&env, "4", *delay);
+        let listed = kill_apply_after(&env, "4", *delay, expected);
         let lineage = env.lineage();
         guard.0 = Some(lineage.clone());
         let existing = labelled_addresses(&lineage).len();
@@ -261,10 +311,10 @@ fn kill_9_mid_ssh_apply_leaves_no_partial_file_and_converges() {
     let servers: Vec<crate::ssh::TestServer> = (0..3).map(|_| crate::ssh::TestServer::start(&key)).collect();
     env.write("main.infra", &ssh_config(&servers, &key));
     let expected: BTreeSet<String> = (0..FILES_PER_SERVER).map(|n| format!("item-{n}")).collect();
-    let delays = kill_delays(3, 100..2_000);
+    let delays = kill_points(3, apply_window(&env, "6"));
     let mut clean = 0;
     for delay in &delays {
-        let listed = kill_apply_after(&env, "6", *delay);
+        let listed = kill_apply_after(&env, "6", *delay, 3 * (FILES_PER_SERVER + 3));
         // Whatever the kill cut short, no file holds part of its content.
         for (i, server) in servers.iter().enumerate() {
             let partial = server.sh(&format!(

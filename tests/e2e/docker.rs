@@ -702,3 +702,90 @@ backup "data" {{
     assert_eq!(docker(&["ps", "-aq", "--filter", &format!("name={runner}")]), "", "the runner is gone");
     assert_eq!(docker(&["volume", "ls", "-q", "--filter", &format!("name={runner}")]), "", "and its settings");
 }
+
+/// Issue 23: a stack destroyed with its images kept, then applied under another
+/// prefix (as `-var stack=other` on the quickstart does). The kept images carry
+/// this state's lineage and the same addresses, but they are not the images
+/// the plan asks for: they are replaced, not taken over under a tag that does
+/// not exist.
+#[test]
+fn kept_images_are_not_taken_over_under_another_name() {
+    let base = base_image();
+    let (env, suffix, mut cleanup) = isolated();
+    env.write("img/Dockerfile", "ARG BASE\nFROM ${BASE}\nRUN echo kept > /kept\n");
+    env.write(
+        "main.infra",
+        &format!(
+            r#"
+variable "stack" {{
+  type = string
+}}
+
+variable "keep" {{
+  default = true
+}}
+
+network "app" {{
+  name = "${{var.stack}}-app"
+}}
+
+volume "data" {{
+  name = "${{var.stack}}-data"
+}}
+
+image "svc" {{
+  for_each     = toset(["one", "two"])
+  name         = "${{var.stack}}/${{each.key}}"
+  context      = "${{path.module}}/img"
+  build_args   = {{ BASE = "{base}" }}
+  keep_locally = var.keep
+}}
+
+container "svc" {{
+  for_each = toset(["one", "two"])
+  name     = "${{var.stack}}-${{each.key}}"
+  image    = image.svc[each.key].tag
+  command  = ["sleep", "infinity"]
+  networks = [network.app.name]
+  mounts   = ["${{volume.data.name}}:/data"]
+}}
+"#
+        ),
+    );
+    let first = format!("e2e-{suffix}-a");
+    let second = format!("e2e-{suffix}-b");
+    let stack = |name: &str| format!("stack={name}");
+    env.infra(&["apply", "-auto-approve", "-var", &stack(&first)]).success();
+    let lineage = env.lineage();
+    cleanup.lineage = Some(lineage.clone());
+    let filter = format!("label=infra.lineage={lineage}");
+    let repositories = || {
+        let mut names: Vec<String> = docker(&["images", "--filter", &filter, "--format", "{{.Repository}}"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    };
+    env.infra(&["destroy", "-auto-approve", "-var", &stack(&first)]).success();
+    assert_eq!(repositories(), [format!("{first}/one"), format!("{first}/two")], "keep_locally: the images stay");
+
+    let apply = env.infra(&["apply", "-auto-approve", "-var", &stack(&second)]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    for name in ["one", "two"] {
+        let state = docker(&["inspect", "-f", "{{.State.Running}} {{.Config.Image}}", &format!("{second}-{name}")]);
+        assert!(state.starts_with(&format!("true {second}/{name}:")), "{second}-{name}: {state}");
+    }
+    assert_eq!(repositories(), [format!("{second}/one"), format!("{second}/two")], "the other name's images replaced");
+    let noop = env.infra(&["plan", "-detailed-exitcode", "-var", &stack(&second)]);
+    assert_eq!(noop.code, 0, "{}", noop.stdout);
+
+    // Let the images go with the rest, then nothing of this state is left.
+    env.infra(&["apply", "-auto-approve", "-var", &stack(&second), "-var", "keep=false"]).success();
+    env.infra(&["destroy", "-auto-approve", "-var", &stack(&second)]).success();
+    for list in [&["ps", "-aq"][..], &["network", "ls", "-q"], &["volume", "ls", "-q"], &["images", "-q"]] {
+        let mut args = list.to_vec();
+        args.extend(["--filter", &filter]);
+        assert_eq!(docker(&args), "", "left behind by destroy: docker {args:?}");
+    }
+}

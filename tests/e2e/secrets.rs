@@ -232,3 +232,55 @@ fn encrypted_state_shows_nothing_refuses_a_wrong_key_and_rotates() {
     assert!(TestEnv::flat(&old.stderr).contains("it was encrypted with another key"), "{}", old.stderr);
     with_keys(&env, Some(KEY_B), None, &["destroy", "-auto-approve"]).success();
 }
+
+/// Errors say which value is wrong without showing a secret: a sensitive
+/// value of the wrong shape for a provider, a `validation` message that
+/// interpolates one (not shown at all, as Terraform does), and a plan saved
+/// against a state that holds secrets which drifted.
+#[test]
+fn errors_and_plans_against_drifted_state_show_no_secret() {
+    let s = Secrets { env: TestEnv::new(), generated: None };
+    let token = format!("token={TOKEN}");
+    let var = ["-var", token.as_str()];
+    s.env.write(
+        "main.infra",
+        &format!("{CONFIG}\nfile \"mode\" {{\n  path    = \"m\"\n  content = \"x\"\n  mode    = var.token\n}}\n"),
+    );
+    let wrong_shape = s.run(&[&["plan"][..], &var].concat()).failure();
+    let text = TestEnv::flat(&run_text(&wrong_shape));
+    assert!(text.contains("file.mode: mode \"(sensitive value)\" is not octal"), "{text}");
+
+    let validated = r#"
+variable "pin" {
+  sensitive = true
+
+  validation {
+    condition     = var.pin == "0000"
+    error_message = "pin ${var.pin} is not the agreed one"
+  }
+}
+"#;
+    s.env.write("main.infra", &format!("{CONFIG}{validated}"));
+    let pin = format!("pin={API_KEY}");
+    let refused = s.run(&[&["plan", "-var", &pin][..], &var].concat()).failure();
+    let text = TestEnv::flat(&run_text(&refused));
+    assert!(text.contains("the error message includes a sensitive value, so it is not shown"), "{text}");
+
+    s.env.write("main.infra", CONFIG);
+    s.run(&[&["apply", "-auto-approve"][..], &var].concat()).success();
+    let s = Secrets { generated: Some(s.env.read("db.conf").trim_start_matches("password=").to_string()), ..s };
+    // Secrets in state, and a secret changed outside infra.
+    s.env.write("token", "changed-by-hand");
+    s.env.write("db.conf", "password=changed-by-hand");
+    let args = [&["plan", "-out", "drifted.bin"][..], &var].concat();
+    let plan = s.run(&args);
+    assert_eq!(plan.code, 0, "{}", run_text(&plan));
+    let saved = std::fs::read(s.env.join("drifted.bin")).expect("plan file");
+    s.assert_hidden("the plan file saved against drifted state", &String::from_utf8_lossy(&saved));
+    for format in ["human", "json", "markdown"] {
+        s.run(&["show", "-format", format, "drifted.bin"]).success();
+        s.run(&["show", "-format", format]).success();
+    }
+    s.run(&[&["apply", "drifted.bin"][..], &var].concat()).success();
+    assert_eq!(s.env.read("token"), format!("{TOKEN}/{API_KEY}"));
+}

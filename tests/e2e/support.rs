@@ -153,15 +153,32 @@ pub mod docker {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Copies the files of a directory of this repository that git tracks or
+    /// would track, never what it ignores: a test starts from what is
+    /// committed, not from the state files a user's own run of an example left
+    /// there (`scripts/quickstart`, then `scripts/test`).
     pub fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).expect("mkdir");
-        for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-            let target = to.join(entry.file_name());
-            if entry.path().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).expect("copy");
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(from)
+            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."])
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "the tests copy {} as git sees it; run them in a git checkout: {}",
+            from.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for relative in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let relative = Path::new(std::str::from_utf8(relative).expect("a UTF-8 path"));
+            let source = from.join(relative);
+            if !source.is_file() {
+                continue; // tracked, but deleted in the working tree
             }
+            let target = to.join(relative);
+            std::fs::create_dir_all(target.parent().expect("a file has a parent")).expect("mkdir");
+            std::fs::copy(&source, &target).expect("copy");
         }
     }
 

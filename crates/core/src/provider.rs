@@ -96,6 +96,10 @@ pub enum ProviderErrorKind {
     Unavailable,
     /// The backend reported a failure performing the operation.
     Failed,
+    /// Creating was refused because an object of that name already exists. It
+    /// may be this state's own, made by a request of a run that was killed
+    /// before that request finished: the engine looks for it once more.
+    Conflict,
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -118,6 +122,10 @@ impl ProviderError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         ProviderError { kind: ProviderErrorKind::Unavailable, message: message.into(), attribute: None }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ProviderError { kind: ProviderErrorKind::Conflict, message: message.into(), attribute: None }
     }
 }
 
@@ -199,9 +207,19 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::invalid("", format!("`{kind}` resources have no `{action}` operation")))
     }
 
-    /// Finds an object this state created but never recorded (a crash between
-    /// create and save), by the marker of `ctx`. Backends without markers return `None`.
-    async fn adopt(&self, _ctx: &OperationContext, _kind: &str) -> Result<Option<Value>, ProviderError> {
+    /// Finds an object this state created for `ctx.address` but never recorded
+    /// (a crash between create and save), by the marker of `ctx`, read as
+    /// refresh reads it: at least every attribute that cannot change in place
+    /// that the backend can observe. When several carry the marker, the one
+    /// most like `planned`. The engine takes it over only if it is the object
+    /// `planned` describes, and otherwise deletes it and creates anew.
+    /// Backends without markers return `None`.
+    async fn adopt(
+        &self,
+        _ctx: &OperationContext,
+        _kind: &str,
+        _planned: &Value,
+    ) -> Result<Option<Value>, ProviderError> {
         Ok(None)
     }
 }

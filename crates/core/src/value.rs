@@ -142,6 +142,28 @@ impl Value {
         canonical(a) != canonical(b)
     }
 
+    /// `text` with every secret this value holds taken out: each sensitive
+    /// part, as written and as Rust's `{:?}` would quote it, becomes
+    /// `(sensitive value)`. For messages made from a value by code that only
+    /// saw it unmarked (a provider's "mode \"…\" is not octal"), so an
+    /// error about a secret says so without showing it.
+    pub fn redact(&self, text: &str) -> String {
+        let mut secrets = Vec::new();
+        collect_secret_texts(self, false, &mut secrets);
+        let mut forms: Vec<String> = secrets
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .flat_map(|s| {
+                let quoted = format!("{s:?}");
+                [quoted[1..quoted.len() - 1].to_string(), s]
+            })
+            .collect();
+        // Longest first, so a secret containing another is taken out whole.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        forms.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "(sensitive value)"))
+    }
+
     /// Paths of every sensitive part, for recording in state.
     pub fn sensitive_paths(&self) -> Vec<ValuePath> {
         let mut out = Vec::new();
@@ -366,6 +388,18 @@ fn replace_at(value: &mut Value, path: &[PathStep], replace: &dyn Fn(Value) -> V
 }
 
 /// A compact HCL-like rendering that never reveals sensitive parts.
+/// The text of every leaf under a sensitive mark.
+fn collect_secret_texts(value: &Value, secret: bool, out: &mut Vec<String>) {
+    match value {
+        Value::Sensitive(inner) => collect_secret_texts(inner, true, out),
+        Value::List(items) => items.iter().for_each(|v| collect_secret_texts(v, secret, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_secret_texts(v, secret, out)),
+        Value::String(s) if secret => out.push(s.clone()),
+        Value::Number(n) if secret => out.push(format_number(*n)),
+        _ => {}
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -405,6 +439,21 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_takes_every_secret_out_of_a_message() {
+        let config = Value::object([
+            ("mode", Value::string("hunter\"2").sensitive()),
+            ("env", Value::object([("TOKEN", Value::string("s3cr3t").sensitive()), ("PLAIN", Value::string("shown"))])),
+            ("port", Value::Number(8080.0).sensitive()),
+        ]);
+        let message = format!("mode {:?} is not octal; s3cr3t at 8080; shown", "hunter\"2");
+        assert_eq!(
+            config.redact(&message),
+            "mode \"(sensitive value)\" is not octal; (sensitive value) at (sensitive value); shown"
+        );
+        assert_eq!(Value::string("plain").redact("plain text"), "plain text");
+    }
 
     #[test]
     fn sensitive_paths_round_trip() {

@@ -21,6 +21,7 @@ use petgraph::graph::NodeIndex;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::adopt::create_or_adopt;
 use crate::graph::{Graph, Node};
 use crate::plan::provider_diagnostic;
 use crate::propose::{first_mismatch, propose, settle};
@@ -575,7 +576,7 @@ impl<'a> Applier<'a> {
                     let proposed = propose(&schema, prior, &config, &resource.lifecycle.ignore_changes);
                     let refined = provider
                         .plan(kind, prior, proposed.clone())
-                        .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
+                        .map_err(|e| vec![provider_diagnostic(&what, resource, &e, &proposed)])?;
                     let (planned, _) = settle(&schema, prior, &proposed, refined.planned, refined.replace_on);
                     if let Some(promised) = &change.after
                         && let Some(path) = first_mismatch(promised, &planned, &mut String::new())
@@ -668,6 +669,11 @@ impl<'a> Applier<'a> {
             self.outstanding[step] -= 1;
             return;
         };
+        let schema = op
+            .address
+            .as_ref()
+            .filter(|_| op.kind == OpKind::Create)
+            .and_then(|a| self.schema_of(&op.provider_key, &a.kind));
         running.spawn(async move {
             let started = Instant::now();
             let address = op.address.clone().expect("resource operations have an address");
@@ -679,13 +685,7 @@ impl<'a> Applier<'a> {
             let outcome = match op.kind {
                 OpKind::Create => {
                     let planned = op.planned.as_ref().unwrap_or(&null);
-                    match provider.adopt(&ctx, kind).await {
-                        Ok(Some(existing)) => {
-                            provider.update(&ctx, kind, &existing, planned).await.map(OpOutcome::Written)
-                        }
-                        Ok(None) => provider.create(&ctx, kind, planned).await.map(OpOutcome::Written),
-                        Err(e) => Err(e),
-                    }
+                    create_or_adopt(&*provider, &ctx, schema.as_ref(), planned).await.map(OpOutcome::Written)
                 }
                 OpKind::Update => {
                     let prior = op.prior.as_ref().unwrap_or(&null);
@@ -762,6 +762,11 @@ impl<'a> Applier<'a> {
         outcome: Result<OpOutcome, ProviderError>,
         elapsed: Duration,
     ) -> (Option<ResourceAddress>, Option<Event>) {
+        // A backend's message may quote what it was given, secrets included.
+        let outcome = outcome.map_err(|mut e| {
+            e.message = [&op.planned, &op.prior].into_iter().flatten().fold(e.message, |text, v| v.redact(&text));
+            e
+        });
         let location = self.location(&op);
         if let Err(e) = &outcome
             && e.kind == ProviderErrorKind::Unavailable

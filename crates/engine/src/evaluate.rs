@@ -223,7 +223,25 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                     keys.sort_by_key(|a| a.key());
-                    keys.dedup_by(|a, b| a.key() == b.key());
+                    let mut repeated: Vec<String> = keys
+                        .windows(2)
+                        .filter_map(|w| match (&w[0], &w[1]) {
+                            (Repetition::Each(a, _), Repetition::Each(b, _)) if a == b => Some(format!("{a:?}")),
+                            _ => None,
+                        })
+                        .collect();
+                    repeated.dedup();
+                    if !repeated.is_empty() {
+                        // Each key is one instance: two equal keys would silently be one.
+                        return Err(vec![
+                            Diagnostic::error(
+                                "infra::for_each",
+                                format!("`for_each` over a list repeats {}", repeated.join(", ")),
+                            )
+                            .with_label(for_each.span, "each key makes one instance")
+                            .with_help("remove the repeats, or write `toset(...)` to drop them on purpose"),
+                        ]);
+                    }
                     Ok(keys)
                 }
                 other => Err(vec![
@@ -318,10 +336,14 @@ fn false_conditions(
         match eval(&condition.condition, scope).map(|v| v.peel().clone()) {
             Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
             Ok(Value::Bool(false)) => {
-                let message = eval(&condition.error_message, scope)
-                    .ok()
-                    .and_then(|m| m.peel().as_str().map(str::to_string))
-                    .unwrap_or_else(|| "the condition is false".into());
+                let message = match eval(&condition.error_message, scope) {
+                    // As Terraform does: the message is not shown at all.
+                    Ok(m) if m.contains_sensitive() => {
+                        "the error message includes a sensitive value, so it is not shown".to_string()
+                    }
+                    Ok(m) => m.as_str().map_or_else(|| "the condition is false".into(), str::to_string),
+                    Err(_) => "the condition is false".into(),
+                };
                 errors.push(
                     Diagnostic::error(code, failure(&message))
                         .with_label(condition.condition.span, "this condition is false"),

@@ -12,6 +12,7 @@
 //! only through [`infra_core::Provider`], and does no IO of its own except
 //! through the [`StateStore`](infra_core::state::StateStore) it is given.
 
+mod adopt;
 mod apply;
 mod evaluate;
 mod graph;

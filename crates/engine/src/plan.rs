@@ -386,7 +386,10 @@ impl<'a> Planner<'a> {
         let config = self.eval.instance_config(&self.values, m, resource, repetition, schema, &what)?;
         let provider_errors = provider.validate(&resource.kind.name, &config);
         if !provider_errors.is_empty() {
-            return Err(provider_errors.into_iter().map(|e| provider_diagnostic(&what, resource, &e)).collect());
+            return Err(provider_errors
+                .into_iter()
+                .map(|e| provider_diagnostic(&what, resource, &e, &config))
+                .collect());
         }
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
@@ -397,10 +400,10 @@ impl<'a> Planner<'a> {
         let proposed = propose(schema, planned_from, &config, &resource.lifecycle.ignore_changes);
         let refined = provider
             .plan(&resource.kind.name, planned_from, proposed.clone())
-            .map_err(|e| vec![provider_diagnostic(&what, resource, &e)])?;
+            .map_err(|e| vec![provider_diagnostic(&what, resource, &e, &proposed)])?;
         let note = refined.note;
-        self.warnings
-            .extend(refined.warnings.into_iter().map(|message| PlanWarning { address: address.clone(), message }));
+        let warnings = refined.warnings.iter().map(|message| refined.planned.redact(message));
+        self.warnings.extend(warnings.map(|message| PlanWarning { address: address.clone(), message }));
         let (planned, replace) = settle(schema, planned_from, &proposed, refined.planned, refined.replace_on);
         let mut action = action(prior.as_ref(), &planned, &replace);
         let mut reason = None;
@@ -547,17 +550,21 @@ pub(crate) async fn configure(
         .map_err(|e| vec![Diagnostic::error("infra::provider", format!("provider `{key}`: {}", e.message))])
 }
 
+/// A provider's refusal of `given` (the value it was handed), located in the
+/// source; any secret of `given` the provider wrote into it is taken out.
 pub(crate) fn provider_diagnostic(
     what: &str,
     resource: &infra_lang::Resource,
     e: &infra_core::ProviderError,
+    given: &Value,
 ) -> Diagnostic {
     let span = e
         .attribute
         .as_ref()
         .and_then(|path| locate(&resource.body, path))
         .unwrap_or(resource.kind.span.to(resource.name.span));
-    Diagnostic::error("infra::provider", format!("{what}: {}", e.message)).with_label(span, "rejected by the provider")
+    Diagnostic::error("infra::provider", format!("{what}: {}", given.redact(&e.message)))
+        .with_label(span, "rejected by the provider")
 }
 
 /// The source of an attribute path a provider names: `port`, `rule[1].from[0]`

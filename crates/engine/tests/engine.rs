@@ -19,16 +19,28 @@ use infra_lang::Host;
 /// Every call the provider saw, in order: `read(3)`, `create thing.a`, ...
 type Log = Arc<Mutex<Vec<String>>>;
 
+/// What exists in the backend: objects by id, and the marker each carries.
+#[derive(Default)]
+struct Backend {
+    objects: BTreeMap<String, Value>,
+    markers: BTreeMap<String, String>,
+    /// Ids a killed run's request made after that run's last look: not
+    /// listed by `adopt` until a create runs into them.
+    late: std::collections::BTreeSet<String>,
+}
+
+type Shared = Arc<Mutex<Backend>>;
+
 struct MemFactory {
     schema: ProviderSchema,
     log: Log,
-    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+    backend: Shared,
 }
 
 struct Mem {
     prefix: String,
     log: Log,
-    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+    backend: Shared,
 }
 
 fn thing_schema() -> Schema {
@@ -48,7 +60,7 @@ impl ProviderFactory for MemFactory {
 
     async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
         let prefix = config.get("prefix").and_then(Value::as_str).unwrap_or("default").to_string();
-        Ok(Arc::new(Mem { prefix, log: self.log.clone(), objects: self.objects.clone() }))
+        Ok(Arc::new(Mem { prefix, log: self.log.clone(), backend: self.backend.clone() }))
     }
 }
 
@@ -62,10 +74,10 @@ impl Mem {
 impl Provider for Mem {
     async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>> {
         self.log(format!("read({})", requests.len()));
-        let objects = self.objects.lock().expect("objects");
+        let backend = self.backend.lock().expect("backend");
         requests
             .iter()
-            .map(|r| Ok(r.state.get("id").and_then(Value::as_str).and_then(|id| objects.get(id).cloned())))
+            .map(|r| Ok(r.state.get("id").and_then(Value::as_str).and_then(|id| backend.objects.get(id).cloned())))
             .collect()
     }
 
@@ -79,11 +91,17 @@ impl Provider for Mem {
         }
         let name = planned.get("name").and_then(Value::as_str).unwrap_or_default();
         let id = format!("{}:{name}", self.prefix);
+        let mut backend = self.backend.lock().expect("backend");
+        if backend.objects.contains_key(&id) {
+            backend.late.remove(&id);
+            return Err(ProviderError::conflict(format!("the name {name} is taken")));
+        }
         let mut object = planned.unmark().0;
         if let Value::Object(map) = &mut object {
             map.insert("id".into(), Value::string(&id));
         }
-        self.objects.lock().expect("objects").insert(id, object.clone());
+        backend.markers.insert(id.clone(), ctx.marker());
+        backend.objects.insert(id, object.clone());
         Ok(object)
     }
 
@@ -100,20 +118,35 @@ impl Provider for Mem {
         if let Value::Object(map) = &mut object {
             map.insert("id".into(), Value::string(&id));
         }
-        self.objects.lock().expect("objects").insert(id, object.clone());
+        self.backend.lock().expect("backend").objects.insert(id, object.clone());
         Ok(object)
     }
 
     async fn delete(&self, ctx: &OperationContext, _: &str, prior: &Value) -> Result<(), ProviderError> {
         self.log(format!("delete {}", ctx.address));
         if let Some(id) = prior.get("id").and_then(Value::as_str) {
-            self.objects.lock().expect("objects").remove(id);
+            let mut backend = self.backend.lock().expect("backend");
+            backend.objects.remove(id);
+            backend.markers.remove(id);
         }
         Ok(())
     }
 
     async fn import(&self, _: &OperationContext, _: &str, id: &str) -> Result<Value, ProviderError> {
-        self.objects.lock().expect("objects").get(id).cloned().ok_or_else(|| ProviderError::failed("no such object"))
+        let backend = self.backend.lock().expect("backend");
+        backend.objects.get(id).cloned().ok_or_else(|| ProviderError::failed("no such object"))
+    }
+
+    async fn adopt(&self, ctx: &OperationContext, _: &str, _: &Value) -> Result<Option<Value>, ProviderError> {
+        self.log(format!("adopt {}", ctx.address));
+        let backend = self.backend.lock().expect("backend");
+        let replaced = ctx.replacing.as_ref().and_then(|p| p.get("id")).and_then(Value::as_str);
+        let marker = ctx.marker();
+        Ok(backend
+            .markers
+            .iter()
+            .find(|(id, m)| **m == marker && Some(id.as_str()) != replaced && !backend.late.contains(*id))
+            .and_then(|(id, _)| backend.objects.get(id).cloned()))
     }
 }
 
@@ -126,23 +159,23 @@ struct Harness {
     dir: tempfile::TempDir,
     registry: ProviderRegistry,
     log: Log,
-    objects: Arc<Mutex<BTreeMap<String, Value>>>,
+    backend: Shared,
     store: LocalStore,
 }
 
 impl Harness {
     fn new() -> Harness {
         let log: Log = Arc::default();
-        let objects: Arc<Mutex<BTreeMap<String, Value>>> = Arc::default();
+        let backend: Shared = Arc::default();
         let schema = ProviderSchema {
             config: Schema::new("mem").attribute("prefix", AttributeSchema::optional(Type::String)),
             resources: [("thing", thing_schema())].into_iter().collect(),
         };
         let mut registry = ProviderRegistry::new();
-        registry.register("mem", Arc::new(MemFactory { schema, log: log.clone(), objects: objects.clone() }));
+        registry.register("mem", Arc::new(MemFactory { schema, log: log.clone(), backend: backend.clone() }));
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalStore::new(dir.path().join("infra.state"));
-        Harness { dir, registry, log, objects, store }
+        Harness { dir, registry, log, backend, store }
     }
 
     fn take_log(&self) -> Vec<String> {
@@ -180,6 +213,25 @@ impl Harness {
 
     fn state(&self) -> State {
         self.store.load().expect("state").unwrap_or_default()
+    }
+
+    /// The ids of every object in the backend.
+    fn object_ids(&self) -> Vec<String> {
+        self.backend.lock().expect("backend").objects.keys().cloned().collect()
+    }
+
+    /// An object a killed run made for `address` and never recorded; `late`:
+    /// made after that run's last look, so only a create runs into it.
+    fn left_behind(&self, address: &str, name: &str, late: bool) {
+        let marker = format!("{}/{address}", self.state().lineage);
+        let id = format!("default:{name}");
+        let object = Value::object([("name", Value::string(name)), ("id", Value::string(&id))]);
+        let mut backend = self.backend.lock().expect("backend");
+        backend.objects.insert(id.clone(), object);
+        backend.markers.insert(id.clone(), marker);
+        if late {
+            backend.late.insert(id);
+        }
     }
 }
 
@@ -234,7 +286,7 @@ thing "top" {
     let log = h.take_log();
     assert!(position(&log, "delete thing.top") < position(&log, "delete thing.middle"));
     assert!(position(&log, "delete thing.middle") < position(&log, "delete thing.base"));
-    assert!(h.objects.lock().expect("objects").is_empty());
+    assert!(h.object_ids().is_empty());
     assert!(h.state().resources.is_empty());
 }
 
@@ -262,7 +314,7 @@ thing "b" {
 "#;
     let (_, report) = h.run(config, PlanMode::Normal);
     assert!(report.succeeded(), "{:?}", report.errors);
-    let objects: Vec<String> = h.objects.lock().expect("objects").keys().cloned().collect();
+    let objects: Vec<String> = h.object_ids();
     assert_eq!(objects, vec!["eu:a", "us:b"]);
     assert_eq!(h.state().resources[&"thing.b".parse().expect("address")].provider, "mem.us");
 }
@@ -278,9 +330,10 @@ fn create_before_destroy_creates_the_replacement_first() {
     let (actions, report) = h.run(&config("two"), PlanMode::Normal);
     assert!(report.succeeded(), "{:?}", report.errors);
     assert_eq!(actions["thing.x"], Action::Replace);
-    let log: Vec<String> = h.take_log().into_iter().filter(|e| !e.starts_with("read")).collect();
+    let log: Vec<String> =
+        h.take_log().into_iter().filter(|e| !e.starts_with("read") && !e.starts_with("adopt")).collect();
     assert_eq!(log, vec!["create thing.x", "delete thing.x"]);
-    let objects: Vec<String> = h.objects.lock().expect("objects").keys().cloned().collect();
+    let objects: Vec<String> = h.object_ids();
     assert_eq!(objects, vec!["default:two"]);
 }
 
@@ -363,12 +416,77 @@ fn drift_is_planned_back() {
     let h = Harness::new();
     let config = "thing \"x\" {\n  name  = \"x\"\n  value = \"wanted\"\n}\n";
     h.run(config, PlanMode::Normal);
-    if let Some(Value::Object(map)) = h.objects.lock().expect("objects").get_mut("default:x") {
+    if let Some(Value::Object(map)) = h.backend.lock().expect("backend").objects.get_mut("default:x") {
         map.insert("value".into(), Value::string("changed by hand"));
     }
     let (actions, report) = h.run(config, PlanMode::Normal);
     assert_eq!(actions["thing.x"], Action::Update);
     assert!(report.succeeded());
-    let value = h.objects.lock().expect("objects")["default:x"].get("value").cloned();
+    let value = h.backend.lock().expect("backend").objects["default:x"].get("value").cloned();
     assert_eq!(value, Some(Value::string("wanted")));
+}
+
+/// The calls an apply made about `thing.a`, reads left out.
+fn calls_about_a(log: Vec<String>) -> Vec<String> {
+    log.into_iter().filter(|e| e.ends_with(" thing.a")).collect()
+}
+
+#[test]
+fn an_object_a_crash_left_behind_is_taken_over_when_it_is_the_one_planned() {
+    let h = Harness::new();
+    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
+    h.left_behind("thing.a", "a", false);
+    h.take_log();
+    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"a\"\n}\n";
+    let (actions, report) = h.run(config, PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(actions["thing.a"], Action::Create, "state never recorded it");
+    assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "update thing.a"]);
+    assert_eq!(h.object_ids(), ["default:a", "default:first"]);
+    let recorded = &h.state().resources[&"thing.a".parse().expect("address")];
+    assert_eq!(recorded.attributes.get("id"), Some(&Value::string("default:a")));
+}
+
+#[test]
+fn an_object_left_behind_that_is_not_the_one_planned_is_replaced() {
+    let h = Harness::new();
+    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
+    // Made for thing.a under its old name; the configuration has a new one.
+    h.left_behind("thing.a", "old", false);
+    h.take_log();
+    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"new\"\n}\n";
+    let (_, report) = h.run(config, PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "delete thing.a", "create thing.a"]);
+    assert_eq!(h.object_ids(), ["default:first", "default:new"], "nothing with the lineage left unrecorded");
+    let recorded = &h.state().resources[&"thing.a".parse().expect("address")];
+    assert_eq!(recorded.attributes.get("id"), Some(&Value::string("default:new")));
+}
+
+#[test]
+fn an_object_a_killed_request_made_late_is_found_when_create_runs_into_it() {
+    let h = Harness::new();
+    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
+    h.left_behind("thing.a", "a", true);
+    h.take_log();
+    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"a\"\n}\n";
+    let (_, report) = h.run(config, PlanMode::Normal);
+    assert!(report.succeeded(), "one apply converges: {:?}", report.errors);
+    assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "create thing.a", "adopt thing.a", "update thing.a"]);
+    assert_eq!(h.object_ids(), ["default:a", "default:first"]);
+    let (actions, _) = h.run(config, PlanMode::Normal);
+    assert!(actions.values().all(|a| *a == Action::NoOp), "{actions:?}");
+}
+
+#[test]
+fn a_name_taken_by_an_object_not_ours_is_an_error() {
+    let h = Harness::new();
+    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
+    let foreign = Value::object([("name", Value::string("a")), ("id", Value::string("default:a"))]);
+    h.backend.lock().expect("backend").objects.insert("default:a".into(), foreign);
+    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"a\"\n}\n";
+    let (_, report) = h.run(config, PlanMode::Normal);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.errors[0].message.contains("thing.a: creating failed: the name a is taken"), "{:?}", report.errors);
+    assert!(!h.state().resources.contains_key(&"thing.a".parse().expect("address")));
 }

@@ -48,8 +48,21 @@ pub fn eval_body(
             }
         };
         match attr_schema.ty.convert(value) {
+            // Null means "not set", as in Terraform: a required attribute is
+            // refused now rather than by the backend mid-apply.
+            Ok(v) if v.is_null() && attr_schema.required => {
+                errors.push(
+                    Diagnostic::error("infra::null_required", format!("`{name}` is required and cannot be null"))
+                        .with_label(attribute.value.span, "this is null")
+                        .with_help(format!("give `{name}` {}", article(&attr_schema.ty.to_string()))),
+                );
+                out.insert(name.clone(), v); // written, so not reported missing as well
+            }
+            Ok(v) if v.is_null() => {
+                out.insert(name.clone(), attr_schema.default.clone().unwrap_or(Value::Null));
+            }
             Ok(v) => {
-                let v = if attr_schema.sensitive && !v.is_null() { v.sensitive() } else { v };
+                let v = if attr_schema.sensitive { v.sensitive() } else { v };
                 out.insert(name.clone(), v);
             }
             Err(found) => errors.push(

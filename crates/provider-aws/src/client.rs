@@ -91,6 +91,10 @@ where
         (Some(code), message) => {
             let kind = if is_throttling(code) || code.starts_with("ServiceUnavailable") || code == "InternalError" {
                 ProviderErrorKind::Unavailable
+            } else if code.ends_with(".Duplicate") {
+                // The name is taken: maybe by this state's own object, made by
+                // a run killed before it could record it.
+                ProviderErrorKind::Conflict
             } else if code.starts_with("Invalid") || code.ends_with("Malformed") || code == "UnauthorizedOperation" {
                 ProviderErrorKind::Invalid
             } else {

@@ -210,7 +210,12 @@ impl Provider for AwsProvider {
     /// Finds an object created for this address by this state but never
     /// recorded (a crash between create and save), by its tags; never the one
     /// a create_before_destroy replacement is replacing.
-    async fn adopt(&self, ctx: &OperationContext, kind: &str) -> Result<Option<Value>, ProviderError> {
+    async fn adopt(
+        &self,
+        ctx: &OperationContext,
+        kind: &str,
+        _planned: &Value,
+    ) -> Result<Option<Value>, ProviderError> {
         let k = kind_of(kind)?;
         if !k.tagged() {
             return Ok(None);

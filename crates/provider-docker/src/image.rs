@@ -66,7 +66,12 @@ pub fn schema() -> Schema {
         .attribute("build_args", AttributeSchema::optional(Type::map(Type::String)).force_new())
         .attribute("target", AttributeSchema::optional(Type::String).force_new())
         .attribute("content_hash", AttributeSchema::computed(Type::String))
-        .attribute("tag", AttributeSchema::computed(Type::String))
+        .attribute(
+            "tag",
+            // NAME:HASH names the image: another tag is another image (the
+            // name or the content changed), never the same one renamed.
+            AttributeSchema::computed(Type::String).force_new(),
+        )
         .attribute("id", AttributeSchema::computed(Type::String))
         .attribute("digest", AttributeSchema::computed(Type::String).describe("the registry digest of a pulled image"))
 }
@@ -380,6 +385,37 @@ pub async fn delete(docker: &Docker, prior: &Value) -> Result<(), bollard::error
         .remove_image(tag, Some(RemoveImageOptions { force: true, noprune: true, platforms: None }), None)
         .await
         .map(|_| ())
+}
+
+/// The image this state built or imported for the address and never
+/// recorded, with the tag it carries: the planned one when it has it, so an
+/// image kept under another name (`keep_locally`, then a new `name`) reads as
+/// the other image it is.
+pub async fn adopt(docker: &Docker, ctx: &OperationContext, planned: &Value) -> Result<Option<Value>, ProviderError> {
+    let options = ListImagesOptions { filters: Some(marker_filter(ctx)), ..Default::default() };
+    let images = docker.list_images(Some(options)).await.map_err(|e| docker_error("listing images", e))?;
+    let wanted = str_attr(planned, "tag").unwrap_or_default();
+    let tagged = |i: &bollard::models::ImageSummary| -> Vec<String> {
+        i.repo_tags.iter().filter(|t| t.as_str() != "<none>:<none>").cloned().collect()
+    };
+    let replaced = ctx.replacing.as_ref().and_then(|prior| str_attr(prior, "id"));
+    let mut candidates: Vec<(String, Vec<String>)> = images
+        .iter()
+        .filter(|i| Some(i.id.as_str()) != replaced)
+        .map(|i| (i.id.clone(), tagged(i)))
+        .filter(|(_, tags)| !tags.is_empty())
+        .collect();
+    candidates.sort_by_key(|(_, tags)| !tags.iter().any(|t| t == wanted));
+    Ok(candidates.into_iter().next().map(|(id, tags)| {
+        let tag = tags.iter().find(|t| t.as_str() == wanted).unwrap_or(&tags[0]).clone();
+        Value::object([("id", Value::string(id)), ("tag", Value::String(tag))])
+    }))
+}
+
+/// Docker's label filter for the objects made for `ctx`'s address by its state.
+fn marker_filter(ctx: &OperationContext) -> HashMap<String, Vec<String>> {
+    let markers = labels(ctx, &Value::Null).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    [("label".to_string(), markers)].into()
 }
 
 pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {

@@ -280,18 +280,26 @@ impl Provider for DockerProvider {
     /// Finds an object created for this address by this state but never
     /// recorded (a crash between create and save). A backup's runner is made
     /// again, its settings volume reused.
-    async fn adopt(&self, ctx: &OperationContext, kind: &str) -> Result<Option<Value>, ProviderError> {
+    async fn adopt(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Option<Value>, ProviderError> {
         if kind == "backup" {
             return Ok(None);
         }
         let docker = self.engine.client().await?;
+        if kind == "image" {
+            return image::adopt(docker, ctx, planned).await;
+        }
         let found = list(docker, kind, Scope::Ours).await?;
         let address = ctx.address.to_string();
         if kind == "container" {
             // The update that follows converges whatever members it finds.
             return Ok(replicas::gather(&ctx.lineage, &address, &Value::Null, found.values()));
         }
-        Ok(found.into_values().find(|o| o.made_for(&ctx.lineage, &address)).map(|o| o.value))
+        // Never the object a create_before_destroy replacement replaces.
+        let replaced = ctx.replacing.as_ref().and_then(|prior| prior.get("id")).and_then(Value::as_str);
+        Ok(found
+            .into_values()
+            .find(|o| o.made_for(&ctx.lineage, &address) && Some(o.id()) != replaced)
+            .map(|o| o.value))
     }
 }
 

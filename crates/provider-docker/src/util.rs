@@ -84,7 +84,10 @@ pub fn labels(ctx: &OperationContext, planned: &Value) -> HashMap<String, String
 pub fn docker_error(action: &str, e: bollard::errors::Error) -> ProviderError {
     match e {
         bollard::errors::Error::DockerResponseServerError { status_code, message } => {
-            ProviderError::failed(format!("{action}: Docker answered {status_code}: {}", message.trim()))
+            let message = format!("{action}: Docker answered {status_code}: {}", message.trim());
+            // 409: the name is taken (or the object is busy); the engine looks
+            // whether what holds the name is this state's own.
+            if status_code == 409 { ProviderError::conflict(message) } else { ProviderError::failed(message) }
         }
         other => {
             ProviderError::unavailable(format!("{action}: the Docker daemon did not answer: {}", root_cause(&other)))

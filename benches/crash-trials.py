@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Crash trials: `kill -9` of `infra apply` at random points in the whole apply
+window, then one apply, a plan and a destroy, counted.
+
+    benches/crash-trials.py BACKEND [TRIALS] [SEED]    (BACKEND: local or docker)
+
+The window is measured first: one uninterrupted apply of the same configuration,
+timed. Each trial then kills a fresh apply after a delay drawn uniformly from
+[0, window) (the seed is printed; passing it replays the same delays) and
+records whether the kill landed mid-apply: the killed run did not print
+"Apply complete!" and its state recorded fewer resources than the configuration
+has. A trial is clean when, after the kill, one `infra apply` exits 0, the plan
+after it has no changes (`-detailed-exitcode` 0), every resource is recorded
+once, and `infra destroy` leaves nothing of the trial behind (Docker: no
+container, network or volume with the state's lineage label; local: no file).
+
+The last line is the figure RELIABILITY.md quotes:
+    BACKEND: clean N of M, killed mid-apply K of M (window W s, seed S)
+
+Workloads: local, 200 files, a directory and an index file; docker, one network
+and `container "c" { count = 20 }` running /bin/sleep from the Debian base image
+(scripts/base-image). Every trial works in its own directory with names of its
+own; whatever a failed trial leaves is removed by its lineage at the end.
+"""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build():
+    target = os.environ.setdefault("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/infra/target"))
+    subprocess.run(["cargo", "build", "--quiet", "--manifest-path", os.path.join(REPO, "Cargo.toml")], check=True)
+    return os.path.join(target, "debug", "infra")
+
+
+class Local:
+    name = "local"
+    resources = 202
+
+    def config(self, tag):
+        return (
+            'directory "out" {\n  path = "out"\n}\n\n'
+            'file "item" {\n  count   = 200\n  path    = "${directory.out.path}/item-${count.index}"\n'
+            '  content = "item ${count.index}\\n"\n}\n\n'
+            'file "index" {\n  path    = "index"\n  content = join("\\n", file.item[*].path)\n}\n'
+        )
+
+    def leftovers(self, workdir, lineage):
+        out = os.path.join(workdir, "out")
+        left = os.listdir(out) if os.path.isdir(out) else []
+        return left + (["index"] if os.path.exists(os.path.join(workdir, "index")) else [])
+
+    def remove(self, lineage):
+        pass
+
+
+class Docker:
+    name = "docker"
+    resources = 21
+
+    def __init__(self):
+        self.image = subprocess.run(
+            ["bash", os.path.join(REPO, "scripts/base-image")], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def config(self, tag):
+        return (
+            f'network "n" {{\n  name = "crash-{tag}"\n}}\n\n'
+            f'container "c" {{\n  count    = 20\n  name     = "crash-{tag}-c${{count.index}}"\n'
+            f'  image    = "{self.image}"\n  command  = ["/bin/sleep", "3600"]\n'
+            f"  networks = [network.n.name]\n}}\n"
+        )
+
+    def labelled(self, lineage):
+        found = []
+        label = f"label=infra.lineage={lineage}"
+        for listing in (["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]):
+            out = subprocess.run(["docker", *listing, "--filter", label], capture_output=True, text=True).stdout
+            found += [f"{listing[0]} {line}" for line in out.split()]
+        return found
+
+    def leftovers(self, workdir, lineage):
+        return self.labelled(lineage) if lineage else []
+
+    def remove(self, lineage):
+        label = f"label=infra.lineage={lineage}"
+        for listing, removal in ((["ps", "-aq"], ["rm", "-f"]), (["network", "ls", "-q"], ["network", "rm"])):
+            ids = subprocess.run(["docker", *listing, "--filter", label], capture_output=True, text=True).stdout.split()
+            if ids:
+                subprocess.run(["docker", *removal, *ids], capture_output=True)
+
+
+def lineage_of(workdir):
+    try:
+        with open(os.path.join(workdir, "infra.state")) as f:
+            return json.load(f).get("lineage")
+    except (OSError, ValueError):
+        return None
+
+
+def run(infra, workdir, *args):
+    return subprocess.run([infra, "-chdir", workdir, *args], capture_output=True, text=True, timeout=600)
+
+
+def recorded(infra, workdir):
+    listed = run(infra, workdir, "state", "list")
+    return len(listed.stdout.split()) if listed.returncode == 0 else 0
+
+
+def trial(infra, backend, workdir, tag, delay):
+    """One kill and what came after it: (mid_apply, clean, what went wrong)."""
+    with open(os.path.join(workdir, "main.infra"), "w") as f:
+        f.write(backend.config(tag))
+    out = open(os.path.join(workdir, "killed-apply.log"), "w+")
+    child = subprocess.Popen([infra, "-chdir", workdir, "apply", "-auto-approve", "-no-color"], stdout=out, stderr=out)
+    time.sleep(delay)
+    child.kill()
+    child.wait()
+    out.seek(0)
+    finished = "Apply complete!" in out.read()
+    mid_apply = not finished and recorded(infra, workdir) < backend.resources
+    problems = []
+    apply = run(infra, workdir, "apply", "-auto-approve", "-no-color")
+    if apply.returncode != 0:
+        problems.append("the next apply failed: " + (apply.stderr.strip().splitlines() or ["?"])[-1])
+    plan = run(infra, workdir, "plan", "-detailed-exitcode", "-no-color")
+    if plan.returncode != 0:
+        problems.append(f"the plan after it exited {plan.returncode}")
+    count = recorded(infra, workdir)
+    if count != backend.resources:
+        problems.append(f"{count} of {backend.resources} resources recorded")
+    lineage = lineage_of(workdir)
+    destroy = run(infra, workdir, "destroy", "-auto-approve", "-no-color")
+    if destroy.returncode != 0:
+        problems.append("destroy failed: " + (destroy.stderr.strip().splitlines() or ["?"])[-1])
+    left = backend.leftovers(workdir, lineage)
+    if left:
+        problems.append(f"left after destroy: {', '.join(left[:5])}")
+    if lineage:
+        backend.remove(lineage)
+    return mid_apply, not problems, problems
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("local", "docker"):
+        sys.exit(__doc__)
+    trials = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    seed = int(sys.argv[3]) if len(sys.argv) > 3 else random.SystemRandom().randrange(1 << 32)
+    infra = build()
+    backend = Local() if sys.argv[1] == "local" else Docker()
+    root = tempfile.mkdtemp(prefix=f"infra-crash-{backend.name}.")
+    try:
+        # The window: one whole apply, uninterrupted.
+        measure = os.path.join(root, "window")
+        os.mkdir(measure)
+        with open(os.path.join(measure, "main.infra"), "w") as f:
+            f.write(backend.config(f"w{seed}"))
+        started = time.monotonic()
+        run(infra, measure, "apply", "-auto-approve").check_returncode()
+        window = time.monotonic() - started
+        lineage = lineage_of(measure)
+        run(infra, measure, "destroy", "-auto-approve").check_returncode()
+        backend.remove(lineage)
+        rng = random.Random(seed)
+        clean = mid = 0
+        for i in range(trials):
+            delay = rng.uniform(0, window)
+            workdir = os.path.join(root, f"t{i}")
+            os.mkdir(workdir)
+            was_mid, was_clean, problems = trial(infra, backend, workdir, f"{seed}-{i}", delay)
+            clean += was_clean
+            mid += was_mid
+            verdict = "clean" if was_clean else "NOT CLEAN: " + "; ".join(problems)
+            print(f"trial {i + 1}: kill after {delay:.2f} s, {'mid-apply' if was_mid else 'after the apply'}: {verdict}")
+            sys.stdout.flush()
+        print(
+            f"{backend.name}: clean {clean} of {trials}, killed mid-apply {mid} of {trials} "
+            f"(window {window:.2f} s, seed {seed})"
+        )
+        sys.exit(0 if clean == trials else 1)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
