@@ -127,6 +127,16 @@ def trial(infra, backend, workdir, tag, delay):
     out.seek(0)
     finished = "Apply complete!" in out.read()
     mid_apply = not finished and recorded(infra, workdir) < backend.resources
+    try:
+        return (mid_apply, *converges(infra, backend, workdir))
+    finally:
+        # Whatever a failed or interrupted trial left, by the state's lineage.
+        if lineage_of(workdir):
+            backend.remove(lineage_of(workdir))
+
+
+def converges(infra, backend, workdir):
+    """After a kill: one apply, the plan, destroy, and what is left: (clean, problems)."""
     problems = []
     apply = run(infra, workdir, "apply", "-auto-approve", "-no-color")
     if apply.returncode != 0:
@@ -144,9 +154,7 @@ def trial(infra, backend, workdir, tag, delay):
     left = backend.leftovers(workdir, lineage)
     if left:
         problems.append(f"left after destroy: {', '.join(left[:5])}")
-    if lineage:
-        backend.remove(lineage)
-    return mid_apply, not problems, problems
+    return not problems, problems
 
 
 def main():

@@ -241,3 +241,38 @@ fn a_backup_goes_to_another_server_over_sftp() {
     env.infra(&["restore", "backup.offsite", "--to", "/"]).success();
     assert_eq!(source.sh("cat /srv/data/file"), "kept elsewhere");
 }
+
+/// A changed password: the new one is added as a key beside the old one, both
+/// open the repository until a backup with the new one succeeds, then the old
+/// key is gone; a restore with the new password gets the data back.
+#[test]
+fn a_changed_password_is_added_and_the_old_key_goes_after_the_next_backup() {
+    const NEW: &str = "a new password for the backups";
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start_with_systemd(&key);
+    server.sh("mkdir -p /srv/data && echo before > /srv/data/a.txt");
+    env.write("main.infra", &configuration(&server, &key, &backup_block("data", &DATA.replace("SCHEDULE", ""))));
+    env.infra(&["apply", "-auto-approve"]).success();
+    env.infra(&["backup", "run", "backup.data"]).success();
+    let opens = |password: &str| {
+        server.sh(&format!(
+            "printf %s '{password}' > /tmp/pw && RESTIC_REPOSITORY=/var/backups/data RESTIC_PASSWORD_FILE=/tmp/pw \
+             restic cat config >/dev/null 2>&1 && echo opens || echo refused"
+        )) == "opens"
+    };
+    assert!(opens(PASSWORD) && !opens(NEW));
+
+    let new = format!("restic_password={NEW}");
+    let changed = env.infra(&["apply", "-auto-approve", "-var", &new]).success();
+    assert!(!changed.stdout.contains(NEW), "{}", changed.stdout);
+    assert!(opens(PASSWORD) && opens(NEW), "both keys open the repository until a backup with the new one");
+    assert_eq!(env.infra(&["plan", "-detailed-exitcode", "-var", &new]).code, 0, "applied");
+
+    server.sh("echo after > /srv/data/a.txt");
+    let run = env.infra(&["backup", "run", "backup.data", "-var", &new]).success();
+    assert!(run.stdout.contains("the old password's key was removed"), "{}", run.stdout);
+    assert!(!opens(PASSWORD) && opens(NEW), "the old key is gone once the new one has made a backup");
+    env.infra(&["restore", "backup.data", "--to", "/srv/restored", "-var", &new]).success();
+    assert_eq!(server.sh("cat /srv/restored/srv/data/a.txt"), "after");
+}

@@ -31,6 +31,20 @@ hook() {
   "${argv[@]}"; rc=$?
   [ "$rc" -eq 0 ] || { printf 'backup %s: the %s hook failed (exit %s)\n' "$name" "$1" "$rc" >&2; return 1; }
 }
+# After a password change the old key goes once a backup with the new one has
+# succeeded: the new password is then proven, and the old one opens nothing.
+retire_old_key() {
+  [ -f "$dir/password.old" ] || return 0
+  local keys id out
+  if keys=$(RESTIC_PASSWORD_FILE=$dir/password.old restic key list --json 2>/dev/null); then
+    id=$(printf '%s' "$keys" | grep -o '{[^}]*"current": *true[^}]*}' | grep -o '"id": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{8,\}')
+    if [ -n "$id" ]; then
+      out=$(restic key remove "$id" 2>&1) || { printf 'backup %s: the old password key stays for now: %s\n' "$name" "$(last "$out")" >&2; return 0; }
+      echo "backup $name: the old password's key was removed"
+    fi
+  fi
+  rm -f -- "$dir/password.old"
+}
 unit_state() { systemctl show "$1" -p Result -p ExecMainExitTimestamp -p ExecMainStatus 2>/dev/null | tr '\n' ' '; }
 if [ "$mode" != status ] && [ "$mode" != schedule ]; then
   exec 9>"$dir/lock"
@@ -39,7 +53,8 @@ fi
 case $mode in
 init)
   # A new password arrives as password.new: it replaces the old one only once
-  # the repository takes it (a new key, when the old password still opens it).
+  # the repository takes it (a key added beside the old one, which keeps
+  # opening the repository until a backup with the new one has succeeded).
   new=$dir/password.new
   [ -f "$new" ] || new=$dir/password
   if out=$(RESTIC_PASSWORD_FILE=$new restic cat config 2>&1 >/dev/null); then
@@ -49,9 +64,10 @@ init)
   case $out in
     *"wrong password"*)
       if [ "$new" != "$dir/password" ] && [ -f "$dir/password" ] && restic cat config >/dev/null 2>&1; then
-        out=$(restic key passwd --new-password-file "$new" 2>&1) || fail "cannot change the repository password: $(last "$out")"
+        out=$(restic key add --new-password-file "$new" 2>&1) || fail "cannot add the new password as a key: $(last "$out")"
+        mv -f -- "$dir/password" "$dir/password.old"
         mv -f -- "$new" "$dir/password"
-        echo "backup $name: the repository password was changed"
+        echo "backup $name: the new password was added as a repository key; the old one is removed after the first backup with the new one"
         exit 0
       fi
       rm -f -- "$dir/password.new"
@@ -95,6 +111,7 @@ run)
     *) code=$status; fail "restic backup failed (exit $status): $(last "$(cat "$dir/last.err")")" ;;
   esac
   fi
+  retire_old_key
   mapfile -t keep < "$dir/keep"
   if [ ${#keep[@]} -gt 0 ]; then
     out=$(restic forget --tag infra --prune "${keep[@]}" 2>&1) || fail "restic forget failed: $(last "$out")"
