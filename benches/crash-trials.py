@@ -2,7 +2,7 @@
 """Crash trials: `kill -9` of `infra apply` at random points in the whole apply
 window, then one apply, a plan and a destroy, counted.
 
-    benches/crash-trials.py BACKEND [TRIALS] [SEED]    (BACKEND: local or docker)
+    benches/crash-trials.py BACKEND [TRIALS] [SEED]    (BACKEND: local, docker, ssh or aws)
 
 The window is measured first: one uninterrupted apply of the same configuration,
 timed. Each trial then kills a fresh apply after a delay drawn uniformly from
@@ -12,15 +12,20 @@ records whether the kill landed mid-apply: the killed run did not print
 has. A trial is clean when, after the kill, one `infra apply` exits 0, the plan
 after it has no changes (`-detailed-exitcode` 0), every resource is recorded
 once, and `infra destroy` leaves nothing of the trial behind (Docker: no
-container, network or volume with the state's lineage label; local: no file).
+container, network or volume with the state's lineage label; AWS: nothing
+tagged with it in moto; SSH: no file, directory or user of the configuration
+on any server; local: no file).
 
 The last line is the figure RELIABILITY.md quotes:
     BACKEND: clean N of M, killed mid-apply K of M (window W s, seed S)
 
 Workloads: local, 200 files, a directory and an index file; docker, one network
 and `container "c" { count = 20 }` running /bin/sleep from the Debian base image
-(scripts/base-image). Every trial works in its own directory with names of its
-own; whatever a failed trial leaves is removed by its lineage at the end.
+(scripts/base-image); ssh, three test servers (scripts/server-image, SSH on
+127.0.0.1) each with a user, a directory and 10 files of 70 kB; aws, a VPC, a
+subnet, a security group, a key pair and 20 instances on moto
+(scripts/moto-server on 127.0.0.1). Every trial works in its own directory with
+names of its own; whatever a failed trial leaves is removed at the end.
 """
 
 import json
@@ -98,6 +103,121 @@ class Docker:
                 subprocess.run(["docker", *removal, *ids], capture_output=True)
 
 
+class Ssh:
+    name = "ssh"
+    servers = 3
+    files = 10
+    resources = 3 * (3 + 10)  # per server: the server, a user, a directory, 10 files
+
+    def __init__(self, root):
+        image = subprocess.run(
+            ["bash", os.path.join(REPO, "scripts/server-image")], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        self.key = os.path.join(root, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key], check=True)
+        self.ids = []
+        for _ in range(self.servers):
+            cid = subprocess.run(
+                ["docker", "run", "-d", "--label", "infra-bench=crash", "-p", "127.0.0.1::22", image],
+                check=True, capture_output=True, text=True,
+            ).stdout.strip()
+            self.ids.append(cid)
+            with open(self.key + ".pub", "rb") as public:
+                subprocess.run(
+                    ["docker", "exec", "-i", cid, "sh", "-c", "cat > /root/.ssh/authorized_keys"],
+                    stdin=public, check=True,
+                )
+        self.ports = []
+        for cid in self.ids:
+            mapping = subprocess.run(["docker", "port", cid, "22/tcp"], capture_output=True, text=True).stdout
+            self.ports.append(int(mapping.split()[0].rsplit(":", 1)[1]))
+            deadline = time.monotonic() + 30
+            while self.sh(cid, "pgrep -x sshd >/dev/null && echo up") != "up":
+                if time.monotonic() > deadline:
+                    sys.exit("a test server's sshd never started")
+                time.sleep(0.2)
+        self.host_keys = [" ".join(self.sh(c, "cat /etc/ssh/ssh_host_ed25519_key.pub").split()[:2]) for c in self.ids]
+
+    @staticmethod
+    def sh(cid, script):
+        return subprocess.run(["docker", "exec", cid, "sh", "-c", script], capture_output=True, text=True).stdout.strip()
+
+    def config(self, tag):
+        line = "x" * 69 + "\\n"
+        parts = []
+        for i, port in enumerate(self.ports):
+            parts.append(
+                f'server "s{i}" {{\n  host        = "127.0.0.1"\n  port        = {port}\n'
+                f'  private_key = "{self.key}"\n  host_key    = "{self.host_keys[i]}"\n}}\n\n'
+                f'user "u{i}" {{\n  server = server.s{i}\n  name   = "crash{i}"\n}}\n\n'
+                f'directory "d{i}" {{\n  server = server.s{i}\n  path   = "/srv/crash"\n}}\n\n'
+                f'file "f{i}" {{\n  count   = {self.files}\n  server  = server.s{i}\n'
+                f'  path    = "${{directory.d{i}.path}}/item-${{count.index}}"\n'
+                f'  content = join("", [for n in range(1000) : "{line}"])\n}}\n\n'
+            )
+        return "".join(parts)
+
+    def leftovers(self, workdir, lineage):
+        left = []
+        for i, cid in enumerate(self.ids):
+            if self.sh(cid, "ls -A /srv/crash 2>/dev/null; id crash%d >/dev/null 2>&1 && echo user" % i):
+                left.append(f"s{i}")
+        return left
+
+    def remove(self, lineage):
+        for i, cid in enumerate(self.ids):
+            self.sh(cid, "rm -rf /srv/crash; userdel -r crash%d 2>/dev/null; true" % i)
+
+    def close(self):
+        subprocess.run(["docker", "rm", "-f", *self.ids], capture_output=True)
+
+
+class Aws:
+    name = "aws"
+    resources = 4 + 20  # a VPC, a subnet, a security group, a key pair, 20 instances
+
+    def __init__(self):
+        self.moto = subprocess.Popen(
+            ["python3", os.path.join(REPO, "scripts/moto-server")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        self.endpoint = "http://" + self.moto.stdout.readline().strip().removeprefix("listening on ")
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_EC2_METADATA_DISABLED="true",
+            INFRA_VAR_aws_endpoint=self.endpoint,
+        )
+
+    def config(self, tag):
+        return (
+            'variable "aws_endpoint" {\n  type = string\n}\n\n'
+            'provider "aws" {\n  region   = "eu-west-1"\n  endpoint = var.aws_endpoint\n}\n\n'
+            'vpc "main" {\n  cidr = "10.42.0.0/16"\n}\n\n'
+            'subnet "public" {\n  vpc  = vpc.main.id\n  cidr = cidrsubnet(vpc.main.cidr, 8, 1)\n}\n\n'
+            'firewall "web" {\n  vpc = vpc.main.id\n  rule "web" {\n    port = [80, 443]\n  }\n}\n\n'
+            f'key_pair "admin" {{\n  name       = "crash-{tag}"\n'
+            '  public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ4cTJ2bWx0cXF2c3p0a3R6c2t0cXF2c3p0a3R6c2t0 test"\n}\n\n'
+            'instance "web" {\n  count           = 20\n  ami             = "ami-12c6146b"\n'
+            '  type            = "t3.small"\n  subnet          = subnet.public.id\n'
+            '  security_groups = [firewall.web.id]\n  key_name        = key_pair.admin.name\n}\n'
+        )
+
+    def tagged(self, lineage):
+        out = subprocess.run(
+            ["python3", os.path.join(REPO, "tests/e2e/aws_inspect.py"), self.endpoint, "tagged", lineage],
+            capture_output=True, text=True,
+        ).stdout
+        return [f"{kind} {i}" for kind, ids in json.loads(out or "{}").items() for i in ids]
+
+    def leftovers(self, workdir, lineage):
+        return self.tagged(lineage) if lineage else []
+
+    def remove(self, lineage):
+        pass  # moto goes with this run
+
+    def close(self):
+        self.moto.terminate()
+
+
 def lineage_of(workdir):
     try:
         with open(os.path.join(workdir, "infra.state")) as f:
@@ -158,13 +278,14 @@ def converges(infra, backend, workdir):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("local", "docker"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("local", "docker", "ssh", "aws"):
         sys.exit(__doc__)
     trials = int(sys.argv[2]) if len(sys.argv) > 2 else 30
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else random.SystemRandom().randrange(1 << 32)
     infra = build()
-    backend = Local() if sys.argv[1] == "local" else Docker()
-    root = tempfile.mkdtemp(prefix=f"infra-crash-{backend.name}.")
+    root = tempfile.mkdtemp(prefix=f"infra-crash-{sys.argv[1]}.")
+    backends = {"local": Local, "docker": Docker, "ssh": lambda: Ssh(root), "aws": Aws}
+    backend = backends[sys.argv[1]]()
     try:
         # The window: one whole apply, uninterrupted.
         measure = os.path.join(root, "window")
@@ -195,6 +316,7 @@ def main():
         )
         sys.exit(0 if clean == trials else 1)
     finally:
+        getattr(backend, "close", lambda: None)()
         shutil.rmtree(root, ignore_errors=True)
 
 

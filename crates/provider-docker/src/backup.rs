@@ -205,6 +205,23 @@ async fn ensure_volume(docker: &Docker, ctx: &OperationContext, name: &str) -> R
     docker.create_volume(options).await.map(|_| ()).map_err(|e| docker_error(&format!("creating volume {name}"), e))
 }
 
+/// A runner this backup made before a crash, never recorded, goes before a new
+/// one takes its name; a container of that name that is not this backup's is
+/// an error.
+async fn remove_leftover_runner(docker: &Docker, ctx: &OperationContext, container: &str) -> Result<(), ProviderError> {
+    let leftover =
+        docker.inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>).await;
+    let Ok(found) = leftover else { return Ok(()) };
+    let markers = found.config.and_then(|c| c.labels).unwrap_or_default();
+    let ours = labels(ctx, &Value::Null).iter().all(|(k, v)| markers.get(k) == Some(v));
+    if !ours {
+        return Err(ProviderError::failed(format!(
+            "a container named {container} exists and is not this backup's: give the backup another `name`"
+        )));
+    }
+    remove_container(docker, found.id.as_deref().unwrap_or(container)).await
+}
+
 async fn create_runner(
     docker: &Docker,
     ctx: &OperationContext,
@@ -233,25 +250,18 @@ async fn create_runner(
         }),
         ..Default::default()
     };
-    // A runner this backup made before a crash, never recorded, goes first.
-    let leftover =
-        docker.inspect_container(&container, None::<bollard::query_parameters::InspectContainerOptions>).await;
-    if let Ok(found) = leftover {
-        let markers = found.config.and_then(|c| c.labels).unwrap_or_default();
-        let ours = labels(ctx, &Value::Null).iter().all(|(k, v)| markers.get(k) == Some(v));
-        if !ours {
-            return Err(ProviderError::failed(format!(
-                "a container named {container} exists and is not this backup's: give the backup another `name`"
-            )));
+    let mut attempts = 0;
+    let id = loop {
+        attempts += 1;
+        remove_leftover_runner(docker, ctx, &container).await?;
+        let options = CreateContainerOptions { name: Some(container.clone()), platform: String::new() };
+        match docker.create_container(Some(options), body.clone()).await {
+            Ok(created) => break created.id,
+            // The name taken since the look: a killed run's request finishing late.
+            Err(e) if attempts < 2 && crate::util::is_conflict(&e) => continue,
+            Err(e) => return Err(docker_error(&format!("creating container {container}"), e)),
         }
-        remove_container(docker, found.id.as_deref().unwrap_or(&container)).await?;
-    }
-    let options = CreateContainerOptions { name: Some(container.clone()), platform: String::new() };
-    let id = docker
-        .create_container(Some(options), body)
-        .await
-        .map_err(|e| docker_error(&format!("creating container {container}"), e))?
-        .id;
+    };
     for network in networks.iter().skip(1) {
         let request = bollard::models::NetworkConnectRequest { container: id.clone(), ..Default::default() };
         docker
