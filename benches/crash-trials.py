@@ -23,7 +23,7 @@ Workloads: local, 200 files, a directory and an index file; docker, one network
 and `container "c" { count = 20 }` running /bin/sleep from the Debian base image
 (scripts/base-image); ssh, three test servers (scripts/server-image, SSH on
 127.0.0.1) each with a user, a directory and 10 files of 70 kB; aws, a VPC, a
-subnet, a security group, a key pair and 20 instances on moto
+subnet, a security group, a key pair, 20 instances and a volume on moto
 (scripts/moto-server on 127.0.0.1). Every trial works in its own directory with
 names of its own; whatever a failed trial leaves is removed at the end.
 """
@@ -174,7 +174,7 @@ class Ssh:
 
 class Aws:
     name = "aws"
-    resources = 4 + 20  # a VPC, a subnet, a security group, a key pair, 20 instances
+    resources = 4 + 20 + 1  # a VPC, a subnet, a security group, a key pair, 20 instances, a volume
 
     def __init__(self):
         self.moto = subprocess.Popen(
@@ -198,7 +198,8 @@ class Aws:
             '  public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ4cTJ2bWx0cXF2c3p0a3R6c2t0cXF2c3p0a3R6c2t0 test"\n}\n\n'
             'instance "web" {\n  count           = 20\n  ami             = "ami-12c6146b"\n'
             '  type            = "t3.small"\n  subnet          = subnet.public.id\n'
-            '  security_groups = [firewall.web.id]\n  key_name        = key_pair.admin.name\n}\n'
+            '  security_groups = [firewall.web.id]\n  key_name        = key_pair.admin.name\n}\n\n'
+            'volume "data" {\n  availability_zone = instance.web[0].availability_zone\n  size              = 20\n}\n'
         )
 
     def tagged(self, lineage):

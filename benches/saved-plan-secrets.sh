@@ -6,7 +6,8 @@
 #
 #   benches/saved-plan-secrets.sh [N]          (default: 200)
 #
-# Timed with hyperfine (apt-get install hyperfine), each run from nothing.
+# Timed by benches/timing.py, the two alternated (A B A B), each run from nothing:
+# medians, ranges and the ratio taken pair by pair.
 set -euo pipefail
 n=${1:-200}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,4 +33,4 @@ round() {
   [ "$kind" = secret ] && var=(-var token=hunter2)
   echo "cd $work/$kind && rm -rf out infra.state* plan.bin && $infra plan -out plan.bin ${var[*]} >/dev/null && $infra apply plan.bin ${var[*]} >/dev/null"
 }
-hyperfine --warmup 1 --runs 10 -n "with a secret" "$(round secret)" -n "without" "$(round plain)"
+python3 "$repo/benches/timing.py" --runs 10 --label "with a secret" --label-b "without" --vs "$(round plain)" -- "$(round secret)"

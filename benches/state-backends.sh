@@ -7,8 +7,9 @@
 #   benches/state-backends.sh [SIZE ...]          (default: 100 1000)
 #
 # PostgreSQL runs on 127.0.0.1 (scripts/postgres-server, fsync on, same disk).
-# Each row is timed with hyperfine when installed (apt-get install hyperfine);
-# every apply starts from nothing (the state and the files removed, the schema dropped).
+# Each pair is timed by benches/timing.py, PostgreSQL and the local file alternated
+# (A B A B), medians, ranges and the ratio taken pair by pair; every apply starts
+# from nothing (the state and the files removed, the schema dropped).
 set -euo pipefail
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 1000)
@@ -31,17 +32,7 @@ read -r line <&"${PG[0]}"
 export INFRA_PG=${line#listening on }
 echo "PostgreSQL: $INFRA_PG"
 
-time_it() {
-  local label=$1; shift
-  if command -v hyperfine >/dev/null; then
-    hyperfine --warmup 1 --runs 5 --style basic --export-markdown /dev/stdout "$@" | tail -n +3 | sed "s/^/$label /"
-  else
-    local start end
-    start=$(date +%s.%N); sh -c "$*" >/dev/null 2>&1 || true; end=$(date +%s.%N)
-    printf '%s %.3f s (one run; install hyperfine for medians)\n' "$label" "$(echo "$end - $start" | bc)"
-  fi
-}
-
+timing="python3 $repo/benches/timing.py"
 for n in "${sizes[@]}"; do
   for backend in local postgres; do
     dir="$work/$n-$backend"
@@ -53,12 +44,17 @@ with open(path, "w") as f:
     for i in range(n):
         f.write(f'file "f{i}" {{\n  path    = "out/f{i}"\n  content = "resource {i}\\n"\n}}\n\n')
 PY
-    [ "$backend" = postgres ] && printf 'backend "postgres" {\n  conn = env("INFRA_PG")\n}\n' >"$dir/backend.infra"
-    reset="rm -rf $dir/out $dir/infra.state* $dir/.infra; psql -q $INFRA_PG -c 'DROP SCHEMA IF EXISTS infra CASCADE' 2>/dev/null"
-    echo "== $n resources, $backend state =="
-    time_it "apply from empty:" "$reset; $infra -chdir $dir apply -auto-approve -parallelism 10"
-    time_it "no-op plan:" "$infra -chdir $dir plan -detailed-exitcode"
   done
+  printf 'backend "postgres" {\n  conn = env("INFRA_PG")\n}\n' >"$work/$n-postgres/backend.infra"
+  local_dir="$work/$n-local" pg_dir="$work/$n-postgres"
+  reset="rm -rf $local_dir/out $local_dir/infra.state* $local_dir/.infra $pg_dir/out $pg_dir/.infra; psql -q $INFRA_PG -c 'DROP SCHEMA IF EXISTS infra CASCADE' 2>/dev/null"
+  echo "== $n resources: state in PostgreSQL (A) against the local file (B), alternated =="
+  $timing --runs 5 --prepare "$reset" --label "apply from empty, postgres" --label-b "apply from empty, local" \
+    --vs "$infra -chdir $local_dir apply -auto-approve -parallelism 10" -- "$infra -chdir $pg_dir apply -auto-approve -parallelism 10"
+  $infra -chdir "$local_dir" apply -auto-approve -parallelism 10 >/dev/null
+  $infra -chdir "$pg_dir" apply -auto-approve -parallelism 10 >/dev/null
+  $timing --runs 5 --label "no-op plan, postgres" --label-b "no-op plan, local" \
+    --vs "$infra -chdir $local_dir plan -detailed-exitcode" -- "$infra -chdir $pg_dir plan -detailed-exitcode"
 done
 exec {PG[1]}>&-
 rm -rf "$work"

@@ -5,8 +5,11 @@
 //! orphaned or duplicated: every object carrying the state's lineage is in
 //! state, once, and every address in state has its object. SSH (three servers,
 //! files and a package) and AWS (20 instances on moto, in aws.rs) complete the
-//! matrix. Trials are bounded; kill points come from a seed that is printed
-//! (`INFRA_CRASH_SEED` replays it, `INFRA_CRASH_TRIALS` runs more; RELIABILITY.md).
+//! matrix. Trials are bounded; kill points are drawn inside the measured length
+//! of an uninterrupted apply, from a seed that is printed (`INFRA_CRASH_SEED`
+//! replays it, `INFRA_CRASH_TRIALS` runs more; RELIABILITY.md), and every trial
+//! checks that its kill landed mid-apply (no completion line, fewer resources
+//! recorded than configured), so a kill after the end cannot pass as clean.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -96,7 +99,7 @@ fn kill_9_trials(pg: Option<&Postgres>) {
         started.elapsed().as_millis() as u64
     };
     println!("an uninterrupted apply takes {window} ms");
-    for delay in kill_points(5, window) {
+    for delay in kill_points(10, window) {
         let env = trial_env();
         let command = |args: &[&str]| match pg {
             Some(pg) => pg.command(&env, args),

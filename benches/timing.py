@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Times whole commands the way BENCHMARKS.md quotes them: wall-clock seconds
+of each run, after warm-up runs that are not counted, as a median and a range.
+
+    benches/timing.py [--runs N] [--warmup W] [--prepare CMD] [--label L] -- CMD
+    benches/timing.py [...] --vs CMD_B [--label-b L] -- CMD_A
+
+Each CMD is one shell command line (run by sh -c, output thrown away; a
+failing run stops the timing with its output shown). --prepare runs before
+every run of every command and is not timed (removing state, say).
+
+With --vs the two commands run alternated, A B A B ..., so a drift in the
+machine's speed hits both; the ratio A/B is taken pair by pair and its median
+and range printed with each command's own.
+
+Output, one line per command and one for the ratio:
+    L: median 0.326 s (range 0.318-0.341 s, 5 runs)
+    L / L_B: median 0.017 (range 0.016-0.018, 5 pairs)
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+
+def run(command):
+    started = time.monotonic()
+    done = subprocess.run(["sh", "-c", command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.monotonic() - started
+    if done.returncode != 0:
+        sys.exit(f"timing: `{command}` exited {done.returncode}:\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def prepare(args):
+    if args.prepare:
+        subprocess.run(["sh", "-c", args.prepare], check=True, stdout=subprocess.DEVNULL)
+
+
+def summary(values, unit, what):
+    unit = f" {unit}" if unit else ""
+    return (
+        f"median {statistics.median(values):.3f}{unit} "
+        f"(range {min(values):.3f}-{max(values):.3f}{unit}, {len(values)} {what})"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--prepare")
+    parser.add_argument("--label")
+    parser.add_argument("--vs")
+    parser.add_argument("--label-b")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = " ".join(args.command[1:] if args.command[:1] == ["--"] else args.command)
+    if not command:
+        parser.error("no command to time")
+    commands = [command] + ([args.vs] if args.vs else [])
+    labels = [args.label or command, args.label_b or args.vs]
+    for _ in range(args.warmup):
+        for c in commands:
+            prepare(args)
+            run(c)
+    times = [[] for _ in commands]
+    for _ in range(args.runs):
+        for i, c in enumerate(commands):
+            prepare(args)
+            times[i].append(run(c))
+    for label, values in zip(labels, times):
+        print(f"{label}: {summary(values, 's', 'runs')}")
+    if args.vs:
+        ratios = [a / b for a, b in zip(times[0], times[1])]
+        print(f"{labels[0]} / {labels[1]}: {summary(ratios, '', 'pairs')}")
+
+
+if __name__ == "__main__":
+    main()
