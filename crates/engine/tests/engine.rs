@@ -431,62 +431,68 @@ fn calls_about_a(log: Vec<String>) -> Vec<String> {
     log.into_iter().filter(|e| e.ends_with(" thing.a")).collect()
 }
 
+/// Applied first, so that state has its lineage; each test then adds `thing.a`.
+const FIRST: &str = "thing \"first\" {\n  name = \"first\"\n}\n";
+
+fn with_a(name: &str) -> String {
+    format!("{FIRST}\nthing \"a\" {{\n  name = \"{name}\"\n}}\n")
+}
+
+/// A harness whose state holds `thing.first`, with `thing.a` left behind as
+/// `left_behind` says, and an empty log.
+fn after_a_crash(name: &str, late: bool) -> Harness {
+    let h = Harness::new();
+    h.run(FIRST, PlanMode::Normal);
+    h.left_behind("thing.a", name, late);
+    h.take_log();
+    h
+}
+
+fn recorded_id(h: &Harness, address: &str) -> Option<Value> {
+    h.state().resources.get(&address.parse().expect("address")).and_then(|r| r.attributes.get("id").cloned())
+}
+
 #[test]
 fn an_object_a_crash_left_behind_is_taken_over_when_it_is_the_one_planned() {
-    let h = Harness::new();
-    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
-    h.left_behind("thing.a", "a", false);
-    h.take_log();
-    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"a\"\n}\n";
-    let (actions, report) = h.run(config, PlanMode::Normal);
+    let h = after_a_crash("a", false);
+    let (actions, report) = h.run(&with_a("a"), PlanMode::Normal);
     assert!(report.succeeded(), "{:?}", report.errors);
     assert_eq!(actions["thing.a"], Action::Create, "state never recorded it");
     assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "update thing.a"]);
     assert_eq!(h.object_ids(), ["default:a", "default:first"]);
-    let recorded = &h.state().resources[&"thing.a".parse().expect("address")];
-    assert_eq!(recorded.attributes.get("id"), Some(&Value::string("default:a")));
+    assert_eq!(recorded_id(&h, "thing.a"), Some(Value::string("default:a")));
 }
 
 #[test]
 fn an_object_left_behind_that_is_not_the_one_planned_is_replaced() {
-    let h = Harness::new();
-    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
     // Made for thing.a under its old name; the configuration has a new one.
-    h.left_behind("thing.a", "old", false);
-    h.take_log();
-    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"new\"\n}\n";
-    let (_, report) = h.run(config, PlanMode::Normal);
+    let h = after_a_crash("old", false);
+    let (_, report) = h.run(&with_a("new"), PlanMode::Normal);
     assert!(report.succeeded(), "{:?}", report.errors);
     assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "delete thing.a", "create thing.a"]);
     assert_eq!(h.object_ids(), ["default:first", "default:new"], "nothing with the lineage left unrecorded");
-    let recorded = &h.state().resources[&"thing.a".parse().expect("address")];
-    assert_eq!(recorded.attributes.get("id"), Some(&Value::string("default:new")));
+    assert_eq!(recorded_id(&h, "thing.a"), Some(Value::string("default:new")));
 }
 
 #[test]
 fn an_object_a_killed_request_made_late_is_found_when_create_runs_into_it() {
-    let h = Harness::new();
-    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
-    h.left_behind("thing.a", "a", true);
-    h.take_log();
-    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"a\"\n}\n";
-    let (_, report) = h.run(config, PlanMode::Normal);
+    let h = after_a_crash("a", true);
+    let (_, report) = h.run(&with_a("a"), PlanMode::Normal);
     assert!(report.succeeded(), "one apply converges: {:?}", report.errors);
     assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "create thing.a", "adopt thing.a", "update thing.a"]);
     assert_eq!(h.object_ids(), ["default:a", "default:first"]);
-    let (actions, _) = h.run(config, PlanMode::Normal);
+    let (actions, _) = h.run(&with_a("a"), PlanMode::Normal);
     assert!(actions.values().all(|a| *a == Action::NoOp), "{actions:?}");
 }
 
 #[test]
 fn a_name_taken_by_an_object_not_ours_is_an_error() {
     let h = Harness::new();
-    h.run("thing \"first\" {\n  name = \"first\"\n}\n", PlanMode::Normal);
+    h.run(FIRST, PlanMode::Normal);
     let foreign = Value::object([("name", Value::string("a")), ("id", Value::string("default:a"))]);
     h.backend.lock().expect("backend").objects.insert("default:a".into(), foreign);
-    let config = "thing \"first\" {\n  name = \"first\"\n}\n\nthing \"a\" {\n  name = \"a\"\n}\n";
-    let (_, report) = h.run(config, PlanMode::Normal);
+    let (_, report) = h.run(&with_a("a"), PlanMode::Normal);
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     assert!(report.errors[0].message.contains("thing.a: creating failed: the name a is taken"), "{:?}", report.errors);
-    assert!(!h.state().resources.contains_key(&"thing.a".parse().expect("address")));
+    assert_eq!(recorded_id(&h, "thing.a"), None);
 }
