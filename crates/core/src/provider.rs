@@ -96,9 +96,10 @@ pub enum ProviderErrorKind {
     Unavailable,
     /// The backend reported a failure performing the operation.
     Failed,
-    /// Creating was refused because an object of that name already exists. It
-    /// may be this state's own, made by a request of a run that was killed
-    /// before that request finished: the engine looks for it once more.
+    /// Creating was refused because an object of that name already exists,
+    /// and it may be this state's own, made by a request of a run that was
+    /// killed before that request finished: the engine looks for it again for
+    /// a while. A name known to be taken by something else is `Failed`.
     Conflict,
 }
 

@@ -3,6 +3,8 @@
 //! object the plan describes, and replaced if it is not, so one apply after a
 //! crash converges and nothing carrying the lineage is left unrecorded.
 
+use std::time::{Duration, Instant};
+
 use infra_core::{OperationContext, Provider, ProviderError, ProviderErrorKind, Schema, Value};
 
 /// Creates the object `planned` describes, or takes over the one this state
@@ -14,17 +16,46 @@ pub async fn create_or_adopt(
     planned: &Value,
 ) -> Result<Value, ProviderError> {
     let kind = ctx.address.kind.as_str();
-    if let Some(found) = provider.adopt(ctx, kind, planned).await? {
-        return take_over(provider, ctx, schema, found, planned).await;
+    let first = match provider.adopt(ctx, kind, planned).await? {
+        Some(found) => take_over(provider, ctx, schema, found, planned).await,
+        None => provider.create(ctx, kind, planned).await,
+    };
+    match first {
+        Err(e) if e.kind == ProviderErrorKind::Conflict => take_over_late(provider, ctx, schema, planned, e).await,
+        done => done,
     }
-    match provider.create(ctx, kind, planned).await {
-        // A request of a run killed a moment ago can finish after that run's
-        // last look, and the object in the way may be ours: look once more.
-        Err(e) if e.kind == ProviderErrorKind::Conflict => match provider.adopt(ctx, kind, planned).await? {
-            Some(found) => take_over(provider, ctx, schema, found, planned).await,
-            None => Err(e),
-        },
-        created => created,
+}
+
+/// How long an object whose name is taken may take to show up and settle.
+const LATE: Duration = Duration::from_secs(10);
+
+/// After a create refused as a conflict: the object in the way, taken over
+/// when it is ours. A request of a run killed a moment ago can finish after
+/// that run's last look, and a backend can hold the name before the object is
+/// listed or can be started (Docker reserves a container's name first), so
+/// this looks again, and takes over again, for a while; then `refused` stands.
+async fn take_over_late(
+    provider: &dyn Provider,
+    ctx: &OperationContext,
+    schema: Option<&Schema>,
+    planned: &Value,
+    refused: ProviderError,
+) -> Result<Value, ProviderError> {
+    let deadline = Instant::now() + LATE;
+    let mut pause = Duration::from_millis(100);
+    let mut last = refused;
+    loop {
+        if let Some(found) = provider.adopt(ctx, &ctx.address.kind, planned).await? {
+            match take_over(provider, ctx, schema, found, planned).await {
+                Err(e) if e.kind == ProviderErrorKind::Conflict => last = e,
+                done => return done,
+            }
+        }
+        if Instant::now() + pause > deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 

@@ -27,6 +27,9 @@ struct Backend {
     /// Ids a killed run's request made after that run's last look: not
     /// listed by `adopt` until a create runs into them.
     late: std::collections::BTreeSet<String>,
+    /// Ids listed but not usable yet (Docker's container still being made):
+    /// the first update answers that the name is taken.
+    settling: std::collections::BTreeSet<String>,
 }
 
 type Shared = Arc<Mutex<Backend>>;
@@ -94,7 +97,12 @@ impl Provider for Mem {
         let mut backend = self.backend.lock().expect("backend");
         if backend.objects.contains_key(&id) {
             backend.late.remove(&id);
-            return Err(ProviderError::conflict(format!("the name {name} is taken")));
+            let taken = format!("the name {name} is taken");
+            // Taken by something with this state's marker: maybe ours.
+            return Err(match backend.markers.get(&id).is_some_and(|m| m.starts_with(&ctx.lineage)) {
+                true => ProviderError::conflict(taken),
+                false => ProviderError::failed(taken),
+            });
         }
         let mut object = planned.unmark().0;
         if let Value::Object(map) = &mut object {
@@ -114,6 +122,9 @@ impl Provider for Mem {
     ) -> Result<Value, ProviderError> {
         self.log(format!("update {}", ctx.address));
         let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        if self.backend.lock().expect("backend").settling.remove(&id) {
+            return Err(ProviderError::conflict("the name is taken by an object not ready yet"));
+        }
         let mut object = planned.unmark().0;
         if let Value::Object(map) = &mut object {
             map.insert("id".into(), Value::string(&id));
@@ -495,4 +506,14 @@ fn a_name_taken_by_an_object_not_ours_is_an_error() {
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     assert!(report.errors[0].message.contains("thing.a: creating failed: the name a is taken"), "{:?}", report.errors);
     assert_eq!(recorded_id(&h, "thing.a"), None);
+}
+
+#[test]
+fn an_object_found_before_it_is_ready_is_taken_over_once_it_is() {
+    let h = after_a_crash("a", false);
+    h.backend.lock().expect("backend").settling.insert("default:a".into());
+    let (_, report) = h.run(&with_a("a"), PlanMode::Normal);
+    assert!(report.succeeded(), "one apply converges: {:?}", report.errors);
+    assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "update thing.a", "adopt thing.a", "update thing.a"]);
+    assert_eq!(recorded_id(&h, "thing.a"), Some(Value::string("default:a")));
 }

@@ -395,6 +395,24 @@ fn replica_labels(ctx: &OperationContext, bare: &Value, replica: &Replica) -> Ha
     labels
 }
 
+/// A create refused because the name is taken (`Conflict`) stays a conflict,
+/// for the engine to look for this state's object there, unless the container
+/// holding the name carries another owner's markers: then it is an error at once.
+async fn name_taken(docker: &Docker, ctx: &OperationContext, name: &str, error: ProviderError) -> ProviderError {
+    if error.kind != infra_core::ProviderErrorKind::Conflict {
+        return error;
+    }
+    let holder = docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await;
+    let labels = holder.ok().and_then(|c| c.config).and_then(|c| c.labels);
+    match labels {
+        Some(labels) if !Observed::new(Value::Null, &labels).made_for(&ctx.lineage, &ctx.address.to_string()) => {
+            ProviderError::failed(format!("{}: the container is not this state's {}", error.message, ctx.address))
+        }
+        // Ours, or not listed yet (Docker holds the name while it creates).
+        _ => error,
+    }
+}
+
 /// Creates, connects and starts one replica, and waits until it is healthy;
 /// one that never gets there is removed again and its logs returned.
 pub async fn create_replica(
@@ -405,10 +423,12 @@ pub async fn create_replica(
 ) -> Result<String, ProviderError> {
     let name = &replica.name;
     let options = CreateContainerOptions { name: Some(name.clone()), platform: String::new() };
-    let created = docker
-        .create_container(Some(options), body(ctx, planned, replica)?)
-        .await
-        .map_err(|e| docker_error(&format!("creating container {name}"), e))?;
+    let created = match docker.create_container(Some(options), body(ctx, planned, replica)?).await {
+        Ok(created) => created,
+        Err(e) => {
+            return Err(name_taken(docker, ctx, name, docker_error(&format!("creating container {name}"), e)).await);
+        }
+    };
     let id = created.id;
     let started = async {
         for network in str_list(planned, "networks").unwrap_or_default().iter().skip(1) {
