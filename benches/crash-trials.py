@@ -227,6 +227,13 @@ def lineage_of(workdir):
         return None
 
 
+def first_error(stderr):
+    """The first diagnostic's headline (`× address: what failed`), for the trial's line."""
+    lines = stderr.strip().splitlines()
+    headline = next((line.split("×", 1)[1].strip() for line in lines if "×" in line), None)
+    return headline or (lines[-1] if lines else "?")
+
+
 def run(infra, workdir, *args):
     return subprocess.run([infra, "-chdir", workdir, *args], capture_output=True, text=True, timeout=600)
 
@@ -261,7 +268,7 @@ def converges(infra, backend, workdir):
     problems = []
     apply = run(infra, workdir, "apply", "-auto-approve", "-no-color")
     if apply.returncode != 0:
-        problems.append("the next apply failed: " + (apply.stderr.strip().splitlines() or ["?"])[-1])
+        problems.append("the next apply failed: " + first_error(apply.stderr))
     plan = run(infra, workdir, "plan", "-detailed-exitcode", "-no-color")
     if plan.returncode != 0:
         problems.append(f"the plan after it exited {plan.returncode}")
@@ -271,7 +278,7 @@ def converges(infra, backend, workdir):
     lineage = lineage_of(workdir)
     destroy = run(infra, workdir, "destroy", "-auto-approve", "-no-color")
     if destroy.returncode != 0:
-        problems.append("destroy failed: " + (destroy.stderr.strip().splitlines() or ["?"])[-1])
+        problems.append("destroy failed: " + first_error(destroy.stderr))
     left = backend.leftovers(workdir, lineage)
     if left:
         problems.append(f"left after destroy: {', '.join(left[:5])}")

@@ -226,9 +226,12 @@ impl Provider for DockerProvider {
             other => return Err(unknown_kind(other)),
         };
         match result {
-            Ok(()) => Ok(()),
-            Err(e) if util::is_not_found(&e) => Ok(()),
-            Err(e) => Err(self.engine.locate(docker_error(&format!("removing {kind} {id}"), e))),
+            Err(e) if !util::is_not_found(&e) => {
+                Err(self.engine.locate(docker_error(&format!("removing {kind} {id}"), e)))
+            }
+            // A twin a killed run made of this network goes with it.
+            _ if kind == "network" => network::remove_twins(docker, ctx, "").await.map_err(|e| self.engine.locate(e)),
+            _ => Ok(()),
         }
     }
 

@@ -28,9 +28,29 @@ pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) ->
     };
     let created =
         docker.create_network(request).await.map_err(|e| docker_error(&format!("creating network {name}"), e))?;
+    remove_twins(docker, ctx, &created.id).await?;
     let mut state = planned.clone();
     set(&mut state, "id", Value::string(created.id));
     Ok(state)
+}
+
+/// Removes the networks this state made for the address other than `keep`.
+/// Docker's check for a taken name races: a killed run's create still in
+/// flight and the next run's both succeed, and then every container naming the
+/// network fails ("network is ambiguous"). The twin was never recorded.
+pub async fn remove_twins(docker: &Docker, ctx: &OperationContext, keep: &str) -> Result<(), ProviderError> {
+    let address = ctx.address.to_string();
+    for twin in list(docker, Scope::Ours).await?.values().filter(|o| o.made_for(&ctx.lineage, &address)) {
+        if twin.id() != keep {
+            match remove(docker, twin.id()).await {
+                Err(e) if !crate::util::is_not_found(&e) => {
+                    return Err(docker_error(&format!("removing network {}, a twin of {address}", twin.id()), e));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
