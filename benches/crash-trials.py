@@ -227,6 +227,15 @@ def lineage_of(workdir):
         return None
 
 
+def keep_log(workdir, step, run):
+    """Keeps a failed step's whole output beside the trial's killed apply, in
+    /tmp (the trial directories are removed at the end), and says where."""
+    kept = os.path.join(tempfile.gettempdir(), f"crash-{os.path.basename(os.path.dirname(workdir))}-{os.path.basename(workdir)}-{step}.log")
+    with open(kept, "w") as f:
+        f.write(run.stdout + run.stderr)
+    return kept
+
+
 def first_error(stderr):
     """The first diagnostic's headline (`× address: what failed`), for the trial's line."""
     lines = stderr.strip().splitlines()
@@ -268,7 +277,7 @@ def converges(infra, backend, workdir):
     problems = []
     apply = run(infra, workdir, "apply", "-auto-approve", "-no-color")
     if apply.returncode != 0:
-        problems.append("the next apply failed: " + first_error(apply.stderr))
+        problems.append(f"the next apply failed ({keep_log(workdir, 'apply', apply)}): " + first_error(apply.stderr))
     plan = run(infra, workdir, "plan", "-detailed-exitcode", "-no-color")
     if plan.returncode != 0:
         problems.append(f"the plan after it exited {plan.returncode}")
@@ -278,7 +287,7 @@ def converges(infra, backend, workdir):
     lineage = lineage_of(workdir)
     destroy = run(infra, workdir, "destroy", "-auto-approve", "-no-color")
     if destroy.returncode != 0:
-        problems.append("destroy failed: " + first_error(destroy.stderr))
+        problems.append(f"destroy failed ({keep_log(workdir, 'destroy', destroy)}): " + first_error(destroy.stderr))
     left = backend.leftovers(workdir, lineage)
     if left:
         problems.append(f"left after destroy: {', '.join(left[:5])}")

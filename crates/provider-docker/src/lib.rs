@@ -226,6 +226,16 @@ impl Provider for DockerProvider {
             other => return Err(unknown_kind(other)),
         };
         match result {
+            Err(e) if kind == "network" && util::has_active_endpoints(&e) => {
+                let mut error = docker_error(&format!("removing network {id}"), e);
+                if network::attached(docker, &id).await == Some(0) {
+                    error.message.push_str(
+                        "; no container is attached: the daemon holds a stale endpoint (a Docker defect after an \
+                         interrupted container start); restarting the Docker daemon releases it, then run destroy again",
+                    );
+                }
+                Err(self.engine.locate(error))
+            }
             Err(e) if !util::is_not_found(&e) => {
                 Err(self.engine.locate(docker_error(&format!("removing {kind} {id}"), e)))
             }

@@ -71,6 +71,12 @@ pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Obser
         .collect())
 }
 
+/// How many containers Docker says are attached to a network, if it answers.
+pub async fn attached(docker: &Docker, id: &str) -> Option<usize> {
+    let options = None::<bollard::query_parameters::InspectNetworkOptions>;
+    docker.inspect_network(id, options).await.ok().map(|n| n.containers.map_or(0, |c| c.len()))
+}
+
 /// How long a network removal waits for the endpoints of containers just
 /// removed to be released.
 const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
