@@ -84,6 +84,9 @@ for n in "${sizes[@]}"; do
     $timing --runs 3 --label "infra apply from empty" --prepare "$reset_infra; $reset_tf" \
       --label-b "terraform apply from empty" --vs "cd $dir/terraform && $terraform apply -auto-approve -input=false -no-color" \
       -- "cd $dir/infra && $infra apply -auto-approve"
+    # The preparation before each run resets both sides: apply both again for the refresh.
+    (cd "$dir/infra" && $infra apply -auto-approve >/dev/null)
+    (cd "$dir/terraform" && $terraform apply -auto-approve -input=false -no-color >/dev/null)
     $timing --runs 5 --label "infra plan (refresh)" --label-b "terraform plan (refresh)" \
       --vs "cd $dir/terraform && $terraform plan -input=false -no-color" -- "cd $dir/infra && $infra plan"
   elif [ "$n" -le 10000 ]; then
