@@ -81,17 +81,11 @@ async fn take_over(
 /// what `planned` describes. What the provider could not observe (null in
 /// `found`) or the configuration leaves open (null in `planned`) is no evidence.
 pub fn unlike_planned(schema: &Schema, planned: &Value, found: &Value) -> Vec<String> {
-    let attributes = schema.attributes.iter().map(|(name, a)| (*name, a.force_new));
-    let blocks = schema.blocks.iter().map(|(name, b)| (*name, b.force_new));
-    attributes
-        .chain(blocks)
-        .filter(|(_, force_new)| *force_new)
-        .filter(|(name, _)| {
-            let (Some(want), Some(have)) = (planned.get(name), found.get(name)) else { return false };
-            !want.is_null() && !have.is_null() && want.is_wholly_known() && Value::differs(Some(want), Some(have))
-        })
-        .map(|(name, _)| name.to_string())
-        .collect()
+    let evidence = |name: &String| match (planned.get(name), found.get(name)) {
+        (Some(want), Some(have)) => !want.is_null() && !have.is_null() && want.is_wholly_known(),
+        _ => false,
+    };
+    crate::propose::forced(schema, planned, found).into_iter().filter(evidence).collect()
 }
 
 #[cfg(test)]
