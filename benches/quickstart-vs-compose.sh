@@ -95,7 +95,8 @@ timed "infra plan (no-op)" "$infra" plan "${infra_vars[@]}"
 "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null
 
 # Cold to a healthy stack, both tools in turn RUNS times (default 5), so a slow
-# moment of the machine hits both; the medians are the figures to quote.
+# moment of the machine hits both; the medians, ranges and the pairwise ratio
+# printed at the end are the figures to quote.
 runs=${RUNS:-5}
 : > "$work/compose.times"; : > "$work/infra.times"
 for i in $(seq 1 "$runs"); do
@@ -104,7 +105,16 @@ for i in $(seq 1 "$runs"); do
   (cd "$work/infra" && timed "run $i: infra apply (cold)" "$infra" apply -auto-approve "${infra_vars[@]}") | tee -a "$work/infra.times"
   (cd "$work/infra" && "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null)
 done
-median() { awk '{ print $(NF-1) }' "$1" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-echo "median of $runs, cold to healthy: docker-compose $(median "$work/compose.times") s, infra $(median "$work/infra.times") s"
+# Medians, ranges, and infra / docker-compose pair by pair (run i of each).
+python3 - "$work/compose.times" "$work/infra.times" <<'PY'
+import statistics, sys
+def seconds(path):
+    return [float(line.split()[-2]) for line in open(path) if line.strip()]
+compose, infra = seconds(sys.argv[1]), seconds(sys.argv[2])
+for name, values in (("docker-compose", compose), ("infra", infra)):
+    print(f"cold to healthy, {name}: median {statistics.median(values):.2f} s (range {min(values):.2f}-{max(values):.2f} s, {len(values)} runs)")
+ratios = [i / c for c, i in zip(compose, infra)]
+print(f"infra / docker-compose: median {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)} pairs)")
+PY
 docker rmi bench/postgres:latest bench/redis:latest bench/queue:latest bench/web:latest >/dev/null
 rm -rf "$work"
