@@ -144,7 +144,7 @@ fn string_end(bytes: &[u8], start: usize) -> usize {
             b'\\' => i += 2,
             b'"' => return i + 1,
             b'\n' => return i,
-            b'$' if bytes.get(i + 1) == Some(&b'$') => i += 2,
+            b'$' if crate::nesting::escapes_interpolation(bytes, i) => i += 3,
             b'$' if bytes.get(i + 1) == Some(&b'{') => i = interpolation_end(bytes, i + 2),
             _ => i += 1,
         }
@@ -415,6 +415,17 @@ mod tests {
             "file \"x\" {\ncontent = <<-EOT\n      keep   this\n    EOT\n}\n",
             "file \"x\" {\n  content = <<-EOT\n      keep   this\n    EOT\n}\n",
         );
+    }
+
+    #[test]
+    fn an_escaped_interpolation_after_a_dollar_ends_where_the_grammar_says() {
+        // Found by the format fuzz target: `$$${` is `$` then the escape `$${`;
+        // pairing `$$` first read `${"motmo{ }` as an interpolation and every
+        // run added a newline.
+        let text = "v\"motd$$$$$'$$${\"motmo{ }\n";
+        let once = format(text);
+        assert_eq!(once, "v \"motd$$$$$'$$${\" motmo {}\n");
+        assert_eq!(format(&once), once);
     }
 
     #[test]

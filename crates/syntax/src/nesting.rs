@@ -82,6 +82,13 @@ fn in_code<'a>(text: &'a str, i: usize, levels: &mut Vec<Level<'a>>) -> usize {
     i + 1
 }
 
+/// Whether `$${` starts at `i`: the escape for a literal `${`, as the grammar
+/// reads it. Only those three characters: in `$$${` the first `$` is plain
+/// text and the escape follows, so `$` is never paired with the next `$`.
+pub(crate) fn escapes_interpolation(bytes: &[u8], i: usize) -> bool {
+    bytes[i..].starts_with(b"$${")
+}
+
 /// One step inside a quoted string.
 fn in_quoted(bytes: &[u8], i: usize, levels: &mut Vec<Level>) -> usize {
     match bytes[i] {
@@ -90,7 +97,7 @@ fn in_quoted(bytes: &[u8], i: usize, levels: &mut Vec<Level>) -> usize {
         b'"' | b'\n' => {
             levels.pop();
         }
-        b'$' if bytes.get(i + 1) == Some(&b'$') => return i + 2,
+        b'$' if escapes_interpolation(bytes, i) => return i + 3,
         b'$' if bytes.get(i + 1) == Some(&b'{') => {
             levels.push(Level::Interpolation);
             return i + 2;
@@ -112,7 +119,7 @@ fn in_text<'a>(text: &'a str, i: usize, marker: Option<&str>, levels: &mut Vec<L
         }
     }
     match bytes[i] {
-        b'$' if bytes.get(i + 1) == Some(&b'$') => i + 2,
+        b'$' if escapes_interpolation(bytes, i) => i + 3,
         b'$' if bytes.get(i + 1) == Some(&b'{') => {
             levels.push(Level::Interpolation);
             i + 2
