@@ -34,6 +34,12 @@ impl OperationContext {
     pub fn marker(&self) -> String {
         format!("{}/{}", self.lineage, self.address)
     }
+
+    /// The backend id of the object a create_before_destroy replacement
+    /// replaces: it carries the same marker, and adoption must pass it by.
+    pub fn replaced_id(&self) -> Option<&str> {
+        self.replacing.as_ref()?.get("id")?.as_str()
+    }
 }
 
 /// What a command run by [`Provider::exec`] did.

@@ -151,7 +151,7 @@ impl Provider for Mem {
     async fn adopt(&self, ctx: &OperationContext, _: &str, _: &Value) -> Result<Option<Value>, ProviderError> {
         self.log(format!("adopt {}", ctx.address));
         let backend = self.backend.lock().expect("backend");
-        let replaced = ctx.replacing.as_ref().and_then(|p| p.get("id")).and_then(Value::as_str);
+        let replaced = ctx.replaced_id();
         let marker = ctx.marker();
         Ok(backend
             .markers

@@ -220,7 +220,7 @@ impl Provider for AwsProvider {
         if !k.tagged() {
             return Ok(None);
         }
-        let replaced = ctx.replacing.as_ref().and_then(|prior| kind::text(prior, "id")).unwrap_or_default();
+        let replaced = ctx.replaced_id().unwrap_or_default();
         let address = ctx.address.to_string();
         let found = k.list(&self.aws, Query::Address(ctx)).await?;
         Ok(found

@@ -213,8 +213,7 @@ async fn remove_leftover_runner(docker: &Docker, ctx: &OperationContext, contain
         docker.inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>).await;
     let Ok(found) = leftover else { return Ok(()) };
     let markers = found.config.and_then(|c| c.labels).unwrap_or_default();
-    let ours = labels(ctx, &Value::Null).iter().all(|(k, v)| markers.get(k) == Some(v));
-    if !ours {
+    if !crate::util::carries_markers(ctx, &markers) {
         return Err(ProviderError::failed(format!(
             "a container named {container} exists and is not this backup's: give the backup another `name`"
         )));

@@ -405,7 +405,7 @@ async fn name_taken(docker: &Docker, ctx: &OperationContext, name: &str, error: 
     let holder = docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await;
     let labels = holder.ok().and_then(|c| c.config).and_then(|c| c.labels);
     match labels {
-        Some(labels) if !Observed::new(Value::Null, &labels).made_for(&ctx.lineage, &ctx.address.to_string()) => {
+        Some(labels) if !crate::util::carries_markers(ctx, &labels) => {
             ProviderError::failed(format!("{}: the container is not this state's {}", error.message, ctx.address))
         }
         // Ours, or not listed yet (Docker holds the name while it creates).

@@ -398,7 +398,7 @@ pub async fn adopt(docker: &Docker, ctx: &OperationContext, planned: &Value) -> 
     let tagged = |i: &bollard::models::ImageSummary| -> Vec<String> {
         i.repo_tags.iter().filter(|t| t.as_str() != "<none>:<none>").cloned().collect()
     };
-    let replaced = ctx.replacing.as_ref().and_then(|prior| str_attr(prior, "id"));
+    let replaced = ctx.replaced_id();
     let mut candidates: Vec<(String, Vec<String>)> = images
         .iter()
         .filter(|i| Some(i.id.as_str()) != replaced)

@@ -308,7 +308,7 @@ impl Provider for DockerProvider {
             return Ok(replicas::gather(&ctx.lineage, &address, &Value::Null, found.values()));
         }
         // Never the object a create_before_destroy replacement replaces.
-        let replaced = ctx.replacing.as_ref().and_then(|prior| prior.get("id")).and_then(Value::as_str);
+        let replaced = ctx.replaced_id();
         Ok(found
             .into_values()
             .find(|o| o.made_for(&ctx.lineage, &address) && Some(o.id()) != replaced)

@@ -69,6 +69,11 @@ impl Observed {
     }
 }
 
+/// Whether a Docker object's labels name this state and `ctx`'s address.
+pub fn carries_markers(ctx: &OperationContext, labels: &HashMap<String, String>) -> bool {
+    labels.get(LINEAGE) == Some(&ctx.lineage) && labels.get(ADDRESS) == Some(&ctx.address.to_string())
+}
+
 /// The user's labels plus the markers naming this state and address.
 pub fn labels(ctx: &OperationContext, planned: &Value) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> = planned
