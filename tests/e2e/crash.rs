@@ -88,18 +88,10 @@ fn kill_9_trials(pg: Option<&Postgres>) {
         }
         env
     };
-    let window = {
-        let env = trial_env();
-        let started = std::time::Instant::now();
-        let run = |args: &[&str]| match pg {
-            Some(pg) => pg.infra(&env, args).success(),
-            None => env.infra(args).success(),
-        };
-        run(&["apply", "-auto-approve", "-parallelism", "8"]);
-        started.elapsed().as_millis() as u64
-    };
-    println!("an uninterrupted apply takes {window} ms");
-    for delay in kill_points(10, window) {
+    // Killed by progress, not by time: a 200-file apply takes 0.1-0.4 s here,
+    // too short and too variable for a delay to land inside it reliably. The
+    // kill comes once `delay` files exist (the index is written after all 200).
+    for delay in kill_delays(10, 1..(RESOURCES as u64 * 3 / 4)) {
         let env = trial_env();
         let command = |args: &[&str]| match pg {
             Some(pg) => pg.command(&env, args),
@@ -108,17 +100,21 @@ fn kill_9_trials(pg: Option<&Postgres>) {
         let infra = |args: &[&str]| -> Run { command(args).output().expect("run infra").into() };
         let log = std::fs::File::create(env.join("killed-apply.log")).expect("log file");
         let mut child = command(&["apply", "-auto-approve", "-parallelism", "8"]).stdout(log).spawn().expect("spawn");
-        std::thread::sleep(Duration::from_millis(delay));
+        let started = std::time::Instant::now();
+        let written = || std::fs::read_dir(env.join("out")).map_or(0, |d| d.count() as u64);
+        while written() < delay && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let _ = child.kill();
         let _ = child.wait();
 
         let listed = infra(&["state", "list"]);
         assert_eq!(listed.code, 0, "delay {delay} ms: state unreadable after kill -9: {}", listed.stderr);
         let recorded = listed.stdout.lines().count();
-        println!("kill -9 after {delay} ms: {recorded} of {} resources recorded", RESOURCES + 2);
+        println!("kill -9 after {delay} files: {recorded} of {} resources recorded", RESOURCES + 2);
         assert!(
             !env.read("killed-apply.log").contains("Apply complete!") && recorded < RESOURCES + 2,
-            "delay {delay} ms: the kill landed after the apply: the trial proves nothing"
+            "after {delay} files: the kill landed after the apply: the trial proves nothing"
         );
 
         // The killed process's lock is gone with it: no waiting, no force-unlock.
