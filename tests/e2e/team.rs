@@ -632,3 +632,22 @@ fn state_encrypted_in_postgres_shows_no_value_to_the_database() {
     let wrong = with_key("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", &["plan"]).failure();
     assert!(TestEnv::flat(&wrong.stderr).contains("it was encrypted with another key"), "{}", wrong.stderr);
 }
+
+#[test]
+fn reading_commands_leave_a_database_nothing_was_written_to_untouched() {
+    let pg = Postgres::start();
+    let env = TestEnv::new();
+    env.write("backend.infra", BACKEND);
+    env.write("main.infra", &file_config("one"));
+    let schema_exists = || pg.sql("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'infra'");
+    for command in [&["validate"][..], &["graph"], &["show"], &["output"], &["state", "list"], &["env", "list"]] {
+        pg.infra(&env, command).success();
+        assert_eq!(schema_exists(), "0", "`infra {}` made the schema", command.join(" "));
+    }
+    let history = pg.infra(&env, &["state", "history"]).success().stdout;
+    assert!(history.contains("No state versions yet"), "{history}");
+    assert_eq!(schema_exists(), "0", "`infra state history` made the schema");
+    pg.infra(&env, &["apply", "-auto-approve"]).success();
+    assert_eq!(schema_exists(), "1", "the first write makes it");
+    assert_eq!(pg.infra(&env, &["state", "list"]).success().stdout.trim(), "file.motd");
+}

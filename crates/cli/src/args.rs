@@ -358,6 +358,9 @@ pub struct ImportArgs {
     pub id: String,
     #[command(flatten)]
     pub vars: VarArgs,
+    /// Wait up to this long for a held state lock, e.g. 30s or 2m (default: fail at once)
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use infra_core::Value;
 use infra_core::state::{Backend, DEFAULT_ENVIRONMENT, Encryption, LocalBackend, StateStore, check_environment_name};
 use infra_lang::{BackendBlock, Config, Host};
-use infra_syntax::Diagnostic;
+use infra_syntax::{Code, Diagnostic};
 use serde::{Deserialize, Serialize};
 
 use crate::args::Global;
@@ -94,7 +94,7 @@ pub fn encryption(config: &Config, host: &Host, dir: &Path) -> Result<Option<Arc
     let settings = infra_lang::eval_settings(&block.body, &ENCRYPTION_SETTINGS, host, dir, "encryption")?;
     let refused = |message: String| {
         vec![
-            Diagnostic::error("infra::encryption", message)
+            Diagnostic::error(Code::Encryption, message)
                 .with_label(block.kind.span, "state encryption")
                 .with_help("make a key with `openssl rand -base64 32` and keep it where CI and every user find it"),
         ]
@@ -120,7 +120,7 @@ pub fn build(
         return Ok(Box::new(LocalBackend::new(default_path()).with_encryption(encryption)));
     };
     let unreachable = |e: infra_core::state::StateError| {
-        vec![Diagnostic::error("infra::backend", e.to_string()).with_label(block.kind.span, "this backend")]
+        vec![Diagnostic::error(Code::Backend, e.to_string()).with_label(block.kind.span, "this backend")]
     };
     match block.kind.name.as_str() {
         "local" => {
@@ -141,7 +141,7 @@ pub fn build(
             )?;
             let Some(conn) = string_setting(&settings, "conn") else {
                 return Err(vec![
-                    Diagnostic::error("infra::backend", "backend \"postgres\" needs `conn`")
+                    Diagnostic::error(Code::Backend, "backend \"postgres\" needs `conn`")
                         .with_label(block.kind.span, "no connection string")
                         .with_help("conn = env(\"INFRA_PG\"), with INFRA_PG=postgres://user:password@host/db"),
                 ]);
@@ -157,7 +157,7 @@ pub fn build(
                 .map_err(unreachable)
         }
         other => Err(vec![
-            Diagnostic::error("infra::backend", format!("unknown backend `{other}`"))
+            Diagnostic::error(Code::Backend, format!("unknown backend `{other}`"))
                 .with_label(block.kind.span, "not a backend")
                 .with_help("backends: local (the default, files beside the configuration), postgres (shared)"),
         ]),

@@ -5,20 +5,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use infra_core::plan::{Plan, PlanMode};
-use infra_core::state::State;
+use infra_core::state::{LockGuard, State, StateStore};
 use infra_core::{ResourceAddress, Value};
-use infra_engine::{ApplyOptions, Inspected, Inspection, Interrupt, PlanOptions};
+use infra_engine::{ApplyOptions, Inspected, Inspection, Interrupt, PlanOptions, saved_plan};
 
 use crate::args::{
     ApplyArgs, Cli, Command, FmtArgs, Format, Global, OutputArgs, PlanArgs, PlanCommon, ShowArgs, VarArgs,
 };
-use crate::context::{Session, open_state, parse_addresses, parse_duration};
+use crate::context::{Session, lock, open_state, parse_addresses, parse_duration};
 use crate::progress::Progress;
-use crate::render::{self, Paint};
-use crate::report::{CliError, Status, color_enabled};
+use crate::render::{self, Paint, paint};
+use crate::report::{CliError, Outcome, Status};
 use crate::state_commands::{env_command, init, state_command};
-
-pub(crate) type Outcome = Result<Status, CliError>;
 
 pub fn run(cli: Cli) -> Result<Status, (CliError, bool)> {
     let no_color = cli.global.no_color;
@@ -73,10 +71,6 @@ async fn dispatch(cli: Cli) -> Outcome {
             Ok(Status::Ok)
         }
     }
-}
-
-pub(crate) fn paint(global: &Global) -> Paint {
-    Paint { enabled: color_enabled(global.no_color, std::io::stdout().is_terminal()) }
 }
 
 fn validate(global: &Global) -> Outcome {
@@ -141,12 +135,25 @@ struct Prepared {
     session: Session,
     graph: infra_engine::Graph,
     variables: std::collections::BTreeMap<String, Value>,
+    store: Box<dyn StateStore>,
 }
 
+impl Prepared {
+    fn lock(&self, operation: &str, timeout: &str) -> Result<Box<dyn LockGuard>, CliError> {
+        lock(self.store.as_ref(), operation, parse_duration(timeout)?)
+    }
+
+    fn load_state(&self) -> Result<State, CliError> {
+        Ok(self.store.load()?.unwrap_or_default())
+    }
+}
+
+/// The configuration, its graph, the root variables given and the state store.
 fn prepare(global: &Global, vars: &VarArgs) -> Result<Prepared, CliError> {
     let (mut session, graph) = Session::open(global)?;
+    let store = session.state_store(global)?;
     match session.root_variables(vars) {
-        Ok(variables) => Ok(Prepared { session, graph, variables }),
+        Ok(variables) => Ok(Prepared { session, graph, variables, store }),
         Err(diagnostics) => Err(session.config_error(diagnostics)),
     }
 }
@@ -190,8 +197,8 @@ async fn plan(global: &Global, args: &PlanArgs) -> Outcome {
         (false, false) => PlanMode::Normal,
     };
     let options = plan_options(&args.common, mode, prepared.variables.clone())?;
-    let _lock = prepared.session.lock("plan", parse_duration(&args.common.lock_timeout)?)?;
-    let state = prepared.session.load_state()?;
+    let _lock = prepared.lock("plan", &args.common.lock_timeout)?;
+    let state = prepared.load_state()?;
     let (_prepared, plan) = make_plan(prepared, &state, &options).await?;
     print!("{}", render_plan(&plan, args.format, paint(global), args.full));
     if let Some(out) = &args.out {
@@ -247,54 +254,37 @@ fn confirm(mode: PlanMode) -> Result<bool, CliError> {
 }
 
 async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
-    let paint = paint(global);
     if mode == PlanMode::Destroy && args.common.refresh_only {
         return Err(CliError::message("-refresh-only cannot be combined with destroy"));
     }
-    let (prepared, plan) = match &args.plan_file {
+    let prepared = prepare(global, &args.vars)?;
+    let saved = match &args.plan_file {
         Some(file) => {
             let mut plan = read_plan_file(file)?;
-            let (session, graph) = if plan.withholds() {
-                // The secrets the file left out come from the inputs given now.
-                let given = prepare(global, &args.vars)?;
-                plan.unseal_variables(&given.variables).map_err(withheld_error)?;
-                (given.session, given.graph)
-            } else {
-                Session::open(global)?
-            };
-            let variables = plan.variables.clone();
-            (Prepared { session, graph, variables }, Some(plan))
+            saved_plan::unseal_variables(&mut plan, &prepared.variables).map_err(saved_plan_error)?;
+            Some(plan)
         }
-        None => (prepare(global, &args.vars)?, None),
+        None => None,
     };
     let operation = if mode == PlanMode::Destroy { "destroy" } else { "apply" };
-    let _lock = prepared.session.lock(operation, parse_duration(&args.common.lock_timeout)?)?;
-    let stored = prepared.session.store.load()?;
-    let (prepared, plan, mut state) = match plan {
+    let _lock = prepared.lock(operation, &args.common.lock_timeout)?;
+    let stored = prepared.store.load()?;
+    let (prepared, plan, mut state) = match saved {
         Some(mut plan) => {
-            let state = stored.unwrap_or_else(|| State { lineage: plan.lineage.clone(), ..State::new() });
-            check_saved_plan(&prepared, &plan, &state)?;
-            let prepared = if plan.withholds() {
-                let options = PlanOptions {
-                    mode: plan.mode,
-                    refresh: true,
-                    targets: plan.targets.clone(),
-                    replace: Vec::new(),
-                    variables: plan.variables.clone(),
-                };
-                let (prepared, fresh) = make_plan(prepared, &state, &options).await?;
-                plan.unseal(fresh).map_err(withheld_error)?;
-                prepared
-            } else {
-                prepared
-            };
-            (prepared, plan, state)
+            let ready = saved_plan::ready(&prepared.session.workspace(), &prepared.graph, &mut plan, stored).await;
+            match ready {
+                Ok(state) => (prepared, plan, state),
+                Err(saved_plan::SavedPlanError::Replan(diagnostics)) => {
+                    return Err(prepared.session.config_error(diagnostics));
+                }
+                Err(e) => return Err(saved_plan_error(e)),
+            }
         }
         None => {
             let state = stored.unwrap_or_default();
             let options = plan_options(&args.common, mode, prepared.variables.clone())?;
             let (prepared, plan) = make_plan(prepared, &state, &options).await?;
-            print!("{}", render::human::plan(&plan, paint));
+            print!("{}", render::human::plan(&plan, paint(global)));
             if !plan.has_changes() {
                 return Ok(Status::Ok);
             }
@@ -305,9 +295,30 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             (prepared, plan, state)
         }
     };
+    prepared.store.backup()?;
+    let report = run_apply(global, args.common.parallelism, &prepared, &plan, &mut state).await;
+    if !report.errors.is_empty() {
+        return Err(prepared.session.config_error(report.errors));
+    }
+    if report.interrupted {
+        return Err(CliError::with_help(
+            "apply interrupted: operations that had started finished and were saved; the rest did not run",
+            "run `infra apply` again to finish",
+        ));
+    }
     // A saved plan says what it is: a refresh-only plan records, a destroy plan destroys.
-    let mode = plan.mode;
-    prepared.session.store.backup()?;
+    print_applied(paint(global), plan.mode, &report, &state);
+    Ok(Status::Ok)
+}
+
+/// Runs the apply with progress on screen and Ctrl-C turned into a graceful stop.
+async fn run_apply(
+    global: &Global,
+    parallelism: usize,
+    prepared: &Prepared,
+    plan: &Plan,
+    state: &mut State,
+) -> infra_engine::ApplyReport {
     let interrupt = Arc::new(Interrupt::default());
     let watcher = {
         let interrupt = interrupt.clone();
@@ -320,37 +331,22 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             }
         })
     };
-    let interactive = std::io::stdout().is_terminal();
-    let progress = Arc::new(Progress::new(interactive, paint));
-    let options =
-        ApplyOptions { parallelism: args.common.parallelism, interrupt: interrupt.clone(), observer: progress.clone() };
+    let progress = Arc::new(Progress::new(std::io::stdout().is_terminal(), paint(global)));
+    let options = ApplyOptions { parallelism, interrupt, observer: progress.clone() };
     println!();
-    let report = infra_engine::apply(
-        &prepared.session.workspace(),
-        &prepared.graph,
-        &plan,
-        &mut state,
-        prepared.session.store.as_ref(),
-        &options,
-    )
-    .await;
+    let ws = prepared.session.workspace();
+    let report = infra_engine::apply(&ws, &prepared.graph, plan, state, prepared.store.as_ref(), &options).await;
     watcher.abort();
     print!("{}", progress.recap());
-    if !report.errors.is_empty() {
-        return Err(prepared.session.config_error(report.errors));
-    }
-    if report.interrupted {
-        return Err(CliError::with_help(
-            "apply interrupted: operations that had started finished and were saved; the rest did not run",
-            "run `infra apply` again to finish",
-        ));
-    }
+    report
+}
+
+/// The closing lines of a successful apply: the counts, then the outputs.
+fn print_applied(paint: Paint, mode: PlanMode, report: &infra_engine::ApplyReport, state: &State) {
     if mode == PlanMode::RefreshOnly {
-        println!(
-            "\n{}",
-            paint.green(&format!("State updated: {} resource(s) now recorded as found.", report.accepted))
-        );
-        return Ok(Status::Ok);
+        let accepted = format!("State updated: {} resource(s) now recorded as found.", report.accepted);
+        println!("\n{}", paint.green(&accepted));
+        return;
     }
     let verb = if mode == PlanMode::Destroy { "Destroy" } else { "Apply" };
     let forgotten = match report.forgotten {
@@ -370,46 +366,10 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             println!("{name} = {}", render::human::inline(value));
         }
     }
-    Ok(Status::Ok)
 }
 
-fn withheld_error(e: infra_core::plan::UnsealError) -> CliError {
-    CliError::with_help(
-        e.to_string(),
-        "a saved plan holds no secret: give apply the same variables, environment and state as the plan \
-         had (-var, -var-file, INFRA_VAR_*, env()), or make a new plan and review it again",
-    )
-}
-
-fn check_saved_plan(p: &Prepared, plan: &Plan, state: &State) -> Result<(), CliError> {
-    if plan.lineage != state.lineage && plan.prior_serial == 0 {
-        return Err(CliError::with_help(
-            "the state was created since the plan was made",
-            "make a new plan against this state with `infra plan -out FILE`",
-        ));
-    }
-    if plan.lineage != state.lineage {
-        return Err(CliError::with_help(
-            "the saved plan was made for a different state (lineage mismatch)",
-            "make a new plan against this state with `infra plan -out FILE`",
-        ));
-    }
-    if plan.prior_serial != state.serial {
-        return Err(CliError::with_help(
-            format!(
-                "the state changed since the plan was made (serial {} then, {} now)",
-                plan.prior_serial, state.serial
-            ),
-            "make a new plan with `infra plan -out FILE` and review it again",
-        ));
-    }
-    if infra_engine::config_digest(&p.session.config, &plan.variables) != plan.config_digest {
-        return Err(CliError::with_help(
-            "the configuration changed since the plan was made",
-            "make a new plan with `infra plan -out FILE` and review it again",
-        ));
-    }
-    Ok(())
+fn saved_plan_error(e: saved_plan::SavedPlanError) -> CliError {
+    CliError::with_help(e.to_string(), e.help())
 }
 
 fn show(global: &Global, args: &ShowArgs) -> Outcome {
@@ -488,23 +448,12 @@ fn graph(global: &Global) -> Outcome {
 async fn import(global: &Global, args: &crate::args::ImportArgs) -> Outcome {
     let address: ResourceAddress = parse_addresses(std::slice::from_ref(&args.address))?.remove(0);
     let prepared = prepare(global, &args.vars)?;
-    let _lock = prepared.session.lock("import", std::time::Duration::ZERO)?;
-    let mut state = prepared.session.load_state()?;
-    let imported = infra_engine::import(
-        &prepared.session.workspace(),
-        &prepared.graph,
-        &state,
-        &address,
-        &args.id,
-        &prepared.variables,
-    )
-    .await;
-    match imported {
-        Ok(resource) => {
-            prepared.session.store.backup()?;
-            state.resources.insert(address.clone(), resource);
-            state.serial += 1;
-            prepared.session.store.save(&state)?;
+    let _lock = prepared.lock("import", &args.lock_timeout)?;
+    let mut state = prepared.load_state()?;
+    let ws = prepared.session.workspace();
+    let store = prepared.store.as_ref();
+    match infra_engine::import(&ws, &prepared.graph, store, &mut state, &address, &args.id, &prepared.variables).await {
+        Ok(()) => {
             println!("{address}: imported. Run `infra plan` to see how it differs from the configuration.");
             Ok(Status::Ok)
         }
@@ -515,7 +464,7 @@ async fn import(global: &Global, args: &crate::args::ImportArgs) -> Outcome {
 async fn inspect(global: &Global, address: &str, vars: &VarArgs, inspection: Inspection<'_>) -> Outcome {
     let address: ResourceAddress = parse_addresses(&[address.to_string()])?.remove(0);
     let prepared = prepare(global, vars)?;
-    let state = prepared.session.load_state()?;
+    let state = prepared.load_state()?;
     let found = infra_engine::inspect(
         &prepared.session.workspace(),
         &prepared.graph,

@@ -7,22 +7,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use infra_core::state::{LockGuard, LockInfo, State, StateStore};
+use infra_core::state::{LockGuard, LockInfo, StateStore};
 use infra_core::{ProviderRegistry, ResourceAddress, Value};
 use infra_engine::{Graph, Workspace};
 use infra_lang::{Config, Host};
-use infra_syntax::Diagnostic;
+use infra_syntax::{Code, Diagnostic};
 
 use crate::args::{Global, VarArgs};
 use crate::backend::Selected;
 use crate::report::CliError;
 
+/// A loaded, checked configuration. It does not open the state backend:
+/// `validate` and `graph` never reach it; commands that need state call
+/// [`Session::state_store`].
 pub struct Session {
     pub config: Config,
     pub host: Host,
     pub registry: ProviderRegistry,
-    pub selected: Selected,
-    pub store: Box<dyn StateStore>,
+    /// The selected environment (`-env`, `INFRA_ENV`, `.infra/environment`).
+    pub environment: String,
 }
 
 /// The providers this binary is built with. The only place that names them.
@@ -57,7 +60,7 @@ pub fn open_state(global: &Global) -> Result<(Selected, Box<dyn StateStore>), Cl
     let dir = config_dir(global);
     let (config, diagnostics) = infra_lang::load(&dir);
     // A file that did not parse may hold the backend block: guessing would be wrong.
-    if diagnostics.iter().any(|d| matches!(d.code, "infra::syntax" | "infra::backend")) {
+    if diagnostics.iter().any(|d| matches!(d.code, Code::Syntax | Code::Backend)) {
         return Err(CliError::Config { sources: config.sources, diagnostics });
     }
     let host = host(&dir, "");
@@ -81,13 +84,12 @@ impl Session {
             ));
         }
         let registry = registry();
-        let selected = Selected::open(global, &config, &host(&dir, ""), &dir)?;
-        let store = selected.store()?;
-        let host = host(&dir, &selected.environment);
-        let session = Session { host, config, registry, selected, store };
+        let environment = crate::backend::selected_environment(global, &dir)?;
+        let host = host(&dir, &environment);
+        let session = Session { host, config, registry, environment };
         // A file that did not parse would make every reference into it look
         // unknown; otherwise check the graph too, to report every problem at once.
-        let unparsed = diagnostics.iter().any(|d| matches!(d.code, "infra::syntax" | "infra::io"));
+        let unparsed = diagnostics.iter().any(|d| d.code.is_unreadable());
         let graph = if unparsed {
             None
         } else {
@@ -130,12 +132,12 @@ impl Session {
                     Ok(v) => {
                         values.insert(name.to_string(), v);
                     }
-                    Err(e) => errors.push(Diagnostic::error("infra::bad_variable", format!("INFRA_VAR_{name}: {e}"))),
+                    Err(e) => errors.push(Diagnostic::error(Code::BadVariable, format!("INFRA_VAR_{name}: {e}"))),
                 }
             }
         }
         let given = args.var_files.iter().map(|f| self.host.cwd.join(f));
-        let environment_file = environment_var_file(&self.host.root, &self.selected.environment);
+        let environment_file = environment_var_file(&self.host.root, &self.environment);
         for file in auto_var_files(&self.host.root).into_iter().chain(environment_file).chain(given) {
             match infra_lang::load_var_file(&file, &mut self.config.sources, &self.host) {
                 Ok(v) => values.extend(v),
@@ -145,7 +147,7 @@ impl Session {
         for assignment in &args.vars {
             let Some((name, text)) = assignment.split_once('=') else {
                 errors.push(
-                    Diagnostic::error("infra::bad_variable", format!("-var {assignment:?} has no `=`"))
+                    Diagnostic::error(Code::BadVariable, format!("-var {assignment:?} has no `=`"))
                         .with_help("write -var 'name=value'"),
                 );
                 continue;
@@ -155,19 +157,23 @@ impl Session {
                 Ok(v) => {
                     values.insert(name.to_string(), v);
                 }
-                Err(e) => errors.push(Diagnostic::error("infra::bad_variable", format!("-var {name}: {e}"))),
+                Err(e) => errors.push(Diagnostic::error(Code::BadVariable, format!("-var {name}: {e}"))),
             }
         }
         if errors.is_empty() { Ok(values) } else { Err(errors) }
     }
 
-    pub fn lock(&self, operation: &str, timeout: Duration) -> Result<Box<dyn LockGuard>, CliError> {
-        Ok(self.store.lock(lock_info(operation), timeout)?)
+    /// The state store of the selected environment, its backend checked
+    /// against the one `infra init` recorded.
+    pub fn state_store(&self, global: &Global) -> Result<Box<dyn StateStore>, CliError> {
+        let selected = Selected::open(global, &self.config, &host(&self.host.root, ""), &self.host.root)?;
+        selected.store()
     }
+}
 
-    pub fn load_state(&self) -> Result<State, CliError> {
-        Ok(self.store.load()?.unwrap_or_default())
-    }
+/// Takes the state lock for `operation`, waiting up to `timeout` for a holder.
+pub fn lock(store: &dyn StateStore, operation: &str, timeout: Duration) -> Result<Box<dyn LockGuard>, CliError> {
+    Ok(store.lock(lock_info(operation), timeout)?)
 }
 
 /// Var files loaded without being named, like Terraform's `terraform.tfvars`

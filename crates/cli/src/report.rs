@@ -21,6 +21,9 @@ pub enum Status {
     Code(u8),
 }
 
+/// What every command returns.
+pub(crate) type Outcome = Result<Status, CliError>;
+
 #[derive(Debug)]
 pub enum CliError {
     /// Problems in the configuration, pointing into its files.
@@ -42,6 +45,16 @@ impl CliError {
 
     pub fn with_help(message: impl Into<String>, help: impl Into<String>) -> CliError {
         CliError::Message { message: message.into(), help: Some(help.into()) }
+    }
+}
+
+impl From<infra_core::state::manage::Refused> for CliError {
+    fn from(e: infra_core::state::manage::Refused) -> Self {
+        use infra_core::state::manage::Refused;
+        match e {
+            Refused::State(e) => CliError::State(e),
+            refused => CliError::Message { message: refused.to_string(), help: refused.help().map(str::to_string) },
+        }
     }
 }
 

@@ -7,24 +7,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infra_core::ResourceAddress;
-use infra_core::state::{Backend, DEFAULT_ENVIRONMENT, Encryption, LockGuard, State, StateStore, decode, encode};
+use infra_core::state::{
+    Backend, DEFAULT_ENVIRONMENT, Encryption, LockGuard, State, StateStore, decode, encode, manage,
+};
+use infra_syntax::Code;
 
 use crate::args::{EnvCommand, Global, InitArgs, StateCommand};
 use crate::backend::{Record, Selected, select_environment};
-use crate::commands::{Outcome, paint};
 use crate::context::{config_dir, host, lock_info, open_state, parse_addresses};
-use crate::render;
-use crate::report::{CliError, Status};
+use crate::render::{self, paint};
+use crate::report::{CliError, Outcome, Status};
 
 fn lock(store: &dyn StateStore, operation: &str) -> Result<Box<dyn LockGuard>, CliError> {
-    Ok(store.lock(lock_info(operation), Duration::ZERO)?)
+    crate::context::lock(store, operation, Duration::ZERO)
 }
 
-/// Saves `state` as the next version, keeping the previous one as the backup.
-fn save_next(store: &dyn StateStore, state: &mut State, previous_serial: u64) -> Result<(), CliError> {
-    store.backup()?;
-    state.serial = state.serial.max(previous_serial + 1);
-    Ok(store.save(state)?)
+fn address(text: &str) -> Result<ResourceAddress, CliError> {
+    Ok(parse_addresses(&[text.to_string()])?.remove(0))
 }
 
 pub fn state_command(global: &Global, command: StateCommand) -> Outcome {
@@ -42,23 +41,15 @@ pub fn state_command(global: &Global, command: StateCommand) -> Outcome {
     let stored = store.load()?;
     let exists = stored.is_some();
     let mut state = stored.unwrap_or_default();
-    let serial = state.serial;
-    let find = |state: &State, text: &str| -> Result<ResourceAddress, CliError> {
-        let address: ResourceAddress = parse_addresses(&[text.to_string()])?.remove(0);
-        if state.resources.contains_key(&address) {
-            Ok(address)
-        } else {
-            Err(CliError::with_help(format!("{address} is not in state"), "`infra state list` shows what is"))
-        }
-    };
     match command {
         StateCommand::List => {
             for address in state.resources.keys() {
                 println!("{address}");
             }
         }
-        StateCommand::Show { address } => {
-            let address = find(&state, &address)?;
+        StateCommand::Show { address: text } => {
+            let address = address(&text)?;
+            manage::find(&state, &address)?;
             let single = State {
                 resources: [(address.clone(), state.resources[&address].clone())].into(),
                 outputs: Default::default(),
@@ -67,23 +58,13 @@ pub fn state_command(global: &Global, command: StateCommand) -> Outcome {
             print!("{}", render::human::state(&single, paint(global)));
         }
         StateCommand::Mv { source, destination } => {
-            let from = find(&state, &source)?;
-            let to: ResourceAddress = parse_addresses(&[destination])?.remove(0);
-            if state.resources.contains_key(&to) {
-                return Err(CliError::message(format!("{to} already exists in state")));
-            }
-            if let Some(resource) = state.resources.remove(&from) {
-                state.resources.insert(to.clone(), resource);
-            }
-            save_next(store, &mut state, serial)?;
+            let (from, to) = (address(&source)?, address(&destination)?);
+            manage::move_resource(store, &mut state, &from, &to)?;
             println!("Moved {from} to {to}.");
         }
         StateCommand::Rm { addresses } => {
-            let found = addresses.iter().map(|a| find(&state, a)).collect::<Result<Vec<_>, _>>()?;
-            for address in &found {
-                state.resources.remove(address);
-            }
-            save_next(store, &mut state, serial)?;
+            let found = parse_addresses(&addresses)?;
+            manage::remove_resources(store, &mut state, &found)?;
             println!("Removed {} resource(s) from state; the real objects were left alone.", found.len());
         }
         StateCommand::History => history(store)?,
@@ -95,15 +76,7 @@ pub fn state_command(global: &Global, command: StateCommand) -> Outcome {
         }
         StateCommand::Push { file, force } => push(store, exists.then_some(&state), &file, force)?,
         StateCommand::Rollback { serial: wanted } => {
-            let mut version = store.load_version(wanted)?;
-            if version.lineage != state.lineage {
-                return Err(CliError::with_help(
-                    format!("version {wanted} belongs to another state (lineage {})", version.lineage),
-                    "`infra state history` marks where the lineage changes; `infra state push -force` replaces \
-                     state whatever its lineage",
-                ));
-            }
-            save_next(store, &mut version, serial)?;
+            let version = manage::rollback(store, &state, wanted)?;
             println!(
                 "Rolled back to version {wanted}: it is now the current state, serial {}. Run `infra plan` to see \
                  how the real world differs from it.",
@@ -112,7 +85,8 @@ pub fn state_command(global: &Global, command: StateCommand) -> Outcome {
         }
         StateCommand::Rekey if !exists => println!("No state to write again in this environment."),
         StateCommand::Rekey => {
-            save_next(store, &mut state, serial)?;
+            let serial = state.serial;
+            manage::save_next(store, &mut state, serial)?;
             println!(
                 "Wrote the state again as serial {} with the configuration's current key. Earlier versions and \
                  backups keep the key they were written with.",
@@ -140,60 +114,25 @@ fn history(store: &dyn StateStore) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `infra state push FILE`: refuses to replace a different lineage or a newer
-/// serial unless forced, as Terraform does.
+/// `infra state push FILE` (the rules are `manage::push`).
 fn push(store: &dyn StateStore, current: Option<&State>, file: &Path, force: bool) -> Result<(), CliError> {
     let bytes = std::fs::read(file).map_err(|e| CliError::message(format!("cannot read {}: {e}", file.display())))?;
-    let mut pushed = decode(&file.display().to_string(), &bytes)?;
-    let Some(current) = current else {
-        save_next(store, &mut pushed, 0)?;
-        println!("Pushed {} to {} (serial {}).", file.display(), store.describe(), pushed.serial);
-        return Ok(());
-    };
-    if !force {
-        let refusal = if pushed.lineage != current.lineage {
-            Some(format!(
-                "{} belongs to another state (lineage {}, not {})",
-                file.display(),
-                pushed.lineage,
-                current.lineage
-            ))
-        } else if pushed.serial < current.serial {
-            Some(format!(
-                "{} is older (serial {}) than the current state (serial {})",
-                file.display(),
-                pushed.serial,
-                current.serial
-            ))
-        } else if pushed.serial == current.serial && encode(&pushed) != encode(current) {
-            Some(format!(
-                "{} differs from the current state but has the same serial ({})",
-                file.display(),
-                pushed.serial
-            ))
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
-            return Err(CliError::with_help(
-                refusal,
-                "check you are pushing the right file; -force replaces the state anyway",
-            ));
+    let pushed = decode(&file.display().to_string(), &bytes)?;
+    match manage::push(store, current, pushed, &file.display().to_string(), force)? {
+        manage::Pushed::Identical => {
+            println!("The state is already identical to {}; nothing pushed.", file.display());
+        }
+        manage::Pushed::Written(serial) => {
+            println!("Pushed {} to {} (serial {serial}).", file.display(), store.describe());
         }
     }
-    if encode(&pushed) == encode(current) {
-        println!("The state is already identical to {}; nothing pushed.", file.display());
-        return Ok(());
-    }
-    save_next(store, &mut pushed, current.serial)?;
-    println!("Pushed {} to {} (serial {}).", file.display(), store.describe(), pushed.serial);
     Ok(())
 }
 
 pub fn env_command(global: &Global, command: EnvCommand) -> Outcome {
     let dir = config_dir(global);
     let (config, diagnostics) = infra_lang::load(&dir);
-    if diagnostics.iter().any(|d| matches!(d.code, "infra::syntax" | "infra::backend")) {
+    if diagnostics.iter().any(|d| matches!(d.code, Code::Syntax | Code::Backend)) {
         return Err(CliError::Config { sources: config.sources, diagnostics });
     }
     // The selected environment may be the one being created: open as default.
@@ -325,42 +264,18 @@ fn old_backend(
         .map_err(|diagnostics| CliError::Config { sources, diagnostics })
 }
 
-/// Copies every environment's latest state from `old` to `new`, each under both
-/// locks. A different state already in `new` is refused unless `force`.
+/// Copies every environment's latest state from `old` to `new` (the rules are
+/// `manage::migrate`), telling the user about each.
 fn migrate(old: &dyn Backend, new: &dyn Backend, force: bool) -> Result<(), CliError> {
-    let environments = old.environments()?;
-    for name in &environments {
-        let (from, to) = (old.store(name)?, new.store(name)?);
-        let _locks = (lock(from.as_ref(), "init -migrate-state")?, lock(to.as_ref(), "init -migrate-state")?);
-        let Some(mut state) = from.load()? else { continue };
-        let existing = to.load()?;
-        match &existing {
-            Some(there) if encode(there) == encode(&state) => {
-                println!("  {name}: already there (serial {})", state.serial);
-                continue;
-            }
-            Some(there) if !force && (there.lineage != state.lineage || there.serial > state.serial) => {
-                return Err(CliError::with_help(
-                    format!(
-                        "environment `{name}` already has a different state in {} (lineage {}, serial {}); nothing \
-                         was copied over it",
-                        new.describe(),
-                        there.lineage,
-                        there.serial
-                    ),
-                    "-force-copy replaces it with the copy from the old backend",
-                ));
-            }
-            _ => {}
+    let lock = || lock_info("init -migrate-state");
+    let count = manage::migrate(old, new, force, &lock, &mut |name, migrated| match migrated {
+        manage::Migrated::AlreadyThere { serial } => println!("  {name}: already there (serial {serial})"),
+        manage::Migrated::Copied { serial, resources } => {
+            println!("  {name}: copied (serial {serial}, {resources} resources)");
         }
-        let floor = existing.map_or(0, |s| s.serial);
-        let floor = floor.max(state.serial.saturating_sub(1));
-        save_next(to.as_ref(), &mut state, floor)?;
-        println!("  {name}: copied (serial {}, {} resources)", state.serial, state.resources.len());
-    }
+    })?;
     println!(
-        "Copied {} environment(s) from {} to {}. The old copy was left in place.",
-        environments.len(),
+        "Copied {count} environment(s) from {} to {}. The old copy was left in place.",
         old.describe(),
         new.describe()
     );

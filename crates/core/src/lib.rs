@@ -4,7 +4,8 @@
 //!   ("known after apply") and sensitive marks;
 //! - [`ResourceAddress`]: names such as `module.web.file.motd` with an instance key;
 //! - [`Schema`]: what a resource type accepts and computes;
-//! - [`Provider`] and [`ProviderFactory`]: the one trait every backend implements;
+//! - [`Provider`] and [`ProviderFactory`]: the one trait every backend implements,
+//!   and [`ProviderKey`], which configuration of a provider manages a resource;
 //! - [`state`]: recorded state, its versioned file format and the local store;
 //! - [`plan`]: the changes a plan proposes, and the saved-plan file format.
 //!
@@ -14,6 +15,7 @@
 mod address;
 pub mod plan;
 mod provider;
+mod provider_key;
 mod schema;
 pub mod state;
 mod types;
@@ -24,6 +26,7 @@ pub use provider::{
     ExecOutput, OperationContext, Provider, ProviderError, ProviderErrorKind, ProviderFactory, ProviderRegistry,
     ProviderSchema, ReadRequest, Refined,
 };
+pub use provider_key::ProviderKey;
 pub use schema::{AttributeSchema, BlockNesting, BlockSchema, Schema};
 pub use types::Type;
 pub use value::{PathStep, Value, ValuePath};

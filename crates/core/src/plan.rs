@@ -43,7 +43,7 @@ pub enum ChangeReason {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceChange {
     pub address: ResourceAddress,
-    pub provider: String,
+    pub provider: crate::ProviderKey,
     pub action: Action,
     /// Refreshed prior attributes; `None` when creating.
     pub before: Option<Value>,
@@ -323,7 +323,7 @@ impl Plan {
                 .iter()
                 .map(|c| ChangeV1 {
                     address: c.address.to_string(),
-                    provider: c.provider.clone(),
+                    provider: c.provider.to_string(),
                     action: c.action,
                     before: c.before.as_ref().map(EncodedValue::encode),
                     after: c.after.as_ref().map(EncodedValue::encode),
@@ -395,7 +395,7 @@ impl Plan {
                 .map(|c| {
                     Ok(ResourceChange {
                         address: parse_address(&c.address)?,
-                        provider: c.provider,
+                        provider: crate::ProviderKey::parse(&c.provider),
                         action: c.action,
                         before: c.before.map(EncodedValue::decode),
                         after: c.after.map(EncodedValue::decode),

@@ -280,6 +280,41 @@ impl Value {
         }
     }
 
+    /// The string attribute `key` of an object; `""` when it is absent, null
+    /// or not a string. Sensitive marks are looked through.
+    pub fn text(&self, key: &str) -> &str {
+        self.get(key).and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The string attribute `key`, `None` when it is absent, not a string, or empty.
+    pub fn non_empty_text(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+
+    /// The strings of the list attribute `key` (elements that are not strings
+    /// left out; empty when absent).
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .and_then(Value::as_list)
+            .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sets attribute `key` of an object; any other value is left as it is.
+    pub fn set(&mut self, key: &str, value: Value) {
+        if let Value::Object(map) = self {
+            map.insert(key.to_string(), value);
+        }
+    }
+
+    /// The id a backend gave the object this state describes (its `id`
+    /// attribute); an error naming `system` when none was recorded.
+    pub fn recorded_id(&self, system: &str) -> Result<String, crate::ProviderError> {
+        self.non_empty_text("id")
+            .map(str::to_string)
+            .ok_or_else(|| crate::ProviderError::failed(format!("state records no {system} id for this object")))
+    }
+
     /// The name of the value's type as users see it in messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -439,6 +474,26 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accessors_look_through_secrets_and_default_to_nothing() {
+        let mut value = Value::object([
+            ("name", Value::string("web").sensitive()),
+            ("empty", Value::string("")),
+            ("groups", Value::List(vec![Value::string("a"), Value::Number(1.0), Value::string("b").sensitive()])),
+            ("id", Value::string("i-1")),
+        ]);
+        assert_eq!((value.text("name"), value.text("missing"), value.text("groups")), ("web", "", ""));
+        assert_eq!((value.non_empty_text("empty"), value.non_empty_text("name")), (None, Some("web")));
+        assert_eq!(value.strings("groups"), ["a", "b"]);
+        assert_eq!(value.recorded_id("AWS").expect("an id"), "i-1");
+        value.set("id", Value::Null);
+        let error = value.recorded_id("AWS").expect_err("no id");
+        assert_eq!(error.message, "state records no AWS id for this object");
+        let mut not_an_object = Value::string("x");
+        not_an_object.set("id", Value::Null);
+        assert_eq!(not_an_object, Value::string("x"));
+    }
 
     #[test]
     fn redact_takes_every_secret_out_of_a_message() {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use infra_core::{InstanceKey, ResourceAddress, Schema, Type, Value};
 use infra_lang::{Config, Host, ModuleId, Resource, eval, eval_body};
-use infra_syntax::Diagnostic;
+use infra_syntax::ast::Expr;
+use infra_syntax::{Code, Diagnostic};
 
 use crate::graph::Node;
 use crate::scope::{ModuleScope, Repetition, Values};
@@ -48,21 +49,18 @@ impl<'a> Evaluator<'a> {
             }
             (None, None) => {
                 return Err(vec![
-                    Diagnostic::error(
-                        "infra::missing_variable",
-                        format!("no value for the required variable `{name}`"),
-                    )
-                    .with_label(variable.name.span, "declared here without a default")
-                    .with_help(format!(
-                        "pass `-var {name}=...`, put `{name} = ...` in a `-var-file`, or set INFRA_VAR_{name}"
-                    )),
+                    Diagnostic::error(Code::MissingVariable, format!("no value for the required variable `{name}`"))
+                        .with_label(variable.name.span, "declared here without a default")
+                        .with_help(format!(
+                            "pass `-var {name}=...`, put `{name} = ...` in a `-var-file`, or set INFRA_VAR_{name}"
+                        )),
                 ]);
             }
         };
         let value = variable.ty.convert(value).map_err(|found| {
             vec![
                 Diagnostic::error(
-                    "infra::type_mismatch",
+                    Code::TypeMismatch,
                     format!("variable `{name}` must be {}, found {found}", variable.ty),
                 )
                 .with_label(span, format!("expected {}", variable.ty)),
@@ -82,7 +80,7 @@ impl<'a> Evaluator<'a> {
         let mut own = Values::default();
         own.set(Node::Variable(m, name.to_string()), value.clone());
         let scope = self.scope(&own, m, Repetition::Single);
-        let errors = false_conditions(&scope, &variable.validations, "infra::validation", &|message| {
+        let errors = false_conditions(&scope, &variable.validations, Code::Validation, &|message| {
             format!("invalid value for `var.{name}`: {message}")
         });
         if errors.is_empty() { Ok(()) } else { Err(errors) }
@@ -95,7 +93,7 @@ impl<'a> Evaluator<'a> {
         let check = &self.config.modules[m].checks[name];
         let scope = self.scope(values, m, Repetition::Single);
         let prefix: String = self.config.modules[m].path.iter().map(|p| format!("module.{p}.")).collect();
-        let errors = false_conditions(&scope, &check.asserts, "infra::check", &|message| {
+        let errors = false_conditions(&scope, &check.asserts, Code::Check, &|message| {
             format!("check `{prefix}{name}` failed: {message}")
         });
         if errors.is_empty() { Ok(Value::Null) } else { Err(errors) }
@@ -142,7 +140,7 @@ impl<'a> Evaluator<'a> {
         let value = eval(&output.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])?;
         if m == 0 && value.contains_sensitive() && !output.sensitive {
             return Err(vec![
-                Diagnostic::error("infra::sensitive_output", format!("output `{name}` would show a sensitive value"))
+                Diagnostic::error(Code::SensitiveOutput, format!("output `{name}` would show a sensitive value"))
                     .with_label(output.value.span, "this value is sensitive")
                     .with_help("add `sensitive = true` to the output to keep it out of plans and logs"),
             ]);
@@ -150,8 +148,13 @@ impl<'a> Evaluator<'a> {
         Ok(if output.sensitive { value.sensitive() } else { value })
     }
 
-    pub fn provider_config(&self, values: &Values, key: &str, schema: &Schema) -> Result<Value, Vec<Diagnostic>> {
-        let block = self.config.root().providers.iter().find(|p| p.reference.key() == key);
+    pub fn provider_config(
+        &self,
+        values: &Values,
+        key: &infra_core::ProviderKey,
+        schema: &Schema,
+    ) -> Result<Value, Vec<Diagnostic>> {
+        let block = self.config.root().providers.iter().find(|p| p.reference.key() == *key);
         let scope = self.scope(values, 0, Repetition::Single);
         match block {
             Some(b) => eval_body(&b.body, schema, &scope, &[], b.span, &format!("provider `{key}`")),
@@ -170,88 +173,12 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
         let scope = self.scope(values, m, Repetition::Single);
         if let Some(count) = &resource.count {
-            let v = eval(count, &scope).map_err(|d| vec![d])?;
-            return match Type::Number.convert(v.unmark().0) {
-                Ok(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => {
-                    Ok((0..n as u64).map(Repetition::Count).collect())
-                }
-                Ok(Value::Unknown) => Err(vec![unknown_expansion(count.span, "count")]),
-                _ => Err(vec![
-                    Diagnostic::error("infra::count", "`count` must be a whole number ≥ 0")
-                        .with_label(count.span, "not a count"),
-                ]),
-            };
+            let value = eval(count, &scope).map_err(|d| vec![d])?;
+            return count_repetitions(count, value).map_err(|d| vec![d]);
         }
         if let Some(for_each) = &resource.for_each {
-            let v = eval(for_each, &scope).map_err(|d| vec![d])?;
-            if !v.is_wholly_known() {
-                return Err(vec![unknown_expansion(for_each.span, "for_each")]);
-            }
-            let keys_secret = match &v {
-                Value::Sensitive(_) => true,
-                Value::List(items) => items.iter().any(Value::contains_sensitive),
-                _ => false,
-            };
-            if keys_secret {
-                return Err(vec![
-                    Diagnostic::error("infra::for_each", "`for_each` cannot take its keys from a sensitive value")
-                        .with_label(for_each.span, "sensitive")
-                        .with_help("keys become part of resource addresses, which every plan shows; key by a name that is not secret and keep the secret in the value"),
-                ]);
-            }
-            let sensitive = v.contains_sensitive();
-            let (v, _) = v.unmark();
-            return match v {
-                Value::Object(map) => Ok(map
-                    .into_iter()
-                    .map(|(k, v)| Repetition::Each(k, if sensitive { v.sensitive() } else { v }))
-                    .collect()),
-                Value::List(items) => {
-                    let mut keys = Vec::new();
-                    for item in items {
-                        match item {
-                            Value::String(s) => keys.push(Repetition::Each(s.clone(), Value::String(s))),
-                            other => {
-                                return Err(vec![
-                                    Diagnostic::error(
-                                        "infra::for_each",
-                                        format!("`for_each` over a list needs strings, found a {}", other.type_name()),
-                                    )
-                                    .with_label(for_each.span, "use a map, or a list of strings"),
-                                ]);
-                            }
-                        }
-                    }
-                    keys.sort_by_key(|a| a.key());
-                    let mut repeated: Vec<String> = keys
-                        .windows(2)
-                        .filter_map(|w| match (&w[0], &w[1]) {
-                            (Repetition::Each(a, _), Repetition::Each(b, _)) if a == b => Some(format!("{a:?}")),
-                            _ => None,
-                        })
-                        .collect();
-                    repeated.dedup();
-                    if !repeated.is_empty() {
-                        // Each key is one instance: two equal keys would silently be one.
-                        return Err(vec![
-                            Diagnostic::error(
-                                "infra::for_each",
-                                format!("`for_each` over a list repeats {}", repeated.join(", ")),
-                            )
-                            .with_label(for_each.span, "each key makes one instance")
-                            .with_help("remove the repeats, or write `toset(...)` to drop them on purpose"),
-                        ]);
-                    }
-                    Ok(keys)
-                }
-                other => Err(vec![
-                    Diagnostic::error(
-                        "infra::for_each",
-                        format!("`for_each` needs a map or a list of strings, found a {}", other.type_name()),
-                    )
-                    .with_label(for_each.span, "not a collection"),
-                ]),
-            };
+            let value = eval(for_each, &scope).map_err(|d| vec![d])?;
+            return each_repetitions(for_each, value).map_err(|d| vec![d]);
         }
         Ok(vec![Repetition::Single])
     }
@@ -275,7 +202,7 @@ impl<'a> Evaluator<'a> {
                 !schema.attributes.contains_key(i.name.as_str()) && !schema.blocks.contains_key(i.name.as_str())
             })
             .map(|i| {
-                let d = Diagnostic::error("infra::ignore_changes", format!("{what} has no attribute `{}`", i.name))
+                let d = Diagnostic::error(Code::IgnoreChanges, format!("{what} has no attribute `{}`", i.name))
                     .with_label(i.span, "not an attribute of this resource");
                 match infra_lang::did_you_mean(&i.name, schema.attributes.keys().copied()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
@@ -299,7 +226,7 @@ impl<'a> Evaluator<'a> {
 }
 
 fn unknown_expansion(span: infra_syntax::Span, what: &str) -> Diagnostic {
-    Diagnostic::error("infra::unknown_expansion", format!("`{what}` depends on values known only after apply"))
+    Diagnostic::error(Code::UnknownExpansion, format!("`{what}` depends on values known only after apply"))
         .with_label(span, "not known at plan time")
         .with_help("base it on variables and locals, or apply the resources it depends on first with `-target`")
 }
@@ -323,12 +250,90 @@ pub fn aggregate(resource: &Resource, instances: Vec<(InstanceKey, Value)>) -> V
     }
 }
 
+/// The instances `count = <value>` asks for.
+fn count_repetitions(count: &Expr, value: Value) -> Result<Vec<Repetition>, Diagnostic> {
+    match Type::Number.convert(value.unmark().0) {
+        Ok(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => Ok((0..n as u64).map(Repetition::Count).collect()),
+        Ok(Value::Unknown) => Err(unknown_expansion(count.span, "count")),
+        _ => {
+            Err(Diagnostic::error(Code::Count, "`count` must be a whole number ≥ 0")
+                .with_label(count.span, "not a count"))
+        }
+    }
+}
+
+/// The instances `for_each = <value>` asks for: one per key of a map, or per
+/// string of a list, in key order.
+fn each_repetitions(for_each: &Expr, value: Value) -> Result<Vec<Repetition>, Diagnostic> {
+    if !value.is_wholly_known() {
+        return Err(unknown_expansion(for_each.span, "for_each"));
+    }
+    let keys_secret = match &value {
+        Value::Sensitive(_) => true,
+        Value::List(items) => items.iter().any(Value::contains_sensitive),
+        _ => false,
+    };
+    if keys_secret {
+        return Err(Diagnostic::error(Code::ForEach, "`for_each` cannot take its keys from a sensitive value")
+            .with_label(for_each.span, "sensitive")
+            .with_help(
+                "keys become part of resource addresses, which every plan shows; key by a name that is not secret \
+                 and keep the secret in the value",
+            ));
+    }
+    let sensitive = value.contains_sensitive();
+    match value.unmark().0 {
+        Value::Object(map) => {
+            Ok(map.into_iter().map(|(k, v)| Repetition::Each(k, if sensitive { v.sensitive() } else { v })).collect())
+        }
+        Value::List(items) => list_repetitions(for_each, items),
+        other => Err(Diagnostic::error(
+            Code::ForEach,
+            format!("`for_each` needs a map or a list of strings, found a {}", other.type_name()),
+        )
+        .with_label(for_each.span, "not a collection")),
+    }
+}
+
+/// `for_each` over a list: strings only, none repeated (each key is one
+/// instance, so two equal keys would silently be one).
+fn list_repetitions(for_each: &Expr, items: Vec<Value>) -> Result<Vec<Repetition>, Diagnostic> {
+    let mut keys = Vec::new();
+    for item in items {
+        match item {
+            Value::String(s) => keys.push(Repetition::Each(s.clone(), Value::String(s))),
+            other => {
+                return Err(Diagnostic::error(
+                    Code::ForEach,
+                    format!("`for_each` over a list needs strings, found a {}", other.type_name()),
+                )
+                .with_label(for_each.span, "use a map, or a list of strings"));
+            }
+        }
+    }
+    keys.sort_by_key(|a| a.key());
+    let mut repeated: Vec<String> = keys
+        .windows(2)
+        .filter_map(|w| match (&w[0], &w[1]) {
+            (Repetition::Each(a, _), Repetition::Each(b, _)) if a == b => Some(format!("{a:?}")),
+            _ => None,
+        })
+        .collect();
+    repeated.dedup();
+    if repeated.is_empty() {
+        return Ok(keys);
+    }
+    Err(Diagnostic::error(Code::ForEach, format!("`for_each` over a list repeats {}", repeated.join(", ")))
+        .with_label(for_each.span, "each key makes one instance")
+        .with_help("remove the repeats, or write `toset(...)` to drop them on purpose"))
+}
+
 /// The conditions that are false (or not bools), each as a diagnostic with its
 /// error message, worded by `failure`. Unknown conditions pass.
 fn false_conditions(
     scope: &dyn infra_lang::Scope,
     conditions: &[infra_lang::Validation],
-    code: &'static str,
+    code: Code,
     failure: &dyn Fn(&str) -> String,
 ) -> Vec<Diagnostic> {
     let mut errors = Vec::new();

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use infra_core::ProviderRegistry;
+use infra_core::{ProviderKey, ProviderRegistry};
 use infra_lang::{Config, ModuleId, ProviderRef, Reference, did_you_mean, references};
 use infra_syntax::ast::Expr;
-use infra_syntax::{Diagnostic, Span};
+use infra_syntax::{Code, Diagnostic, Span};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -22,14 +22,14 @@ pub enum Node {
     /// A resource as written (before `count` / `for_each` expansion).
     Resource(ModuleId, String, String),
     /// A provider configuration, by key (`local`, `local.alias`).
-    Provider(String),
+    Provider(ProviderKey),
 }
 
 pub struct Graph {
     pub graph: DiGraph<Node, ()>,
     pub index: HashMap<Node, NodeIndex>,
     /// The provider key chosen for each resource.
-    pub resource_provider: HashMap<(ModuleId, String, String), String>,
+    pub resource_provider: HashMap<(ModuleId, String, String), ProviderKey>,
 }
 
 impl Graph {
@@ -41,6 +41,69 @@ impl Graph {
     pub fn topological(&self) -> Vec<NodeIndex> {
         petgraph::algo::toposort(&self.graph, None).unwrap_or_default()
     }
+
+    /// The node of the resource block an instance address belongs to.
+    pub fn resource_node(&self, config: &Config, address: &infra_core::ResourceAddress) -> Option<NodeIndex> {
+        let m = config.modules.iter().position(|module| module.path == address.module)?;
+        self.node(&Node::Resource(m, address.kind.clone(), address.name.clone()))
+    }
+}
+
+/// A reference to something not declared, with "did you mean" among `candidates`.
+fn unknown_reference(span: Span, what: &str, candidates: &[String], help_fallback: String) -> Diagnostic {
+    let d = Diagnostic::error(Code::UnknownReference, format!("unknown reference `{what}`"))
+        .with_label(span, "not declared");
+    let leaf = what.rsplit('.').next().unwrap_or(what);
+    let suggestion = did_you_mean(what, candidates.iter().map(String::as_str))
+        .or_else(|| did_you_mean(leaf, candidates.iter().map(String::as_str)));
+    match suggestion {
+        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+        None => d.with_help(help_fallback),
+    }
+}
+
+/// `count.index`, `each.*`, `path.*` and `env.*`: checked where they are used;
+/// they name no node.
+fn meta_reference(reference: &Reference, span: Span, ctx: Context) -> Result<Vec<NodeIndex>, Diagnostic> {
+    match reference {
+        Reference::CountIndex if !ctx.has_count => {
+            Err(Diagnostic::error(Code::CountOutside, "`count.index` is only available in a resource with `count`")
+                .with_label(span, "no `count` here"))
+        }
+        Reference::EachKey | Reference::EachValue if !ctx.has_each => Err(Diagnostic::error(
+            Code::EachOutside,
+            "`each.key` and `each.value` are only available in a resource with `for_each`",
+        )
+        .with_label(span, "no `for_each` here")),
+        Reference::Path(p) if !matches!(p.as_str(), "module" | "root" | "cwd") => {
+            Err(Diagnostic::error(Code::UnknownReference, format!("unknown reference `path.{p}`"))
+                .with_label(span, "not declared")
+                .with_help("available: path.module, path.root, path.cwd"))
+        }
+        Reference::Env(attr) if attr != "name" => {
+            Err(Diagnostic::error(Code::UnknownReference, format!("unknown reference `env.{attr}`"))
+                .with_label(span, "not declared")
+                .with_help("available: env.name, the environment being planned (`infra env`)"))
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A module input the child module does not declare.
+fn undeclared_input(
+    call: &infra_lang::ModuleCall,
+    input: &infra_syntax::ast::Attribute,
+    child: &infra_lang::Module,
+) -> Diagnostic {
+    let d = Diagnostic::error(
+        Code::UnknownVariable,
+        format!("module `{}` has no variable `{}`", call.name.name, input.name.name),
+    )
+    .with_label(input.name.span, "not declared in the module");
+    let help = did_you_mean(&input.name.name, child.variables.keys().map(String::as_str))
+        .map(|s| format!("did you mean `{s}`?"))
+        .unwrap_or_else(|| format!("declare `variable \"{}\" {{}}` in {}", input.name.name, child.dir.display()));
+    d.with_help(help)
 }
 
 /// How a node reads in messages: `var.region`, `file.motd`, `module.web.local.x`.
@@ -62,7 +125,7 @@ struct Builder<'a> {
     graph: DiGraph<Node, ()>,
     index: HashMap<Node, NodeIndex>,
     spans: HashMap<NodeIndex, Span>,
-    resource_provider: HashMap<(ModuleId, String, String), String>,
+    resource_provider: HashMap<(ModuleId, String, String), ProviderKey>,
     edges: std::collections::HashSet<(NodeIndex, NodeIndex)>,
     errors: Vec<Diagnostic>,
 }
@@ -124,9 +187,8 @@ impl Builder<'_> {
         }
         for p in &self.config.root().providers {
             if self.registry.get(&p.reference.name).is_none() {
-                let d =
-                    Diagnostic::error("infra::unknown_provider", format!("unknown provider `{}`", p.reference.name))
-                        .with_label(p.span, "no such provider");
+                let d = Diagnostic::error(Code::UnknownProvider, format!("unknown provider `{}`", p.reference.name))
+                    .with_label(p.span, "no such provider");
                 let help = match did_you_mean(&p.reference.name, self.registry.names()) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("available providers: {}", self.registry.names().collect::<Vec<_>>().join(", ")),
@@ -140,7 +202,7 @@ impl Builder<'_> {
             if m != 0 {
                 for p in &module.providers {
                     self.errors.push(
-                        Diagnostic::error("infra::module_provider", "provider blocks belong in the root configuration")
+                        Diagnostic::error(Code::ModuleProvider, "provider blocks belong in the root configuration")
                             .with_label(p.span, "inside a module")
                             .with_help("configure providers once at the root; modules use them by name"),
                     );
@@ -160,109 +222,112 @@ impl Builder<'_> {
     fn add_edges(&mut self) {
         let config = self.config;
         for (m, module) in config.modules.iter().enumerate() {
-            let plain = Context { module: m, has_count: false, has_each: false };
-            for (name, local) in &module.locals {
-                let to = self.index[&Node::Local(m, name.clone())];
-                self.depend_on_expr(to, &local.value, plain);
-            }
-            for (name, output) in &module.outputs {
-                let to = self.index[&Node::Output(m, name.clone())];
-                self.depend_on_expr(to, &output.value, plain);
-                for d in &output.depends_on {
-                    self.depend_on_expr(to, d, plain);
-                }
-            }
-            for (name, check) in &module.checks {
-                let to = self.index[&Node::Check(m, name.clone())];
-                for assert in &check.asserts {
-                    self.depend_on_expr(to, &assert.condition, plain);
-                    self.depend_on_expr(to, &assert.error_message, plain);
-                }
-            }
-            for (name, variable) in &module.variables {
-                if let Some(default) = &variable.default {
-                    for (_, span) in references(default) {
-                        self.errors.push(
-                            Diagnostic::error(
-                                "infra::variable_default",
-                                format!("the default of `var.{name}` cannot refer to anything"),
-                            )
-                            .with_label(span, "a reference")
-                            .with_help("defaults are constants; use a local value to combine variables"),
-                        );
-                    }
-                }
-            }
+            self.add_value_edges(m, module);
+            self.check_variable_defaults(module);
             for call in module.calls.values() {
-                let Some(child) = call.module else { continue };
-                let child_module = &config.modules[child];
-                for input in &call.inputs {
-                    let Some(&to) = self.index.get(&Node::Variable(child, input.name.name.clone())) else {
-                        let d = Diagnostic::error(
-                            "infra::unknown_variable",
-                            format!("module `{}` has no variable `{}`", call.name.name, input.name.name),
-                        )
-                        .with_label(input.name.span, "not declared in the module");
-                        let help = did_you_mean(&input.name.name, child_module.variables.keys().map(String::as_str))
-                            .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_else(|| {
-                                format!(
-                                    "declare `variable \"{}\" {{}}` in {}",
-                                    input.name.name,
-                                    child_module.dir.display()
-                                )
-                            });
-                        self.errors.push(d.with_help(help));
-                        continue;
-                    };
-                    self.depend_on_expr(to, &input.value, plain);
-                }
-                for (name, variable) in &child_module.variables {
-                    if variable.default.is_none() && !call.inputs.iter().any(|i| &i.name.name == name) {
-                        self.errors.push(
-                            Diagnostic::error(
-                                "infra::missing_variable",
-                                format!("module `{}` needs a value for `{name}`", call.name.name),
-                            )
-                            .with_label(call.name.span, format!("add `{name} = ...` here"))
-                            .with_label(variable.name.span, "declared here without a default"),
-                        );
-                    }
-                }
-                for d in &call.depends_on {
-                    let resources: Vec<NodeIndex> = child_module
-                        .resources
-                        .keys()
-                        .map(|(k, n)| self.index[&Node::Resource(child, k.clone(), n.clone())])
-                        .collect();
-                    for to in resources {
-                        self.depend_on_expr(to, d, plain);
-                    }
-                }
+                self.add_call_edges(m, call);
             }
             for ((kind, name), resource) in &module.resources {
-                let to = self.index[&Node::Resource(m, kind.clone(), name.clone())];
-                let ctx =
-                    Context { module: m, has_count: resource.count.is_some(), has_each: resource.for_each.is_some() };
-                if let Some(count) = &resource.count {
-                    self.depend_on_expr(to, count, plain);
-                }
-                if let Some(for_each) = &resource.for_each {
-                    self.depend_on_expr(to, for_each, plain);
-                }
-                self.depend_on_body(to, &resource.body, ctx);
-                for d in &resource.depends_on {
-                    self.depend_on_expr(to, d, plain);
-                }
-                self.choose_provider(m, resource, to);
+                self.add_resource_edges(m, kind, name, resource);
             }
         }
-        let root = &config.root();
-        for p in &root.providers {
+        for p in &config.root().providers {
             if let Some(&to) = self.index.get(&Node::Provider(p.reference.key())) {
                 self.depend_on_body(to, &p.body, Context { module: 0, has_count: false, has_each: false });
             }
         }
+    }
+
+    /// Locals, outputs and checks depend on what their expressions read.
+    fn add_value_edges(&mut self, m: ModuleId, module: &infra_lang::Module) {
+        let plain = Context { module: m, has_count: false, has_each: false };
+        for (name, local) in &module.locals {
+            let to = self.index[&Node::Local(m, name.clone())];
+            self.depend_on_expr(to, &local.value, plain);
+        }
+        for (name, output) in &module.outputs {
+            let to = self.index[&Node::Output(m, name.clone())];
+            self.depend_on_expr(to, &output.value, plain);
+            for d in &output.depends_on {
+                self.depend_on_expr(to, d, plain);
+            }
+        }
+        for (name, check) in &module.checks {
+            let to = self.index[&Node::Check(m, name.clone())];
+            for assert in &check.asserts {
+                self.depend_on_expr(to, &assert.condition, plain);
+                self.depend_on_expr(to, &assert.error_message, plain);
+            }
+        }
+    }
+
+    /// A variable's default is a constant: it may refer to nothing.
+    fn check_variable_defaults(&mut self, module: &infra_lang::Module) {
+        for (name, variable) in &module.variables {
+            let Some(default) = &variable.default else { continue };
+            for (_, span) in references(default) {
+                self.errors.push(
+                    Diagnostic::error(
+                        Code::VariableDefault,
+                        format!("the default of `var.{name}` cannot refer to anything"),
+                    )
+                    .with_label(span, "a reference")
+                    .with_help("defaults are constants; use a local value to combine variables"),
+                );
+            }
+        }
+    }
+
+    /// A module call: each input feeds the child's variable, every variable
+    /// without a default must be given, and `depends_on` holds back every
+    /// resource of the child.
+    fn add_call_edges(&mut self, m: ModuleId, call: &infra_lang::ModuleCall) {
+        let Some(child) = call.module else { return };
+        let plain = Context { module: m, has_count: false, has_each: false };
+        let child_module = &self.config.modules[child];
+        for input in &call.inputs {
+            match self.index.get(&Node::Variable(child, input.name.name.clone())) {
+                Some(&to) => self.depend_on_expr(to, &input.value, plain),
+                None => self.errors.push(undeclared_input(call, input, child_module)),
+            }
+        }
+        for (name, variable) in &child_module.variables {
+            if variable.default.is_none() && !call.inputs.iter().any(|i| &i.name.name == name) {
+                self.errors.push(
+                    Diagnostic::error(
+                        Code::MissingVariable,
+                        format!("module `{}` needs a value for `{name}`", call.name.name),
+                    )
+                    .with_label(call.name.span, format!("add `{name} = ...` here"))
+                    .with_label(variable.name.span, "declared here without a default"),
+                );
+            }
+        }
+        for d in &call.depends_on {
+            let resources: Vec<NodeIndex> = child_module
+                .resources
+                .keys()
+                .map(|(k, n)| self.index[&Node::Resource(child, k.clone(), n.clone())])
+                .collect();
+            for to in resources {
+                self.depend_on_expr(to, d, plain);
+            }
+        }
+    }
+
+    /// A resource depends on what its meta-arguments and body read, and on its provider.
+    fn add_resource_edges(&mut self, m: ModuleId, kind: &str, name: &str, resource: &infra_lang::Resource) {
+        let to = self.index[&Node::Resource(m, kind.to_string(), name.to_string())];
+        let plain = Context { module: m, has_count: false, has_each: false };
+        let ctx = Context { module: m, has_count: resource.count.is_some(), has_each: resource.for_each.is_some() };
+        for meta in resource.count.iter().chain(&resource.for_each) {
+            self.depend_on_expr(to, meta, plain);
+        }
+        self.depend_on_body(to, &resource.body, ctx);
+        for d in &resource.depends_on {
+            self.depend_on_expr(to, d, plain);
+        }
+        self.choose_provider(m, resource, to);
     }
 
     fn depend_on_body(&mut self, to: NodeIndex, body: &infra_syntax::ast::Body, ctx: Context) {
@@ -279,7 +344,7 @@ impl Builder<'_> {
         let offered_by = self.registry.providers_of(kind);
         let chosen = match (&resource.provider, offered_by.as_slice()) {
             (_, []) => {
-                let d = Diagnostic::error("infra::unknown_resource_type", format!("unknown resource type `{kind}`"))
+                let d = Diagnostic::error(Code::UnknownResourceType, format!("unknown resource type `{kind}`"))
                     .with_label(resource.kind.span, "no provider offers this type");
                 let types = self.registry.resource_types();
                 let help = match did_you_mean(kind, types.iter().copied()) {
@@ -293,7 +358,7 @@ impl Builder<'_> {
                 if !offered.contains(&reference.name.as_str()) {
                     self.errors.push(
                         Diagnostic::error(
-                            "infra::provider_mismatch",
+                            Code::ProviderMismatch,
                             format!("provider `{}` does not offer `{kind}`", reference.name),
                         )
                         .with_label(*span, "wrong provider")
@@ -319,7 +384,7 @@ impl Builder<'_> {
                     return self.attach_provider(m, resource, to, reference, None);
                 }
                 self.errors.push(
-                    Diagnostic::error("infra::ambiguous_provider", format!("several providers offer `{kind}`"))
+                    Diagnostic::error(Code::AmbiguousProvider, format!("several providers offer `{kind}`"))
                         .with_label(resource.kind.span, "which one?")
                         .with_help(format!("add `provider = NAME` with one of: {}", several.join(", "))),
                 );
@@ -345,7 +410,7 @@ impl Builder<'_> {
             None if reference.alias.is_none() => self.add(Node::Provider(key.clone()), resource.kind.span),
             None => {
                 self.errors.push(
-                    Diagnostic::error("infra::unknown_provider", format!("no provider configuration `{key}`"))
+                    Diagnostic::error(Code::UnknownProvider, format!("no provider configuration `{key}`"))
                         .with_label(span.unwrap_or(resource.kind.span), "not configured")
                         .with_help(format!(
                             "add `provider \"{}\" {{ alias = \"{}\" }}` at the root",
@@ -372,100 +437,14 @@ impl Builder<'_> {
 
     /// The nodes a reference reads, or a diagnostic when it names nothing.
     fn resolve(&mut self, reference: &Reference, span: Span, ctx: Context) -> Option<Vec<NodeIndex>> {
-        let config = self.config;
-        let module = &config.modules[ctx.module];
-        let m = ctx.module;
-        let unknown = |what: String, candidates: Vec<String>, help_fallback: String| {
-            let d = Diagnostic::error("infra::unknown_reference", format!("unknown reference `{what}`"))
-                .with_label(span, "not declared");
-            let leaf = what.rsplit('.').next().unwrap_or(&what).to_string();
-            let suggestion = did_you_mean(&what, candidates.iter().map(String::as_str))
-                .or_else(|| did_you_mean(&leaf, candidates.iter().map(String::as_str)));
-            match suggestion {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(help_fallback),
-            }
-        };
         let found = match reference {
-            Reference::Var(name) => {
-                self.index.get(&Node::Variable(m, name.clone())).map(|i| vec![*i]).ok_or_else(|| {
-                    unknown(
-                        format!("var.{name}"),
-                        module.variables.keys().map(|k| format!("var.{k}")).collect(),
-                        format!("declare it with `variable \"{name}\" {{}}`"),
-                    )
-                })
+            Reference::Var(_) | Reference::Local(_) | Reference::Resource { .. } => {
+                self.resolve_named(reference, span, ctx.module)
             }
-            Reference::Local(name) => {
-                self.index.get(&Node::Local(m, name.clone())).map(|i| vec![*i]).ok_or_else(|| {
-                    unknown(
-                        format!("local.{name}"),
-                        module.locals.keys().map(|k| format!("local.{k}")).collect(),
-                        format!("define it in a `locals {{ {name} = ... }}` block"),
-                    )
-                })
+            Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => {
+                self.resolve_module(reference, name, span, ctx.module)?
             }
-            Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => match module.calls.get(name) {
-                None => Err(unknown(
-                    format!("module.{name}"),
-                    module.calls.keys().map(|k| format!("module.{k}")).collect(),
-                    format!("add a `module \"{name}\" {{ source = \"...\" }}` block"),
-                )),
-                Some(call) => {
-                    let child = call.module?;
-                    let outputs = &config.modules[child].outputs;
-                    match reference {
-                        Reference::ModuleOutput { output, .. } => match outputs.get(output) {
-                            Some(_) => Ok(vec![self.index[&Node::Output(child, output.clone())]]),
-                            None => Err(unknown(
-                                format!("module.{name}.{output}"),
-                                outputs.keys().map(|k| format!("module.{name}.{k}")).collect(),
-                                format!("the module declares no `output \"{output}\"`"),
-                            )),
-                        },
-                        _ => Ok(outputs.keys().map(|o| self.index[&Node::Output(child, o.clone())]).collect()),
-                    }
-                }
-            },
-            Reference::Resource { kind, name } => {
-                match self.index.get(&Node::Resource(m, kind.clone(), name.clone())) {
-                    Some(i) => Ok(vec![*i]),
-                    None => Err(unknown(
-                        format!("{kind}.{name}"),
-                        module.resources.keys().map(|(k, n)| format!("{k}.{n}")).collect(),
-                        if self.registry.providers_of(kind).is_empty() {
-                            format!("`{kind}` is neither a resource type nor a known name (var, local, module, ...)")
-                        } else {
-                            format!("declare it with `{kind} \"{name}\" {{ ... }}`")
-                        },
-                    )),
-                }
-            }
-            Reference::CountIndex if !ctx.has_count => Err(Diagnostic::error(
-                "infra::count_outside",
-                "`count.index` is only available in a resource with `count`",
-            )
-            .with_label(span, "no `count` here")),
-            Reference::EachKey | Reference::EachValue if !ctx.has_each => Err(Diagnostic::error(
-                "infra::each_outside",
-                "`each.key` and `each.value` are only available in a resource with `for_each`",
-            )
-            .with_label(span, "no `for_each` here")),
-            Reference::Path(p) if !matches!(p.as_str(), "module" | "root" | "cwd") => {
-                Err(Diagnostic::error("infra::unknown_reference", format!("unknown reference `path.{p}`"))
-                    .with_label(span, "not declared")
-                    .with_help("available: path.module, path.root, path.cwd"))
-            }
-            Reference::Env(attr) if attr != "name" => {
-                Err(Diagnostic::error("infra::unknown_reference", format!("unknown reference `env.{attr}`"))
-                    .with_label(span, "not declared")
-                    .with_help("available: env.name, the environment being planned (`infra env`)"))
-            }
-            Reference::CountIndex
-            | Reference::EachKey
-            | Reference::EachValue
-            | Reference::Path(_)
-            | Reference::Env(_) => Ok(Vec::new()),
+            _ => meta_reference(reference, span, ctx),
         };
         match found {
             Ok(nodes) => Some(nodes),
@@ -476,6 +455,67 @@ impl Builder<'_> {
         }
     }
 
+    /// `var.x`, `local.x` and `TYPE.NAME` in module `m`.
+    fn resolve_named(&self, reference: &Reference, span: Span, m: ModuleId) -> Result<Vec<NodeIndex>, Diagnostic> {
+        let module = &self.config.modules[m];
+        let (node, what, candidates, help) = match reference {
+            Reference::Var(name) => (
+                Node::Variable(m, name.clone()),
+                format!("var.{name}"),
+                module.variables.keys().map(|k| format!("var.{k}")).collect(),
+                format!("declare it with `variable \"{name}\" {{}}`"),
+            ),
+            Reference::Local(name) => (
+                Node::Local(m, name.clone()),
+                format!("local.{name}"),
+                module.locals.keys().map(|k| format!("local.{k}")).collect(),
+                format!("define it in a `locals {{ {name} = ... }}` block"),
+            ),
+            Reference::Resource { kind, name } => (
+                Node::Resource(m, kind.clone(), name.clone()),
+                format!("{kind}.{name}"),
+                module.resources.keys().map(|(k, n)| format!("{k}.{n}")).collect::<Vec<_>>(),
+                if self.registry.providers_of(kind).is_empty() {
+                    format!("`{kind}` is neither a resource type nor a known name (var, local, module, ...)")
+                } else {
+                    format!("declare it with `{kind} \"{name}\" {{ ... }}`")
+                },
+            ),
+            _ => return Ok(Vec::new()),
+        };
+        self.index.get(&node).map(|i| vec![*i]).ok_or_else(|| unknown_reference(span, &what, &candidates, help))
+    }
+
+    /// `module.NAME` (all its outputs) or `module.NAME.OUTPUT`; `None` when the
+    /// module itself could not be loaded (that is reported where it is called).
+    fn resolve_module(
+        &self,
+        reference: &Reference,
+        name: &str,
+        span: Span,
+        m: ModuleId,
+    ) -> Option<Result<Vec<NodeIndex>, Diagnostic>> {
+        let module = &self.config.modules[m];
+        let Some(call) = module.calls.get(name) else {
+            let candidates: Vec<String> = module.calls.keys().map(|k| format!("module.{k}")).collect();
+            let help = format!("add a `module \"{name}\" {{ source = \"...\" }}` block");
+            return Some(Err(unknown_reference(span, &format!("module.{name}"), &candidates, help)));
+        };
+        let child = call.module?;
+        let outputs = &self.config.modules[child].outputs;
+        Some(match reference {
+            Reference::ModuleOutput { output, .. } => match outputs.get(output) {
+                Some(_) => Ok(vec![self.index[&Node::Output(child, output.clone())]]),
+                None => {
+                    let candidates: Vec<String> = outputs.keys().map(|k| format!("module.{name}.{k}")).collect();
+                    let help = format!("the module declares no `output \"{output}\"`");
+                    Err(unknown_reference(span, &format!("module.{name}.{output}"), &candidates, help))
+                }
+            },
+            _ => Ok(outputs.keys().map(|o| self.index[&Node::Output(child, o.clone())]).collect()),
+        })
+    }
+
     fn check_cycles(&mut self) {
         for scc in petgraph::algo::tarjan_scc(&self.graph) {
             let is_cycle = scc.len() > 1 || self.graph.contains_edge(scc[0], scc[0]);
@@ -484,7 +524,7 @@ impl Builder<'_> {
             }
             let path = self.cycle_path(&scc);
             let names: Vec<String> = path.iter().map(|i| describe(self.config, &self.graph[*i])).collect();
-            let mut d = Diagnostic::error("infra::cycle", format!("dependency cycle: {}", names.join(" → ")));
+            let mut d = Diagnostic::error(Code::Cycle, format!("dependency cycle: {}", names.join(" → ")));
             for (i, node) in path.iter().take(path.len() - 1).enumerate() {
                 let label = format!("{} refers to {}", names[i], names[i + 1]);
                 d = d.with_label(self.spans[node], label);

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use infra_core::plan::{Import, Plan};
 use infra_core::state::{ResourceState, State};
 use infra_core::{OperationContext, ResourceAddress, Value};
-use infra_syntax::Diagnostic;
+use infra_syntax::{Code, Diagnostic};
 
 use crate::{Graph, Workspace};
 
@@ -26,7 +26,7 @@ fn declared(ws: &Workspace<'_>) -> Result<Vec<Import>, Vec<Diagnostic>> {
         for block in &module.imports {
             if m != 0 {
                 errors.push(
-                    Diagnostic::error("infra::import", "import blocks belong in the root configuration")
+                    Diagnostic::error(Code::Import, "import blocks belong in the root configuration")
                         .with_label(block.span, "inside a module")
                         .with_help("import into a module's resource from the root: `to = module.NAME.TYPE.NAME`"),
                 );
@@ -37,7 +37,7 @@ fn declared(ws: &Workspace<'_>) -> Result<Vec<Import>, Vec<Diagnostic>> {
                 Ok(address) => address,
                 Err(_) => {
                     errors.push(
-                        Diagnostic::error("infra::import", format!("`{text}` is not a resource address"))
+                        Diagnostic::error(Code::Import, format!("`{text}` is not a resource address"))
                             .with_label(block.to.span, "expected TYPE.NAME, TYPE.NAME[KEY] or module.NAME.TYPE.NAME"),
                     );
                     continue;
@@ -49,7 +49,7 @@ fn declared(ws: &Workspace<'_>) -> Result<Vec<Import>, Vec<Diagnostic>> {
                     other => {
                         errors.push(
                             Diagnostic::error(
-                                "infra::import",
+                                Code::Import,
                                 format!("`id` must be a non-empty string, found a {}", other.type_name()),
                             )
                             .with_label(block.id.span, "the object's id in its backend"),
@@ -64,7 +64,7 @@ fn declared(ws: &Workspace<'_>) -> Result<Vec<Import>, Vec<Diagnostic>> {
             };
             if out.iter().any(|i| i.address == address) {
                 errors.push(
-                    Diagnostic::error("infra::import", format!("{address} is imported twice"))
+                    Diagnostic::error(Code::Import, format!("{address} is imported twice"))
                         .with_label(block.to.span, "second import"),
                 );
                 continue;
@@ -93,7 +93,7 @@ pub(crate) async fn read(
     let mut errors = Vec::new();
     for import in &imports {
         let address = &import.address;
-        let (provider_key, provider) = crate::provider_for(ws, graph, address, variables, "infra::import").await?;
+        let (provider_key, provider) = crate::provider_for(ws, graph, address, variables, Code::Import).await?;
         let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
         match provider.import(&ctx, &address.kind, &import.id).await {
             Ok(attributes) => {
@@ -106,7 +106,7 @@ pub(crate) async fn read(
                 state.to_mut().resources.insert(address.clone(), resource);
             }
             Err(e) => errors.push(Diagnostic::error(
-                "infra::import",
+                Code::Import,
                 format!("{address}: cannot import {:?}: {}", import.id, e.message),
             )),
         }
@@ -129,13 +129,12 @@ pub(crate) async fn record(
         if state.resources.contains_key(address) {
             continue;
         }
-        let (provider_key, provider) =
-            crate::provider_for(ws, graph, address, &plan.variables, "infra::import").await?;
+        let (provider_key, provider) = crate::provider_for(ws, graph, address, &plan.variables, Code::Import).await?;
         let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
         provider
             .claim(&ctx, &address.kind, &read)
             .await
-            .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
+            .map_err(|e| vec![Diagnostic::error(Code::Import, format!("{address}: {}", e.message))])?;
         let resource = ResourceState {
             provider: provider_key,
             attributes: read,

@@ -17,18 +17,21 @@ mod apply;
 mod evaluate;
 mod graph;
 mod imports;
+mod instance;
 mod moves;
 mod plan;
 mod propose;
+mod providers;
+pub mod saved_plan;
 mod scope;
 mod validate;
 
 use std::collections::BTreeMap;
 
-use infra_core::state::{ResourceState, State};
+use infra_core::state::{ResourceState, State, StateStore};
 use infra_core::{OperationContext, ProviderRegistry, ResourceAddress, Value};
 use infra_lang::{Config, Host};
-use infra_syntax::Diagnostic;
+use infra_syntax::{Code, Diagnostic};
 use sha2::Digest as _;
 
 pub use apply::{ApplyOptions, ApplyReport, Event, Interrupt, Observer, apply};
@@ -69,8 +72,8 @@ async fn provider_for(
     graph: &Graph,
     address: &ResourceAddress,
     variables: &BTreeMap<String, Value>,
-    code: &'static str,
-) -> Result<(String, std::sync::Arc<dyn infra_core::Provider>), Vec<Diagnostic>> {
+    code: Code,
+) -> Result<(infra_core::ProviderKey, std::sync::Arc<dyn infra_core::Provider>), Vec<Diagnostic>> {
     let m = ws.config.modules.iter().position(|module| module.path == address.module);
     let key = m.and_then(|m| graph.resource_provider.get(&(m, address.kind.clone(), address.name.clone())));
     let Some(provider_key) = key.cloned() else {
@@ -93,36 +96,40 @@ async fn provider_for(
             _ => {}
         }
     }
-    let provider = plan::configure(ws, &eval, &values, &provider_key).await?;
+    let provider = providers::configure(ws, &eval, &values, &provider_key).await?;
     Ok((provider_key, provider))
 }
 
-/// `infra import ADDR ID`: reads an existing object and records it in state.
+/// `infra import ADDR ID`: reads an existing object, marks it as this state's,
+/// and records it in `state` as the next version in `store` (the caller holds
+/// the lock).
 pub async fn import(
     ws: &Workspace<'_>,
     graph: &Graph,
-    state: &State,
+    store: &dyn StateStore,
+    state: &mut State,
     address: &ResourceAddress,
     id: &str,
     variables: &BTreeMap<String, Value>,
-) -> Result<ResourceState, Vec<Diagnostic>> {
+) -> Result<(), Vec<Diagnostic>> {
     if state.resources.contains_key(address) {
         return Err(vec![
-            Diagnostic::error("infra::import", format!("{address} is already managed"))
+            Diagnostic::error(Code::Import, format!("{address} is already managed"))
                 .with_help("remove it from state first with `infra state rm` if you mean to re-import it"),
         ]);
     }
-    let (provider_key, provider) = provider_for(ws, graph, address, variables, "infra::import").await?;
+    let (provider_key, provider) = provider_for(ws, graph, address, variables, Code::Import).await?;
     let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
-    let attributes = provider
-        .import(&ctx, &address.kind, id)
-        .await
-        .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
-    provider
-        .claim(&ctx, &address.kind, &attributes)
-        .await
-        .map_err(|e| vec![Diagnostic::error("infra::import", format!("{address}: {}", e.message))])?;
-    Ok(ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false })
+    let failed =
+        |e: infra_core::ProviderError| vec![Diagnostic::error(Code::Import, format!("{address}: {}", e.message))];
+    let attributes = provider.import(&ctx, &address.kind, id).await.map_err(failed)?;
+    provider.claim(&ctx, &address.kind, &attributes).await.map_err(failed)?;
+    let resource =
+        ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false };
+    state.resources.insert(address.clone(), resource);
+    let serial = state.serial;
+    infra_core::state::manage::save_next(store, state, serial)
+        .map_err(|e| vec![Diagnostic::error(Code::State, format!("{address}: imported but not recorded: {e}"))])
 }
 
 /// What `infra logs`, `infra exec`, `infra backup ...` and `infra restore` ask
@@ -160,13 +167,13 @@ pub async fn inspect(
 ) -> Result<Inspected, Vec<Diagnostic>> {
     let Some(recorded) = state.resources.get(address) else {
         return Err(vec![
-            Diagnostic::error("infra::not_in_state", format!("{address} is not in state"))
+            Diagnostic::error(Code::NotInState, format!("{address} is not in state"))
                 .with_help("`infra state list` shows what is; apply first if it was never created"),
         ]);
     };
-    let (_, provider) = provider_for(ws, graph, address, variables, "infra::inspect").await?;
+    let (_, provider) = provider_for(ws, graph, address, variables, Code::Inspect).await?;
     let failed =
-        |e: infra_core::ProviderError| vec![Diagnostic::error("infra::provider", format!("{address}: {}", e.message))];
+        |e: infra_core::ProviderError| vec![Diagnostic::error(Code::Provider, format!("{address}: {}", e.message))];
     match inspection {
         Inspection::Logs { lines } => {
             provider.logs(&address.kind, &recorded.attributes, lines).await.map(Inspected::Logs).map_err(failed)

@@ -12,7 +12,7 @@ use infra_core::plan::{Move, PlanWarning};
 use infra_core::state::State;
 use infra_core::{InstanceKey, ResourceAddress};
 use infra_lang::Config;
-use infra_syntax::Diagnostic;
+use infra_syntax::{Code, Diagnostic};
 
 /// One side of a `moved` block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,7 +66,7 @@ fn declared(config: &Config) -> Result<Vec<(Endpoint, Endpoint)>, Vec<Diagnostic
                     } else {
                         errors.push(
                             Diagnostic::error(
-                                "infra::moved",
+                                Code::Moved,
                                 "a moved block renames a resource to one of the same type, an instance to an \
                                  instance, or a module call to a module call",
                             )
@@ -86,7 +86,7 @@ fn declared(config: &Config) -> Result<Vec<(Endpoint, Endpoint)>, Vec<Diagnostic
 fn endpoint(config: &Config, module: &[String], expr: &infra_syntax::ast::Expr) -> Result<Endpoint, Diagnostic> {
     let text = config.sources.snippet(expr.span).trim();
     let bad = || {
-        Diagnostic::error("infra::moved", format!("`{text}` is not a resource or module address"))
+        Diagnostic::error(Code::Moved, format!("`{text}` is not a resource or module address"))
             .with_label(expr.span, "expected file.NAME, file.NAME[KEY] or module.NAME")
     };
     if let Some(name) = text.strip_prefix("module.") {

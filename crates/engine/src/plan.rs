@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use infra_core::plan::{Action, ChangeReason, Drift, OutputChange, Plan, PlanMode, PlanWarning, ResourceChange};
 use infra_core::state::{ResourceState, State};
-use infra_core::{InstanceKey, Provider, ReadRequest, ResourceAddress, Value};
-use infra_syntax::Diagnostic;
+use infra_core::{InstanceKey, Provider, ProviderKey, ReadRequest, ResourceAddress, Value};
+use infra_syntax::{Code, Diagnostic};
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 
 use crate::graph::{Graph, Node};
-use crate::propose::{action, propose, same, settle};
-use crate::scope::{Repetition, Values};
+use crate::propose::{action, same};
+use crate::scope::Values;
 use crate::{Workspace, evaluate};
 
 #[derive(Clone, Debug, Default)]
@@ -34,7 +34,7 @@ pub(crate) struct Planner<'a> {
     options: &'a PlanOptions,
     eval: evaluate::Evaluator<'a>,
     values: Values,
-    pub(crate) providers: HashMap<String, Arc<dyn Provider>>,
+    pub(crate) providers: HashMap<ProviderKey, Arc<dyn Provider>>,
     /// Refreshed attributes by address; `None` when the object is gone.
     refreshed: HashMap<ResourceAddress, Option<Value>>,
     changes: Vec<ResourceChange>,
@@ -152,7 +152,7 @@ impl<'a> Planner<'a> {
         for name in self.options.variables.keys() {
             if !declared.contains_key(name) {
                 let mut d = Diagnostic::error(
-                    "infra::unknown_variable",
+                    Code::UnknownVariable,
                     format!("a value was given for `{name}`, which is not declared"),
                 );
                 if let Some(s) = infra_lang::did_you_mean(name, declared.keys().map(String::as_str)) {
@@ -228,9 +228,9 @@ impl<'a> Planner<'a> {
         }
     }
 
-    async fn configure_provider(&mut self, key: &str) -> Result<(), Vec<Diagnostic>> {
-        let provider = configure(self.ws, &self.eval, &self.values, key).await?;
-        self.providers.insert(key.to_string(), provider.clone());
+    async fn configure_provider(&mut self, key: &ProviderKey) -> Result<(), Vec<Diagnostic>> {
+        let provider = crate::providers::configure(self.ws, &self.eval, &self.values, key).await?;
+        self.providers.insert(key.clone(), provider.clone());
         if self.options.refresh {
             self.refresh(key, provider).await;
         }
@@ -238,12 +238,12 @@ impl<'a> Planner<'a> {
     }
 
     /// One batched read for everything this provider manages.
-    async fn refresh(&mut self, key: &str, provider: Arc<dyn Provider>) {
+    async fn refresh(&mut self, key: &ProviderKey, provider: Arc<dyn Provider>) {
         let requests: Vec<ReadRequest> = self
             .state
             .resources
             .iter()
-            .filter(|(_, r)| r.provider == key)
+            .filter(|(_, r)| r.provider == *key)
             .map(|(address, r)| ReadRequest {
                 lineage: self.state.lineage.clone(),
                 address: address.clone(),
@@ -272,7 +272,7 @@ impl<'a> Planner<'a> {
                     self.refreshed.insert(request.address, found);
                 }
                 Err(e) => self.errors.push(Diagnostic::error(
-                    "infra::provider",
+                    Code::Provider,
                     format!("{}: refreshing failed: {}", request.address, e.message),
                 )),
             }
@@ -324,12 +324,10 @@ impl<'a> Planner<'a> {
             return Ok(());
         }
         let provider = self.providers[&provider_key].clone();
-        let factory = &self
-            .ws
-            .registry
-            .get(provider_key.split('.').next().unwrap_or_default())
-            .expect("graph checked the provider");
-        let schema = &factory.schema().resources[kind];
+        let Some(schema) = crate::providers::resource_schema(self.ws, &provider_key, kind) else {
+            return Ok(()); // the graph checked every resource type, so this is never reached
+        };
+        let schema = &schema;
         let repetitions = self.eval.expand(&self.values, m, resource)?;
         let dependencies = resource_dependencies(self.ws, self.graph, node);
         let mut instances = Vec::new();
@@ -342,8 +340,8 @@ impl<'a> Planner<'a> {
                 instances.push((address.key.clone(), self.prior(&address).unwrap_or(Value::Null)));
                 continue;
             }
-            match self.plan_instance(m, resource, repetition, &address, schema, &provider, &provider_key, &dependencies)
-            {
+            let instance = crate::instance::Instance { module: m, resource, repetition, address: &address };
+            match self.plan_instance(&instance, schema, &provider, &provider_key, &dependencies) {
                 Ok(after) => instances.push((address.key, after)),
                 Err(e) => errors.extend(e),
             }
@@ -370,42 +368,26 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn plan_instance(
         &mut self,
-        m: usize,
-        resource: &infra_lang::Resource,
-        repetition: &Repetition,
-        address: &ResourceAddress,
+        instance: &crate::instance::Instance<'_>,
         schema: &infra_core::Schema,
         provider: &Arc<dyn Provider>,
-        provider_key: &str,
+        provider_key: &ProviderKey,
         dependencies: &[ResourceAddress],
     ) -> Result<Value, Vec<Diagnostic>> {
-        let what = address.to_string();
-        let config = self.eval.instance_config(&self.values, m, resource, repetition, schema, &what)?;
-        let provider_errors = provider.validate(&resource.kind.name, &config);
-        if !provider_errors.is_empty() {
-            return Err(provider_errors
-                .into_iter()
-                .map(|e| provider_diagnostic(&what, resource, &e, &config))
-                .collect());
-        }
+        let (address, resource) = (instance.address, instance.resource);
         let prior = self.prior(address);
         let gone = self.state.resources.contains_key(address) && prior.is_none();
         let requested = self.options.replace.iter().any(|r| r == address);
         // A replacement asked for is planned as a new object: nothing computed
         // for the old one (an id, a generated password) carries over.
         let planned_from = if requested { None } else { prior.as_ref() };
-        let proposed = propose(schema, planned_from, &config, &resource.lifecycle.ignore_changes);
-        let refined = provider
-            .plan(&resource.kind.name, planned_from, proposed.clone())
-            .map_err(|e| vec![provider_diagnostic(&what, resource, &e, &proposed)])?;
-        let note = refined.note;
-        let warnings = refined.warnings.iter().map(|message| refined.planned.redact(message));
-        self.warnings.extend(warnings.map(|message| PlanWarning { address: address.clone(), message }));
-        let (planned, replace) = settle(schema, planned_from, &proposed, refined.planned, refined.replace_on);
-        let mut action = action(prior.as_ref(), &planned, &replace);
+        let planned = crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, planned_from)?;
+        let warnings = planned.warnings.into_iter().map(|message| PlanWarning { address: address.clone(), message });
+        self.warnings.extend(warnings);
+        let (replace, value) = (planned.replace, planned.value);
+        let mut action = action(prior.as_ref(), &value, &replace);
         let mut reason = None;
         if requested && prior.is_some() {
             action = Action::Replace;
@@ -416,28 +398,27 @@ impl<'a> Planner<'a> {
             reason = Some(ChangeReason::GoneOutsideInfra);
         }
         if matches!(action, Action::Replace) && resource.lifecycle.prevent_destroy {
-            return Err(vec![prevented(&what, resource)]);
+            return Err(vec![prevented(&address.to_string(), resource)]);
         }
-        let (before, after) = (prior.clone(), Some(planned.clone()));
         self.changes.push(ResourceChange {
             address: address.clone(),
-            provider: provider_key.to_string(),
+            provider: provider_key.clone(),
             action,
-            before,
-            after,
+            before: prior,
+            after: Some(value.clone()),
             replace_paths: replace,
             reason,
-            note: note.filter(|_| action == Action::Update),
+            note: planned.note.filter(|_| action == Action::Update),
             dependencies: dependencies.to_vec(),
             create_before_destroy: resource.lifecycle.create_before_destroy,
         });
-        Ok(planned)
+        Ok(value)
     }
 
     fn push_delete(
         &mut self,
         address: &ResourceAddress,
-        provider: &str,
+        provider: &ProviderKey,
         prior: Value,
         dependencies: Vec<ResourceAddress>,
         reason: ChangeReason,
@@ -452,7 +433,7 @@ impl<'a> Planner<'a> {
         };
         self.changes.push(ResourceChange {
             address: address.clone(),
-            provider: provider.to_string(),
+            provider: provider.clone(),
             action: Action::Delete,
             before: Some(prior),
             after: None,
@@ -530,74 +511,10 @@ impl<'a> Planner<'a> {
     }
 }
 
-pub(crate) async fn configure(
-    ws: &Workspace<'_>,
-    eval: &evaluate::Evaluator<'_>,
-    values: &Values,
-    key: &str,
-) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
-    let name = key.split('.').next().unwrap_or(key);
-    let Some(factory) = ws.registry.get(name) else {
-        return Err(vec![Diagnostic::error(
-            "infra::unknown_provider",
-            format!("state uses provider `{name}`, which this infra does not have"),
-        )]);
-    };
-    let config = eval.provider_config(values, key, &factory.schema().config)?;
-    factory
-        .configure(&config)
-        .await
-        .map_err(|e| vec![Diagnostic::error("infra::provider", format!("provider `{key}`: {}", e.message))])
-}
-
-/// A provider's refusal of `given` (the value it was handed), located in the
-/// source; any secret of `given` the provider wrote into it is taken out.
-pub(crate) fn provider_diagnostic(
-    what: &str,
-    resource: &infra_lang::Resource,
-    e: &infra_core::ProviderError,
-    given: &Value,
-) -> Diagnostic {
-    let span = e
-        .attribute
-        .as_ref()
-        .and_then(|path| locate(&resource.body, path))
-        .unwrap_or(resource.kind.span.to(resource.name.span));
-    Diagnostic::error("infra::provider", format!("{what}: {}", given.redact(&e.message)))
-        .with_label(span, "rejected by the provider")
-}
-
-/// The source of an attribute path a provider names: `port`, `rule[1].from[0]`
-/// (the second `rule` block's `from`, its first element). As deep as the
-/// source goes: an element of a computed list is reported at the list.
-fn locate(body: &infra_syntax::ast::Body, path: &str) -> Option<infra_syntax::Span> {
-    use infra_syntax::ast::ExprKind;
-    let mut body = body;
-    let mut found = None;
-    for segment in path.split('.') {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (segment, None),
-        };
-        if let Some(attribute) = body.attribute(name) {
-            let element = match (&attribute.value.kind, index) {
-                (ExprKind::Tuple(items), Some(i)) => items.get(i).map(|e| e.span),
-                _ => None,
-            };
-            return element.or(Some(attribute.value.span));
-        }
-        let block = body.blocks().filter(|b| b.kind.name == name).nth(index.unwrap_or(0))?;
-        found = Some(block.labels.first().map_or(block.kind.span, |l| l.span));
-        body = &block.body;
-    }
-    found
-}
-
 fn prevented(what: &str, resource: &infra_lang::Resource) -> Diagnostic {
-    Diagnostic::error(
-        "infra::prevent_destroy",
-        format!("{what} has `prevent_destroy` set, but this plan would destroy it"),
-    )
-    .with_label(resource.kind.span.to(resource.name.span), "protected resource")
-    .with_help("change the plan so it keeps the resource, or remove `prevent_destroy` from its lifecycle block first")
+    Diagnostic::error(Code::PreventDestroy, format!("{what} has `prevent_destroy` set, but this plan would destroy it"))
+        .with_label(resource.kind.span.to(resource.name.span), "protected resource")
+        .with_help(
+            "change the plan so it keeps the resource, or remove `prevent_destroy` from its lifecycle block first",
+        )
 }

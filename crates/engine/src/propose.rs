@@ -35,7 +35,7 @@ pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_ch
     }
     let mut proposed = Value::Object(after);
     let new_object = prior.is_some_and(|p| !forced(schema, &proposed, p).is_empty());
-    let Value::Object(after) = &mut proposed else { unreachable!("built as an object") };
+    let Value::Object(after) = &mut proposed else { return proposed };
     for (name, attr) in &schema.attributes {
         let Some(v) = after.get_mut(*name) else { continue };
         if new_object && attr.computed && get(Some(config), name).is_null() {

@@ -33,19 +33,14 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
         }
         let node = graph.graph[index].clone();
         let result = match &node {
-            Node::Provider(key) => {
-                let name = key.split('.').next().unwrap_or(key);
-                match ws.registry.get(name) {
-                    Some(factory) => {
-                        eval.provider_config(&values, key, &factory.schema().config).map(|_| Value::Unknown)
-                    }
-                    None => Ok(Value::Unknown),
-                }
-            }
+            Node::Provider(key) => match ws.registry.get(key.name()) {
+                Some(factory) => eval.provider_config(&values, key, &factory.schema().config).map(|_| Value::Unknown),
+                None => Ok(Value::Unknown),
+            },
             Node::Resource(m, kind, name) => {
                 let resource = &ws.config.modules[*m].resources[&(kind.clone(), name.clone())];
                 let provider = graph.resource_provider[&(*m, kind.clone(), name.clone())].clone();
-                let factory = ws.registry.get(provider.split('.').next().unwrap_or_default());
+                let factory = ws.registry.get(provider.name());
                 match factory.and_then(|f| f.schema().resources.get(kind.as_str())) {
                     Some(schema) => {
                         let what = eval.address(*m, resource, infra_core::InstanceKey::None).to_string();

@@ -517,3 +517,57 @@ fn an_object_found_before_it_is_ready_is_taken_over_once_it_is() {
     assert_eq!(calls_about_a(h.take_log()), ["adopt thing.a", "update thing.a", "adopt thing.a", "update thing.a"]);
     assert_eq!(recorded_id(&h, "thing.a"), Some(Value::string("default:a")));
 }
+
+/// A plan of `config` against the stored state, made as `plan -out` makes it.
+fn saved_plan(h: &Harness, config: &str) -> infra_core::plan::Plan {
+    std::fs::write(h.dir.path().join("main.infra"), config).expect("write config");
+    let (loaded, errors) = infra_lang::load(h.dir.path());
+    assert!(errors.is_empty(), "{errors:#?}");
+    let host = Host { root: h.dir.path().to_path_buf(), ..Host::default() };
+    let ws = Workspace { config: &loaded, registry: &h.registry, host: &host };
+    let graph = infra_engine::build_graph(&loaded, &h.registry).expect("graph");
+    let options = PlanOptions { refresh: true, ..PlanOptions::default() };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(infra_engine::plan(&ws, &graph, &h.state(), &options)).expect("plan")
+}
+
+/// What `saved_plan::check` says of `plan` against the stored state and `config` now.
+fn check_saved(h: &Harness, plan: &infra_core::plan::Plan, config: &str) -> Result<(), String> {
+    std::fs::write(h.dir.path().join("main.infra"), config).expect("write config");
+    let (loaded, _) = infra_lang::load(h.dir.path());
+    let stored = h.store.load().expect("state");
+    let state = stored.unwrap_or_else(|| State { lineage: plan.lineage.clone(), ..State::new() });
+    infra_engine::saved_plan::check(&loaded, plan, &state).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_saved_plan_applies_only_to_the_state_and_configuration_it_was_made_from() {
+    let h = Harness::new();
+    let config = with_a("one");
+    let before_any_state = saved_plan(&h, &config);
+    assert_eq!(check_saved(&h, &before_any_state, &config), Ok(()));
+    h.run(&config, PlanMode::Normal);
+    assert_eq!(
+        check_saved(&h, &before_any_state, &config).expect_err("refused"),
+        "the state was created since the plan was made"
+    );
+    let changed = with_a("two");
+    let plan = saved_plan(&h, &changed);
+    assert_eq!(check_saved(&h, &plan, &changed), Ok(()));
+    assert_eq!(
+        check_saved(&h, &plan, &with_a("three")).expect_err("refused"),
+        "the configuration changed since the plan was made"
+    );
+    let serial = plan.prior_serial;
+    h.run(&with_a("four"), PlanMode::Normal);
+    let now = h.state().serial;
+    assert_eq!(
+        check_saved(&h, &plan, &changed).expect_err("refused"),
+        format!("the state changed since the plan was made (serial {serial} then, {now} now)")
+    );
+    let other = infra_core::plan::Plan { lineage: "another".into(), prior_serial: now, ..plan };
+    assert_eq!(
+        check_saved(&h, &other, &changed).expect_err("refused"),
+        "the saved plan was made for a different state (lineage mismatch)"
+    );
+}

@@ -484,3 +484,89 @@ fn is_interface(name: &str) -> bool {
 fn number_text(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(fields: Vec<(&'static str, Value)>) -> Value {
+        Value::object(fields)
+    }
+
+    fn firewall(sets: Vec<Value>, rules: Vec<Value>) -> Value {
+        Value::object([("set", Value::List(sets)), ("rule", Value::List(rules))])
+    }
+
+    fn problems(value: &Value) -> Vec<(String, String)> {
+        read(value).expect_err("refused").into_iter().map(|e| (e.attribute.unwrap_or_default(), e.message)).collect()
+    }
+
+    #[test]
+    fn policies_default_to_drop_in_accept_out_and_ssh_kept() {
+        let read = read(&firewall(Vec::new(), Vec::new())).expect("valid");
+        assert_eq!((read.input, read.forward, read.output), (Verdict::Drop, Verdict::Drop, Verdict::Accept));
+        assert!(read.keep_ssh && read.rules.is_empty());
+    }
+
+    #[test]
+    fn a_rule_reads_ports_networks_and_sets_into_typed_data() {
+        let admins = Value::object([
+            ("name", Value::string("admins")),
+            ("elements", Value::List(vec![Value::string("198.51.100.7"), Value::string("203.0.113.0/24")])),
+        ]);
+        let web = rule(vec![
+            ("name", Value::string("web")),
+            ("port", Value::List(vec![Value::Number(443.0), Value::string("8000-8100")])),
+            ("from", Value::List(vec![Value::string("@admins"), Value::string("10.1.2.3/8")])),
+        ]);
+        let read = read(&firewall(vec![admins], vec![web])).expect("valid");
+        let rule = &read.rules[0];
+        assert_eq!((rule.chain, rule.action, rule.protocol), (Chain::Input, Verdict::Accept, Protocol::Tcp));
+        assert_eq!(rule.ports, [Ports(443, 443), Ports(8000, 8100)]);
+        let expected_net: IpNet = "10.0.0.0/8".parse().expect("a network");
+        assert_eq!(rule.from, [Peer::Set { name: "admins".into(), family: Family::V4 }, Peer::Net(expected_net)]);
+        assert_eq!(read.sets[0].elements.len(), 2);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_attribute_path() {
+        let bad = rule(vec![
+            ("name", Value::string("bad")),
+            ("port", Value::List(vec![Value::Number(22.0), Value::string("90-80"), Value::Number(70000.0)])),
+            ("from", Value::List(vec![Value::string("@nobody"), Value::string("not-an-address")])),
+            ("action", Value::string("allow")),
+        ]);
+        let found = problems(&firewall(Vec::new(), vec![bad]));
+        let paths: Vec<&str> = found.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["rule[0].action", "rule[0].port[1]", "rule[0].port[2]", "rule[0].from[0]", "rule[0].from[1]"]
+        );
+        assert!(found[1].1.contains("runs backwards"), "{found:?}");
+        assert!(found[3].1.contains("names no `set`"), "{found:?}");
+    }
+
+    #[test]
+    fn two_rules_for_the_same_traffic_with_opposite_verdicts_conflict() {
+        let ssh = |name: &str, action: &str| {
+            rule(vec![("name", Value::string(name)), ("port", Value::Number(22.0)), ("action", Value::string(action))])
+        };
+        let found = problems(&firewall(Vec::new(), vec![ssh("open", "accept"), ssh("shut", "drop")]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "rule[1]");
+        assert!(found[0].1.contains("\"open\" and \"shut\" match the same traffic"), "{found:?}");
+    }
+
+    #[test]
+    fn a_set_mixing_address_families_is_refused() {
+        let mixed = Value::object([
+            ("name", Value::string("mixed")),
+            ("elements", Value::List(vec![Value::string("192.0.2.1"), Value::string("2001:db8::1")])),
+        ]);
+        let found = problems(&firewall(vec![mixed], Vec::new()));
+        assert_eq!(
+            found,
+            [("set[0].elements[1]".to_string(), "set \"mixed\" holds IPv4 addresses; this one is not".into())]
+        );
+    }
+}

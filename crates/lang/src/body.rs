@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use infra_core::{BlockNesting, Schema, Value};
 use infra_syntax::ast::{Block, Body};
-use infra_syntax::{Diagnostic, Span};
+use infra_syntax::{Code, Diagnostic, Span};
 
 use crate::{Scope, eval_in};
 
@@ -32,7 +32,7 @@ pub fn eval_body(
         if attr_schema.read_only {
             errors.push(
                 Diagnostic::error(
-                    "infra::read_only_attribute",
+                    Code::ReadOnlyAttribute,
                     format!("`{name}` is computed by the provider and cannot be set"),
                 )
                 .with_label(attribute.name.span, "read-only attribute")
@@ -52,7 +52,7 @@ pub fn eval_body(
             // refused now rather than by the backend mid-apply.
             Ok(v) if v.is_null() && attr_schema.required => {
                 errors.push(
-                    Diagnostic::error("infra::null_required", format!("`{name}` is required and cannot be null"))
+                    Diagnostic::error(Code::NullRequired, format!("`{name}` is required and cannot be null"))
                         .with_label(attribute.value.span, "this is null")
                         .with_help(format!("give `{name}` {}", article(&attr_schema.ty.to_string()))),
                 );
@@ -67,7 +67,7 @@ pub fn eval_body(
             }
             Err(found) => errors.push(
                 Diagnostic::error(
-                    "infra::type_mismatch",
+                    Code::TypeMismatch,
                     format!("`{name}` must be {}, found {found}", article(&attr_schema.ty.to_string())),
                 )
                 .with_label(attribute.value.span, format!("expected {}", attr_schema.ty)),
@@ -104,7 +104,7 @@ pub fn eval_body(
             BlockNesting::Single => {
                 if blocks.len() > 1 {
                     errors.push(
-                        Diagnostic::error("infra::duplicate", format!("only one `{name}` block is allowed here"))
+                        Diagnostic::error(Code::Duplicate, format!("only one `{name}` block is allowed here"))
                             .with_label(blocks[1].kind.span, "second block"),
                     );
                 }
@@ -124,16 +124,13 @@ pub fn eval_body(
         }
         if attr_schema.required {
             errors.push(
-                Diagnostic::error(
-                    "infra::missing_attribute",
-                    format!("{what} is missing the required attribute `{name}`"),
-                )
-                .with_label(header, format!("add `{name} = ...` to this block"))
-                .with_help(if attr_schema.description.is_empty() {
-                    format!("`{name}` is {}", article(&attr_schema.ty.to_string()))
-                } else {
-                    format!("`{name}`: {}", attr_schema.description)
-                }),
+                Diagnostic::error(Code::MissingAttribute, format!("{what} is missing the required attribute `{name}`"))
+                    .with_label(header, format!("add `{name} = ...` to this block"))
+                    .with_help(if attr_schema.description.is_empty() {
+                        format!("`{name}` is {}", article(&attr_schema.ty.to_string()))
+                    } else {
+                        format!("`{name}`: {}", attr_schema.description)
+                    }),
             );
             continue;
         }
@@ -146,14 +143,14 @@ pub fn eval_body(
 fn block_label(block: &Block, siblings: &[&Block]) -> Result<String, Diagnostic> {
     let kind = &block.kind.name;
     let [label] = block.labels.as_slice() else {
-        return Err(Diagnostic::error("infra::block_label", format!("a `{kind}` block needs exactly one name"))
+        return Err(Diagnostic::error(Code::BlockLabel, format!("a `{kind}` block needs exactly one name"))
             .with_label(block.kind.span, "name it")
             .with_help(format!("write `{kind} \"NAME\" {{ ... }}`")));
     };
     let first = siblings.iter().find(|b| b.labels.first().is_some_and(|l| l.name == label.name));
     match first {
         Some(first) if !std::ptr::eq(*first, block) => {
-            Err(Diagnostic::error("infra::duplicate", format!("two `{kind}` blocks are named \"{}\"", label.name))
+            Err(Diagnostic::error(Code::Duplicate, format!("two `{kind}` blocks are named \"{}\"", label.name))
                 .with_label(label.span, "second one")
                 .with_label(first.kind.span, "first one"))
         }
@@ -167,7 +164,7 @@ fn article(ty: &str) -> String {
 }
 
 fn unknown_attribute(name: &str, span: Span, schema: &Schema, what: &str) -> Diagnostic {
-    let d = Diagnostic::error("infra::unknown_attribute", format!("{what} has no attribute `{name}`"))
+    let d = Diagnostic::error(Code::UnknownAttribute, format!("{what} has no attribute `{name}`"))
         .with_label(span, "unknown attribute");
     match crate::did_you_mean(name, schema.writable_names()) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use infra_core::Type;
 use infra_syntax::ast::{Attribute, Block, Body, Expr, ExprKind, Ident};
-use infra_syntax::{Diagnostic, SourceMap, Span};
+use infra_syntax::{Code, Diagnostic, SourceMap, Span};
 
 use crate::refs::RESERVED_ROOTS;
 
@@ -138,10 +138,10 @@ pub struct ProviderRef {
 
 impl ProviderRef {
     /// `local` or `local.alias`: how state and plans name a provider configuration.
-    pub fn key(&self) -> String {
+    pub fn key(&self) -> infra_core::ProviderKey {
         match &self.alias {
-            Some(alias) => format!("{}.{alias}", self.name),
-            None => self.name.clone(),
+            Some(alias) => infra_core::ProviderKey::aliased(&self.name, alias),
+            None => infra_core::ProviderKey::new(&self.name),
         }
     }
 }
@@ -194,7 +194,7 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
     for attribute in body.attributes() {
         errors.push(
             Diagnostic::error(
-                "infra::unexpected_attribute",
+                Code::UnexpectedAttribute,
                 format!("`{}` cannot stand alone at the top level", attribute.name.name),
             )
             .with_label(attribute.name.span, "attribute outside any block")
@@ -265,7 +265,7 @@ pub(crate) fn decode_file(module: &mut Module, body: &Body, errors: &mut Vec<Dia
                     if module.providers.iter().any(|q| q.reference == p.reference) {
                         d.errors.push(
                             Diagnostic::error(
-                                "infra::duplicate",
+                                Code::Duplicate,
                                 format!("provider `{}` is configured twice", p.reference.key()),
                             )
                             .with_label(p.span, "second configuration")
@@ -296,7 +296,7 @@ fn insert_unique<K: std::hash::Hash + Eq + Shown, V>(
 ) {
     if let Some(first) = map.get(&key) {
         errors.push(
-            Diagnostic::error("infra::duplicate", format!("duplicate {what} `{}`", key.shown()))
+            Diagnostic::error(Code::Duplicate, format!("duplicate {what} `{}`", key.shown()))
                 .with_label(span_of(&value), "declared again here")
                 .with_label(span_of(first), "first declared here")
                 .with_help(format!("each {what} name must be unique in its module")),
@@ -345,7 +345,7 @@ impl Decoder<'_> {
         };
         self.errors.push(
             Diagnostic::error(
-                "infra::block_labels",
+                Code::BlockLabels,
                 format!("a `{kind}` block takes {} label(s), found {}", names.len(), block.labels.len()),
             )
             .with_label(block.kind.span, "here")
@@ -358,7 +358,7 @@ impl Decoder<'_> {
         let text = attribute.value.as_literal_str();
         if text.is_none() {
             self.errors.push(
-                Diagnostic::error("infra::not_literal", format!("`{}` must be a literal string", attribute.name.name))
+                Diagnostic::error(Code::NotLiteral, format!("`{}` must be a literal string", attribute.name.name))
                     .with_label(attribute.value.span, "not a plain string")
                     .with_help("this is read before anything is evaluated, so it cannot use references or `${}`"),
             );
@@ -371,11 +371,8 @@ impl Decoder<'_> {
             ExprKind::Bool(b) => b,
             _ => {
                 self.errors.push(
-                    Diagnostic::error(
-                        "infra::not_literal",
-                        format!("`{}` must be `true` or `false`", attribute.name.name),
-                    )
-                    .with_label(attribute.value.span, "not a literal bool"),
+                    Diagnostic::error(Code::NotLiteral, format!("`{}` must be `true` or `false`", attribute.name.name))
+                        .with_label(attribute.value.span, "not a literal bool"),
                 );
                 false
             }
@@ -386,7 +383,7 @@ impl Decoder<'_> {
         for attribute in body.attributes() {
             if !allowed_attributes.contains(&attribute.name.name.as_str()) {
                 let mut d = Diagnostic::error(
-                    "infra::unknown_attribute",
+                    Code::UnknownAttribute,
                     format!("unknown attribute `{}` in {context}", attribute.name.name),
                 )
                 .with_label(attribute.name.span, "not expected here");
@@ -401,7 +398,7 @@ impl Decoder<'_> {
         for block in body.blocks() {
             if !allowed_blocks.contains(&block.kind.name.as_str()) {
                 let d = Diagnostic::error(
-                    "infra::unknown_block",
+                    Code::UnknownBlock,
                     format!("unexpected block `{}` in {context}", block.kind.name),
                 )
                 .with_label(block.kind.span, "not expected here");
@@ -451,11 +448,8 @@ impl Decoder<'_> {
                     found.push(Validation { condition: c.value.clone(), error_message: m.value.clone(), span: v.span })
                 }
                 _ => self.errors.push(
-                    Diagnostic::error(
-                        "infra::missing_attribute",
-                        format!("{kind} needs `condition` and `error_message`"),
-                    )
-                    .with_label(v.kind.span, format!("incomplete {kind}")),
+                    Diagnostic::error(Code::MissingAttribute, format!("{kind} needs `condition` and `error_message`"))
+                        .with_label(v.kind.span, format!("incomplete {kind}")),
                 ),
             }
         }
@@ -468,7 +462,7 @@ impl Decoder<'_> {
         let asserts = self.conditions(block, "assert");
         if asserts.is_empty() {
             self.errors.push(
-                Diagnostic::error("infra::missing_attribute", format!("check `{}` has no `assert` block", name.name))
+                Diagnostic::error(Code::MissingAttribute, format!("check `{}` has no `assert` block", name.name))
                     .with_label(name.span, "nothing to check")
                     .with_help("add `assert { condition = ..., error_message = \"...\" }`"),
             );
@@ -482,7 +476,7 @@ impl Decoder<'_> {
         self.reject_unknown(&block.body, &["value", "sensitive", "description", "depends_on"], &[], "an output");
         let Some(value) = block.body.attribute("value") else {
             self.errors.push(
-                Diagnostic::error("infra::missing_attribute", format!("output `{}` has no `value`", name.name))
+                Diagnostic::error(Code::MissingAttribute, format!("output `{}` has no `value`", name.name))
                     .with_label(name.span, "missing `value = ...`"),
             );
             return None;
@@ -506,7 +500,7 @@ impl Decoder<'_> {
             Some(a) => Some(a.value.clone()),
             None => {
                 self.errors.push(
-                    Diagnostic::error("infra::missing_attribute", format!("a {kind} block needs `{name}`"))
+                    Diagnostic::error(Code::MissingAttribute, format!("a {kind} block needs `{name}`"))
                         .with_label(block.kind.span, format!("missing `{name} = ...`"))
                         .with_help(format!("write `{usage}`")),
                 );
@@ -524,7 +518,7 @@ impl Decoder<'_> {
                 // A quoted address would be a dependency silently not taken.
                 for item in items.iter().filter(|i| !matches!(i.kind, ExprKind::GetAttr(..) | ExprKind::Index(..))) {
                     self.errors.push(
-                        Diagnostic::error("infra::depends_on", "`depends_on` lists resources or modules, unquoted")
+                        Diagnostic::error(Code::DependsOn, "`depends_on` lists resources or modules, unquoted")
                             .with_label(item.span, "not a resource or module")
                             .with_help("write `depends_on = [file.a, module.b]`"),
                     );
@@ -534,7 +528,7 @@ impl Decoder<'_> {
             Some(_) => {
                 let span = body.attribute("depends_on").map(|a| a.value.span).unwrap_or_default();
                 self.errors.push(
-                    Diagnostic::error("infra::depends_on", "`depends_on` must be a list of resources or modules")
+                    Diagnostic::error(Code::DependsOn, "`depends_on` must be a list of resources or modules")
                         .with_label(span, "not a list")
                         .with_help("write `depends_on = [file.a, module.b]`"),
                 );
@@ -547,7 +541,7 @@ impl Decoder<'_> {
         let name = self.labels(block, &["NAME"])?[0].clone();
         let Some(source) = block.body.attribute("source") else {
             self.errors.push(
-                Diagnostic::error("infra::missing_attribute", format!("module `{}` has no `source`", name.name))
+                Diagnostic::error(Code::MissingAttribute, format!("module `{}` has no `source`", name.name))
                     .with_label(name.span, "missing `source = \"./path\"`"),
             );
             return None;
@@ -582,7 +576,7 @@ impl Decoder<'_> {
         if RESERVED_ROOTS.contains(&block.kind.name.as_str()) {
             self.errors.push(
                 Diagnostic::error(
-                    "infra::reserved_name",
+                    Code::ReservedName,
                     format!("`{}` is reserved and cannot be a resource type", block.kind.name),
                 )
                 .with_label(block.kind.span, "reserved name"),
@@ -617,7 +611,7 @@ impl Decoder<'_> {
         }
         if let (Some(count), Some(_)) = (&resource.count, &resource.for_each) {
             self.errors.push(
-                Diagnostic::error("infra::count_and_for_each", "a resource cannot have both `count` and `for_each`")
+                Diagnostic::error(Code::CountAndForEach, "a resource cannot have both `count` and `for_each`")
                     .with_label(count.span, "`count` here")
                     .with_help("keep one: `count` for N identical copies, `for_each` for one per map key"),
             );
@@ -634,7 +628,7 @@ impl Decoder<'_> {
             }
             _ => {
                 self.errors.push(
-                    Diagnostic::error("infra::provider_ref", "`provider` must name a provider configuration")
+                    Diagnostic::error(Code::ProviderRef, "`provider` must name a provider configuration")
                         .with_label(attribute.value.span, "not a provider name")
                         .with_help("write `provider = NAME` or `provider = NAME.ALIAS`, without quotes"),
                 );
@@ -662,22 +656,16 @@ impl Decoder<'_> {
                             match item.as_traversal_path().as_deref() {
                                 Some([name]) => lifecycle.ignore_changes.push((*name).clone()),
                                 _ => self.errors.push(
-                                    Diagnostic::error(
-                                        "infra::ignore_changes",
-                                        "`ignore_changes` lists attribute names",
-                                    )
-                                    .with_label(item.span, "not an attribute name"),
+                                    Diagnostic::error(Code::IgnoreChanges, "`ignore_changes` lists attribute names")
+                                        .with_label(item.span, "not an attribute name"),
                                 ),
                             }
                         }
                     }
                     _ => self.errors.push(
-                        Diagnostic::error(
-                            "infra::ignore_changes",
-                            "`ignore_changes` must be a list of attribute names",
-                        )
-                        .with_label(a.value.span, "not a list")
-                        .with_help("write `ignore_changes = [content, mode]`"),
+                        Diagnostic::error(Code::IgnoreChanges, "`ignore_changes` must be a list of attribute names")
+                            .with_label(a.value.span, "not a list")
+                            .with_help("write `ignore_changes = [content, mode]`"),
                     ),
                 },
                 _ => {}
@@ -691,7 +679,7 @@ impl Decoder<'_> {
 /// `object({ name = string })`, `any`.
 pub fn parse_type_expr(expr: &Expr) -> Result<Type, Diagnostic> {
     let bad = || {
-        Diagnostic::error("infra::bad_type", "not a type")
+        Diagnostic::error(Code::BadType, "not a type")
             .with_label(expr.span, "unknown type")
             .with_help("types are string, number, bool, any, list(T), set(T), map(T) and object({ NAME = T, ... })")
     };

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use infra_core::Value;
-use infra_syntax::Diagnostic;
 use infra_syntax::ast::{BinaryOp, Expr, ExprKind, ForExpr, ObjectKey, TemplatePart, Traversal, UnaryOp};
+use infra_syntax::{Code, Diagnostic};
 
 use crate::Reference;
 
@@ -50,7 +50,7 @@ pub fn eval_in(expr: &Expr, scope: &dyn Scope, bindings: Vec<(String, Value)>) -
 }
 
 pub(crate) fn error(expr: &Expr, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
-    Diagnostic::error("infra::eval", message).with_label(expr.span, label)
+    Diagnostic::error(Code::Eval, message).with_label(expr.span, label)
 }
 
 struct Evaluator<'a> {

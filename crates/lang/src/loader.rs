@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use infra_syntax::{Diagnostic, SourceMap};
+use infra_syntax::{Code, Diagnostic, SourceMap};
 
 use crate::config::{Config, Module, ModuleId, decode_file};
 
@@ -41,7 +41,7 @@ fn check_backends(config: &Config, errors: &mut Vec<Diagnostic>) {
                         format!("move the `{what}` block to the root configuration, the directory infra runs in"),
                     )
                 };
-                errors.push(Diagnostic::error("infra::backend", message).with_label(span, "here").with_help(help));
+                errors.push(Diagnostic::error(Code::Backend, message).with_label(span, "here").with_help(help));
             }
         }
     }
@@ -55,7 +55,7 @@ fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut 
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
             Err(e) => {
-                errors.push(Diagnostic::error("infra::io", format!("cannot read {}: {e}", file.display())));
+                errors.push(Diagnostic::error(Code::Io, format!("cannot read {}: {e}", file.display())));
                 continue;
             }
         };
@@ -70,19 +70,16 @@ fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut 
         let call = &module.calls[&name];
         if !(call.source.starts_with("./") || call.source.starts_with("../") || call.source.starts_with('/')) {
             errors.push(
-                Diagnostic::error(
-                    "infra::module_source",
-                    format!("module source {:?} is not a local path", call.source),
-                )
-                .with_label(call.span, "in this module call")
-                .with_help("module sources are directories: start them with `./` or `../`"),
+                Diagnostic::error(Code::ModuleSource, format!("module source {:?} is not a local path", call.source))
+                    .with_label(call.span, "in this module call")
+                    .with_help("module sources are directories: start them with `./` or `../`"),
             );
             continue;
         }
         let child_dir = dir.join(&call.source);
         if path.len() >= MAX_MODULE_DEPTH {
             errors.push(
-                Diagnostic::error("infra::module_depth", format!("modules nest deeper than {MAX_MODULE_DEPTH} levels"))
+                Diagnostic::error(Code::ModuleDepth, format!("modules nest deeper than {MAX_MODULE_DEPTH} levels"))
                     .with_label(call.span, "does this module call itself?"),
             );
             continue;
@@ -90,7 +87,7 @@ fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut 
         if !child_dir.is_dir() {
             errors.push(
                 Diagnostic::error(
-                    "infra::module_source",
+                    Code::ModuleSource,
                     format!("module directory {} does not exist", child_dir.display()),
                 )
                 .with_label(call.span, "in this module call"),
@@ -112,7 +109,7 @@ fn infra_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(Diagnostic::error("infra::io", format!("cannot read directory {}: {e}", dir.display())));
+            errors.push(Diagnostic::error(Code::Io, format!("cannot read directory {}: {e}", dir.display())));
             return Vec::new();
         }
     };

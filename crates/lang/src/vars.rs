@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use infra_core::{Type, Value};
-use infra_syntax::{Diagnostic, SourceMap};
+use infra_syntax::{Code, Diagnostic, SourceMap};
 
 use crate::{Host, Reference, Scope, eval};
 
@@ -35,7 +35,7 @@ pub fn load_var_file(
     host: &Host,
 ) -> Result<BTreeMap<String, Value>, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![Diagnostic::error("infra::io", format!("cannot read var file {}: {e}", path.display()))])?;
+        .map_err(|e| vec![Diagnostic::error(Code::Io, format!("cannot read var file {}: {e}", path.display()))])?;
     let file_id = sources.add(path, text.as_str());
     let file = infra_syntax::parse(file_id, &text)?;
     let scope = ConstantScope { host: host.clone(), dir: path.parent().map(Path::to_path_buf).unwrap_or_default() };
@@ -43,7 +43,7 @@ pub fn load_var_file(
     let mut errors = Vec::new();
     for block in file.body.blocks() {
         errors.push(
-            Diagnostic::error("infra::var_file", "a var file holds only `name = value` lines")
+            Diagnostic::error(Code::VarFile, "a var file holds only `name = value` lines")
                 .with_label(block.kind.span, "blocks are not allowed here"),
         );
     }
@@ -73,7 +73,7 @@ pub fn eval_settings(
     let mut errors = Vec::new();
     for block in body.blocks() {
         errors.push(
-            Diagnostic::error("infra::unexpected_block", format!("{what} takes no blocks"))
+            Diagnostic::error(Code::UnexpectedBlock, format!("{what} takes no blocks"))
                 .with_label(block.kind.span, "not allowed here"),
         );
     }
@@ -91,7 +91,7 @@ pub fn eval_settings(
                 |s| format!("did you mean `{s}`?"),
             );
             errors.push(
-                Diagnostic::error("infra::unknown_attribute", format!("{what} has no attribute `{name}`"))
+                Diagnostic::error(Code::UnknownAttribute, format!("{what} has no attribute `{name}`"))
                     .with_label(attribute.name.span, "unknown attribute")
                     .with_help(help),
             );
@@ -99,7 +99,7 @@ pub fn eval_settings(
         }
         if let Some((_, span)) = crate::references(&attribute.value).first() {
             errors.push(
-                Diagnostic::error("infra::backend", format!("{what} cannot refer to variables, resources or modules"))
+                Diagnostic::error(Code::Backend, format!("{what} cannot refer to variables, resources or modules"))
                     .with_label(*span, "read before the configuration is evaluated")
                     .with_help("use a literal or a function such as env(\"INFRA_PG\")"),
             );
@@ -119,7 +119,7 @@ pub fn eval_settings(
 /// `import` block's `id`).
 pub fn eval_constant(expr: &infra_syntax::ast::Expr, host: &Host, dir: &Path) -> Result<Value, Diagnostic> {
     if let Some((_, span)) = crate::references(expr).first() {
-        return Err(Diagnostic::error("infra::constant", "this value is read before anything is evaluated")
+        return Err(Diagnostic::error(Code::Constant, "this value is read before anything is evaluated")
             .with_label(*span, "a reference is not allowed here")
             .with_help("use a literal or a function such as env(\"NAME\")"));
     }

@@ -14,8 +14,8 @@ use infra_core::{AttributeSchema, OperationContext, ProviderError, Refined, Sche
 
 use crate::client::aws_error;
 use crate::kind::{
-    Kind, Observed, Query, delete_retrying, id_of, merged, number, required_text, retry_not_found, strings, text,
-    update_tags, wait_for, with_computed,
+    Kind, Observed, Query, delete_retrying, made_id, merged, number, required_text, retry_not_found, update_tags,
+    wait_for, with_computed,
 };
 use crate::tags;
 
@@ -167,7 +167,7 @@ impl Kind for Instance {
     /// Security groups are a set: sorted as EC2 reports them.
     fn plan(&self, _prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
         let groups = proposed.get("security_groups").filter(|g| g.is_wholly_known()).map(|_| {
-            let mut ids = strings(&proposed, "security_groups");
+            let mut ids = proposed.strings("security_groups");
             ids.sort();
             ids.dedup();
             Value::List(ids.into_iter().map(Value::string).collect())
@@ -201,20 +201,22 @@ impl Kind for Instance {
             Some(size) => Some(vec![self.root_device(ec2, ami, size).await?]),
             None => None,
         };
-        let groups = strings(planned, "security_groups");
+        let groups = planned.strings("security_groups");
         // A token per create call: a run retried by the SDK after a lost answer
         // starts one instance, not two.
         let token = uuid::Uuid::new_v4().to_string();
         let started = retry_not_found(|| {
             ec2.run_instances()
                 .image_id(ami)
-                .instance_type(InstanceType::from(text(planned, "type").unwrap_or_default()))
+                .instance_type(InstanceType::from(planned.non_empty_text("type").unwrap_or_default()))
                 .min_count(1)
                 .max_count(1)
-                .set_subnet_id(text(planned, "subnet").map(str::to_string))
+                .set_subnet_id(planned.non_empty_text("subnet").map(str::to_string))
                 .set_security_group_ids((!groups.is_empty()).then(|| groups.clone()))
-                .set_key_name(text(planned, "key_name").map(str::to_string))
-                .set_user_data(text(planned, "user_data").map(|d| base64::engine::general_purpose::STANDARD.encode(d)))
+                .set_key_name(planned.non_empty_text("key_name").map(str::to_string))
+                .set_user_data(
+                    planned.non_empty_text("user_data").map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
+                )
                 .set_block_device_mappings(root.clone())
                 .client_token(&token)
                 .tag_specifications(tags::spec(ResourceType::Instance, ctx, planned))
@@ -223,7 +225,7 @@ impl Kind for Instance {
         })
         .await
         .map_err(|e| aws_error(&format!("starting an instance of {ami}"), e))?;
-        let id = started.instances().first().and_then(|i| i.instance_id()).unwrap_or_default().to_string();
+        let id = made_id(started.instances().first().and_then(|i| i.instance_id()), "instance")?;
         let running = self.wait_state(ec2, &id, "running").await?;
         Ok(with_computed(planned, &running.value))
     }
@@ -231,16 +233,16 @@ impl Kind for Instance {
     async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
-        let id = id_of(prior)?;
-        let groups = strings(planned, "security_groups");
-        if groups != strings(prior, "security_groups") && !groups.is_empty() {
+        let id = prior.recorded_id("AWS")?;
+        let groups = planned.strings("security_groups");
+        if groups != prior.strings("security_groups") && !groups.is_empty() {
             self.set_attribute(&id, "security groups", ec2.modify_instance_attribute().set_groups(Some(groups)))
                 .await?;
         }
-        let wanted = text(planned, "type").unwrap_or_default();
-        let retype = text(prior, "type") != Some(wanted);
+        let wanted = planned.non_empty_text("type").unwrap_or_default();
+        let retype = prior.non_empty_text("type") != Some(wanted);
         // Stopped by hand: the plan says running.
-        let stopped = text(prior, "state") == Some("stopped");
+        let stopped = prior.non_empty_text("state") == Some("stopped");
         if retype && !stopped {
             ec2.stop_instances()
                 .instance_ids(&id)
@@ -270,7 +272,7 @@ impl Kind for Instance {
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("instance {id}"), || ec2.terminate_instances().instance_ids(&id).send()).await?;
         self.wait_state(ec2, &id, "terminated").await.map(|_| ())
     }
@@ -333,7 +335,7 @@ impl Kind for KeyPair {
         Ok(merged(
             planned,
             [
-                ("id", Value::string(made.key_pair_id().unwrap_or_default())),
+                ("id", Value::string(made_id(made.key_pair_id(), "key pair")?)),
                 ("fingerprint", Value::string(made.key_fingerprint().unwrap_or_default())),
             ],
         ))
@@ -402,8 +404,8 @@ impl Kind for ElasticIp {
             .send()
             .await
             .map_err(|e| aws_error("allocating an elastic IP", e))?;
-        let id = made.allocation_id().unwrap_or_default().to_string();
-        let association = match text(planned, "instance") {
+        let id = made_id(made.allocation_id(), "elastic IP")?;
+        let association = match planned.non_empty_text("instance") {
             Some(instance) => Value::string(associate(ec2, &id, instance).await?),
             None => Value::Null,
         };
@@ -420,10 +422,10 @@ impl Kind for ElasticIp {
     async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         let mut association = prior.get("association").cloned().unwrap_or_default();
-        if text(prior, "instance") != text(planned, "instance") {
-            association = match text(planned, "instance") {
+        if prior.non_empty_text("instance") != planned.non_empty_text("instance") {
+            association = match planned.non_empty_text("instance") {
                 // Re-associating moves the address in one call, without a gap.
                 Some(instance) => Value::string(associate(ec2, &id, instance).await?),
                 None => {
@@ -438,7 +440,7 @@ impl Kind for ElasticIp {
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
         disassociate(ec2, prior).await?;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("elastic IP {id}"), || ec2.release_address().allocation_id(&id).send()).await
     }
 }
@@ -449,11 +451,11 @@ async fn associate(ec2: &Client, id: &str, instance: &str) -> Result<String, Pro
     })
     .await
     .map_err(|e| aws_error(&format!("pointing elastic IP {id} at {instance}"), e))?;
-    Ok(made.association_id().unwrap_or_default().to_string())
+    made_id(made.association_id(), "association")
 }
 
 async fn disassociate(ec2: &Client, prior: &Value) -> Result<(), ProviderError> {
-    let Some(association) = text(prior, "association") else { return Ok(()) };
+    let Some(association) = prior.non_empty_text("association") else { return Ok(()) };
     delete_retrying(&format!("elastic IP association {association}"), || {
         ec2.disassociate_address().association_id(association).send()
     })

@@ -121,7 +121,7 @@ pub trait Kind: Sync {
 
 /// Sets and removes user tags to go from `prior` to `planned`.
 pub async fn update_tags(ec2: &Client, prior: &Value, planned: &Value) -> Result<(), ProviderError> {
-    let id = id_of(prior)?;
+    let id = prior.recorded_id("AWS")?;
     let (set, removed) = tags::changes(prior, planned);
     if !set.is_empty() {
         ec2.create_tags()
@@ -142,22 +142,8 @@ pub async fn update_tags(ec2: &Client, prior: &Value, planned: &Value) -> Result
     Ok(())
 }
 
-/// The AWS id recorded for an object.
-pub fn id_of(state: &Value) -> Result<String, ProviderError> {
-    state
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| ProviderError::failed("state records no AWS id for this object"))
-}
-
-pub fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(|v| v.peel().as_str()).filter(|s| !s.is_empty())
-}
-
 pub fn required_text<'a>(value: &'a Value, key: &str) -> Result<&'a str, ProviderError> {
-    text(value, key).ok_or_else(|| ProviderError::invalid(key, format!("`{key}` is required")))
+    value.non_empty_text(key).ok_or_else(|| ProviderError::invalid(key, format!("`{key}` is required")))
 }
 
 pub fn flag(value: &Value, key: &str) -> Option<bool> {
@@ -168,17 +154,17 @@ pub fn number(value: &Value, key: &str) -> Option<i32> {
     value.get(key).and_then(|v| v.peel().as_number()).map(|n| n as i32)
 }
 
-pub fn strings(value: &Value, key: &str) -> Vec<String> {
-    value
-        .get(key)
-        .and_then(Value::as_list)
-        .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
-}
-
 /// The planned value with the computed attributes of what exists filled in.
 pub fn with_computed(planned: &Value, existing: &Value) -> Value {
     planned.with_computed(existing)
+}
+
+/// The id AWS gave an object it just made: an answer without one is an error
+/// (recording an empty id would lose the object).
+pub fn made_id(id: Option<&str>, what: &str) -> Result<String, ProviderError> {
+    id.filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ProviderError::failed(format!("AWS made the {what} but its answer carries no id")))
 }
 
 /// `planned` with `fields` laid over it.
@@ -272,4 +258,18 @@ where
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_without_an_id_is_an_error_not_an_empty_id() {
+        assert_eq!(made_id(Some("vpc-1"), "VPC").expect("an id"), "vpc-1");
+        for missing in [None, Some("")] {
+            let error = made_id(missing, "VPC").expect_err("no id");
+            assert_eq!(error.message, "AWS made the VPC but its answer carries no id");
+        }
+    }
 }

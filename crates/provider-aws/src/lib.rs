@@ -99,7 +99,7 @@ impl AwsProvider {
         requests: &[&ReadRequest],
     ) -> Result<HashMap<String, Observed>, ProviderError> {
         let recorded: Vec<String> =
-            requests.iter().filter_map(|r| kind::text(&r.state, "id").map(str::to_string)).collect();
+            requests.iter().filter_map(|r| r.state.non_empty_text("id").map(str::to_string)).collect();
         let mut found: HashMap<String, Observed> = HashMap::new();
         if kind.tagged() {
             found.extend(kind.list(&self.aws, Query::Lineage(lineage)).await?.into_iter().map(|o| (o.id.clone(), o)));
@@ -159,7 +159,7 @@ impl Provider for AwsProvider {
             .map(|r| {
                 let found = listed.get(r.kind.as_str()).map(|l| l.as_ref().map_err(Clone::clone));
                 let found = found.unwrap_or_else(|| Err(ProviderError::failed("not listed")))?;
-                let id = kind::text(&r.state, "id").unwrap_or_default();
+                let id = r.state.non_empty_text("id").unwrap_or_default();
                 Ok(found.get(id).map(|o| merge_observed(&r.kind, &r.state, &o.value)))
             })
             .collect()
@@ -200,7 +200,7 @@ impl Provider for AwsProvider {
     /// Tags an imported object with this state's lineage and its address.
     async fn claim(&self, ctx: &OperationContext, kind: &str, imported: &Value) -> Result<(), ProviderError> {
         let k = kind_of(kind)?;
-        let Some(id) = kind::text(imported, "id").filter(|_| k.tagged()).map(str::to_string) else { return Ok(()) };
+        let Some(id) = imported.non_empty_text("id").filter(|_| k.tagged()).map(str::to_string) else { return Ok(()) };
         k.add_tags(&self.aws, &id, tags::with_markers(ctx, &Value::Null)).await.map_err(|mut e| {
             e.message = format!("claiming it as {}: {}", ctx.address, e.message);
             e

@@ -9,7 +9,7 @@ use infra_core::{AttributeSchema, BlockNesting, OperationContext, ProviderError,
 
 use crate::client::{aws_error, is_not_found};
 use crate::kind::{
-    Kind, Observed, Query, delete_retrying, flag, id_of, merged, required_text, retry_not_found, text, update_tags,
+    Kind, Observed, Query, delete_retrying, flag, made_id, merged, required_text, retry_not_found, update_tags,
     visible, with_computed,
 };
 use crate::tags;
@@ -69,7 +69,7 @@ impl Switch {
     async fn update(self, ec2: &Client, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         update_tags(ec2, prior, planned).await?;
         if self.wanted(prior) != self.wanted(planned) {
-            self.set(ec2, &id_of(prior)?, self.wanted(planned)).await?;
+            self.set(ec2, &prior.recorded_id("AWS")?, self.wanted(planned)).await?;
         }
         Ok(with_computed(planned, prior))
     }
@@ -132,7 +132,7 @@ impl Kind for Vpc {
             .send()
             .await
             .map_err(|e| aws_error("creating the VPC", e))?;
-        let id = created.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
+        let id = made_id(created.vpc().and_then(|v| v.vpc_id()), "VPC")?;
         visible(self, aws, &id, "VPC").await?;
         Switch::DnsHostnames.set(ec2, &id, Switch::DnsHostnames.wanted(planned)).await?;
         Ok(merged(planned, [("id", Value::string(id))]))
@@ -145,7 +145,7 @@ impl Kind for Vpc {
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("VPC {id}"), || ec2.delete_vpc().vpc_id(&id).send()).await
     }
 }
@@ -213,14 +213,14 @@ impl Kind for Subnet {
         let created = retry_not_found(|| {
             ec2.create_subnet()
                 .vpc_id(vpc)
-                .cidr_block(text(planned, "cidr").unwrap_or_default())
-                .set_availability_zone(text(planned, "availability_zone").map(str::to_string))
+                .cidr_block(planned.non_empty_text("cidr").unwrap_or_default())
+                .set_availability_zone(planned.non_empty_text("availability_zone").map(str::to_string))
                 .tag_specifications(tags::spec(ResourceType::Subnet, ctx, planned))
                 .send()
         })
         .await
         .map_err(|e| aws_error(&format!("creating a subnet in {vpc}"), e))?;
-        let id = created.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string();
+        let id = made_id(created.subnet().and_then(|s| s.subnet_id()), "subnet")?;
         let seen = visible(self, aws, &id, "subnet").await?;
         if Switch::PublicIps.wanted(planned) {
             Switch::PublicIps.set(ec2, &id, true).await?;
@@ -241,7 +241,7 @@ impl Kind for Subnet {
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("subnet {id}"), || ec2.delete_subnet().subnet_id(&id).send()).await
     }
 }
@@ -288,9 +288,9 @@ impl Kind for InternetGateway {
             .send()
             .await
             .map_err(|e| aws_error("creating the internet gateway", e))?;
-        let id = created.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_string();
+        let id = made_id(created.internet_gateway().and_then(|g| g.internet_gateway_id()), "internet gateway")?;
         visible(self, aws, &id, "internet gateway").await?;
-        if let Some(vpc) = text(planned, "vpc") {
+        if let Some(vpc) = planned.non_empty_text("vpc") {
             attach_gateway(ec2, &id, vpc).await?;
         }
         Ok(merged(planned, [("id", Value::string(id))]))
@@ -299,8 +299,8 @@ impl Kind for InternetGateway {
     async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
-        let id = id_of(prior)?;
-        let (before, after) = (text(prior, "vpc"), text(planned, "vpc"));
+        let id = prior.recorded_id("AWS")?;
+        let (before, after) = (prior.non_empty_text("vpc"), planned.non_empty_text("vpc"));
         if before != after {
             if let Some(vpc) = before {
                 detach_gateway(ec2, &id, vpc).await?;
@@ -314,8 +314,8 @@ impl Kind for InternetGateway {
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
-        if let Some(vpc) = text(prior, "vpc") {
+        let id = prior.recorded_id("AWS")?;
+        if let Some(vpc) = prior.non_empty_text("vpc") {
             detach_gateway(ec2, &id, vpc).await?;
         }
         delete_retrying(&format!("internet gateway {id}"), || {
@@ -361,7 +361,7 @@ fn routes_of(value: &Value) -> Vec<(String, String)> {
         .and_then(Value::as_list)
         .unwrap_or_default()
         .iter()
-        .filter_map(|r| Some((text(r, "cidr")?.to_string(), text(r, "gateway")?.to_string())))
+        .filter_map(|r| Some((r.non_empty_text("cidr")?.to_string(), r.non_empty_text("gateway")?.to_string())))
         .collect();
     routes.sort();
     routes
@@ -451,7 +451,7 @@ impl Kind for RouteTable {
         })
         .await
         .map_err(|e| aws_error(&format!("creating a route table in {vpc}"), e))?;
-        let id = created.route_table().and_then(|t| t.route_table_id()).unwrap_or_default().to_string();
+        let id = made_id(created.route_table().and_then(|t| t.route_table_id()), "route table")?;
         visible(self, aws, &id, "route table").await?;
         set_routes(ec2, &id, &[], &routes_of(planned)).await?;
         Ok(merged(planned, [("id", Value::string(id))]))
@@ -460,13 +460,13 @@ impl Kind for RouteTable {
     async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
-        set_routes(ec2, &id_of(prior)?, &routes_of(prior), &routes_of(planned)).await?;
+        set_routes(ec2, &prior.recorded_id("AWS")?, &routes_of(prior), &routes_of(planned)).await?;
         Ok(with_computed(planned, prior))
     }
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("route table {id}"), || ec2.delete_route_table().route_table_id(&id).send()).await
     }
 }
@@ -546,7 +546,7 @@ impl Kind for RouteTableAssociation {
         let made = retry_not_found(|| ec2.associate_route_table().route_table_id(table).subnet_id(subnet).send())
             .await
             .map_err(|e| aws_error(&format!("associating {subnet} with {table}"), e))?;
-        Ok(merged(planned, [("id", Value::string(made.association_id().unwrap_or_default()))]))
+        Ok(merged(planned, [("id", Value::string(made_id(made.association_id(), "association")?))]))
     }
 
     async fn update(&self, _aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
@@ -555,7 +555,7 @@ impl Kind for RouteTableAssociation {
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         match ec2.disassociate_route_table().association_id(&id).send().await {
             Err(e) if !is_not_found(&e) => Err(aws_error(&format!("removing route table association {id}"), e)),
             _ => Ok(()),

@@ -19,7 +19,7 @@ use aws_sdk_dlm::types::{
 use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type, Value};
 
 use crate::client::{Clients, aws_error, is_not_found};
-use crate::kind::{Kind, Observed, Query, flag, id_of, number, required_text, text, visible, with_computed};
+use crate::kind::{Kind, Observed, Query, flag, made_id, number, required_text, visible, with_computed};
 use crate::tags;
 
 /// The intervals DLM allows, in hours.
@@ -83,7 +83,7 @@ impl Kind for SnapshotSchedule {
                 format!("DLM snapshots every 1, 2, 3, 4, 6, 8, 12 or 24 hours, not {hours}"),
             ));
         }
-        if let Some(at) = text(config, "at")
+        if let Some(at) = config.non_empty_text("at")
             && !is_time_of_day(at)
         {
             errors
@@ -94,7 +94,7 @@ impl Kind for SnapshotSchedule {
         {
             errors.push(ProviderError::invalid("keep", format!("DLM keeps 1 to 1000 snapshots, not {keep}")));
         }
-        if let Some(description) = text(config, "description")
+        if let Some(description) = config.non_empty_text("description")
             && !is_description(description)
         {
             errors.push(ProviderError::invalid(
@@ -102,7 +102,7 @@ impl Kind for SnapshotSchedule {
                 "DLM takes up to 500 letters, digits, spaces, - and _ in a description",
             ));
         }
-        if let Some(role) = text(config, "role")
+        if let Some(role) = config.non_empty_text("role")
             && !(role.starts_with("arn:") && role.contains(":role/"))
         {
             errors.push(ProviderError::invalid(
@@ -139,13 +139,13 @@ impl Kind for SnapshotSchedule {
             .send()
             .await
             .map_err(|e| aws_error("creating a snapshot schedule", e))?;
-        let id = made.policy_id().unwrap_or_default();
-        let ready = visible(self, aws, id, "snapshot schedule").await?;
+        let id = made_id(made.policy_id(), "snapshot schedule")?;
+        let ready = visible(self, aws, &id, "snapshot schedule").await?;
         Ok(with_computed(planned, &ready.value))
     }
 
     async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         aws.dlm
             .update_lifecycle_policy()
             .policy_id(&id)
@@ -172,7 +172,7 @@ impl Kind for SnapshotSchedule {
     }
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         match aws.dlm.delete_lifecycle_policy().policy_id(&id).send().await {
             Err(e) if !is_not_found(&e) => Err(aws_error(&format!("deleting snapshot schedule {id}"), e)),
             _ => Ok(()),
@@ -257,7 +257,7 @@ fn details(planned: &Value) -> PolicyDetails {
     let create = CreateRule::builder()
         .interval(number(planned, "every_hours").unwrap_or(24))
         .interval_unit(IntervalUnitValues::Hours)
-        .times(text(planned, "at").unwrap_or("03:00"))
+        .times(planned.non_empty_text("at").unwrap_or("03:00"))
         .build();
     let schedule = Schedule::builder()
         .name("infra")
@@ -279,7 +279,7 @@ fn dlm_tag(key: &str, value: &str) -> Tag {
 }
 
 fn description(planned: &Value) -> &str {
-    text(planned, "description").unwrap_or("snapshots by infra")
+    planned.non_empty_text("description").unwrap_or("snapshots by infra")
 }
 
 fn state(planned: &Value) -> SettablePolicyStateValues {

@@ -21,7 +21,7 @@ use ipnet::IpNet;
 
 use crate::client::aws_error;
 use crate::kind::{
-    Kind, Observed, Query, delete_retrying, id_of, merged, required_text, retry_not_found, text, update_tags, visible,
+    Kind, Observed, Query, delete_retrying, made_id, merged, required_text, retry_not_found, update_tags, visible,
     with_computed,
 };
 use crate::tags;
@@ -217,7 +217,7 @@ fn lines(permissions: &BTreeSet<Permission>) -> Value {
 }
 
 fn parsed(value: &Value) -> BTreeSet<Permission> {
-    crate::kind::strings(value, "permissions").iter().filter_map(|l| Permission::parse(l)).collect()
+    value.strings("permissions").iter().filter_map(|l| Permission::parse(l)).collect()
 }
 
 pub struct SecurityGroup;
@@ -305,18 +305,18 @@ impl Kind for SecurityGroup {
     async fn create(&self, aws: &Clients, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
         let ec2 = &aws.ec2;
         let vpc = required_text(planned, "vpc")?;
-        let name = text(planned, "name").map_or_else(|| default_name(ctx), str::to_string);
+        let name = planned.non_empty_text("name").map_or_else(|| default_name(ctx), str::to_string);
         let created = retry_not_found(|| {
             ec2.create_security_group()
                 .vpc_id(vpc)
                 .group_name(&name)
-                .description(text(planned, "description").unwrap_or("managed by infra"))
+                .description(planned.non_empty_text("description").unwrap_or("managed by infra"))
                 .tag_specifications(tags::spec(ResourceType::SecurityGroup, ctx, planned))
                 .send()
         })
         .await
         .map_err(|e| aws_error(&format!("creating security group {name} in {vpc}"), e))?;
-        let id = created.group_id().unwrap_or_default().to_string();
+        let id = made_id(created.group_id(), "security group")?;
         // EC2 gives a new group an allow-all egress rule; converge from what it holds.
         let seen = visible(self, aws, &id, "security group").await?;
         converge(ec2, &id, &parsed(&seen.value), &parsed(planned)).await?;
@@ -326,13 +326,13 @@ impl Kind for SecurityGroup {
     async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
-        converge(ec2, &id_of(prior)?, &parsed(prior), &parsed(planned)).await?;
+        converge(ec2, &prior.recorded_id("AWS")?, &parsed(prior), &parsed(planned)).await?;
         Ok(with_computed(planned, prior))
     }
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("security group {id}"), || ec2.delete_security_group().group_id(&id).send()).await
     }
 }

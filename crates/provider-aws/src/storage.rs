@@ -8,8 +8,8 @@ use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type,
 
 use crate::client::aws_error;
 use crate::kind::{
-    Kind, Observed, Query, delete_retrying, flag, id_of, merged, number, required_text, retry_not_found, text,
-    update_tags, visible, wait_for, with_computed,
+    Kind, Observed, Query, delete_retrying, flag, made_id, merged, number, required_text, retry_not_found, update_tags,
+    visible, wait_for, with_computed,
 };
 use crate::tags;
 
@@ -88,15 +88,15 @@ impl Kind for Volume {
             ec2.create_volume()
                 .availability_zone(zone)
                 .set_size(number(planned, "size"))
-                .volume_type(VolumeType::from(text(planned, "type").unwrap_or("gp3")))
+                .volume_type(VolumeType::from(planned.non_empty_text("type").unwrap_or("gp3")))
                 .encrypted(flag(planned, "encrypted").unwrap_or(true))
-                .set_snapshot_id(text(planned, "snapshot").map(str::to_string))
+                .set_snapshot_id(planned.non_empty_text("snapshot").map(str::to_string))
                 .tag_specifications(tags::spec(ResourceType::Volume, ctx, planned))
                 .send()
         })
         .await
         .map_err(|e| aws_error(&format!("creating a volume in {zone}"), e))?;
-        let id = made.volume_id().unwrap_or_default().to_string();
+        let id = made_id(made.volume_id(), "volume")?;
         let ready = wait_volume(self, aws, &id, "available").await?;
         Ok(with_computed(planned, &ready.value))
     }
@@ -104,9 +104,9 @@ impl Kind for Volume {
     async fn update(&self, aws: &Clients, prior: &Value, planned: &Value) -> Result<Value, ProviderError> {
         let ec2 = &aws.ec2;
         update_tags(ec2, prior, planned).await?;
-        let id = id_of(prior)?;
-        let (size, kind) = (number(planned, "size"), text(planned, "type"));
-        if size != number(prior, "size") || kind != text(prior, "type") {
+        let id = prior.recorded_id("AWS")?;
+        let (size, kind) = (number(planned, "size"), planned.non_empty_text("type"));
+        if size != number(prior, "size") || kind != prior.non_empty_text("type") {
             ec2.modify_volume()
                 .volume_id(&id)
                 .set_size(size)
@@ -120,7 +120,7 @@ impl Kind for Volume {
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("volume {id}"), || ec2.delete_volume().volume_id(&id).send()).await
     }
 }
@@ -261,13 +261,13 @@ impl Kind for Snapshot {
         let made = retry_not_found(|| {
             ec2.create_snapshot()
                 .volume_id(volume)
-                .set_description(text(planned, "description").map(str::to_string))
+                .set_description(planned.non_empty_text("description").map(str::to_string))
                 .tag_specifications(tags::spec(ResourceType::Snapshot, ctx, planned))
                 .send()
         })
         .await
         .map_err(|e| aws_error(&format!("taking a snapshot of {volume}"), e))?;
-        let id = made.snapshot_id().unwrap_or_default().to_string();
+        let id = made_id(made.snapshot_id(), "snapshot")?;
         let ids = [id.clone()];
         let done = wait_for(&format!("snapshot {id} to complete"), || async {
             let found = self.list(aws, Query::Ids(&ids)).await?.into_iter().next();
@@ -279,7 +279,7 @@ impl Kind for Snapshot {
 
     async fn delete(&self, aws: &Clients, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &aws.ec2;
-        let id = id_of(prior)?;
+        let id = prior.recorded_id("AWS")?;
         delete_retrying(&format!("snapshot {id}"), || ec2.delete_snapshot().snapshot_id(&id).send()).await
     }
 }

@@ -22,7 +22,7 @@ use infra_core::{
 };
 use infra_restic::{SETTINGS, runner};
 
-use crate::util::{Observed, docker_error, labels, set, str_list};
+use crate::util::{Observed, docker_error, labels};
 
 pub fn schema() -> Schema {
     let postgres = Schema::new("A PostgreSQL database to dump (pg_dump, streamed; restored with psql).")
@@ -66,10 +66,10 @@ fn derived(config: &Value) -> Value {
     let list = |items: &[&str]| Value::List(items.iter().map(|i| Value::string(*i)).collect());
     if let Some(pg) = config.get("postgres").filter(|p| !p.is_null()) {
         let field = |k: &str| pg.get(k).and_then(|v| v.peel().as_str().map(str::to_string));
-        set(&mut derived, "dump", list(&["pg_dump", "--no-owner", "--no-privileges", "--clean", "--if-exists"]));
-        set(&mut derived, "dump_name", Value::string(format!("{}.sql", field("database").unwrap_or_default())));
-        set(&mut derived, "load", list(&["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"]));
-        set(&mut derived, "paths", Value::List(Vec::new()));
+        derived.set("dump", list(&["pg_dump", "--no-owner", "--no-privileges", "--clean", "--if-exists"]));
+        derived.set("dump_name", Value::string(format!("{}.sql", field("database").unwrap_or_default())));
+        derived.set("load", list(&["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"]));
+        derived.set("paths", Value::List(Vec::new()));
         let port = pg.get("port").and_then(Value::as_number).map_or("5432".to_string(), |p| format!("{}", p as u64));
         let mut environment = config.get("environment").and_then(Value::as_object).cloned().unwrap_or_default();
         for (key, value) in [
@@ -83,9 +83,9 @@ fn derived(config: &Value) -> Value {
                 environment.insert(key.to_string(), Value::string(value));
             }
         }
-        set(&mut derived, "environment", Value::Object(environment));
+        derived.set("environment", Value::Object(environment));
     } else {
-        set(&mut derived, "paths", list(&["/source"]));
+        derived.set("paths", list(&["/source"]));
     }
     derived
 }
@@ -96,26 +96,26 @@ fn files(config: &Value, name: &str) -> Vec<(String, Vec<u8>)> {
 
 pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, ProviderError> {
     let (bare, _) = proposed.unmark();
-    let name = text(&bare, "name").to_string();
+    let name = bare.text("name").to_string();
     let known = bare.is_wholly_known();
     let settings =
         if known && !name.is_empty() { infra_restic::settings_digest(&files(&bare, &name)) } else { Value::Unknown };
-    set(&mut proposed, "settings_sha256", settings);
+    proposed.set("settings_sha256", settings);
     // The database password travels as environment, like the repository's
     // secrets, and is never recorded where the user wrote it.
     let environment = derived(&bare).get("environment").cloned().unwrap_or(Value::Null);
     let mut secrets = proposed.clone();
-    set(&mut secrets, "environment", environment.sensitive());
+    secrets.set("environment", environment.sensitive());
     infra_restic::plan_secrets(prior, &mut secrets);
     for key in ["password", "environment", "secrets_digest"] {
-        set(&mut proposed, key, secrets.get(key).cloned().unwrap_or(Value::Null));
+        proposed.set(key, secrets.get(key).cloned().unwrap_or(Value::Null));
     }
     forget_database_password(&mut proposed);
-    set(&mut proposed, "runner", Value::string("running"));
+    proposed.set("runner", Value::string("running"));
     if prior.is_none() {
-        set(&mut proposed, "container_id", Value::Unknown);
+        proposed.set("container_id", Value::Unknown);
     }
-    set(&mut proposed, "id", if name.is_empty() { Value::Unknown } else { Value::string(name) });
+    proposed.set("id", if name.is_empty() { Value::Unknown } else { Value::string(name) });
     Ok(Refined::new(proposed))
 }
 
@@ -130,16 +130,16 @@ pub fn observed(
     containers: &HashMap<String, Observed>,
     volumes: &HashMap<String, Observed>,
 ) -> Option<Value> {
-    let name = text(recorded, "name");
+    let name = recorded.text("name");
     volumes.get(&runner_name(name))?;
-    let id = text(recorded, "container_id");
+    let id = recorded.text("container_id");
     let runner = match containers.get(id) {
         Some(c) if c.value.get("running").and_then(Value::as_bool) == Some(true) => "running",
         Some(_) => "stopped",
         None => "missing",
     };
     let mut value = recorded.clone();
-    set(&mut value, "runner", Value::string(runner));
+    value.set("runner", Value::string(runner));
     Some(value)
 }
 
@@ -154,7 +154,7 @@ pub async fn write(
 ) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
     let (name, config) = infra_restic::named(&bare, &ctx.address);
-    if let Some(old) = prior.map(|p| text(p, "container_id")).filter(|id| !id.is_empty()) {
+    if let Some(old) = prior.map(|p| p.text("container_id")).filter(|id| !id.is_empty()) {
         remove_container(docker, old).await?;
     }
     ensure_volume(docker, ctx, &runner_name(&name)).await?;
@@ -190,7 +190,7 @@ pub async fn write(
         ("password", Value::Null),
         ("environment", Value::Null),
     ] {
-        set(&mut value, key, v);
+        value.set(key, v);
     }
     forget_database_password(&mut value);
     Ok(value)
@@ -232,10 +232,10 @@ async fn create_runner(
     if let Some(volume) = config.get("volume").and_then(Value::as_str) {
         binds.push(format!("{volume}:/source:ro"));
     }
-    binds.extend(strings(config, "mounts"));
-    let networks = strings(config, "networks");
+    binds.extend(config.strings("mounts"));
+    let networks = config.strings("networks");
     let body = ContainerCreateBody {
-        image: Some(text(config, "image").to_string()),
+        image: Some(config.text("image").to_string()),
         cmd: Some(vec![runner::PATH.to_string(), "schedule".to_string(), name.to_string()]),
         labels: Some(labels(ctx, &Value::Null)),
         host_config: Some(HostConfig {
@@ -302,8 +302,8 @@ async fn remove_container(docker: &Docker, id: &str) -> Result<(), ProviderError
 
 /// Removes the runner and its settings; the repository stays.
 pub async fn delete(docker: &Docker, prior: &Value) -> Result<(), ProviderError> {
-    remove_container(docker, text(prior, "container_id")).await?;
-    let volume = runner_name(text(prior, "name"));
+    remove_container(docker, prior.text("container_id")).await?;
+    let volume = runner_name(prior.text("name"));
     match docker.remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
         Err(e) if !crate::util::is_not_found(&e) => Err(docker_error(&format!("removing volume {volume}"), e)),
         _ => Ok(()),
@@ -325,21 +325,13 @@ pub async fn act(
     action: &str,
     args: &[(String, String)],
 ) -> Result<ExecOutput, ProviderError> {
-    let name = text(state, "name");
+    let name = state.text("name");
     let mut output =
-        run_runner(docker, text(state, "container_id"), &infra_restic::runner_argv(name, action, args)?).await?;
+        run_runner(docker, state.text("container_id"), &infra_restic::runner_argv(name, action, args)?).await?;
     if action == "list" {
         output.stdout = infra_restic::listing(name, &output.stdout)?;
     }
     Ok(output)
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn strings(value: &Value, key: &str) -> Vec<String> {
-    str_list(value, key).unwrap_or_default()
 }
 
 /// The database password travels in `environment`; where the user wrote it,

@@ -15,7 +15,7 @@ use bollard::query_parameters::{
 };
 use infra_core::{AttributeSchema, BlockNesting, OperationContext, ProviderError, Refined, Schema, Type, Value};
 
-use crate::util::{Observed, Scope, docker_error, labels, set, str_list};
+use crate::util::{Observed, Scope, docker_error, labels, str_list};
 
 pub fn schema() -> Schema {
     let list = || Type::list(Type::String);
@@ -444,10 +444,16 @@ pub async fn create_replica(
     };
     if let Err(e) = started.await {
         // The error carries its logs; leave nothing unrecorded behind.
-        crate::replicas::remove(docker, &id).await;
+        let _ = remove(docker, &id).await;
         return Err(e);
     }
     Ok(id)
+}
+
+/// Removes a container, running or not (its volumes stay).
+pub async fn remove(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    let options = bollard::query_parameters::RemoveContainerOptions { force: true, v: false, link: false };
+    docker.remove_container(id, Some(options)).await
 }
 
 pub async fn connect(
@@ -499,10 +505,10 @@ pub async fn stop(docker: &Docker, id: &str, name: &str) -> Result<(), ProviderE
 /// names the settings that force it), or rolled out in place.
 pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, ProviderError> {
     let hash = env_files_hash(&proposed)?;
-    set(&mut proposed, "env_files_sha256", hash);
+    proposed.set("env_files_sha256", hash);
     let mut planned = canonical_ports(proposed);
     let revision = revision(&planned);
-    set(&mut planned, "revision", revision);
+    planned.set("revision", revision);
     let Some(prior) = prior else { return Ok(Refined::new(planned)) };
     let changed: Vec<String> =
         SETTINGS.iter().filter(|k| Value::differs(prior.get(k), planned.get(k))).map(|k| k.to_string()).collect();
@@ -513,13 +519,13 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, Provi
     let prior_revision = prior.get("revision").cloned().unwrap_or(Value::Null);
     if changed.is_empty() && prior_revision.is_null() {
         // Imported, or made before revisions were recorded: it matches as it is.
-        set(&mut planned, "revision", Value::Null);
+        planned.set("revision", Value::Null);
     }
     let rolls = Value::differs(Some(&prior_revision), planned.get("revision"));
     let (before, after) = (prior.get("replicas").map_or(1, |_| replicas(prior)), replicas(&planned));
     if rolls || before != after {
-        set(&mut planned, "id", Value::Unknown);
-        set(&mut planned, "ids", Value::Unknown);
+        planned.set("id", Value::Unknown);
+        planned.set("ids", Value::Unknown);
     }
     Ok(Refined::new(planned).note(rollout_note(strategy, rolls, before, after)))
 }
@@ -599,7 +605,7 @@ fn canonical_ports(mut proposed: Value) -> Value {
                 Err(_) => Value::string(p),
             })
             .collect();
-        set(&mut proposed, "ports", Value::List(canonical));
+        proposed.set("ports", Value::List(canonical));
     }
     proposed
 }
@@ -694,7 +700,7 @@ pub fn reconcile(recorded: &Value, observed: &Value) -> Value {
         v
     };
     if as_set(str_list(recorded, "networks")) == as_set(str_list(observed, "networks")) {
-        set(&mut merged, "networks", recorded.get("networks").cloned().unwrap_or(Value::Null));
+        merged.set("networks", recorded.get("networks").cloned().unwrap_or(Value::Null));
     }
     merged
 }

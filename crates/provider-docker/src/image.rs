@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use infra_core::{AttributeSchema, OperationContext, ProviderError, Refined, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
-use crate::util::{Observed, Scope, docker_error, labels, set};
+use crate::util::{Observed, Scope, docker_error, labels};
 
 /// How many lines of build output a failure shows.
 const BUILD_LOG_TAIL: usize = 25;
@@ -214,18 +214,18 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, Provi
         Source::Pull(reference) => {
             // Only a pull has a registry digest; it is known once pulled.
             let tag = full_reference(reference);
-            set(&mut proposed, "tag", Value::string(tag));
+            proposed.set("tag", Value::string(tag));
             return Ok(Refined::new(proposed));
         }
     };
     // Built and imported images have no registry digest.
-    set(&mut proposed, "digest", Value::Null);
+    proposed.set("digest", Value::Null);
     let tag = format!("{}:{}", str_attr(&proposed, "name").unwrap_or("image"), &hash[..12]);
     let rebuild = prior.and_then(|p| str_attr(p, "content_hash")).is_some_and(|old| old != hash);
-    set(&mut proposed, "content_hash", Value::string(&hash));
-    set(&mut proposed, "tag", Value::string(tag));
+    proposed.set("content_hash", Value::string(&hash));
+    proposed.set("tag", Value::string(tag));
     if rebuild {
-        set(&mut proposed, "id", Value::Unknown);
+        proposed.set("id", Value::Unknown);
     }
     Ok(Refined::new(proposed).replace_on(if rebuild { vec!["content_hash".to_string()] } else { Vec::new() }))
 }
@@ -275,14 +275,14 @@ pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) ->
 /// pulled one the registry digest.
 fn recorded(planned: &Value, image: bollard::models::ImageInspect) -> Value {
     let mut state = planned.clone();
-    set(&mut state, "id", Value::string(image.id.unwrap_or_default()));
+    state.set("id", Value::string(image.id.unwrap_or_default()));
     let digest = str_attr(planned, "pull")
         .and_then(|reference| {
             let prefix = format!("{}@", repository_of(reference));
             image.repo_digests.unwrap_or_default().into_iter().find(|d| d.starts_with(&prefix))
         })
         .map_or(Value::Null, Value::String);
-    set(&mut state, "digest", digest);
+    state.set("digest", digest);
     state
 }
 

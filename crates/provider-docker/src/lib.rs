@@ -12,6 +12,7 @@ mod container;
 mod engine;
 mod health;
 mod image;
+mod kind;
 mod network;
 mod replicas;
 mod util;
@@ -28,6 +29,7 @@ use infra_core::{
 };
 
 use crate::engine::Engine;
+use crate::kind::Kind;
 use crate::util::{Observed, Scope, docker_error};
 
 pub struct DockerFactory;
@@ -57,15 +59,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
             AttributeSchema::optional(Type::String)
                 .describe("the engine's socket on that server; default /var/run/docker.sock"),
         ),
-    resources: [
-        ("image", image::schema()),
-        ("network", network::schema()),
-        ("volume", volume::schema()),
-        ("container", container::schema()),
-        ("backup", backup::schema()),
-    ]
-    .into_iter()
-    .collect(),
+    resources: Kind::ALL.into_iter().map(|kind| (kind.name(), kind.schema())).collect(),
 });
 
 #[async_trait]
@@ -86,26 +80,28 @@ pub struct DockerProvider {
     firewalled: bool,
 }
 
+/// Every object of the types a refresh needs, by type.
+type Listed = HashMap<Kind, Result<HashMap<String, Observed>, ProviderError>>;
+
 impl DockerProvider {
     /// One refreshed object from the lists of its type.
-    fn read_one(
-        &self,
-        r: &ReadRequest,
-        listed: &HashMap<&str, Result<HashMap<String, Observed>, ProviderError>>,
-    ) -> Result<Option<Value>, ProviderError> {
-        let of = |kind: &str| listed.get(kind).ok_or_else(|| unknown_kind(kind))?.as_ref().map_err(Clone::clone);
-        if r.kind == "backup" {
-            return Ok(backup::observed(&r.state, of("container")?, of("volume")?));
+    fn read_one(&self, r: &ReadRequest, listed: &Listed) -> Result<Option<Value>, ProviderError> {
+        let of = |kind: Kind| match listed.get(&kind) {
+            Some(found) => found.as_ref().map_err(Clone::clone),
+            None => Err(not_listed(kind)),
+        };
+        match Kind::of(&r.kind)? {
+            Kind::Backup => Ok(backup::observed(&r.state, of(Kind::Container)?, of(Kind::Volume)?)),
+            Kind::Container => {
+                let address = r.address.to_string();
+                Ok(replicas::gather(&r.lineage, &address, &r.state, of(Kind::Container)?.values()))
+            }
+            kind => {
+                let found = of(kind)?;
+                Ok(found.get(r.state.text("id")).map(|actual| util::merge_observed(&r.state, &actual.value)))
+            }
         }
-        let found = of(&r.kind)?;
-        if r.kind == "container" {
-            let address = r.address.to_string();
-            return Ok(replicas::gather(&r.lineage, &address, &r.state, found.values()));
-        }
-        let id = r.state.get("id").and_then(Value::as_str).unwrap_or_default();
-        Ok(found.get(id).map(|actual| util::merge_observed(&r.state, &actual.value)))
     }
-
     /// Docker's published ports pass by host firewalls such as ufw (they are
     /// forwarded, not delivered): a reviewer should see a port opened to the
     /// network when nothing filters it.
@@ -127,30 +123,31 @@ impl DockerProvider {
     }
 }
 
-fn unknown_kind(kind: &str) -> ProviderError {
-    ProviderError::invalid("", format!("the docker provider has no resource type `{kind}`"))
+fn not_listed(kind: Kind) -> ProviderError {
+    ProviderError::failed(format!("the {} objects were not listed", kind.name()))
 }
 
 #[async_trait]
 impl Provider for DockerProvider {
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
-        match kind {
-            "image" => image::plan(prior, proposed),
-            "backup" => backup::plan(prior, proposed),
-            "container" => container::plan(prior, proposed).map(|refined| {
+        match Kind::of(kind)? {
+            Kind::Image => image::plan(prior, proposed),
+            Kind::Backup => backup::plan(prior, proposed),
+            Kind::Container => container::plan(prior, proposed).map(|refined| {
                 let warnings = self.published_warnings(&refined.planned);
                 refined.warn(warnings)
             }),
-            _ => Ok(Refined::new(proposed)),
+            Kind::Network | Kind::Volume => Ok(Refined::new(proposed)),
         }
     }
 
     fn validate(&self, kind: &str, config: &Value) -> Vec<ProviderError> {
-        match kind {
-            "container" => container::validate(config),
-            "image" => image::validate(config),
-            "backup" => backup::validate(config),
-            _ => Vec::new(),
+        match Kind::of(kind) {
+            Ok(Kind::Container) => container::validate(config),
+            Ok(Kind::Image) => image::validate(config),
+            Ok(Kind::Backup) => backup::validate(config),
+            Ok(Kind::Network | Kind::Volume) => Vec::new(),
+            Err(e) => vec![e],
         }
     }
 
@@ -164,32 +161,29 @@ impl Provider for DockerProvider {
             Ok(docker) => docker,
             Err(e) => return requests.iter().map(|_| Err(e.clone())).collect(),
         };
-        let mut listed: HashMap<&str, Result<HashMap<String, Observed>, ProviderError>> = HashMap::new();
-        // A backup is found by its runner container and its settings volume.
-        let wanted = |kind: &str| {
-            requests.iter().any(|r| r.kind == kind || (r.kind == "backup" && matches!(kind, "container" | "volume")))
-        };
-        for kind in ["image", "container", "network", "volume"] {
-            if wanted(kind) {
-                // Containers and images: all of them, so an imported container or a
-                // pulled image, which carry no labels of ours, are found too.
-                let scope = if matches!(kind, "container" | "image") { Scope::All } else { Scope::Ours };
-                let found = list(docker, kind, scope).await;
-                listed.insert(kind, found);
-            }
+        let mut wanted: Vec<Kind> =
+            requests.iter().filter_map(|r| Kind::of(&r.kind).ok()).flat_map(|k| k.listed().iter().copied()).collect();
+        wanted.sort_by_key(|k| k.name());
+        wanted.dedup();
+        let mut listed = Listed::new();
+        for kind in wanted {
+            // Containers and images: all of them, so an imported container or a
+            // pulled image, which carry no labels of ours, are found too.
+            let scope = if matches!(kind, Kind::Container | Kind::Image) { Scope::All } else { Scope::Ours };
+            listed.insert(kind, list(docker, kind, scope).await);
         }
         requests.iter().map(|r| self.read_one(r, &listed)).collect()
     }
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
+        let kind = Kind::of(kind)?;
         let docker = self.engine.client().await?;
         let created = match kind {
-            "image" => image::create(docker, ctx, planned).await,
-            "network" => network::create(docker, ctx, planned).await,
-            "volume" => volume::create(docker, ctx, planned).await,
-            "container" => replicas::create(docker, ctx, planned).await,
-            "backup" => backup::write(docker, ctx, None, planned).await,
-            other => Err(unknown_kind(other)),
+            Kind::Image => image::create(docker, ctx, planned).await,
+            Kind::Network => network::create(docker, ctx, planned).await,
+            Kind::Volume => volume::create(docker, ctx, planned).await,
+            Kind::Container => replicas::create(docker, ctx, planned).await,
+            Kind::Backup => backup::write(docker, ctx, None, planned).await,
         };
         created.map_err(|e| self.engine.locate(e))
     }
@@ -201,32 +195,28 @@ impl Provider for DockerProvider {
         prior: &Value,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
-        let updated = match kind {
-            "container" => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
-            "backup" => backup::write(self.engine.client().await?, ctx, Some(prior), planned).await,
-            // Everything else about networks and volumes forces replacement.
-            _ => Ok(util::with_computed(planned, prior)),
+        let updated = match Kind::of(kind)? {
+            Kind::Container => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
+            Kind::Backup => backup::write(self.engine.client().await?, ctx, Some(prior), planned).await,
+            // Everything else about images, networks and volumes forces replacement.
+            Kind::Image | Kind::Network | Kind::Volume => Ok(util::with_computed(planned, prior)),
         };
         updated.map_err(|e| self.engine.locate(e))
     }
 
     async fn delete(&self, ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+        let kind = Kind::of(kind)?;
         let docker = self.engine.client().await?;
-        if kind == "container" {
-            return replicas::delete(docker, ctx, prior).await.map_err(|e| self.engine.locate(e));
-        }
-        if kind == "backup" {
-            return backup::delete(docker, prior).await;
-        }
-        let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let id = prior.text("id").to_string();
         let result = match kind {
-            "image" => image::delete(docker, prior).await,
-            "network" => network::remove(docker, &id).await,
-            "volume" => docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
-            other => return Err(unknown_kind(other)),
+            Kind::Container => return replicas::delete(docker, ctx, prior).await.map_err(|e| self.engine.locate(e)),
+            Kind::Backup => return backup::delete(docker, prior).await,
+            Kind::Image => image::delete(docker, prior).await,
+            Kind::Network => network::remove(docker, &id).await,
+            Kind::Volume => docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
         };
         match result {
-            Err(e) if kind == "network" && util::has_active_endpoints(&e) => {
+            Err(e) if kind == Kind::Network && util::has_active_endpoints(&e) => {
                 let mut error = docker_error(&format!("removing network {id}"), e);
                 if network::attached(docker, &id).await == Some(0) {
                     error.message.push_str(
@@ -237,43 +227,50 @@ impl Provider for DockerProvider {
                 Err(self.engine.locate(error))
             }
             Err(e) if !util::is_not_found(&e) => {
-                Err(self.engine.locate(docker_error(&format!("removing {kind} {id}"), e)))
+                Err(self.engine.locate(docker_error(&format!("removing {} {id}", kind.name()), e)))
             }
             // A twin a killed run made of this network goes with it.
-            _ if kind == "network" => network::remove_twins(docker, ctx, "").await.map_err(|e| self.engine.locate(e)),
+            _ if kind == Kind::Network => {
+                network::remove_twins(docker, ctx, "").await.map_err(|e| self.engine.locate(e))
+            }
             _ => Ok(()),
         }
     }
 
     async fn import(&self, _ctx: &OperationContext, kind: &str, id: &str) -> Result<Value, ProviderError> {
+        let kind = Kind::of(kind)?;
         let docker = self.engine.client().await?;
         let found = list(docker, kind, Scope::All).await?;
         let listed = found
             .into_values()
             .map(|o| o.value)
-            .find(|v| {
-                v.get("id").and_then(Value::as_str) == Some(id) || v.get("name").and_then(Value::as_str) == Some(id)
-            })
-            .ok_or_else(|| ProviderError::failed(format!("no {kind} with id or name {id}")))?;
+            .find(|v| v.non_empty_text("id") == Some(id) || v.non_empty_text("name") == Some(id))
+            .ok_or_else(|| ProviderError::failed(format!("no {} with id or name {id}", kind.name())))?;
         match kind {
-            "container" => container::inspect(docker, listed.get("id").and_then(Value::as_str).unwrap_or(id)).await,
+            Kind::Container => container::inspect(docker, listed.non_empty_text("id").unwrap_or(id)).await,
             _ => Ok(listed),
         }
     }
 
     async fn logs(&self, kind: &str, state: &Value, lines: usize) -> Result<String, ProviderError> {
-        let docker = self.engine.client().await?;
-        match kind {
-            "container" => health::logs(docker, &util::id_of(state)?, &lines.to_string()).await,
-            other => Err(ProviderError::invalid("", format!("`{other}` resources have no logs"))),
+        match Kind::of(kind)? {
+            Kind::Container => {
+                let docker = self.engine.client().await?;
+                health::logs(docker, &state.recorded_id("Docker")?, &lines.to_string()).await
+            }
+            other => Err(ProviderError::invalid("", format!("`{}` resources have no logs", other.name()))),
         }
     }
 
     async fn exec(&self, kind: &str, state: &Value, argv: &[String]) -> Result<infra_core::ExecOutput, ProviderError> {
-        let docker = self.engine.client().await?;
-        match kind {
-            "container" => container::exec(docker, &util::id_of(state)?, argv).await,
-            other => Err(ProviderError::invalid("", format!("commands cannot run inside `{other}` resources"))),
+        match Kind::of(kind)? {
+            Kind::Container => {
+                let docker = self.engine.client().await?;
+                container::exec(docker, &state.recorded_id("Docker")?, argv).await
+            }
+            other => {
+                Err(ProviderError::invalid("", format!("commands cannot run inside `{}` resources", other.name())))
+            }
         }
     }
 
@@ -284,9 +281,11 @@ impl Provider for DockerProvider {
         action: &str,
         args: &[(String, String)],
     ) -> Result<infra_core::ExecOutput, ProviderError> {
-        match kind {
-            "backup" => backup::act(self.engine.client().await?, state, action, args).await,
-            other => Err(ProviderError::invalid("", format!("`{other}` resources have no `{action}` operation"))),
+        match Kind::of(kind)? {
+            Kind::Backup => backup::act(self.engine.client().await?, state, action, args).await,
+            other => {
+                Err(ProviderError::invalid("", format!("`{}` resources have no `{action}` operation", other.name())))
+            }
         }
     }
 
@@ -294,16 +293,17 @@ impl Provider for DockerProvider {
     /// recorded (a crash between create and save). A backup's runner is made
     /// again, its settings volume reused.
     async fn adopt(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Option<Value>, ProviderError> {
-        if kind == "backup" {
+        let kind = Kind::of(kind)?;
+        if kind == Kind::Backup {
             return Ok(None);
         }
         let docker = self.engine.client().await?;
-        if kind == "image" {
+        if kind == Kind::Image {
             return image::adopt(docker, ctx, planned).await;
         }
         let found = list(docker, kind, Scope::Ours).await?;
         let address = ctx.address.to_string();
-        if kind == "container" {
+        if kind == Kind::Container {
             // The update that follows converges whatever members it finds.
             return Ok(replicas::gather(&ctx.lineage, &address, &Value::Null, found.values()));
         }
@@ -316,13 +316,14 @@ impl Provider for DockerProvider {
     }
 }
 
-/// Lists the objects of one type: only those labelled by infra, or all.
-async fn list(docker: &Docker, kind: &str, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
+/// Lists the objects of one Docker type: only those labelled by infra, or all.
+async fn list(docker: &Docker, kind: Kind, scope: Scope) -> Result<HashMap<String, Observed>, ProviderError> {
     match kind {
-        "image" => image::list(docker, scope).await,
-        "container" => container::list(docker, scope).await,
-        "network" => network::list(docker, scope).await,
-        "volume" => volume::list(docker, scope).await,
-        other => Err(unknown_kind(other)),
+        Kind::Image => image::list(docker, scope).await,
+        Kind::Container => container::list(docker, scope).await,
+        Kind::Network => network::list(docker, scope).await,
+        Kind::Volume => volume::list(docker, scope).await,
+        // A backup has no Docker type of its own.
+        Kind::Backup => Ok(HashMap::new()),
     }
 }

@@ -6,7 +6,7 @@ use bollard::Docker;
 use bollard::models::NetworkCreateRequest;
 use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type, Value};
 
-use crate::util::{Observed, Scope, docker_error, labels, set};
+use crate::util::{Observed, Scope, docker_error, labels};
 
 pub fn schema() -> Schema {
     Schema::new("A Docker network.")
@@ -30,7 +30,7 @@ pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) ->
         docker.create_network(request).await.map_err(|e| docker_error(&format!("creating network {name}"), e))?;
     remove_twins(docker, ctx, &created.id).await?;
     let mut state = planned.clone();
-    set(&mut state, "id", Value::string(created.id));
+    state.set("id", Value::string(created.id));
     Ok(state)
 }
 

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use infra_core::{OperationContext, ProviderError, Value};
 
 use crate::container::{self, Replica, Strategy, replica_name, replicas};
-use crate::util::{Observed, REPLICA, REVISION, Scope, docker_error, set, str_list};
+use crate::util::{Observed, REPLICA, REVISION, Scope, docker_error, str_list};
 
 /// What refresh reports when the members were made from different settings
 /// (an update cut short): any planned revision differs from it, so the next
@@ -83,17 +83,17 @@ pub fn gather<'a>(
     let mut value = container::reconcile(recorded, &first.value);
     let expected_name = replica_name(recorded, Member::from_observed(first).slot.unwrap_or(1));
     if first.value.get("name").and_then(Value::as_str) == Some(expected_name.as_str()) {
-        set(&mut value, "name", recorded.get("name").cloned().unwrap_or(Value::Null));
+        value.set("name", recorded.get("name").cloned().unwrap_or(Value::Null));
     }
     let ids = current.iter().map(|o| Value::string(o.id())).collect();
-    set(&mut value, "ids", Value::List(ids));
-    set(&mut value, "replicas", Value::Number(current.len() as f64));
+    value.set("ids", Value::List(ids));
+    value.set("replicas", Value::Number(current.len() as f64));
     let running = !current.is_empty() && current.iter().all(|o| Member::from_observed(o).running);
-    set(&mut value, "running", Value::Bool(running));
+    value.set("running", Value::Bool(running));
     if current.len() != members.len() {
-        set(&mut value, "revision", Value::string(MIXED));
+        value.set("revision", Value::string(MIXED));
     } else {
-        set(&mut value, "revision", recorded.get("revision").cloned().unwrap_or(Value::Null));
+        value.set("revision", recorded.get("revision").cloned().unwrap_or(Value::Null));
     }
     Some(value)
 }
@@ -327,7 +327,7 @@ async fn start_all(
     }
     if let Some(e) = first_error {
         for (_, id) in &made {
-            remove(docker, id).await;
+            let _ = container::remove(docker, id).await;
         }
         return Err(e);
     }
@@ -364,21 +364,15 @@ async fn rename(docker: &Docker, id: &str, from: &str, to: &str) -> Result<(), P
 /// Stops a member gracefully (its stop signal, then 10 s) and removes it.
 async fn retire(docker: &Docker, member: &Member) -> Result<(), ProviderError> {
     container::stop(docker, &member.id, &member.name).await?;
-    remove(docker, &member.id).await;
+    let _ = container::remove(docker, &member.id).await;
     Ok(())
 }
 
 /// Removes a container whatever its state; one already gone is fine.
-pub async fn remove(docker: &Docker, id: &str) {
-    let options = bollard::query_parameters::RemoveContainerOptions { force: true, v: false, link: false };
-    let _ = docker.remove_container(id, Some(options)).await;
-}
-
 /// Removes every member: those recorded and any labelled for this address.
 pub async fn delete(docker: &Docker, ctx: &OperationContext, prior: &Value) -> Result<(), ProviderError> {
     for m in members(docker, ctx, prior).await? {
-        let options = bollard::query_parameters::RemoveContainerOptions { force: true, v: false, link: false };
-        match docker.remove_container(&m.id, Some(options)).await {
+        match container::remove(docker, &m.id).await {
             Ok(()) => {}
             Err(e) if crate::util::is_not_found(&e) => {}
             Err(e) => return Err(docker_error(&format!("removing container {}", m.name), e)),
@@ -399,8 +393,8 @@ fn slot_ids(plan: &SetPlan, made: Vec<(usize, String)>) -> Vec<String> {
 
 fn with_ids(planned: &Value, ids: Vec<String>) -> Value {
     let mut state = planned.clone();
-    set(&mut state, "id", ids.first().map_or(Value::Null, Value::string));
-    set(&mut state, "ids", Value::List(ids.into_iter().map(Value::String).collect()));
+    state.set("id", ids.first().map_or(Value::Null, Value::string));
+    state.set("ids", Value::List(ids.into_iter().map(Value::String).collect()));
     state
 }
 

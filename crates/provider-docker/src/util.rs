@@ -142,22 +142,6 @@ pub fn with_computed(planned: &Value, existing: &Value) -> Value {
     planned.with_computed(existing)
 }
 
-/// The Docker id recorded for an object.
-pub fn id_of(state: &Value) -> Result<String, ProviderError> {
-    state
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| ProviderError::failed("state records no Docker id for this object"))
-}
-
-pub fn set(value: &mut Value, key: &str, v: Value) {
-    if let Value::Object(map) = value {
-        map.insert(key.to_string(), v);
-    }
-}
-
 pub fn str_list(value: &Value, key: &str) -> Option<Vec<String>> {
     value
         .get(key)

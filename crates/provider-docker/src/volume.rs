@@ -7,7 +7,7 @@ use bollard::Docker;
 use bollard::models::VolumeCreateRequest;
 use infra_core::{AttributeSchema, OperationContext, ProviderError, Schema, Type, Value};
 
-use crate::util::{Observed, Scope, docker_error, labels, set};
+use crate::util::{Observed, Scope, docker_error, labels};
 
 pub fn schema() -> Schema {
     Schema::new("A named Docker volume.")
@@ -30,8 +30,8 @@ pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) ->
         docker.create_volume(request).await.map_err(|e| docker_error(&format!("creating volume {name}"), e))?;
     let mut state = planned.clone();
     // A volume's name is its id.
-    set(&mut state, "id", Value::string(&created.name));
-    set(&mut state, "mountpoint", Value::string(created.mountpoint));
+    state.set("id", Value::string(&created.name));
+    state.set("mountpoint", Value::string(created.mountpoint));
     Ok(state)
 }
 

@@ -5,7 +5,7 @@
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 
 use crate::facts::{Answer, Facts, Question};
-use crate::{on_server, set, text};
+use crate::on_server;
 use infra_ssh::Connection;
 
 pub fn group_schema() -> Schema {
@@ -75,36 +75,36 @@ pub fn validate(kind: &str, config: &Value) -> Vec<ProviderError> {
 pub fn plan(kind: &str, mut proposed: Value) -> Value {
     let id = match kind {
         "authorized_key" => {
-            let key = text(&proposed, "key").trim().to_string();
-            set(&mut proposed, "key", Value::string(&key));
+            let key = proposed.text("key").trim().to_string();
+            proposed.set("key", Value::string(&key));
             let comment = key.split_whitespace().nth(2).unwrap_or_default();
-            format!("{}:{}", text(&proposed, "user"), comment)
+            format!("{}:{}", proposed.text("user"), comment)
         }
-        _ => text(&proposed, "name").to_string(),
+        _ => proposed.text("name").to_string(),
     };
-    set(&mut proposed, "id", Value::string(id));
+    proposed.set("id", Value::string(id));
     proposed
 }
 
 pub fn question(kind: &str, state: &Value) -> Question {
     match kind {
-        "group" => Question::Group(text(state, "name").to_string()),
-        "user" => Question::User(text(state, "name").to_string()),
-        _ => Question::Key { user: text(state, "user").to_string(), key: text(state, "key").trim().to_string() },
+        "group" => Question::Group(state.text("name").to_string()),
+        "user" => Question::User(state.text("name").to_string()),
+        _ => Question::Key { user: state.text("user").to_string(), key: state.text("key").trim().to_string() },
     }
 }
 
 pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
     let mut value = recorded.clone();
     match facts.answer(&question(kind, recorded)) {
-        Answer::Group { gid } => set(&mut value, "gid", Value::Number(f64::from(*gid))),
+        Answer::Group { gid } => value.set("gid", Value::Number(f64::from(*gid))),
         Answer::User(user) => {
-            set(&mut value, "uid", Value::Number(f64::from(user.uid)));
-            set(&mut value, "group", Value::string(&user.group));
-            set(&mut value, "shell", Value::string(&user.shell));
-            set(&mut value, "home", Value::string(&user.home));
+            value.set("uid", Value::Number(f64::from(user.uid)));
+            value.set("group", Value::string(&user.group));
+            value.set("shell", Value::string(&user.shell));
+            value.set("home", Value::string(&user.home));
             if recorded.get("groups").is_some_and(|g| !g.is_null()) {
-                set(&mut value, "groups", Value::List(user.groups.iter().map(Value::string).collect()));
+                value.set("groups", Value::List(user.groups.iter().map(Value::string).collect()));
             }
         }
         Answer::KeyPresent => {}
@@ -176,30 +176,30 @@ if [ -n "$kept" ]; then printf '%s\n' "$kept" > "$f"; else : > "$f"; fi
 /// Creates or updates, then reads back what the server made of it.
 pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
-    let name = text(&bare, "name");
+    let name = bare.text("name");
     match kind {
         "group" => {
             let args = [name, &number(&bare, "gid"), flag(&bare, "system")];
             connection.run_ok(&format!("ensuring group {name}"), ENSURE_GROUP, &args, &[]).await?;
         }
         "user" => {
-            let groups = crate::strings(&bare, "groups");
+            let groups = bare.strings("groups");
             let managed = if bare.get("groups").is_some_and(|g| !g.is_null()) { "1" } else { "" };
             let args = [
                 name,
                 &number(&bare, "uid"),
-                text(&bare, "group"),
+                bare.text("group"),
                 managed,
                 &groups.join(","),
-                text(&bare, "shell"),
-                text(&bare, "home"),
+                bare.text("shell"),
+                bare.text("home"),
                 flag(&bare, "system"),
             ];
             connection.run_ok(&format!("ensuring user {name}"), ENSURE_USER, &args, &[]).await?;
         }
         _ => {
-            let user = text(&bare, "user");
-            let key = text(&bare, "key").trim();
+            let user = bare.text("user");
+            let key = bare.text("key").trim();
             let what = format!("authorising a key for {user}");
             connection.run_ok(&what, ADD_KEY, &[user], key.as_bytes()).await?;
         }
@@ -212,7 +212,7 @@ pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Resu
 }
 
 pub async fn remove(connection: &Connection, kind: &str, prior: &Value) -> Result<(), ProviderError> {
-    let name = text(prior, "name");
+    let name = prior.text("name");
     let (what, script, args, stdin): (String, &str, Vec<&str>, &[u8]) = match kind {
         "group" => (
             format!("removing group {name}"),
@@ -227,8 +227,8 @@ pub async fn remove(connection: &Connection, kind: &str, prior: &Value) -> Resul
             &[],
         ),
         _ => {
-            let user = text(prior, "user");
-            (format!("removing a key of {user}"), REMOVE_KEY, vec![user], text(prior, "key").trim().as_bytes())
+            let user = prior.text("user");
+            (format!("removing a key of {user}"), REMOVE_KEY, vec![user], prior.text("key").trim().as_bytes())
         }
     };
     connection.run_ok(&what, script, &args, stdin).await.map(|_| ())

@@ -6,7 +6,7 @@ use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
 use crate::facts::{Answer, Facts, Kind, Question, normal_mode};
-use crate::{on_server, text};
+use crate::on_server;
 use infra_ssh::Connection;
 
 fn ownership(schema: Schema, default_mode: &str) -> Schema {
@@ -79,15 +79,10 @@ fn bytes_of(planned: &Value) -> Result<Option<Vec<u8>>, ProviderError> {
 /// Fills the content's digest (so a change shows at plan time), the id and a
 /// four-digit mode.
 pub fn plan(kind: &str, mut proposed: Value) -> Result<Value, ProviderError> {
-    let set = |v: &mut Value, k: &str, x: Value| {
-        if let Value::Object(map) = v {
-            map.insert(k.to_string(), x);
-        }
-    };
     let path = proposed.get("path").cloned().unwrap_or(Value::Unknown);
-    set(&mut proposed, "id", path);
+    proposed.set("id", path);
     if let Some(mode) = proposed.get("mode").and_then(Value::as_str).and_then(normal_mode) {
-        set(&mut proposed, "mode", Value::string(mode));
+        proposed.set("mode", Value::string(mode));
     }
     if kind == "file" {
         let known = proposed.get("content").is_none_or(Value::is_wholly_known);
@@ -95,7 +90,7 @@ pub fn plan(kind: &str, mut proposed: Value) -> Result<Value, ProviderError> {
             Some(bytes) if known => Value::string(hex::encode(Sha256::digest(&bytes))),
             _ => Value::Unknown,
         };
-        set(&mut proposed, "content_sha256", digest);
+        proposed.set("content_sha256", digest);
     }
     Ok(proposed)
 }
@@ -194,9 +189,9 @@ pub async fn put(
 /// Creates or updates a file or directory as planned.
 pub async fn write(connection: &Connection, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
-    let path = text(&bare, "path");
-    let mode = normal_mode(text(&bare, "mode")).unwrap_or_else(|| "0644".to_string());
-    let mut args = vec![path, text(&bare, "owner"), text(&bare, "group"), mode.as_str()];
+    let path = bare.text("path");
+    let mode = normal_mode(bare.text("mode")).unwrap_or_else(|| "0644".to_string());
+    let mut args = vec![path, bare.text("owner"), bare.text("group"), mode.as_str()];
     let (script, stdin, what) = match kind {
         "file" => (WRITE_FILE, bytes_of(&bare)?.unwrap_or_default(), format!("writing {path}")),
         "permissions" => (SET_PERMISSIONS, Vec::new(), format!("setting the mode of {path}")),
@@ -229,13 +224,13 @@ pub async fn remove(connection: &Connection, kind: &str, prior: &Value) -> Resul
         // The path was never infra's; forgetting its mode leaves it as it is.
         return Ok(());
     }
-    let path = text(prior, "path");
+    let path = prior.text("path");
     let script = if kind == "file" { REMOVE_FILE } else { REMOVE_DIRECTORY };
     connection.run_ok(&format!("removing {path}"), script, &[path], &[]).await.map(|_| ())
 }
 
 pub fn question(state: &Value) -> Question {
-    Question::Path(text(state, "path").to_string())
+    Question::Path(state.text("path").to_string())
 }
 
 /// The path's state, and for a file whose content is written in the
@@ -244,7 +239,7 @@ pub fn question(state: &Value) -> Question {
 pub fn questions(kind: &str, state: &Value) -> Vec<Question> {
     let mut questions = vec![question(state)];
     if kind == "file" && matches!(state.get("content"), Some(Value::String(_))) {
-        questions.push(Question::Content(text(state, "path").to_string()));
+        questions.push(Question::Content(state.text("path").to_string()));
     }
     questions
 }
@@ -271,7 +266,7 @@ pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
             map.insert("content_sha256".into(), Value::string(sum));
             if changed
                 && matches!(map.get("content"), Some(Value::String(_)))
-                && let Answer::Content(bytes) = facts.answer(&Question::Content(text(recorded, "path").to_string()))
+                && let Answer::Content(bytes) = facts.answer(&Question::Content(recorded.text("path").to_string()))
             {
                 map.insert("content".into(), Value::string(String::from_utf8_lossy(bytes)));
             }

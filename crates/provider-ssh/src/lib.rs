@@ -12,6 +12,7 @@ mod backup;
 mod facts;
 mod firewall;
 mod fs;
+mod kind;
 mod packages;
 mod server;
 mod sshd;
@@ -28,30 +29,14 @@ use infra_core::{
 };
 
 use crate::facts::{Facts, Question};
+use crate::kind::Kind;
 use infra_ssh::{Connection, Pool, Target};
 
 pub struct SshFactory;
 
 static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
     config: Schema::new("Servers reached over SSH; each `server` resource says how."),
-    resources: [
-        ("server", server::schema()),
-        ("file", fs::file_schema()),
-        ("directory", fs::directory_schema()),
-        ("permissions", fs::permissions_schema()),
-        ("group", accounts::group_schema()),
-        ("user", accounts::user_schema()),
-        ("authorized_key", accounts::key_schema()),
-        ("package", packages::schema()),
-        ("service", system::service_schema()),
-        ("sysctl", system::sysctl_schema()),
-        ("timer", timer::schema()),
-        ("sshd", sshd::schema()),
-        ("firewall", firewall::schema()),
-        ("backup", backup::schema()),
-    ]
-    .into_iter()
-    .collect(),
+    resources: Kind::ALL.into_iter().map(|kind| (kind.name(), kind.schema())).collect(),
 });
 
 #[async_trait]
@@ -70,40 +55,41 @@ pub struct SshProvider {
 }
 
 /// What refresh asks the server about one resource.
-fn questions(kind: &str, state: &Value) -> Vec<Question> {
+fn questions(kind: Kind, state: &Value) -> Vec<Question> {
+    let name = kind.name();
     match kind {
-        "file" | "directory" | "permissions" => fs::questions(kind, state),
-        "group" | "user" | "authorized_key" => vec![accounts::question(kind, state)],
-        "package" => packages::questions(state),
-        "service" | "sysctl" => vec![system::question(kind, state)],
-        "timer" => timer::questions(state),
-        "sshd" => vec![sshd::question(state)],
-        "firewall" => vec![firewall::question()],
-        "backup" => backup::questions(state),
-        _ => Vec::new(),
+        Kind::Server => Vec::new(),
+        Kind::File | Kind::Directory | Kind::Permissions => fs::questions(name, state),
+        Kind::Group | Kind::User | Kind::AuthorizedKey => vec![accounts::question(name, state)],
+        Kind::Package => packages::questions(state),
+        Kind::Service | Kind::Sysctl => vec![system::question(name, state)],
+        Kind::Timer => timer::questions(state),
+        Kind::Sshd => vec![sshd::question(state)],
+        Kind::Firewall => vec![firewall::question()],
+        Kind::Backup => backup::questions(state),
     }
 }
 
 /// A resource as refresh finds it, from the answers; `None` when it is gone.
-fn observed(kind: &str, state: &Value, connection: &Connection, facts: &Facts) -> Option<Value> {
+fn observed(kind: Kind, state: &Value, connection: &Connection, facts: &Facts) -> Option<Value> {
+    let name = kind.name();
     match kind {
-        "server" => Some(server::observed(state, connection, facts)),
-        "file" | "directory" | "permissions" => fs::observed(kind, state, facts),
-        "group" | "user" | "authorized_key" => accounts::observed(kind, state, facts),
-        "package" => Some(packages::observed(state, facts)),
-        "service" | "sysctl" => system::observed(kind, state, facts),
-        "timer" => timer::observed(state, facts),
-        "sshd" => sshd::observed(state, facts),
-        "firewall" => firewall::observed(state, facts),
-        "backup" => backup::observed(state, facts),
-        _ => None,
+        Kind::Server => Some(server::observed(state, connection, facts)),
+        Kind::File | Kind::Directory | Kind::Permissions => fs::observed(name, state, facts),
+        Kind::Group | Kind::User | Kind::AuthorizedKey => accounts::observed(name, state, facts),
+        Kind::Package => Some(packages::observed(state, facts)),
+        Kind::Service | Kind::Sysctl => system::observed(name, state, facts),
+        Kind::Timer => timer::observed(state, facts),
+        Kind::Sshd => sshd::observed(state, facts),
+        Kind::Firewall => firewall::observed(state, facts),
+        Kind::Backup => backup::observed(state, facts),
     }
 }
 
 /// The server a resource's value says it is on: itself for a `server`.
-fn target_of(kind: &str, value: &Value) -> Result<Target, ProviderError> {
+fn target_of(kind: Kind, value: &Value) -> Result<Target, ProviderError> {
     match kind {
-        "server" => Target::from_value(value),
+        Kind::Server => Target::from_value(value),
         _ => Target::from_value(value.get("server").unwrap_or(&Value::Null)),
     }
 }
@@ -113,25 +99,26 @@ impl SshProvider {
     async fn write(
         &self,
         ctx: &OperationContext,
-        kind: &str,
+        kind: Kind,
         prior: Option<&Value>,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         let target = target_of(kind, planned)?;
         let connection = self.pool.get(&target).await?;
+        let name = kind.name();
         match kind {
-            "server" => {
+            Kind::Server => {
                 let facts = facts::gather(&connection, &[]).await?;
                 Ok(server::observed(planned, &connection, &facts))
             }
-            "file" | "directory" | "permissions" => fs::write(&connection, kind, planned).await,
-            "package" => packages::write(&connection, planned).await,
-            "service" | "sysctl" => system::write(&connection, kind, prior, planned).await,
-            "timer" => timer::write(&connection, planned).await,
-            "sshd" => sshd::write(&self.pool, &connection, &target, planned).await,
-            "firewall" => firewall::write(&self.pool, &connection, &target, ctx, planned).await,
-            "backup" => backup::write(&connection, ctx, planned).await,
-            _ => accounts::write(&connection, kind, planned).await,
+            Kind::File | Kind::Directory | Kind::Permissions => fs::write(&connection, name, planned).await,
+            Kind::Package => packages::write(&connection, planned).await,
+            Kind::Service | Kind::Sysctl => system::write(&connection, name, prior, planned).await,
+            Kind::Timer => timer::write(&connection, planned).await,
+            Kind::Sshd => sshd::write(&self.pool, &connection, &target, planned).await,
+            Kind::Firewall => firewall::write(&self.pool, &connection, &target, ctx, planned).await,
+            Kind::Backup => backup::write(&connection, ctx, planned).await,
+            Kind::Group | Kind::User | Kind::AuthorizedKey => accounts::write(&connection, name, planned).await,
         }
     }
 
@@ -140,7 +127,7 @@ impl SshProvider {
     async fn await_login(&self, planned: &Value) -> Result<(), ProviderError> {
         let limit = planned.get("wait_seconds").and_then(Value::as_number).unwrap_or(0.0);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(limit.max(0.0));
-        let target = target_of("server", planned)?;
+        let target = target_of(Kind::Server, planned)?;
         loop {
             match self.pool.get(&target).await {
                 Err(e) if e.kind == ProviderErrorKind::Unavailable && std::time::Instant::now() < deadline => {
@@ -158,39 +145,47 @@ impl SshProvider {
         requests: &[&ReadRequest],
     ) -> Result<Vec<Option<Value>>, ProviderError> {
         let connection = self.pool.get(target).await?;
-        let questions: Vec<Question> = requests.iter().flat_map(|r| questions(&r.kind, &r.state)).collect();
-        let facts = facts::gather(&connection, &questions).await?;
-        Ok(requests.iter().map(|r| observed(&r.kind, &r.state, &connection, &facts)).collect())
+        let kinds = requests.iter().map(|r| Kind::of(&r.kind)).collect::<Result<Vec<_>, _>>()?;
+        let asked = requests.iter().zip(&kinds).flat_map(|(r, kind)| questions(*kind, &r.state));
+        let facts = facts::gather(&connection, &asked.collect::<Vec<_>>()).await?;
+        Ok(requests.iter().zip(kinds).map(|(r, kind)| observed(kind, &r.state, &connection, &facts)).collect())
     }
 }
 
 #[async_trait]
 impl Provider for SshProvider {
     fn validate(&self, kind: &str, config: &Value) -> Vec<ProviderError> {
+        let kind = match Kind::of(kind) {
+            Ok(kind) => kind,
+            Err(e) => return vec![e],
+        };
+        let name = kind.name();
         match kind {
-            "server" => server::validate(config),
-            "file" | "directory" | "permissions" => fs::validate(kind, config),
-            "package" => packages::validate(config),
-            "service" | "sysctl" => system::validate(kind, config),
-            "timer" => timer::validate(config),
-            "sshd" => sshd::validate(config),
-            "firewall" => firewall::validate(config),
-            "backup" => backup::validate(config),
-            _ => accounts::validate(kind, config),
+            Kind::Server => server::validate(config),
+            Kind::File | Kind::Directory | Kind::Permissions => fs::validate(name, config),
+            Kind::Package => packages::validate(config),
+            Kind::Service | Kind::Sysctl => system::validate(name, config),
+            Kind::Timer => timer::validate(config),
+            Kind::Sshd => sshd::validate(config),
+            Kind::Firewall => firewall::validate(config),
+            Kind::Backup => backup::validate(config),
+            Kind::Group | Kind::User | Kind::AuthorizedKey => accounts::validate(name, config),
         }
     }
 
     fn plan(&self, kind: &str, prior: Option<&Value>, proposed: Value) -> Result<Refined, ProviderError> {
+        let kind = Kind::of(kind)?;
+        let name = kind.name();
         let planned = match kind {
-            "server" => return Ok(Refined::new(server::plan(proposed))),
-            "file" | "directory" | "permissions" => fs::plan(kind, proposed)?,
-            "package" => packages::plan(proposed),
-            "service" | "sysctl" => system::plan(kind, proposed),
-            "timer" => timer::plan(proposed),
-            "sshd" => sshd::plan(proposed),
-            "firewall" => firewall::plan(prior, proposed),
-            "backup" => backup::plan(prior, proposed),
-            _ => accounts::plan(kind, proposed),
+            Kind::Server => return Ok(Refined::new(server::plan(proposed))),
+            Kind::File | Kind::Directory | Kind::Permissions => fs::plan(name, proposed)?,
+            Kind::Package => packages::plan(proposed),
+            Kind::Service | Kind::Sysctl => system::plan(name, proposed),
+            Kind::Timer => timer::plan(proposed),
+            Kind::Sshd => sshd::plan(proposed),
+            Kind::Firewall => firewall::plan(prior, proposed),
+            Kind::Backup => backup::plan(prior, proposed),
+            Kind::Group | Kind::User | Kind::AuthorizedKey => accounts::plan(name, proposed),
         };
         // Moving a resource to another machine makes a new one there.
         let moved = prior.is_some_and(|p| {
@@ -201,7 +196,7 @@ impl Provider for SshProvider {
     }
 
     fn location(&self, kind: &str, value: &Value) -> Option<String> {
-        target_of(kind, value).ok().map(|t| t.name())
+        target_of(Kind::of(kind).ok()?, value).ok().map(|t| t.name())
     }
 
     /// One connection and one script per server; the servers concurrently. A
@@ -210,7 +205,7 @@ impl Provider for SshProvider {
         let mut by_server: BTreeMap<String, (Target, Vec<usize>)> = BTreeMap::new();
         let mut results: Vec<Result<Option<Value>, ProviderError>> = requests.iter().map(|_| Ok(None)).collect();
         for (i, r) in requests.iter().enumerate() {
-            match target_of(&r.kind, &r.state) {
+            match Kind::of(&r.kind).and_then(|kind| target_of(kind, &r.state)) {
                 Ok(target) => by_server.entry(target.name()).or_insert_with(|| (target, Vec::new())).1.push(i),
                 Err(e) => results[i] = Err(e),
             }
@@ -237,7 +232,8 @@ impl Provider for SshProvider {
     }
 
     async fn create(&self, ctx: &OperationContext, kind: &str, planned: &Value) -> Result<Value, ProviderError> {
-        if kind == "server" {
+        let kind = Kind::of(kind)?;
+        if kind == Kind::Server {
             self.await_login(planned).await?;
         }
         self.write(ctx, kind, None, planned).await
@@ -250,8 +246,9 @@ impl Provider for SshProvider {
         prior: &Value,
         planned: &Value,
     ) -> Result<Value, ProviderError> {
+        let kind = Kind::of(kind)?;
         let mut updated = self.write(ctx, kind, Some(prior), planned).await?;
-        if kind == "server"
+        if kind == Kind::Server
             && let (Value::Object(map), Some(recorded)) = (&mut updated, prior.get("host_key_recorded"))
         {
             // The key recorded at creation stays pinned.
@@ -261,19 +258,22 @@ impl Provider for SshProvider {
     }
 
     async fn delete(&self, _ctx: &OperationContext, kind: &str, prior: &Value) -> Result<(), ProviderError> {
+        let kind = Kind::of(kind)?;
         // Forgetting a server or a package declaration changes nothing there.
-        if matches!(kind, "server" | "package") {
+        if matches!(kind, Kind::Server | Kind::Package) {
             return Ok(());
         }
         let connection = self.pool.get(&target_of(kind, prior)?).await?;
+        let name = kind.name();
         match kind {
-            "file" | "directory" | "permissions" => fs::remove(&connection, kind, prior).await,
-            "service" | "sysctl" => system::remove(&connection, kind, prior).await,
-            "timer" => timer::remove(&connection, prior).await,
-            "sshd" => sshd::remove(&connection, prior).await,
-            "firewall" => firewall::remove(&connection).await,
-            "backup" => backup::remove(&connection, prior).await,
-            _ => accounts::remove(&connection, kind, prior).await,
+            Kind::Server | Kind::Package => Ok(()),
+            Kind::File | Kind::Directory | Kind::Permissions => fs::remove(&connection, name, prior).await,
+            Kind::Service | Kind::Sysctl => system::remove(&connection, name, prior).await,
+            Kind::Timer => timer::remove(&connection, prior).await,
+            Kind::Sshd => sshd::remove(&connection, prior).await,
+            Kind::Firewall => firewall::remove(&connection).await,
+            Kind::Backup => backup::remove(&connection, prior).await,
+            Kind::Group | Kind::User | Kind::AuthorizedKey => accounts::remove(&connection, name, prior).await,
         }
     }
 
@@ -284,10 +284,10 @@ impl Provider for SshProvider {
         action: &str,
         args: &[(String, String)],
     ) -> Result<infra_core::ExecOutput, ProviderError> {
-        if kind != "backup" {
+        if Kind::of(kind)? != Kind::Backup {
             return Err(ProviderError::invalid("", format!("`{kind}` resources have no `{action}` operation")));
         }
-        let connection = self.pool.get(&target_of(kind, state)?).await?;
+        let connection = self.pool.get(&target_of(Kind::Backup, state)?).await?;
         backup::act(&connection, state, action, args).await
     }
 
@@ -299,15 +299,6 @@ impl Provider for SshProvider {
     }
 }
 
-/// A list-of-strings attribute (sensitive marks dropped).
-fn strings(value: &Value, key: &str) -> Vec<String> {
-    value
-        .get(key)
-        .and_then(Value::as_list)
-        .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
-}
-
 /// Resources on a server name it: `server = server.NAME`.
 fn on_server(schema: Schema) -> Schema {
     schema.attribute(
@@ -315,15 +306,4 @@ fn on_server(schema: Schema) -> Schema {
         infra_core::AttributeSchema::required(infra_core::Type::Any)
             .describe("the server it lives on: `server = server.NAME`"),
     )
-}
-
-/// A string attribute, empty when unset.
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn set(value: &mut Value, key: &str, v: Value) {
-    if let Value::Object(map) = value {
-        map.insert(key.to_string(), v);
-    }
 }

@@ -28,7 +28,7 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
     {
         errors.push(ProviderError::invalid("state", format!("state {state:?} is not present, latest or absent")));
     }
-    for name in crate::strings(config, "names") {
+    for name in config.strings("names") {
         let valid = name.len() > 1
             && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
             && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
@@ -40,7 +40,7 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
 }
 
 pub fn plan(mut proposed: Value) -> Value {
-    let id = crate::strings(&proposed, "names").join(",");
+    let id = proposed.strings("names").join(",");
     if let Value::Object(map) = &mut proposed {
         map.insert("id".into(), Value::string(id));
     }
@@ -49,7 +49,8 @@ pub fn plan(mut proposed: Value) -> Value {
 
 pub fn questions(state: &Value) -> Vec<Question> {
     let latest = state.get("state").and_then(Value::as_str) == Some("latest");
-    crate::strings(state, "names")
+    state
+        .strings("names")
         .into_iter()
         .flat_map(|name| {
             let candidate = latest.then(|| Question::Candidate(name.clone()));
@@ -64,7 +65,7 @@ pub fn observed(recorded: &Value, facts: &Facts) -> Value {
     let state = recorded.get("state").and_then(Value::as_str).unwrap_or("present");
     let mut holding = Vec::new();
     let mut versions = Vec::new();
-    for name in crate::strings(recorded, "names") {
+    for name in recorded.strings("names") {
         let installed = match facts.answer(&Question::Package(name.clone())) {
             Answer::Package(version) => Some(version.clone()),
             _ => None,
@@ -146,7 +147,7 @@ pub async fn ensure_installed(connection: &Connection, names: &[&str]) -> Result
 
 pub async fn write(connection: &Connection, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
-    let names = crate::strings(&bare, "names");
+    let names = bare.strings("names");
     let state = bare.get("state").and_then(Value::as_str).unwrap_or("present");
     let mut args: Vec<&str> = vec![state];
     args.extend(names.iter().map(String::as_str));

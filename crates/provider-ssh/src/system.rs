@@ -5,7 +5,7 @@
 use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 
 use crate::facts::{Answer, Facts, Question};
-use crate::{on_server, set, text};
+use crate::on_server;
 use infra_ssh::Connection;
 
 pub fn service_schema() -> Schema {
@@ -45,18 +45,18 @@ pub fn validate(kind: &str, config: &Value) -> Vec<ProviderError> {
 }
 
 pub fn plan(kind: &str, mut proposed: Value) -> Value {
-    let name = text(&proposed, "name").to_string();
+    let name = proposed.text("name").to_string();
     if kind == "sysctl" {
         // sysctl prints values separated by tabs; compare them as words.
-        let value = text(&proposed, "value").split_whitespace().collect::<Vec<_>>().join(" ");
-        set(&mut proposed, "value", Value::string(value));
+        let value = proposed.text("value").split_whitespace().collect::<Vec<_>>().join(" ");
+        proposed.set("value", Value::string(value));
     }
-    set(&mut proposed, "id", Value::string(name));
+    proposed.set("id", Value::string(name));
     proposed
 }
 
 pub fn question(kind: &str, state: &Value) -> Question {
-    let name = text(state, "name").to_string();
+    let name = state.text("name").to_string();
     if kind == "service" { Question::Service(name) } else { Question::Sysctl(name) }
 }
 
@@ -64,13 +64,13 @@ pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
     let mut value = recorded.clone();
     match facts.answer(&question(kind, recorded)) {
         Answer::Service { enabled, active } => {
-            set(&mut value, "enabled", Value::Bool(enabled == "enabled"));
-            set(&mut value, "running", Value::Bool(active == "active"));
+            value.set("enabled", Value::Bool(enabled == "enabled"));
+            value.set("running", Value::Bool(active == "active"));
         }
         Answer::Sysctl { value: live, persisted } => {
             // Not kept for the next boot counts as drifted too.
             let shown = if *persisted { live.clone() } else { format!("{live} (not persisted)") };
-            set(&mut value, "value", Value::string(shown));
+            value.set("value", Value::string(shown));
         }
         _ => return None,
     }
@@ -110,7 +110,7 @@ pub async fn write(
     planned: &Value,
 ) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
-    let name = text(&bare, "name");
+    let name = bare.text("name");
     if kind == "service" {
         let flag = |k: &str| if bare.get(k).and_then(Value::as_bool) == Some(false) { "0" } else { "1" };
         let triggers = |v: &Value| v.get("restart_on").map(Value::canonical).unwrap_or_default();
@@ -118,7 +118,7 @@ pub async fn write(
         let args = [name, flag("enabled"), flag("running"), if restart { "1" } else { "0" }];
         connection.run_ok(&format!("ensuring service {name}"), ENSURE_SERVICE, &args, &[]).await?;
     } else {
-        let value = text(&bare, "value");
+        let value = bare.text("value");
         connection.run_ok(&format!("setting {name}"), ENSURE_SYSCTL, &[name, value], &[]).await?;
     }
     Ok(plan(kind, planned.clone()))
@@ -127,7 +127,7 @@ pub async fn write(
 pub async fn remove(connection: &Connection, kind: &str, prior: &Value) -> Result<(), ProviderError> {
     // A service is left as it is: removing the declaration does not stop software.
     if kind == "sysctl" {
-        let name = text(prior, "name");
+        let name = prior.text("name");
         connection.run_ok(&format!("removing {name} from sysctl.d"), REMOVE_SYSCTL, &[name], &[]).await?;
     }
     Ok(())

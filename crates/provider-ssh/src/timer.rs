@@ -7,7 +7,6 @@ use infra_core::{AttributeSchema, ProviderError, Schema, Type, Value};
 use sha2::{Digest, Sha256};
 
 use crate::facts::{Answer, Facts, Question};
-use crate::text;
 use infra_ssh::Connection;
 
 pub fn schema() -> Schema {
@@ -53,13 +52,13 @@ fn systemd_quote(arg: &str) -> String {
 
 /// The two unit files, as they are written.
 fn units(planned: &Value) -> (String, String) {
-    let name = text(planned, "name");
-    let description = match text(planned, "description") {
+    let name = planned.text("name");
+    let description = match planned.text("description") {
         "" => format!("{name} (managed by infra)"),
         d => d.to_string(),
     };
-    let command: Vec<String> = crate::strings(planned, "command").iter().map(|a| systemd_quote(a)).collect();
-    let user = match text(planned, "user") {
+    let command: Vec<String> = planned.strings("command").iter().map(|a| systemd_quote(a)).collect();
+    let user = match planned.text("user") {
         "" => String::new(),
         u => format!("User={u}\n"),
     };
@@ -69,7 +68,7 @@ fn units(planned: &Value) -> (String, String) {
     );
     let timer = format!(
         "# Managed by infra: changes here are drift.\n[Unit]\nDescription={description}\n\n[Timer]\nOnCalendar={}\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n",
-        text(planned, "on_calendar")
+        planned.text("on_calendar")
     );
     (service, timer)
 }
@@ -93,7 +92,7 @@ pub fn plan(mut proposed: Value) -> Value {
     } else {
         Value::Unknown
     };
-    let name = text(&proposed, "name").to_string();
+    let name = proposed.text("name").to_string();
     if let Value::Object(map) = &mut proposed {
         map.insert("units_sha256".into(), digest);
         map.insert("id".into(), Value::string(name));
@@ -102,13 +101,13 @@ pub fn plan(mut proposed: Value) -> Value {
 }
 
 pub fn questions(state: &Value) -> Vec<Question> {
-    let name = text(state, "name");
+    let name = state.text("name");
     let (service, timer) = paths(name);
     vec![Question::Path(service), Question::Path(timer), Question::Service(format!("{name}.timer"))]
 }
 
 pub fn observed(recorded: &Value, facts: &Facts) -> Option<Value> {
-    let name = text(recorded, "name");
+    let name = recorded.text("name");
     let (service, timer) = paths(name);
     let sha = |path: String| match facts.answer(&Question::Path(path)) {
         Answer::Path(p) => p.sha256.clone(),
@@ -142,7 +141,7 @@ systemctl daemon-reload
 
 pub async fn write(connection: &Connection, planned: &Value) -> Result<Value, ProviderError> {
     let (bare, _) = planned.unmark();
-    let name = text(&bare, "name");
+    let name = bare.text("name");
     let (service, timer) = units(&bare);
     let (service_path, timer_path) = paths(name);
     crate::fs::put(connection, &service_path, service.as_bytes(), "0644", "", "").await?;
@@ -153,7 +152,7 @@ pub async fn write(connection: &Connection, planned: &Value) -> Result<Value, Pr
 }
 
 pub async fn remove(connection: &Connection, prior: &Value) -> Result<(), ProviderError> {
-    let name = text(prior, "name");
+    let name = prior.text("name");
     connection.run_ok(&format!("removing timer {name}"), REMOVE, &[name], &[]).await.map(|_| ())
 }
 

@@ -72,17 +72,17 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
     let (config, _) = config.unmark();
     let mut errors = Vec::new();
     let mut refuse = |attribute: &str, message: String| errors.push(ProviderError::invalid(attribute, message));
-    let name = text(&config, "name");
+    let name = config.text("name");
     if !name.is_empty() && !is_unit_word(name) {
         refuse("name", format!("{name:?} must be letters, digits, `-` and `_`"));
     }
-    let paths = strings(&config, "paths");
+    let paths = config.strings("paths");
     for (i, path) in paths.iter().enumerate() {
         if !path.starts_with('/') || path.contains('\n') {
             refuse(&format!("paths[{i}]"), format!("{path:?} is not an absolute path on one line"));
         }
     }
-    for (i, pattern) in strings(&config, "exclude").iter().enumerate() {
+    for (i, pattern) in config.strings("exclude").iter().enumerate() {
         if pattern.contains('\n') || pattern.is_empty() {
             refuse(&format!("exclude[{i}]"), "an exclude pattern is one non-empty line".into());
         }
@@ -138,12 +138,12 @@ pub fn name_for(address: &infra_core::ResourceAddress) -> String {
 /// The backup's name (the one written, or [`name_for`] its address) and its
 /// configuration with that name in it, as a write works with them.
 pub fn named(config: &Value, address: &infra_core::ResourceAddress) -> (String, Value) {
-    let name = match text(config, "name") {
+    let name = match config.text("name") {
         "" => name_for(address),
         given => given.to_string(),
     };
     let mut config = config.clone();
-    set(&mut config, "name", Value::string(&name));
+    config.set("name", Value::string(&name));
     (name, config)
 }
 
@@ -166,18 +166,18 @@ pub fn settings(config: &Value, name: &str) -> Vec<(String, Vec<u8>)> {
     let limit = config.get("limit_upload").and_then(Value::as_number).map(|n| format!("{}", n as u64));
     let file = |f: &str| format!("{SETTINGS}/{name}/{f}");
     let files = vec![
-        (file("repository"), text(config, "repository").as_bytes().to_vec()),
-        (file("paths"), nul(strings(config, "paths"))),
-        (file("exclude"), lines(strings(config, "exclude"))),
+        (file("repository"), config.text("repository").as_bytes().to_vec()),
+        (file("paths"), nul(config.strings("paths"))),
+        (file("exclude"), lines(config.strings("exclude"))),
         (file("keep"), lines(keep)),
-        (file("before"), nul(strings(config, "before"))),
-        (file("after"), nul(strings(config, "after"))),
+        (file("before"), nul(config.strings("before"))),
+        (file("after"), nul(config.strings("after"))),
         (file("limit_upload"), limit.unwrap_or_default().into_bytes()),
-        (file("dump"), nul(strings(config, "dump"))),
-        (file("dump_name"), text(config, "dump_name").as_bytes().to_vec()),
-        (file("load"), nul(strings(config, "load"))),
-        (file("schedule"), text(config, "schedule").as_bytes().to_vec()),
-        (file("verify_schedule"), text(config, "verify").as_bytes().to_vec()),
+        (file("dump"), nul(config.strings("dump"))),
+        (file("dump_name"), config.text("dump_name").as_bytes().to_vec()),
+        (file("load"), nul(config.strings("load"))),
+        (file("schedule"), config.text("schedule").as_bytes().to_vec()),
+        (file("verify_schedule"), config.text("verify").as_bytes().to_vec()),
         (runner::PATH.to_string(), runner::SCRIPT.as_bytes().to_vec()),
     ];
     files
@@ -206,11 +206,11 @@ pub fn settings_digest(files: &[(String, Vec<u8>)]) -> Value {
 /// repository, so plan and apply agree on it and equal passwords of two
 /// repositories do not show as equal digests.
 pub fn secrets_digest(config: &Value) -> String {
-    let salt = &sha256(text(config, "repository").as_bytes())[..16];
+    let salt = &sha256(config.text("repository").as_bytes())[..16];
     let mut hasher = Sha256::new();
     hasher.update(salt.as_bytes());
     hasher.update([0]);
-    hasher.update(text(config, "password").as_bytes());
+    hasher.update(config.text("password").as_bytes());
     hasher.update([0]);
     hasher.update(config.get("environment").map(Value::canonical).unwrap_or(Value::Null).to_json().to_string());
     format!("{salt}:{}", hex::encode(hasher.finalize()))
@@ -227,12 +227,12 @@ pub fn plan_secrets(prior: Option<&Value>, proposed: &mut Value) {
         let digest = secrets_digest(&bare);
         if prior.and_then(|p| p.get("secrets_digest")).and_then(Value::as_str) == Some(digest.as_str()) {
             for key in SECRETS {
-                set(proposed, key, prior.and_then(|p| p.get(key)).cloned().unwrap_or(Value::Null));
+                proposed.set(key, prior.and_then(|p| p.get(key)).cloned().unwrap_or(Value::Null));
             }
         }
-        set(proposed, "secrets_digest", Value::string(digest));
+        proposed.set("secrets_digest", Value::string(digest));
     } else {
-        set(proposed, "secrets_digest", Value::Unknown);
+        proposed.set("secrets_digest", Value::Unknown);
     }
 }
 
@@ -292,22 +292,4 @@ pub fn listing(name: &str, stdout: &[u8]) -> Result<Vec<u8>, ProviderError> {
     runner::snapshot_table(&String::from_utf8_lossy(stdout))
         .map(String::into_bytes)
         .ok_or_else(|| ProviderError::failed(format!("backup {name}: restic answered in an unexpected form")))
-}
-
-fn set(value: &mut Value, key: &str, v: Value) {
-    if let Value::Object(map) = value {
-        map.insert(key.to_string(), v);
-    }
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn strings(value: &Value, key: &str) -> Vec<String> {
-    value
-        .get(key)
-        .and_then(Value::as_list)
-        .map(|l| l.iter().filter_map(|v| v.peel().as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
 }

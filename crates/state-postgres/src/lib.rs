@@ -78,6 +78,9 @@ struct Shared {
     /// user@host, written beside every version.
     identity: String,
     encryption: Option<Arc<Encryption>>,
+    /// The tables are made on the first write, so that reading (`infra show`,
+    /// `state list`, a plan) leaves a database it was pointed at untouched.
+    tables_made: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -87,8 +90,8 @@ impl std::fmt::Debug for PostgresBackend {
 }
 
 impl PostgresBackend {
-    /// Connects and makes sure the tables exist. `identity` (user@host) is
-    /// recorded with every version written.
+    /// Connects. The tables are made before the first write. `identity`
+    /// (user@host) is recorded with every version written.
     pub fn connect(settings: &Settings, identity: &str) -> Result<PostgresBackend, StateError> {
         let schema = settings.schema.clone().unwrap_or_else(|| "infra".into());
         let bad =
@@ -129,16 +132,28 @@ impl PostgresBackend {
                 location,
                 identity: identity.into(),
                 encryption: settings.encryption.clone(),
+                tables_made: std::sync::atomic::AtomicBool::new(false),
             }),
         };
-        let ddl = backend.schema_sql();
-        backend.run("create its tables", move |c| {
+        Ok(backend)
+    }
+
+    /// Makes the schema and tables if this process has not yet (idempotent, and
+    /// serialised between processes by a transaction-level advisory lock).
+    fn make_tables(&self) -> Result<(), StateError> {
+        use std::sync::atomic::Ordering;
+        if self.shared.tables_made.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let ddl = self.schema_sql();
+        self.run("create its tables", move |c| {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key("infra-schema", "")])?;
             tx.batch_execute(&ddl)?;
             tx.commit()
         })?;
-        Ok(backend)
+        self.shared.tables_made.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     fn schema_sql(&self) -> String {
@@ -175,8 +190,25 @@ impl PostgresBackend {
         T: Send + 'static,
         F: FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
     {
-        let remote = |message: String| StateError::Remote { store: self.shared.location.clone(), action, message };
+        self.answer(action, self.shared.worker.call(request))
+    }
+
+    /// Runs a read; where nothing was ever written (no schema or tables yet)
+    /// it finds nothing (`T::default()`) instead of failing.
+    fn read<T, F>(&self, action: &'static str, request: F) -> Result<T, StateError>
+    where
+        T: Default + Send + 'static,
+        F: FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+    {
         match self.shared.worker.call(request) {
+            Some(Err(e)) if never_written(&e) => Ok(T::default()),
+            answer => self.answer(action, answer),
+        }
+    }
+
+    fn answer<T>(&self, action: &'static str, answer: Option<Result<T, postgres::Error>>) -> Result<T, StateError> {
+        let remote = |message: String| StateError::Remote { store: self.shared.location.clone(), action, message };
+        match answer {
             Some(Ok(value)) => Ok(value),
             Some(Err(e)) => Err(remote(error_text(&e))),
             None => Err(remote("the connection thread is gone".into())),
@@ -196,13 +228,14 @@ impl Backend for PostgresBackend {
 
     fn environments(&self) -> Result<Vec<String>, StateError> {
         let sql = format!("SELECT DISTINCT environment FROM {}.state_versions ORDER BY 1", self.shared.schema);
-        self.run("list environments", move |c| {
+        self.read("list environments", move |c| {
             Ok(c.query(sql.as_str(), &[])?.iter().map(|row| row.get::<_, String>(0)).collect())
         })
     }
 
     fn delete_environment(&self, environment: &str) -> Result<(), StateError> {
         check_environment_name(environment)?;
+        self.make_tables()?;
         let s = self.shared.schema.clone();
         let environment = environment.to_string();
         self.run("delete the environment", move |c| {
@@ -251,7 +284,7 @@ impl PostgresStore {
         let environment = self.environment.clone();
         let text: Option<String> = self
             .backend
-            .run("read the lock", move |c| Ok(c.query_opt(sql.as_str(), &[&environment])?.map(|row| row.get(0))))?;
+            .read("read the lock", move |c| Ok(c.query_opt(sql.as_str(), &[&environment])?.map(|row| row.get(0))))?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
@@ -270,6 +303,7 @@ impl PostgresStore {
     }
 
     fn try_lock(&self, info: &LockInfo) -> Result<bool, StateError> {
+        self.backend.make_tables()?;
         let key = self.lock_key();
         let s = self.schema().to_string();
         let environment = self.environment.clone();
@@ -301,7 +335,7 @@ impl StateStore for PostgresStore {
     fn load(&self) -> Result<Option<State>, StateError> {
         let s = self.schema().to_string();
         let environment = self.environment.clone();
-        let found = self.backend.run("read state", move |c| {
+        let found = self.backend.read("read state", move |c| {
             let mut tx = c.build_transaction().read_only(true).start()?;
             let latest = tx.query_opt(
                 &format!(
@@ -330,6 +364,7 @@ impl StateStore for PostgresStore {
     }
 
     fn save(&self, state: &State) -> Result<(), StateError> {
+        self.backend.make_tables()?;
         let body = encode_sealed(state, self.encryption());
         let checksum = hex::encode(Sha256::digest(&body));
         let serial = i64::try_from(state.serial).unwrap_or(i64::MAX);
@@ -376,6 +411,7 @@ impl StateStore for PostgresStore {
     }
 
     fn record(&self, state: &State, touched: &[ResourceAddress]) -> Result<(), StateError> {
+        self.backend.make_tables()?;
         let entry = encode_journal(state, touched, self.encryption());
         let serial = i64::try_from(state.serial).unwrap_or(i64::MAX);
         let (s, environment) = (self.schema().to_string(), self.environment.clone());
@@ -463,7 +499,7 @@ impl StateStore for PostgresStore {
 
     fn history(&self) -> Result<Vec<StateVersion>, StateError> {
         let (s, environment) = (self.schema().to_string(), self.environment.clone());
-        self.backend.run("read the history", move |c| {
+        self.backend.read("read the history", move |c| {
             let rows = c.query(
                 &format!(
                     "SELECT serial, lineage, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
@@ -489,7 +525,7 @@ impl StateStore for PostgresStore {
     fn load_version(&self, serial: u64) -> Result<State, StateError> {
         let wanted = i64::try_from(serial).unwrap_or(i64::MAX);
         let (s, environment) = (self.schema().to_string(), self.environment.clone());
-        let row = self.backend.run("read a version", move |c| {
+        let row = self.backend.read("read a version", move |c| {
             let row = c.query_opt(
                 &format!("SELECT checksum, body FROM {s}.state_versions WHERE environment = $1 AND serial = $2"),
                 &[&environment, &wanted],
@@ -579,6 +615,12 @@ fn location(config: &postgres::Config) -> String {
     let db = config.get_dbname().unwrap_or(user);
     let at = if user.is_empty() { String::new() } else { format!("{user}@") };
     format!("postgres://{at}{host}:{port}/{db}")
+}
+
+/// The schema or a table is not there: nothing was ever written to it.
+fn never_written(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|code| *code == SqlState::UNDEFINED_TABLE || *code == SqlState::INVALID_SCHEMA_NAME)
 }
 
 /// The server's own message where there is one (`ERROR: ...`), else the client's.

@@ -2,7 +2,7 @@
 //!
 //! It is plain data: the CLI turns it into a miette report with the source underlined.
 
-use crate::Span;
+use crate::{Code, Span};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -20,18 +20,18 @@ pub struct Label {
 pub struct Diagnostic {
     pub severity: Severity,
     /// A stable identifier such as `infra::unknown_reference`; tests assert it.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub labels: Vec<Label>,
     pub help: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic { severity: Severity::Error, code, message: message.into(), labels: Vec::new(), help: None }
     }
 
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 

@@ -9,12 +9,14 @@
 //! - [`Diagnostic`]: the plain-data error type every later stage reports with.
 
 pub mod ast;
+mod code;
 mod diagnostic;
 pub mod format;
 mod nesting;
 mod parser;
 mod source;
 
+pub use code::Code;
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use nesting::MAX_NESTING;
 pub use parser::{parse, parse_template};

@@ -6,7 +6,7 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 use std::sync::LazyLock;
 
 use crate::ast::*;
-use crate::{Diagnostic, FileId, Span};
+use crate::{Code, Diagnostic, FileId, Span};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../../grammar/infra.pest"]
@@ -63,7 +63,7 @@ fn refuse_deep_nesting(file: FileId, text: &str, too_deep: Option<usize>) -> Res
     let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
     Err(vec![
         Diagnostic::error(
-            "infra::syntax",
+            Code::Syntax,
             format!("syntax error: this nests more than {} levels deep", crate::nesting::MAX_NESTING),
         )
         .with_label(Span::new(file, at, end), "one level too many")
@@ -84,7 +84,7 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
         '\n' => "end of line".to_string(),
         c => format!("`{c}`"),
     });
-    Diagnostic::error("infra::syntax", format!("syntax error: expected {expected}, found {found}"))
+    Diagnostic::error(Code::Syntax, format!("syntax error: expected {expected}, found {found}"))
         .with_label(Span::new(file, start, end), format!("expected {expected}"))
         .with_help("blocks look like `TYPE \"NAME\" { ... }` and attributes like `name = value`")
 }
@@ -181,7 +181,7 @@ impl Builder {
         let expr = self.string(pair);
         let name = expr.as_literal_str().unwrap_or_else(|| {
             self.errors.push(
-                Diagnostic::error("infra::syntax", "a block label cannot contain `${...}`")
+                Diagnostic::error(Code::Syntax, "a block label cannot contain `${...}`")
                     .with_label(span, "interpolation not allowed here")
                     .with_help("block labels are fixed names; use `for_each` to create several"),
             );
@@ -298,7 +298,7 @@ impl Builder {
                 Ok(n) => ExprKind::Number(n),
                 Err(_) => {
                     self.errors
-                        .push(Diagnostic::error("infra::syntax", "invalid number").with_label(span, "not a number"));
+                        .push(Diagnostic::error(Code::Syntax, "invalid number").with_label(span, "not a number"));
                     ExprKind::Null
                 }
             },

@@ -1,7 +1,7 @@
 //! Parser tests: source in, the tree (or the diagnostic) out, as readable text.
 
 use crate::ast::*;
-use crate::{FileId, parse};
+use crate::{Code, FileId, parse};
 
 fn parse_ok(text: &str) -> File {
     match parse(FileId(0), text) {
@@ -115,7 +115,7 @@ fn blocks_have_labels_and_bodies() {
 fn syntax_errors_point_at_the_problem() {
     let text = "file \"x\" {\n  path = \n}\n";
     let errors = parse(FileId(0), text).expect_err("must fail");
-    assert_eq!(errors[0].code, "infra::syntax");
+    assert_eq!(errors[0].code, Code::Syntax);
     let span = errors[0].primary_span().expect("span");
     assert_eq!(&text[span.start..span.start + 1], "}");
     assert!(errors[0].message.contains("expected an expression"), "{}", errors[0].message);

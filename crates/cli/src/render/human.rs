@@ -11,32 +11,7 @@ use super::{Paint, action_symbol, change_phrase, reason_phrase, summary_line};
 
 pub fn plan(plan: &Plan, paint: Paint) -> String {
     let mut out = String::new();
-    if !plan.drift.is_empty() {
-        out.push_str(&paint.bold("Note: Objects have changed outside of infra"));
-        out.push_str("\n\ninfra detected the following changes made outside of infra since the last apply:\n\n");
-        for drift in &plan.drift {
-            let (symbol, phrase) = match &drift.actual {
-                None => ("-", "has been deleted"),
-                Some(_) => ("~", "has changed"),
-            };
-            let change = ResourceChange {
-                address: drift.address.clone(),
-                provider: String::new(),
-                action: if drift.actual.is_some() { Action::Update } else { Action::Delete },
-                before: Some(drift.recorded.clone()),
-                after: drift.actual.clone(),
-                replace_paths: Vec::new(),
-                reason: None,
-                note: None,
-                dependencies: Vec::new(),
-                create_before_destroy: false,
-            };
-            let _ = writeln!(out, "  # {} {phrase}", paint.bold(&drift.address.to_string()));
-            resource_body(&mut out, &change, symbol, paint);
-            out.push('\n');
-        }
-    }
-    let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    drift(&mut out, plan, paint);
     if !plan.has_changes() {
         out.push_str(&paint.green("No changes."));
         out.push_str(match plan.mode {
@@ -46,20 +21,7 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
         });
         return out;
     }
-    for import in &plan.imports {
-        let _ = writeln!(out, "  # {} will be imported (id {:?})", paint.bold(&import.address.to_string()), import.id);
-    }
-    for moved in &plan.moved {
-        let _ = writeln!(
-            out,
-            "  # {} has moved to {}",
-            paint.bold(&moved.from.to_string()),
-            paint.bold(&moved.to.to_string())
-        );
-    }
-    if !plan.moved.is_empty() || !plan.imports.is_empty() {
-        out.push('\n');
-    }
+    moves_and_imports(&mut out, plan, paint);
     if plan.mode == PlanMode::RefreshOnly {
         out.push_str(
             "This is a refresh-only plan: `infra apply -refresh-only` would record what was found in state. No \
@@ -68,15 +30,13 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
         output_changes(&mut out, plan, paint);
         return out;
     }
+    let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if !changes.is_empty() {
         out.push_str("infra will perform the following actions:\n\n");
         for change in &changes {
             let _ = writeln!(out, "  # {} {}", paint.bold(&change.address.to_string()), change_phrase(change));
-            if let Some(reason) = reason_phrase(change) {
-                let _ = writeln!(out, "  # ({reason})");
-            }
-            if let Some(note) = &change.note {
-                let _ = writeln!(out, "  # ({note})");
+            for remark in reason_phrase(change).into_iter().chain(change.note.clone()) {
+                let _ = writeln!(out, "  # ({remark})");
             }
             resource_body(&mut out, change, action_symbol(change), paint);
             out.push('\n');
@@ -91,6 +51,49 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
     }
     output_changes(&mut out, plan, paint);
     out
+}
+
+/// What changed outside infra since the last apply, first, as Terraform shows it.
+fn drift(out: &mut String, plan: &Plan, paint: Paint) {
+    if plan.drift.is_empty() {
+        return;
+    }
+    out.push_str(&paint.bold("Note: Objects have changed outside of infra"));
+    out.push_str("\n\ninfra detected the following changes made outside of infra since the last apply:\n\n");
+    for drift in &plan.drift {
+        let (symbol, phrase) = match &drift.actual {
+            None => ("-", "has been deleted"),
+            Some(_) => ("~", "has changed"),
+        };
+        let change = ResourceChange {
+            address: drift.address.clone(),
+            provider: infra_core::ProviderKey::new(""),
+            action: if drift.actual.is_some() { Action::Update } else { Action::Delete },
+            before: Some(drift.recorded.clone()),
+            after: drift.actual.clone(),
+            replace_paths: Vec::new(),
+            reason: None,
+            note: None,
+            dependencies: Vec::new(),
+            create_before_destroy: false,
+        };
+        let _ = writeln!(out, "  # {} {phrase}", paint.bold(&drift.address.to_string()));
+        resource_body(out, &change, symbol, paint);
+        out.push('\n');
+    }
+}
+
+fn moves_and_imports(out: &mut String, plan: &Plan, paint: Paint) {
+    for import in &plan.imports {
+        let _ = writeln!(out, "  # {} will be imported (id {:?})", paint.bold(&import.address.to_string()), import.id);
+    }
+    for moved in &plan.moved {
+        let (from, to) = (paint.bold(&moved.from.to_string()), paint.bold(&moved.to.to_string()));
+        let _ = writeln!(out, "  # {from} has moved to {to}");
+    }
+    if !plan.moved.is_empty() || !plan.imports.is_empty() {
+        out.push('\n');
+    }
 }
 
 fn output_changes(out: &mut String, plan: &Plan, paint: Paint) {

@@ -58,7 +58,7 @@ fn change(c: &ResourceChange) -> Json {
         "type": c.address.kind,
         "name": c.address.name,
         "index": index,
-        "provider": c.provider,
+        "provider": c.provider.as_str(),
         "action": c.action,
         "reason": c.reason,
         "note": c.note,

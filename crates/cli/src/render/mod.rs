@@ -33,6 +33,12 @@ impl Paint {
     }
 }
 
+/// Colour for standard output, as the flags, `NO_COLOR` and the terminal allow.
+pub fn paint(global: &crate::args::Global) -> Paint {
+    use std::io::IsTerminal;
+    Paint { enabled: crate::report::color_enabled(global.no_color, std::io::stdout().is_terminal()) }
+}
+
 pub fn action_symbol(change: &ResourceChange) -> &'static str {
     match change.action {
         Action::NoOp => " ",

@@ -109,7 +109,7 @@ pub fn encode(state: &State) -> Vec<u8> {
 fn encode_resource(address: &ResourceAddress, r: &ResourceState) -> ResourceV1 {
     ResourceV1 {
         address: address.to_string(),
-        provider: r.provider.clone(),
+        provider: r.provider.to_string(),
         attributes: r.attributes.to_json(),
         sensitive_paths: paths_to_file(r.attributes.sensitive_paths()),
         dependencies: r.dependencies.iter().map(ToString::to_string).collect(),
@@ -175,7 +175,7 @@ fn decode_resource(r: ResourceV1) -> Result<(ResourceAddress, ResourceState), St
     Ok((
         address,
         ResourceState {
-            provider: r.provider,
+            provider: crate::ProviderKey::parse(&r.provider),
             attributes,
             dependencies,
             create_before_destroy: r.create_before_destroy,

@@ -8,6 +8,7 @@
 mod backend;
 pub mod encryption;
 pub(crate) mod format;
+pub mod manage;
 mod store;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use crate::{ResourceAddress, Value};
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceState {
     /// The provider configuration that manages it: `local` or `local.alias`.
-    pub provider: String,
+    pub provider: crate::ProviderKey,
     /// Attributes as last read or written, sensitive parts marked.
     pub attributes: Value,
     /// Resources it depended on when last applied; destroy runs in reverse.

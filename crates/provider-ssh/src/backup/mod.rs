@@ -20,7 +20,6 @@ use infra_core::{AttributeSchema, ExecOutput, OperationContext, ProviderError, S
 use infra_ssh::Connection;
 
 use crate::facts::{Answer, Facts, Question};
-use crate::{set, strings, text};
 
 use infra_restic::{SETTINGS, runner, secret_files};
 
@@ -36,7 +35,7 @@ pub fn schema() -> Schema {
 pub fn validate(config: &Value) -> Vec<ProviderError> {
     let mut errors = infra_restic::validate(config);
     let (config, _) = config.unmark();
-    if config.get("paths").is_some_and(Value::is_wholly_known) && strings(&config, "paths").is_empty() {
+    if config.get("paths").is_some_and(Value::is_wholly_known) && config.strings("paths").is_empty() {
         errors.push(ProviderError::invalid("paths", "a backup needs at least one path"));
     }
     errors
@@ -53,8 +52,8 @@ fn settings(config: &Value, name: &str) -> Vec<(String, Vec<u8>)> {
 fn units(config: &Value, name: &str) -> Vec<(String, Vec<u8>)> {
     let mut units = Vec::new();
     for (unit, mode, calendar) in [
-        (format!("infra-backup-{name}"), "run", text(config, "schedule")),
-        (format!("infra-backup-verify-{name}"), "verify", text(config, "verify")),
+        (format!("infra-backup-{name}"), "run", config.text("schedule")),
+        (format!("infra-backup-verify-{name}"), "verify", config.text("verify")),
     ] {
         if calendar.is_empty() {
             continue;
@@ -81,19 +80,19 @@ fn settings_digest(config: &Value, name: &str) -> Value {
 
 pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Value {
     let (bare, _) = proposed.unmark();
-    let name = text(&bare, "name").to_string();
+    let name = bare.text("name").to_string();
     let known = ["name", "paths", "exclude", "repository", "schedule", "verify", "before", "after", "keep"]
         .iter()
         .all(|k| bare.get(k).is_none_or(Value::is_wholly_known));
     let settings = if known && !name.is_empty() { settings_digest(&bare, &name) } else { Value::Unknown };
-    set(&mut proposed, "settings_sha256", settings);
+    proposed.set("settings_sha256", settings);
     infra_restic::plan_secrets(prior, &mut proposed);
-    set(&mut proposed, "id", if name.is_empty() { Value::Unknown } else { Value::string(name) });
+    proposed.set("id", if name.is_empty() { Value::Unknown } else { Value::string(name) });
     proposed
 }
 
 pub fn questions(state: &Value) -> Vec<Question> {
-    let name = text(state, "name");
+    let name = state.text("name");
     let mut questions: Vec<Question> =
         settings(state, name).into_iter().map(|(path, _)| Question::Path(path)).collect();
     questions.extend(secret_files(name).into_iter().map(Question::Path));
@@ -109,7 +108,7 @@ pub fn questions(state: &Value) -> Vec<Question> {
 /// Settings edited on the server or timers turned off show as a changed
 /// digest; a secret file gone makes the plan send the secrets again.
 pub fn observed(recorded: &Value, facts: &Facts) -> Option<Value> {
-    let name = text(recorded, "name");
+    let name = recorded.text("name");
     let sha = |path: &str| match facts.answer(&Question::Path(path.to_string())) {
         Answer::Path(p) => p.sha256.clone(),
         _ => None,
@@ -126,9 +125,9 @@ pub fn observed(recorded: &Value, facts: &Facts) -> Option<Value> {
         (path, found)
     });
     let digest = if timers_on { infra_restic::combined(files) } else { Value::string("timers disabled") };
-    set(&mut value, "settings_sha256", digest);
+    value.set("settings_sha256", digest);
     if secret_files(name).iter().any(|p| sha(p).is_none()) {
-        set(&mut value, "secrets_digest", Value::string("missing on the server"));
+        value.set("secrets_digest", Value::string("missing on the server"));
     }
     Some(value)
 }
@@ -171,12 +170,12 @@ pub async fn write(connection: &Connection, ctx: &OperationContext, planned: &Va
         false => Value::string(infra_restic::secrets_digest(&bare)),
     };
     let mut value = planned.clone();
-    set(&mut value, "name", Value::string(&name));
-    set(&mut value, "id", Value::string(&name));
-    set(&mut value, "settings_sha256", settings_digest(&config, &name));
-    set(&mut value, "secrets_digest", digest);
-    set(&mut value, "password", Value::Null);
-    set(&mut value, "environment", Value::Null);
+    value.set("name", Value::string(&name));
+    value.set("id", Value::string(&name));
+    value.set("settings_sha256", settings_digest(&config, &name));
+    value.set("secrets_digest", digest);
+    value.set("password", Value::Null);
+    value.set("environment", Value::Null);
     Ok(value)
 }
 
@@ -192,7 +191,7 @@ async fn run_runner(connection: &Connection, argv: &[String]) -> Result<ExecOutp
 }
 
 pub async fn remove(connection: &Connection, prior: &Value) -> Result<(), ProviderError> {
-    let name = text(prior, "name");
+    let name = prior.text("name");
     connection.run_ok(&format!("removing backup {name}"), scripts::REMOVE, &[name], &[]).await.map(|_| ())
 }
 
@@ -203,7 +202,7 @@ pub async fn act(
     action: &str,
     args: &[(String, String)],
 ) -> Result<ExecOutput, ProviderError> {
-    let name = text(state, "name");
+    let name = state.text("name");
     if action == "restore" && !args.iter().any(|(k, v)| k == "to" && !v.is_empty()) {
         return Err(ProviderError::invalid("to", "restore needs --to PATH: where on the server the files go"));
     }

@@ -44,7 +44,7 @@ fn an_unchanged_password_stays_out_of_the_plan() {
     let again = plan(Some(&recorded), written.clone());
     assert_eq!(again.get("password"), Some(&Value::Null), "unchanged: not sent, not shown");
     let mut changed = written;
-    super::set(&mut changed, "password", Value::string("new one"));
+    changed.set("password", Value::string("new one"));
     let changed = plan(Some(&recorded), changed);
     assert_eq!(changed.get("password").and_then(Value::as_str), Some("new one"));
 }

@@ -22,7 +22,7 @@ use infra_firewall::rules;
 use infra_ssh::{Connection, Pool, Target};
 
 use crate::facts::{Answer, Facts, Question};
-use crate::{on_server, set};
+use crate::on_server;
 
 /// What the user writes; a change to any of it reloads the table.
 const CONFIG: [&str; 8] =
@@ -66,15 +66,15 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Value {
     let canonical = |v: &Value, k: &str| v.get(k).map(Value::canonical).unwrap_or(Value::Null);
     let changed = prior.is_none_or(|p| CONFIG.iter().any(|k| canonical(p, k) != canonical(&proposed, k)));
     if changed {
-        set(&mut proposed, "loaded", Value::Unknown);
-        set(&mut proposed, "live", Value::Unknown);
+        proposed.set("loaded", Value::Unknown);
+        proposed.set("live", Value::Unknown);
     } else if let Some(loaded) = prior.and_then(|p| p.get("loaded")).cloned() {
-        set(&mut proposed, "live", loaded);
+        proposed.set("live", loaded);
     }
     if prior.is_none() {
-        set(&mut proposed, "ssh_port", Value::Unknown);
+        proposed.set("ssh_port", Value::Unknown);
     }
-    set(&mut proposed, "id", Value::string(format!("inet {}", nft::TABLE)));
+    proposed.set("id", Value::string(format!("inet {}", nft::TABLE)));
     proposed
 }
 
@@ -85,7 +85,7 @@ pub fn question() -> Question {
 pub fn observed(recorded: &Value, facts: &Facts) -> Option<Value> {
     let Answer::Content(listing) = facts.answer(&question()) else { return None };
     let mut value = recorded.clone();
-    set(&mut value, "live", lines(&String::from_utf8_lossy(listing)));
+    value.set("live", lines(&String::from_utf8_lossy(listing)));
     Some(value)
 }
 
@@ -205,9 +205,9 @@ pub async fn write(
     let listing = connection.run_ok(&format!("confirming the rules of {origin}"), SCRIPT, &["confirm"], &[]).await?;
     let listing = lines(&String::from_utf8_lossy(&listing.stdout));
     let mut value = plan(None, planned.clone());
-    set(&mut value, "ssh_port", Value::Number(f64::from(ssh_port)));
-    set(&mut value, "loaded", listing.clone());
-    set(&mut value, "live", listing);
+    value.set("ssh_port", Value::Number(f64::from(ssh_port)));
+    value.set("loaded", listing.clone());
+    value.set("live", listing);
     Ok(value)
 }
 
