@@ -789,3 +789,47 @@ container "svc" {{
         assert_eq!(docker(&args), "", "left behind by destroy: docker {args:?}");
     }
 }
+
+/// Issue 18: what a killed run can leave for one network address: two networks
+/// with this state's lineage and the address (a create still in flight when
+/// the run died, and the next run's own), under names the configuration no
+/// longer has. One apply takes neither over under the wrong name, leaves one
+/// network, records it, and destroy leaves none.
+#[test]
+fn networks_a_killed_run_left_for_one_address_become_one() {
+    let (env, suffix, mut cleanup) = isolated();
+    let config = |network: bool| {
+        let volume = format!("volume \"data\" {{\n  name = \"infra-e2e-data-{suffix}\"\n}}\n");
+        let net = format!("network \"net\" {{\n  name = \"infra-e2e-net-{suffix}\"\n}}\n");
+        if network { format!("{volume}\n{net}") } else { volume }
+    };
+    env.write("main.infra", &config(false));
+    env.infra(&["apply", "-auto-approve"]).success();
+    let lineage = env.lineage();
+    cleanup.lineage = Some(lineage.clone());
+    let marker = |key: &str, value: &str| format!("--label={key}={value}");
+    for twin in ["a", "b"] {
+        docker(&[
+            "network",
+            "create",
+            &marker("infra.lineage", &lineage),
+            &marker("infra.address", "network.net"),
+            &format!("infra-e2e-twin-{twin}-{suffix}"),
+        ]);
+    }
+    let filter = format!("label=infra.lineage={lineage}");
+    let networks = || docker(&["network", "ls", "--filter", &filter, "--format", "{{.Name}}"]);
+    assert_eq!(networks().lines().count(), 2, "the twins are there before the apply");
+
+    env.write("main.infra", &config(true));
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(networks(), format!("infra-e2e-net-{suffix}"), "one network, under the configured name");
+    let recorded = env.infra(&["state", "show", "network.net"]).success().stdout;
+    let id = docker(&["network", "inspect", "-f", "{{.Id}}", &format!("infra-e2e-net-{suffix}")]);
+    assert!(recorded.contains(&id), "state records the network that exists:\n{recorded}");
+    let noop = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(noop.code, 0, "{}", noop.stdout);
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(networks(), "", "destroy leaves no network of this state");
+}

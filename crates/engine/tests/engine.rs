@@ -571,3 +571,38 @@ fn a_saved_plan_applies_only_to_the_state_and_configuration_it_was_made_from() {
         "the saved plan was made for a different state (lineage mismatch)"
     );
 }
+
+/// `infra import ADDR ID` as the engine does it, against the stored state.
+fn import(h: &Harness, config: &str, address: &str, id: &str) -> Result<State, String> {
+    std::fs::write(h.dir.path().join("main.infra"), config).expect("write config");
+    let (loaded, _) = infra_lang::load(h.dir.path());
+    let host = Host { root: h.dir.path().to_path_buf(), ..Host::default() };
+    let ws = Workspace { config: &loaded, registry: &h.registry, host: &host };
+    let graph = infra_engine::build_graph(&loaded, &h.registry).expect("graph");
+    let mut state = h.state();
+    let address = address.parse().expect("an address");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let variables = BTreeMap::new();
+    let imported = infra_engine::import(&ws, &graph, &h.store, &mut state, &address, id, &variables);
+    runtime.block_on(imported).map_err(|e| e.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
+    Ok(state)
+}
+
+#[test]
+fn an_import_is_recorded_as_the_next_version_and_a_managed_address_is_refused() {
+    let h = Harness::new();
+    h.run(FIRST, PlanMode::Normal);
+    h.left_behind("elsewhere", "found", false);
+    let before = h.state().serial;
+    let config = with_a("found");
+    let imported = import(&h, &config, "thing.a", "default:found").expect("imported");
+    let stored = h.state();
+    assert_eq!(stored, imported, "what the engine returns is what the store holds");
+    assert_eq!(stored.serial, before + 1);
+    assert_eq!(recorded_id(&h, "thing.a"), Some(Value::string("default:found")));
+    let again = import(&h, &config, "thing.a", "default:found").expect_err("already managed");
+    assert_eq!(again, "thing.a is already managed");
+    assert_eq!(h.state().serial, before + 1, "a refused import writes nothing");
+    let missing = import(&h, &with_a("nothing"), "thing.b", "default:nothing").expect_err("not declared");
+    assert!(missing.contains("thing.b is not declared"), "{missing}");
+}
