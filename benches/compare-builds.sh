@@ -5,8 +5,10 @@
 #
 #   benches/compare-builds.sh BEFORE_REV [AFTER_REV] [SIZE ...]   (default: HEAD; 1000 10000)
 #
-# Each revision is built in release mode from a git worktree (sharing one
-# CARGO_TARGET_DIR, so dependencies are built once) and copied aside. Every
+# Each revision is built in release mode from a git worktree, in a target
+# directory of its own (cargo fingerprints workspace crates by relative path, so
+# sharing the checkout's would leave it stale artifacts), and copied aside; with
+# INFRA_BENCH_WORK pointing at an earlier run, its binaries are used again. Every
 # figure is printed by benches/timing.py: the median and range of whole-process
 # wall times after one warm-up, the two builds alternated (A B A B), with the
 # ratio after/before taken pair by pair (below 1: the change is faster).
@@ -20,11 +22,12 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${INFRA_BENCH_WORK:-$(mktemp -d /tmp/infra-compare.XXXXXX)}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
+export CARGO_TARGET_DIR=${INFRA_COMPARE_TARGET:-$HOME/.cache/infra/target-compare}
 timing="python3 $repo/benches/timing.py"
 
 build() { # REV NAME: a release binary of REV at $work/NAME
   local rev=$1 name=$2 tree="$work/tree-$2"
+  [ -x "$work/$name" ] && { echo "$name: $work/$name, built before"; return; }
   git -C "$repo" worktree add --detach --force "$tree" "$rev" >/dev/null
   cargo build --release --quiet --manifest-path "$tree/Cargo.toml"
   cp "$CARGO_TARGET_DIR/release/infra" "$work/$name"
@@ -37,13 +40,7 @@ build "$after_rev" after
 for n in "${sizes[@]}"; do
   dir="$work/$n"
   mkdir -p "$dir"
-  python3 - "$n" "$dir/main.infra" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    for i in range(n):
-        f.write(f'file "f{i}" {{\n  path    = "out/f{i}"\n  content = "resource {i}\\n"\n}}\n\n')
-PY
+  python3 "$repo/benches/generate.py" "$n" "$dir/main.infra"
   echo "== $n resources =="
   reset="rm -rf $dir/out $dir/infra.state* $dir/.infra"
   $timing --runs 5 --prepare "$reset" --label "after: plan -refresh=false" --label-b "before: plan -refresh=false" \

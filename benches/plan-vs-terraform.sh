@@ -46,16 +46,8 @@ export TF_CLI_CONFIG_FILE="$cache/terraformrc" TF_IN_AUTOMATION=1 CHECKPOINT_DIS
 generate() {
   local n=$1 dir=$2
   mkdir -p "$dir/infra" "$dir/terraform"
-  python3 - "$n" "$dir" <<'PY'
-import sys
-n, d = int(sys.argv[1]), sys.argv[2]
-with open(f"{d}/infra/main.infra", "w") as f:
-    for i in range(n):
-        f.write(f'file "f{i}" {{\n  path    = "out/f{i}"\n  content = "resource {i}\\n"\n}}\n\n')
-with open(f"{d}/terraform/main.tf", "w") as f:
-    for i in range(n):
-        f.write(f'resource "null_resource" "r{i}" {{\n  triggers = {{ content = "resource {i}" }}\n}}\n\n')
-PY
+  python3 "$repo/benches/generate.py" "$n" "$dir/infra/main.infra"
+  python3 "$repo/benches/generate.py" "$n" "$dir/terraform/main.tf" --terraform
 }
 
 timing="python3 $repo/benches/timing.py"

@@ -37,13 +37,7 @@ for n in "${sizes[@]}"; do
   for backend in local postgres; do
     dir="$work/$n-$backend"
     mkdir -p "$dir"
-    python3 - "$n" "$dir/main.infra" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    for i in range(n):
-        f.write(f'file "f{i}" {{\n  path    = "out/f{i}"\n  content = "resource {i}\\n"\n}}\n\n')
-PY
+    python3 "$repo/benches/generate.py" "$n" "$dir/main.infra"
   done
   printf 'backend "postgres" {\n  conn = env("INFRA_PG")\n}\n' >"$work/$n-postgres/backend.infra"
   local_dir="$work/$n-local" pg_dir="$work/$n-postgres"

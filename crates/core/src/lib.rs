@@ -21,10 +21,10 @@ pub mod state;
 mod types;
 mod value;
 
-pub use address::{AddressParseError, InstanceKey, ResourceAddress};
+pub use address::{AddressParseError, InstanceKey, ModuleStep, ResourceAddress};
 pub use provider::{
     ExecOutput, OperationContext, Provider, ProviderError, ProviderErrorKind, ProviderFactory, ProviderRegistry,
-    ProviderSchema, ReadRequest, Refined,
+    ProviderSchema, ReadRequest, Refined, ResourceKind,
 };
 pub use provider_key::ProviderKey;
 pub use schema::{AttributeSchema, BlockNesting, BlockSchema, Schema};

@@ -136,6 +136,23 @@ impl ProviderError {
     }
 }
 
+/// A provider's resource types as an enum, so each is named in one place and
+/// a type not handled somewhere is a compile error. The engine speaks type
+/// names; a provider turns one into its kind once, with [`ResourceKind::of`].
+pub trait ResourceKind: Copy + PartialEq + Sized + 'static {
+    /// The provider's name, for the error about a type it does not have.
+    const PROVIDER: &'static str;
+    const ALL: &'static [Self];
+
+    fn name(self) -> &'static str;
+
+    fn of(name: &str) -> Result<Self, ProviderError> {
+        Self::ALL.iter().copied().find(|k| k.name() == name).ok_or_else(|| {
+            ProviderError::invalid("", format!("the {} provider has no resource type `{name}`", Self::PROVIDER))
+        })
+    }
+}
+
 /// A configured backend. Values passed in are already converted to the resource
 /// schema; sensitive marks are kept so a provider can tell secrets apart.
 ///
@@ -310,6 +327,33 @@ impl ProviderRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Fruit {
+        Apple,
+        Pear,
+    }
+
+    impl ResourceKind for Fruit {
+        const PROVIDER: &'static str = "orchard";
+        const ALL: &'static [Fruit] = &[Fruit::Apple, Fruit::Pear];
+
+        fn name(self) -> &'static str {
+            match self {
+                Fruit::Apple => "apple",
+                Fruit::Pear => "pear",
+            }
+        }
+    }
+
+    #[test]
+    fn a_kind_reads_back_from_its_name_and_an_unknown_name_is_refused() {
+        for kind in Fruit::ALL {
+            assert_eq!(Fruit::of(kind.name()).ok(), Some(*kind));
+        }
+        let error = Fruit::of("plum").expect_err("not a fruit here");
+        assert_eq!(error.message, "the orchard provider has no resource type `plum`");
+    }
     use crate::{AttributeSchema, Type};
 
     struct Offers(ProviderSchema);

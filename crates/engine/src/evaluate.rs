@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use infra_core::{InstanceKey, ResourceAddress, Schema, Type, Value};
+use infra_core::{InstanceKey, ModuleStep, ResourceAddress, Schema, Type, Value};
 use infra_lang::{Config, Host, ModuleId, Resource, eval, eval_body};
 use infra_syntax::ast::Expr;
 use infra_syntax::{Code, Diagnostic};
@@ -221,7 +221,12 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn address(&self, m: ModuleId, resource: &Resource, key: InstanceKey) -> ResourceAddress {
-        ResourceAddress::new(self.config.modules[m].path.clone(), &resource.kind.name, &resource.name.name, key)
+        ResourceAddress::new(
+            ModuleStep::path(&self.config.modules[m].path),
+            &resource.kind.name,
+            &resource.name.name,
+            key,
+        )
     }
 }
 

@@ -44,7 +44,7 @@ impl Graph {
 
     /// The node of the resource block an instance address belongs to.
     pub fn resource_node(&self, config: &Config, address: &infra_core::ResourceAddress) -> Option<NodeIndex> {
-        let m = config.modules.iter().position(|module| module.path == address.module)?;
+        let m = config.modules.iter().position(|module| address.in_module(&module.path))?;
         self.node(&Node::Resource(m, address.kind.clone(), address.name.clone()))
     }
 }

@@ -74,7 +74,7 @@ async fn provider_for(
     variables: &BTreeMap<String, Value>,
     code: Code,
 ) -> Result<(infra_core::ProviderKey, std::sync::Arc<dyn infra_core::Provider>), Vec<Diagnostic>> {
-    let m = ws.config.modules.iter().position(|module| module.path == address.module);
+    let m = ws.config.modules.iter().position(|module| address.in_module(&module.path));
     let key = m.and_then(|m| graph.resource_provider.get(&(m, address.kind.clone(), address.name.clone())));
     let Some(provider_key) = key.cloned() else {
         return Err(vec![

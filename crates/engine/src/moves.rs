@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use infra_core::plan::{Move, PlanWarning};
 use infra_core::state::State;
-use infra_core::{InstanceKey, ResourceAddress};
+use infra_core::{InstanceKey, ModuleStep, ResourceAddress};
 use infra_lang::Config;
 use infra_syntax::{Code, Diagnostic};
 
@@ -19,8 +19,8 @@ use infra_syntax::{Code, Diagnostic};
 enum Endpoint {
     /// A resource (every instance) or one instance of it.
     Resource(ResourceAddress),
-    /// `module.NAME`: everything recorded under that module call.
-    Module(Vec<String>),
+    /// `module.NAME` or `module.NAME[KEY]`: everything recorded under that module call (instance).
+    Module(Vec<ModuleStep>),
 }
 
 impl Endpoint {
@@ -89,17 +89,13 @@ fn endpoint(config: &Config, module: &[String], expr: &infra_syntax::ast::Expr) 
         Diagnostic::error(Code::Moved, format!("`{text}` is not a resource or module address"))
             .with_label(expr.span, "expected file.NAME, file.NAME[KEY] or module.NAME")
     };
-    if let Some(name) = text.strip_prefix("module.") {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(bad());
-        }
-        return Ok(Endpoint::Module(module.iter().cloned().chain([name.to_string()]).collect()));
-    }
     let address: ResourceAddress = text.parse().map_err(|_| bad())?;
-    if !address.module.is_empty() {
-        return Err(bad().with_help("declare the moved block in the module itself, or move the whole module.NAME"));
+    let here = ModuleStep::path(module);
+    match address.module.as_slice() {
+        [call] if address.kind.is_empty() => Ok(Endpoint::Module(here.into_iter().chain([call.clone()]).collect())),
+        [] => Ok(Endpoint::Resource(ResourceAddress { module: here, ..address })),
+        _ => Err(bad().with_help("declare the moved block in the module itself, or move the whole module.NAME")),
     }
-    Ok(Endpoint::Resource(ResourceAddress { module: module.to_vec(), ..address }))
 }
 
 /// The problems of the configuration's `moved` blocks (for `infra validate`).
@@ -197,13 +193,21 @@ mod tests {
 
     #[test]
     fn a_module_move_carries_everything_under_it() {
-        let from = Endpoint::Module(vec!["web".into()]);
-        let to = Endpoint::Module(vec!["frontend".into()]);
+        let from = Endpoint::Module(vec![ModuleStep::plain("web")]);
+        let to = Endpoint::Module(vec![ModuleStep::plain("frontend")]);
         assert_eq!(
             from.rename(&to, &address("module.web.module.db.file.x")),
             Some(address("module.frontend.module.db.file.x"))
         );
         assert_eq!(from.rename(&to, &address("module.webby.file.x")), None);
         assert_eq!(from.rename(&to, &address("file.x")), None);
+        // From copies to a loop: `module.web1` becomes `module.web["web1"]`.
+        let copy = Endpoint::Module(vec![ModuleStep::plain("web1")]);
+        let instance = Endpoint::Module(address("module.web[\"web1\"]").module);
+        assert_eq!(
+            copy.rename(&instance, &address("module.web1.file.x[0]")),
+            Some(address("module.web[\"web1\"].file.x[0]"))
+        );
+        assert_eq!(copy.rename(&instance, &address("module.web2.file.x[0]")), None);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use infra_core::plan::{Action, ChangeReason, Drift, OutputChange, Plan, PlanMode, PlanWarning, ResourceChange};
 use infra_core::state::{ResourceState, State};
-use infra_core::{InstanceKey, Provider, ProviderKey, ReadRequest, ResourceAddress, Value};
+use infra_core::{InstanceKey, ModuleStep, Provider, ProviderKey, ReadRequest, ResourceAddress, Value};
 use infra_syntax::{Code, Diagnostic};
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
@@ -136,7 +136,12 @@ pub(crate) fn resource_dependencies(ws: &Workspace, graph: &Graph, node: NodeInd
         }
         match &graph.graph[n] {
             Node::Resource(m, kind, name) => {
-                out.push(ResourceAddress::new(ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None));
+                out.push(ResourceAddress::new(
+                    ModuleStep::path(&ws.config.modules[*m].path),
+                    kind,
+                    name,
+                    InstanceKey::None,
+                ));
             }
             Node::Provider(_) => {}
             _ => stack.extend(graph.graph.neighbors_directed(n, Direction::Incoming)),
@@ -182,8 +187,12 @@ impl<'a> Planner<'a> {
             .node_indices()
             .filter(|i| match &self.graph.graph[*i] {
                 Node::Resource(m, kind, name) => {
-                    let address =
-                        ResourceAddress::new(self.ws.config.modules[*m].path.clone(), kind, name, InstanceKey::None);
+                    let address = ResourceAddress::new(
+                        ModuleStep::path(&self.ws.config.modules[*m].path),
+                        kind,
+                        name,
+                        InstanceKey::None,
+                    );
                     self.options.targets.iter().any(|t| t.without_key().contains(&address) || t.contains(&address))
                 }
                 _ => false,
@@ -288,7 +297,8 @@ impl<'a> Planner<'a> {
 
     /// State instances of a resource as written, with their keys.
     fn recorded_instances(&self, m: usize, kind: &str, name: &str) -> Vec<(ResourceAddress, &'a ResourceState)> {
-        let base = ResourceAddress::new(self.ws.config.modules[m].path.clone(), kind, name, InstanceKey::None);
+        let base =
+            ResourceAddress::new(ModuleStep::path(&self.ws.config.modules[m].path), kind, name, InstanceKey::None);
         let state: &'a State = self.state;
         infra_core::state::instances_of(&state.resources, &base).map(|(a, r)| (a.clone(), r)).collect()
     }
@@ -327,7 +337,6 @@ impl<'a> Planner<'a> {
         let Some(schema) = crate::providers::resource_schema(self.ws, &provider_key, kind) else {
             return Ok(()); // the graph checked every resource type, so this is never reached
         };
-        let schema = &schema;
         let repetitions = self.eval.expand(&self.values, m, resource)?;
         let dependencies = resource_dependencies(self.ws, self.graph, node);
         let mut instances = Vec::new();
@@ -454,7 +463,10 @@ impl<'a> Planner<'a> {
             .modules
             .iter()
             .flat_map(|module| {
-                module.resources.keys().map(|(k, n)| ResourceAddress::new(module.path.clone(), k, n, InstanceKey::None))
+                module
+                    .resources
+                    .keys()
+                    .map(|(k, n)| ResourceAddress::new(ModuleStep::path(&module.path), k, n, InstanceKey::None))
             })
             .collect();
         let removed: Vec<(ResourceAddress, ResourceState)> = self

@@ -63,6 +63,6 @@ pub(crate) async fn configure(
 }
 
 /// The schema of resource type `kind` as the provider of `key` defines it.
-pub(crate) fn resource_schema(ws: &Workspace<'_>, key: &ProviderKey, kind: &str) -> Option<Schema> {
-    ws.registry.get(key.name()).and_then(|f| f.schema().resources.get(kind).cloned())
+pub(crate) fn resource_schema<'a>(ws: &Workspace<'a>, key: &ProviderKey, kind: &str) -> Option<&'a Schema> {
+    ws.registry.get(key.name()).and_then(|f| f.schema().resources.get(kind))
 }

@@ -3,7 +3,7 @@
 //! once, and the rest dispatches on it, so a new type is a compile error
 //! wherever it is not handled.
 
-use infra_core::{ProviderError, Schema};
+use infra_core::{ResourceKind, Schema};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -14,10 +14,11 @@ pub enum Kind {
     Backup,
 }
 
-impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Image, Kind::Network, Kind::Volume, Kind::Container, Kind::Backup];
+impl ResourceKind for Kind {
+    const PROVIDER: &'static str = "docker";
+    const ALL: &'static [Kind] = &[Kind::Image, Kind::Network, Kind::Volume, Kind::Container, Kind::Backup];
 
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Kind::Image => "image",
             Kind::Network => "network",
@@ -26,14 +27,9 @@ impl Kind {
             Kind::Backup => "backup",
         }
     }
+}
 
-    pub fn of(name: &str) -> Result<Kind, ProviderError> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.name() == name)
-            .ok_or_else(|| ProviderError::invalid("", format!("the docker provider has no resource type `{name}`")))
-    }
-
+impl Kind {
     pub fn schema(self) -> Schema {
         match self {
             Kind::Image => crate::image::schema(),
@@ -54,19 +50,5 @@ impl Kind {
             Kind::Volume => &[Kind::Volume],
             Kind::Container => &[Kind::Container],
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_reads_back_from_its_name_and_nothing_else_does() {
-        for kind in Kind::ALL {
-            assert_eq!(Kind::of(kind.name()).expect("known"), kind);
-        }
-        let error = Kind::of("service").expect_err("unknown");
-        assert_eq!(error.message, "the docker provider has no resource type `service`");
     }
 }

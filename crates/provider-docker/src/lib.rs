@@ -31,6 +31,7 @@ use infra_core::{
 use crate::engine::Engine;
 use crate::kind::Kind;
 use crate::util::{Observed, Scope, docker_error};
+use infra_core::ResourceKind as _;
 
 pub struct DockerFactory;
 
@@ -59,7 +60,7 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
             AttributeSchema::optional(Type::String)
                 .describe("the engine's socket on that server; default /var/run/docker.sock"),
         ),
-    resources: Kind::ALL.into_iter().map(|kind| (kind.name(), kind.schema())).collect(),
+    resources: Kind::ALL.iter().map(|kind| (kind.name(), kind.schema())).collect(),
 });
 
 #[async_trait]

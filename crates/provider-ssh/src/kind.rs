@@ -3,7 +3,7 @@
 //! on it; modules that serve several types (`fs`, `accounts`, `system`) get
 //! the name to tell them apart.
 
-use infra_core::{ProviderError, Schema};
+use infra_core::{ResourceKind, Schema};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -23,8 +23,9 @@ pub enum Kind {
     Backup,
 }
 
-impl Kind {
-    pub const ALL: [Kind; 14] = [
+impl ResourceKind for Kind {
+    const PROVIDER: &'static str = "ssh";
+    const ALL: &'static [Kind] = &[
         Kind::Server,
         Kind::File,
         Kind::Directory,
@@ -41,7 +42,7 @@ impl Kind {
         Kind::Backup,
     ];
 
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Kind::Server => "server",
             Kind::File => "file",
@@ -59,14 +60,9 @@ impl Kind {
             Kind::Backup => "backup",
         }
     }
+}
 
-    pub fn of(name: &str) -> Result<Kind, ProviderError> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.name() == name)
-            .ok_or_else(|| ProviderError::invalid("", format!("the ssh provider has no resource type `{name}`")))
-    }
-
+impl Kind {
     pub fn schema(self) -> Schema {
         match self {
             Kind::Server => crate::server::schema(),
@@ -84,18 +80,5 @@ impl Kind {
             Kind::Firewall => crate::firewall::schema(),
             Kind::Backup => crate::backup::schema(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_reads_back_from_its_name_and_nothing_else_does() {
-        for kind in Kind::ALL {
-            assert_eq!(Kind::of(kind.name()).expect("known"), kind);
-        }
-        assert_eq!(Kind::of("swarm").expect_err("unknown").message, "the ssh provider has no resource type `swarm`");
     }
 }

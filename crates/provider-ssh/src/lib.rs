@@ -30,13 +30,14 @@ use infra_core::{
 
 use crate::facts::{Facts, Question};
 use crate::kind::Kind;
+use infra_core::ResourceKind as _;
 use infra_ssh::{Connection, Pool, Target};
 
 pub struct SshFactory;
 
 static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
     config: Schema::new("Servers reached over SSH; each `server` resource says how."),
-    resources: Kind::ALL.into_iter().map(|kind| (kind.name(), kind.schema())).collect(),
+    resources: Kind::ALL.iter().map(|kind| (kind.name(), kind.schema())).collect(),
 });
 
 #[async_trait]

@@ -261,7 +261,8 @@ mod tests {
     #[test]
     fn round_trip_keeps_sensitive_marks_and_dependencies() {
         let mut state = State::new();
-        let address = ResourceAddress::new(vec!["m".into()], "random_password", "db", InstanceKey::Int(0));
+        let address =
+            ResourceAddress::new(vec![crate::ModuleStep::plain("m")], "random_password", "db", InstanceKey::Int(0));
         state.resources.insert(
             address.clone(),
             ResourceState {

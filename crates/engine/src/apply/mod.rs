@@ -421,7 +421,7 @@ impl<'a> Applier<'a> {
                 continue;
             }
             let instance = Instance { module: m, resource, repetition, address: &address };
-            match self.replan(&instance, &schema, change) {
+            match self.replan(&instance, schema, change) {
                 Ok(planned) => {
                     let write = Write {
                         address: address.clone(),

@@ -119,7 +119,7 @@ impl Applier<'_> {
     }
 
     fn resource_span(&self, address: &ResourceAddress) -> Option<infra_syntax::Span> {
-        let module = self.ws.config.modules.iter().find(|m| m.path == address.module)?;
+        let module = self.ws.config.modules.iter().find(|m| address.in_module(&m.path))?;
         let r = module.resources.get(&(address.kind.clone(), address.name.clone()))?;
         Some(r.kind.span.to(r.name.span))
     }
