@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Refresh of 10, 100 and 1000 EC2 instances against moto (scripts/moto-server
 # on a free 127.0.0.1 port): the API calls one `infra plan` makes, counted from
-# moto's request log, its wall time and infra's own CPU time (/usr/bin/time;
-# the rest is moto answering), and how long the apply from nothing took. The
-# target: calls per refresh independent of the instance count, but for
-# pagination.
+# moto's request log; the plan's wall time as the median and range of 5 runs
+# after one warm-up (benches/timing.py); infra's own CPU time in the counted
+# plan (/usr/bin/time; the rest is moto answering); and how long the one apply
+# from nothing took (a single run: it needs a fresh emulator). The target:
+# calls per refresh independent of the instance count, but for pagination.
 #
 #   benches/aws-refresh.sh              (COUNTS="10 100 1000" to choose)
 #
@@ -20,7 +21,7 @@ cleanup() { [ -n "${moto:-}" ] && kill "$moto" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
 
-printf '| instances | API calls per refresh | DescribeInstances calls | plan wall time | of it infra CPU | apply from empty |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '| instances | API calls per refresh | DescribeInstances calls | plan wall time, median (range) | infra CPU in one plan | apply from empty (one run) |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for n in ${COUNTS:-10 100 1000}; do
   dir="$work/$n"; mkdir -p "$dir"
   python3 "$repo/scripts/moto-server" --requests "$dir/requests.log" > "$dir/moto.out" 2>/dev/null < <(sleep 7200) &
@@ -56,9 +57,11 @@ INFRA
   calls=$(tail -n +"$((before + 1))" "$dir/requests.log")
   total=$(printf '%s\n' "$calls" | grep -c .)
   instances=$(printf '%s\n' "$calls" | grep -c '^DescribeInstances$' || true)
-  read -r wall user sys < "$dir/time"
+  read -r _ user sys < "$dir/time"
   cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-  printf '| %s | %s | %s | %s s | %s s | %s s |\n' "$n" "$total" "$instances" "$wall" "$cpu" "$(cat "$dir/apply-time")"
+  timed=$(python3 "$repo/benches/timing.py" --runs 5 --label plan -- "cd $dir && $infra plan")
+  wall=$(printf '%s\n' "$timed" | sed -E 's/^plan: median ([0-9.]+ s) \(range ([0-9.]+)-([0-9.]+ s).*/\1 (\2–\3)/')
+  printf '| %s | %s | %s | %s | %s s | %s s |\n' "$n" "$total" "$instances" "$wall" "$cpu" "$(cat "$dir/apply-time")"
   # moto holds everything in memory: stopping it is the clean-up.
   kill "$moto"; wait "$moto" 2>/dev/null || true; moto=
 done

@@ -3,7 +3,11 @@
 # (scripts/server-image, restic from Debian, the repository a path on the same
 # server): SIZE_MIB (default 1024) of incompressible files in 1 MiB files,
 # backed up from nothing, backed up again after 1 % of the files changed, and
-# restored to an empty directory. Each step is one `infra` command, timed.
+# restored to an empty directory. Each step is one `infra` command, timed by
+# benches/timing.py: the median and range of RUNS (default 5) runs after one
+# warm-up, each run prepared untimed (an empty repository for the first step,
+# 1 % of the files rewritten for the second, the restore target removed for the
+# third). MiB/s is the whole set over the median.
 #
 #   benches/backup.sh            (needs Docker; SIZE_MIB=256 for a quicker run)
 #
@@ -51,21 +55,23 @@ backup "data" {
 CONFIG
 cd "$work"
 "$infra" apply -auto-approve >/dev/null
-timed() { # LABEL COMMAND...
-  local start end
-  start=$(date +%s.%N)
-  "${@:2}" >/dev/null
-  end=$(date +%s.%N)
-  awk -v l="$1" -v s="$start" -v e="$end" -v m="$size" 'BEGIN { t = e - s; printf "%-28s %7.2f s  %7.1f MiB/s\n", l, t, m / t }'
+runs=${RUNS:-5}
+timed() { # LABEL PREPARE COMMAND: median and range of $runs runs, and MiB/s at the median
+  local line
+  line=$(python3 "$repo/benches/timing.py" --runs "$runs" --label "$1" --prepare "$2" -- "$3")
+  echo "$line"
+  awk -v m="$size" '{ for (i = 1; i <= NF; i++) if ($i == "median") printf "  %.1f MiB/s at the median\n", m / $(i + 1) }' <<<"$line"
 }
-timed "backup from nothing" "$infra" backup run backup.data
 changed=$(( size / 100 > 0 ? size / 100 : 1 ))
-docker exec "$id" sh -c "for i in \$(seq 1 $changed); do head -c 1048576 /dev/urandom > /srv/data/f\$i; done"
-timed "backup after $changed MiB changed" "$infra" backup run backup.data
-timed "restore to an empty dir" "$infra" restore backup.data --to /srv/restored
+rewrite="docker exec $id sh -c 'for i in \$(seq 1 $changed); do head -c 1048576 /dev/urandom > /srv/data/f\$i; done'"
+timed "backup from nothing" "docker exec $id sh -c 'rm -rf /var/backups/data && /usr/local/sbin/infra-backup init data'" \
+  "cd $work && $infra backup run backup.data"
+timed "backup after $changed MiB changed" "$rewrite" "cd $work && $infra backup run backup.data"
+timed "restore to an empty dir" "docker exec $id rm -rf /srv/restored" \
+  "cd $work && $infra restore backup.data --to /srv/restored"
 docker exec "$id" sh -c 'cd /srv/data && sha256sum f* | sort > /tmp/a; cd /srv/restored/srv/data && sha256sum f* | sort > /tmp/b; cmp -s /tmp/a /tmp/b' \
   && echo "restored files identical to the source" || { echo "restored files differ" >&2; exit 1; }
-echo "($size MiB in 1 MiB files; the MiB/s column is the whole set over the step's time)"
+echo "($size MiB in 1 MiB files; MiB/s is the whole set over the median time of the step)"
 
 # The same on the local Docker Engine: a volume of SIZE_MIB backed up by the
 # `backup` resource's runner container (the quickstart's backup image), the
@@ -100,8 +106,12 @@ backup "volume" {
 CONFIG
 "$infra" apply -auto-approve >/dev/null
 docker run --rm -v "infra-bench-data-$$:/d" "$base" sh -c "for i in \$(seq 1 $size); do head -c 1048576 /dev/urandom > /d/f\$i; done"
-timed "volume: backup from nothing" "$infra" backup run backup.volume
-docker run --rm -v "infra-bench-data-$$:/d" "$base" sh -c "for i in \$(seq 1 $changed); do head -c 1048576 /dev/urandom > /d/f\$i; done"
-timed "volume: after $changed MiB changed" "$infra" backup run backup.volume
-timed "volume: restore to an empty dir" "$infra" restore backup.volume --to /restored
+runner="infra-backup-bench-$$"
+volume_rewrite="docker run --rm -v infra-bench-data-$$:/d $base sh -c 'for i in \$(seq 1 $changed); do head -c 1048576 /dev/urandom > /d/f\$i; done'"
+timed "volume: backup from nothing" \
+  "docker exec $runner sh -c 'rm -rf /repository/data && /usr/local/sbin/infra-backup init bench-$$'" \
+  "cd $work/docker && $infra backup run backup.volume"
+timed "volume: after $changed MiB changed" "$volume_rewrite" "cd $work/docker && $infra backup run backup.volume"
+timed "volume: restore to an empty dir" "docker exec $runner rm -rf /restored" \
+  "cd $work/docker && $infra restore backup.volume --to /restored"
 "$infra" destroy -auto-approve >/dev/null
