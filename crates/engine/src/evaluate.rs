@@ -28,18 +28,15 @@ impl<'a> Evaluator<'a> {
     pub fn variable(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
         let module = &self.config.modules[m];
         let variable = &module.variables[name];
-        let (given, span) = if m == 0 {
-            (self.root_variables.get(name).cloned(), variable.name.span)
-        } else {
-            let (parent, call) = self.caller(m);
-            let input = call.inputs.iter().find(|i| i.name.name == name);
-            match input {
+        let (given, span) = match self.caller(m) {
+            None => (self.root_variables.get(name).cloned(), variable.name.span),
+            Some((parent, call)) => match call.inputs.iter().find(|i| i.name.name == name) {
                 Some(input) => {
                     let scope = self.scope(values, parent, Repetition::Single);
                     (Some(eval(&input.value, &scope).map_err(|d| vec![d])?), input.value.span)
                 }
                 None => (None, call.name.span),
-            }
+            },
         };
         let value = match (given, &variable.default) {
             (Some(v), _) => v,
@@ -99,14 +96,14 @@ impl<'a> Evaluator<'a> {
         if errors.is_empty() { Ok(Value::Null) } else { Err(errors) }
     }
 
-    /// The module that calls `m`, and the call.
-    fn caller(&self, m: ModuleId) -> (ModuleId, &infra_lang::ModuleCall) {
-        for (parent, module) in self.config.modules.iter().enumerate() {
-            if let Some(call) = module.calls.values().find(|c| c.module == Some(m)) {
-                return (parent, call);
-            }
-        }
-        unreachable!("every non-root module is called from somewhere")
+    /// The module that calls `m`, and the call; `None` for the root, whose
+    /// variables come from the command line.
+    fn caller(&self, m: ModuleId) -> Option<(ModuleId, &infra_lang::ModuleCall)> {
+        self.config
+            .modules
+            .iter()
+            .enumerate()
+            .find_map(|(parent, module)| module.calls.values().find(|c| c.module == Some(m)).map(|c| (parent, c)))
     }
 
     /// Evaluates a variable, local or output node into `values`; `None` for
