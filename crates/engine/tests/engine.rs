@@ -198,6 +198,18 @@ impl Harness {
         self.run_with(config, mode, 4)
     }
 
+    /// Writes `config`, loads it (it must be valid) and hands `with` its
+    /// workspace and graph.
+    fn with_config<T>(&self, config: &str, with: impl FnOnce(&Workspace, &infra_engine::Graph) -> T) -> T {
+        std::fs::write(self.dir.path().join("main.infra"), config).expect("write config");
+        let (loaded, errors) = infra_lang::load(self.dir.path());
+        assert!(errors.is_empty(), "{errors:#?}");
+        let host = Host { root: self.dir.path().to_path_buf(), ..Host::default() };
+        let ws = Workspace { config: &loaded, registry: &self.registry, host: &host };
+        let graph = infra_engine::build_graph(&loaded, &self.registry).expect("graph");
+        with(&ws, &graph)
+    }
+
     /// `run`, with this many operations at a time.
     fn run_with(
         &self,
@@ -205,21 +217,17 @@ impl Harness {
         mode: PlanMode,
         parallelism: usize,
     ) -> (BTreeMap<String, Action>, infra_engine::ApplyReport) {
-        std::fs::write(self.dir.path().join("main.infra"), config).expect("write config");
-        let (loaded, errors) = infra_lang::load(self.dir.path());
-        assert!(errors.is_empty(), "{errors:#?}");
-        let host = Host { root: self.dir.path().to_path_buf(), ..Host::default() };
-        let ws = Workspace { config: &loaded, registry: &self.registry, host: &host };
-        let graph = infra_engine::build_graph(&loaded, &self.registry).expect("graph");
-        let mut state = self.store.load().expect("state").unwrap_or_default();
-        let options = PlanOptions { mode, refresh: true, ..PlanOptions::default() };
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let plan = runtime.block_on(infra_engine::plan(&ws, &graph, &state, &options)).expect("plan");
-        let actions = plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
-        let apply_options =
-            ApplyOptions { parallelism, interrupt: Arc::new(Interrupt::default()), observer: Arc::new(Quiet) };
-        let report = runtime.block_on(infra_engine::apply(&ws, &graph, &plan, &mut state, &self.store, &apply_options));
-        (actions, report)
+        self.with_config(config, |ws, graph| {
+            let mut state = self.store.load().expect("state").unwrap_or_default();
+            let options = PlanOptions { mode, refresh: true, ..PlanOptions::default() };
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            let plan = runtime.block_on(infra_engine::plan(ws, graph, &state, &options)).expect("plan");
+            let actions = plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
+            let apply_options =
+                ApplyOptions { parallelism, interrupt: Arc::new(Interrupt::default()), observer: Arc::new(Quiet) };
+            let applied = infra_engine::apply(ws, graph, &plan, &mut state, &self.store, &apply_options);
+            (actions, runtime.block_on(applied))
+        })
     }
 
     fn state(&self) -> State {
@@ -520,24 +528,20 @@ fn an_object_found_before_it_is_ready_is_taken_over_once_it_is() {
 
 /// A plan of `config` against the stored state, made as `plan -out` makes it.
 fn saved_plan(h: &Harness, config: &str) -> infra_core::plan::Plan {
-    std::fs::write(h.dir.path().join("main.infra"), config).expect("write config");
-    let (loaded, errors) = infra_lang::load(h.dir.path());
-    assert!(errors.is_empty(), "{errors:#?}");
-    let host = Host { root: h.dir.path().to_path_buf(), ..Host::default() };
-    let ws = Workspace { config: &loaded, registry: &h.registry, host: &host };
-    let graph = infra_engine::build_graph(&loaded, &h.registry).expect("graph");
-    let options = PlanOptions { refresh: true, ..PlanOptions::default() };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(infra_engine::plan(&ws, &graph, &h.state(), &options)).expect("plan")
+    h.with_config(config, |ws, graph| {
+        let options = PlanOptions { refresh: true, ..PlanOptions::default() };
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(infra_engine::plan(ws, graph, &h.state(), &options)).expect("plan")
+    })
 }
 
 /// What `saved_plan::check` says of `plan` against the stored state and `config` now.
 fn check_saved(h: &Harness, plan: &infra_core::plan::Plan, config: &str) -> Result<(), String> {
-    std::fs::write(h.dir.path().join("main.infra"), config).expect("write config");
-    let (loaded, _) = infra_lang::load(h.dir.path());
-    let stored = h.store.load().expect("state");
-    let state = stored.unwrap_or_else(|| State { lineage: plan.lineage.clone(), ..State::new() });
-    infra_engine::saved_plan::check(&loaded, plan, &state).map_err(|e| e.to_string())
+    h.with_config(config, |ws, _| {
+        let stored = h.store.load().expect("state");
+        let state = stored.unwrap_or_else(|| State { lineage: plan.lineage.clone(), ..State::new() });
+        infra_engine::saved_plan::check(ws.config, plan, &state).map_err(|e| e.to_string())
+    })
 }
 
 #[test]
@@ -574,18 +578,16 @@ fn a_saved_plan_applies_only_to_the_state_and_configuration_it_was_made_from() {
 
 /// `infra import ADDR ID` as the engine does it, against the stored state.
 fn import(h: &Harness, config: &str, address: &str, id: &str) -> Result<State, String> {
-    std::fs::write(h.dir.path().join("main.infra"), config).expect("write config");
-    let (loaded, _) = infra_lang::load(h.dir.path());
-    let host = Host { root: h.dir.path().to_path_buf(), ..Host::default() };
-    let ws = Workspace { config: &loaded, registry: &h.registry, host: &host };
-    let graph = infra_engine::build_graph(&loaded, &h.registry).expect("graph");
-    let mut state = h.state();
-    let address = address.parse().expect("an address");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let variables = BTreeMap::new();
-    let imported = infra_engine::import(&ws, &graph, &h.store, &mut state, &address, id, &variables);
-    runtime.block_on(imported).map_err(|e| e.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
-    Ok(state)
+    h.with_config(config, |ws, graph| {
+        let mut state = h.state();
+        let address = address.parse().expect("an address");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let variables = BTreeMap::new();
+        let imported = infra_engine::import(ws, graph, &h.store, &mut state, &address, id, &variables);
+        let messages = |e: Vec<infra_syntax::Diagnostic>| e.iter().map(|d| d.message.clone()).collect::<Vec<_>>();
+        runtime.block_on(imported).map_err(|e| messages(e).join("; "))?;
+        Ok(state)
+    })
 }
 
 #[test]
