@@ -163,3 +163,68 @@ fn plan_output_for_moves_imports_and_refresh_only() {
         insta::assert_snapshot!(format!("refresh_only_{suffix}"), env.stable(&run.stdout));
     }
 }
+
+const SITE_MODULE: &str = r#"
+variable "name" {}
+
+variable "port" {
+  type = number
+}
+
+file "config" {
+  path    = "sites/${var.name}.conf"
+  content = "server_name ${var.name};\nlisten ${var.port};\n"
+}
+
+output "path" {
+  value = file.config.path
+}
+"#;
+
+fn sites(map: &str) -> String {
+    format!(
+        r#"
+module "site" {{
+  source   = "./site"
+  for_each = {map}
+  name     = each.key
+  port     = each.value
+}}
+
+file "index" {{
+  path    = "sites/index"
+  content = "${{join("\n", [for name, site in module.site : site.path])}}\n"
+}}
+"#
+    )
+}
+
+#[test]
+fn plan_output_for_module_instances() {
+    let env = TestEnv::new();
+    env.write("site/main.infra", SITE_MODULE);
+    env.write("main.infra", &sites("{ blog = 8080, shop = 8081 }"));
+    snapshot_all(&env, "module_instances_create");
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(env.read("sites/index"), "sites/blog.conf\nsites/shop.conf\n");
+
+    // One line more in the map: only that instance's resources, and what reads them.
+    env.write("main.infra", &sites("{ blog = 8080, shop = 8081, wiki = 8082 }"));
+    let added = env.infra(&["plan", "-no-color"]).success();
+    insta::assert_snapshot!("module_instances_added", env.stable(&added.stdout));
+    env.infra(&["apply", "-auto-approve"]).success();
+
+    env.write("main.infra", &sites("{ blog = 8080, wiki = 8082 }"));
+    let removed = env.infra(&["plan", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(removed.code, 2, "{}", removed.stderr);
+    insta::assert_snapshot!("module_instances_removed", env.stable(&removed.stdout));
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert!(!env.exists("sites/shop.conf") && env.exists("sites/wiki.conf"));
+    let state = env.infra(&["state", "list"]).success();
+    assert_eq!(
+        state.stdout.lines().collect::<Vec<_>>(),
+        ["file.index", r#"module.site["blog"].file.config"#, r#"module.site["wiki"].file.config"#]
+    );
+    let settled = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(settled.code, 0, "{}{}", settled.stdout, settled.stderr);
+}

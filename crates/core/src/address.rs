@@ -25,6 +25,11 @@ impl ModuleStep {
         ModuleStep { name: name.into(), key: InstanceKey::None }
     }
 
+    /// The steps of a module instance: call names with their instance keys.
+    pub fn keyed(names: &[String], keys: &[InstanceKey]) -> Vec<ModuleStep> {
+        names.iter().zip(keys).map(|(name, key)| ModuleStep { name: name.clone(), key: key.clone() }).collect()
+    }
+
     /// The steps of a module path written as call names only.
     pub fn path(names: &[String]) -> Vec<ModuleStep> {
         names.iter().map(ModuleStep::plain).collect()
@@ -78,6 +83,28 @@ impl ResourceAddress {
     /// (call names, any instance).
     pub fn in_module(&self, names: &[String]) -> bool {
         self.module.len() == names.len() && self.module.iter().zip(names).all(|(step, name)| step.name == *name)
+    }
+
+    /// Whether the address is an instance of the block `kind.name` in the
+    /// module called by the path `names` (any instance of each call).
+    pub fn of_block(&self, names: &[String], kind: &str, name: &str) -> bool {
+        self.kind == kind && self.name == name && self.in_module(names)
+    }
+
+    /// Whether `self`, as a user wrote it, may name instances of the block
+    /// `kind.name` in the module called by the path `names`, whatever their
+    /// keys: `module.web["a"]` and `module.web.file.x[0]` both may name
+    /// instances of `file.x` in `module.web`.
+    pub fn may_name_block(&self, names: &[String], kind: &str, name: &str) -> bool {
+        let under =
+            self.module.len() <= names.len() && self.module.iter().zip(names).all(|(step, call)| step.name == *call);
+        under && (self.kind.is_empty() || (self.module.len() == names.len() && self.kind == kind && self.name == name))
+    }
+
+    /// The instance keys of its module path, one per call (`None` for a call
+    /// without `count` or `for_each`): which instance of its module it is in.
+    pub fn module_keys(&self) -> Vec<InstanceKey> {
+        self.module.iter().map(|step| step.key.clone()).collect()
     }
 
     /// True when `self` names `other` or a resource that contains it: `file.x` contains

@@ -27,6 +27,9 @@ pub enum Action {
 pub enum ChangeReason {
     /// In state but no longer in the configuration.
     RemovedFromConfig,
+    /// In state under an instance of a module the configuration no longer
+    /// makes (its key left the call's `for_each`, or `count` went down).
+    ModuleInstanceRemoved,
     /// `-replace ADDR` asked for it.
     ReplaceRequested,
     /// Attributes that cannot change in place changed (`replace_paths` names them).

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use infra_core::{InstanceKey, ModuleStep, ResourceAddress, Schema, Type, Value};
+use infra_core::{InstanceKey, ResourceAddress, Schema, Type, Value};
 use infra_lang::{Config, Host, ModuleId, Resource, eval, eval_body};
 use infra_syntax::ast::Expr;
 use infra_syntax::{Code, Diagnostic};
 
 use crate::graph::Node;
-use crate::scope::{ModuleScope, Repetition, Values};
+use crate::scope::{ModuleScope, Place, Repetition, Values};
 
 pub struct Evaluator<'a> {
     pub config: &'a Config,
@@ -19,20 +19,22 @@ pub struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn scope<'v>(&'v self, values: &'v Values, module: ModuleId, repetition: Repetition) -> ModuleScope<'v> {
-        ModuleScope { config: self.config, values, module, repetition, host: self.host }
+    pub fn scope<'v>(&'v self, values: &'v Values, place: Place<'v>, repetition: Repetition) -> ModuleScope<'v> {
+        ModuleScope { config: self.config, values, place, repetition, host: self.host }
     }
 
     /// A variable's value: from its module call (or the root inputs), else its
     /// default; converted to its type, marked if sensitive, validated.
-    pub fn variable(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
+    pub fn variable(&self, values: &Values, place: Place<'_>, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let m = place.module;
         let module = &self.config.modules[m];
         let variable = &module.variables[name];
         let (given, span) = match self.caller(m) {
             None => (self.root_variables.get(name).cloned(), variable.name.span),
             Some((parent, call)) => match call.inputs.iter().find(|i| i.name.name == name) {
                 Some(input) => {
-                    let scope = self.scope(values, parent, Repetition::Single);
+                    let at = Place { module: parent, keys: &place.keys[..place.keys.len().saturating_sub(1)] };
+                    let scope = self.scope(values, at, values.repetition(m, place.keys));
                     (Some(eval(&input.value, &scope).map_err(|d| vec![d])?), input.value.span)
                 }
                 None => (None, call.name.span),
@@ -41,7 +43,7 @@ impl<'a> Evaluator<'a> {
         let value = match (given, &variable.default) {
             (Some(v), _) => v,
             (None, Some(default)) => {
-                let scope = self.scope(values, m, Repetition::Single);
+                let scope = self.scope(values, place, Repetition::Single);
                 eval(default, &scope).map_err(|d| vec![d])?
             }
             (None, None) => {
@@ -64,19 +66,19 @@ impl<'a> Evaluator<'a> {
             ]
         })?;
         let value = if variable.sensitive { value.sensitive() } else { value };
-        self.validate(m, name, &value)?;
+        self.validate(place, name, &value)?;
         Ok(value)
     }
 
-    fn validate(&self, m: ModuleId, name: &str, value: &Value) -> Result<(), Vec<Diagnostic>> {
-        let variable = &self.config.modules[m].variables[name];
+    fn validate(&self, place: Place<'_>, name: &str, value: &Value) -> Result<(), Vec<Diagnostic>> {
+        let variable = &self.config.modules[place.module].variables[name];
         if variable.validations.is_empty() || !value.is_wholly_known() {
             return Ok(());
         }
         // A validation sees only its own variable.
         let mut own = Values::default();
-        own.set(Node::Variable(m, name.to_string()), value.clone());
-        let scope = self.scope(&own, m, Repetition::Single);
+        own.set(Node::Variable(place.module, name.to_string()), place.keys, value.clone());
+        let scope = self.scope(&own, place, Repetition::Single);
         let errors = false_conditions(&scope, &variable.validations, Code::Validation, &|message| {
             format!("invalid value for `var.{name}`: {message}")
         });
@@ -86,10 +88,10 @@ impl<'a> Evaluator<'a> {
     /// A `check` block's asserts against the values known so far. A condition
     /// that depends on something known only after apply passes the plan and is
     /// judged when apply evaluates it again.
-    pub fn check(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
-        let check = &self.config.modules[m].checks[name];
-        let scope = self.scope(values, m, Repetition::Single);
-        let prefix: String = self.config.modules[m].path.iter().map(|p| format!("module.{p}.")).collect();
+    pub fn check(&self, values: &Values, place: Place<'_>, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let check = &self.config.modules[place.module].checks[name];
+        let scope = self.scope(values, place, Repetition::Single);
+        let prefix: String = place.steps(self.config).iter().map(|step| format!("module.{step}.")).collect();
         let errors = false_conditions(&scope, &check.asserts, Code::Check, &|message| {
             format!("check `{prefix}{name}` failed: {message}")
         });
@@ -106,36 +108,71 @@ impl<'a> Evaluator<'a> {
             .find_map(|(parent, module)| module.calls.values().find(|c| c.module == Some(m)).map(|c| (parent, c)))
     }
 
-    /// Evaluates a variable, local or output node into `values`; `None` for
-    /// providers and resources, which plan and apply handle each their own way.
-    /// When destroying, outputs are skipped: they may refer to what is already gone.
+    /// Evaluates a variable, local, output, check or module call node into
+    /// `values`, once per instance of its module; `None` for providers and
+    /// resources, which plan and apply handle each their own way. When
+    /// destroying, outputs and checks are skipped: they may refer to what is
+    /// already gone.
     pub fn value_node(
         &self,
         values: &mut Values,
         node: &Node,
         destroying: bool,
     ) -> Option<Result<(), Vec<Diagnostic>>> {
-        let value = match node {
-            Node::Variable(m, name) => self.variable(values, *m, name),
-            Node::Local(m, name) => self.local(values, *m, name),
-            Node::Output(..) if destroying => return Some(Ok(())),
-            Node::Output(m, name) => self.output(values, *m, name),
-            Node::Check(..) if destroying => return Some(Ok(())),
-            Node::Check(m, name) => self.check(values, *m, name),
+        match node {
             Node::Provider(_) | Node::Resource(..) => return None,
-        };
-        Some(value.map(|v| values.set(node.clone(), v)))
+            Node::Output(..) | Node::Check(..) if destroying => return Some(Ok(())),
+            _ => {}
+        }
+        let mut errors: Vec<Diagnostic> = Vec::new();
+        for keys in values.instances(node.module()) {
+            let place = Place { module: node.module(), keys: &keys };
+            let evaluated = match node {
+                Node::Call(_, name) => self.call(values, place, name),
+                _ => self.value(values, place, node).map(|v| values.set(node.clone(), &keys, v)),
+            };
+            // Every instance of a module makes the same mistake the same way: say it once.
+            for d in evaluated.err().into_iter().flatten() {
+                if !errors.contains(&d) {
+                    errors.push(d);
+                }
+            }
+        }
+        Some(if errors.is_empty() { Ok(()) } else { Err(errors) })
     }
 
-    pub fn local(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
-        let local = &self.config.modules[m].locals[name];
-        eval(&local.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])
+    fn value(&self, values: &Values, place: Place<'_>, node: &Node) -> Result<Value, Vec<Diagnostic>> {
+        match node {
+            Node::Variable(_, name) => self.variable(values, place, name),
+            Node::Local(_, name) => self.local(values, place, name),
+            Node::Output(_, name) => self.output(values, place, name),
+            Node::Check(_, name) => self.check(values, place, name),
+            Node::Provider(_) | Node::Resource(..) | Node::Call(..) => Ok(Value::Null),
+        }
     }
 
-    pub fn output(&self, values: &Values, m: ModuleId, name: &str) -> Result<Value, Vec<Diagnostic>> {
-        let output = &self.config.modules[m].outputs[name];
-        let value = eval(&output.value, &self.scope(values, m, Repetition::Single)).map_err(|d| vec![d])?;
-        if m == 0 && value.contains_sensitive() && !output.sensitive {
+    /// The instances one instance of a module makes of the module it calls
+    /// `name`: one per `count` or `for_each` key, or one without a key.
+    fn call(&self, values: &mut Values, place: Place<'_>, name: &str) -> Result<(), Vec<Diagnostic>> {
+        let call = &self.config.modules[place.module].calls[name];
+        let Some(child) = call.module else { return Ok(()) };
+        let scope = self.scope(values, place, Repetition::Single);
+        let repetitions = repetitions(&scope, call.count.as_ref(), call.for_each.as_ref())?;
+        for repetition in repetitions {
+            values.add_instance(child, place.child_keys(repetition.key()), repetition);
+        }
+        Ok(())
+    }
+
+    pub fn local(&self, values: &Values, place: Place<'_>, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let local = &self.config.modules[place.module].locals[name];
+        eval(&local.value, &self.scope(values, place, Repetition::Single)).map_err(|d| vec![d])
+    }
+
+    pub fn output(&self, values: &Values, place: Place<'_>, name: &str) -> Result<Value, Vec<Diagnostic>> {
+        let output = &self.config.modules[place.module].outputs[name];
+        let value = eval(&output.value, &self.scope(values, place, Repetition::Single)).map_err(|d| vec![d])?;
+        if place.module == 0 && value.contains_sensitive() && !output.sensitive {
             return Err(vec![
                 Diagnostic::error(Code::SensitiveOutput, format!("output `{name}` would show a sensitive value"))
                     .with_label(output.value.span, "this value is sensitive")
@@ -152,7 +189,7 @@ impl<'a> Evaluator<'a> {
         schema: &Schema,
     ) -> Result<Value, Vec<Diagnostic>> {
         let block = self.config.root().providers.iter().find(|p| p.reference.key() == *key);
-        let scope = self.scope(values, 0, Repetition::Single);
+        let scope = self.scope(values, Place::ROOT, Repetition::Single);
         match block {
             Some(b) => eval_body(&b.body, schema, &scope, &[], b.span, &format!("provider `{key}`")),
             None => {
@@ -165,31 +202,23 @@ impl<'a> Evaluator<'a> {
     pub fn expand(
         &self,
         values: &Values,
-        m: ModuleId,
+        place: Place<'_>,
         resource: &Resource,
     ) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
-        let scope = self.scope(values, m, Repetition::Single);
-        if let Some(count) = &resource.count {
-            let value = eval(count, &scope).map_err(|d| vec![d])?;
-            return count_repetitions(count, value).map_err(|d| vec![d]);
-        }
-        if let Some(for_each) = &resource.for_each {
-            let value = eval(for_each, &scope).map_err(|d| vec![d])?;
-            return each_repetitions(for_each, value).map_err(|d| vec![d]);
-        }
-        Ok(vec![Repetition::Single])
+        let scope = self.scope(values, place, Repetition::Single);
+        repetitions(&scope, resource.count.as_ref(), resource.for_each.as_ref())
     }
 
     pub fn instance_config(
         &self,
         values: &Values,
-        m: ModuleId,
+        place: Place<'_>,
         resource: &Resource,
         repetition: &Repetition,
         schema: &Schema,
         what: &str,
     ) -> Result<Value, Vec<Diagnostic>> {
-        let scope = self.scope(values, m, repetition.clone());
+        let scope = self.scope(values, place, repetition.clone());
         let config = eval_body(&resource.body, schema, &scope, &[], resource.kind.span.to(resource.name.span), what);
         let unknown_ignored: Vec<Diagnostic> = resource
             .lifecycle
@@ -217,13 +246,8 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    pub fn address(&self, m: ModuleId, resource: &Resource, key: InstanceKey) -> ResourceAddress {
-        ResourceAddress::new(
-            ModuleStep::path(&self.config.modules[m].path),
-            &resource.kind.name,
-            &resource.name.name,
-            key,
-        )
+    pub fn address(&self, place: Place<'_>, resource: &Resource, key: InstanceKey) -> ResourceAddress {
+        ResourceAddress::new(place.steps(self.config), &resource.kind.name, &resource.name.name, key)
     }
 }
 
@@ -252,6 +276,24 @@ pub fn aggregate(resource: &Resource, instances: Vec<(InstanceKey, Value)>) -> V
     }
 }
 
+/// The instances `count` or `for_each` (at most one of them is given) ask for,
+/// in key order; one without a key when neither is.
+fn repetitions(
+    scope: &ModuleScope<'_>,
+    count: Option<&Expr>,
+    for_each: Option<&Expr>,
+) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
+    if let Some(count) = count {
+        let value = eval(count, scope).map_err(|d| vec![d])?;
+        return count_repetitions(count, value).map_err(|d| vec![d]);
+    }
+    if let Some(for_each) = for_each {
+        let value = eval(for_each, scope).map_err(|d| vec![d])?;
+        return each_repetitions(for_each, value).map_err(|d| vec![d]);
+    }
+    Ok(vec![Repetition::Single])
+}
+
 /// The instances `count = <value>` asks for.
 fn count_repetitions(count: &Expr, value: Value) -> Result<Vec<Repetition>, Diagnostic> {
     match Type::Number.convert(value.unmark().0) {
@@ -267,7 +309,14 @@ fn count_repetitions(count: &Expr, value: Value) -> Result<Vec<Repetition>, Diag
 /// The instances `for_each = <value>` asks for: one per key of a map, or per
 /// string of a list, in key order.
 fn each_repetitions(for_each: &Expr, value: Value) -> Result<Vec<Repetition>, Diagnostic> {
-    if !value.is_wholly_known() {
+    // A map's keys are known even where its values are not (`for_each =
+    // module.machine`, whose addresses come after apply): only keys must be.
+    let keys_known = match value.peel() {
+        Value::Unknown => false,
+        Value::List(items) => items.iter().all(Value::is_wholly_known),
+        _ => true,
+    };
+    if !keys_known {
         return Err(unknown_expansion(for_each.span, "for_each"));
     }
     let keys_secret = match &value {

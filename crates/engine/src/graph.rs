@@ -23,6 +23,26 @@ pub enum Node {
     Resource(ModuleId, String, String),
     /// A provider configuration, by key (`local`, `local.alias`).
     Provider(ProviderKey),
+    /// The call `module "NAME"` in a module: decides the instances of the
+    /// module it calls (`count`, `for_each`), so every node of that module
+    /// comes after it.
+    Call(ModuleId, String),
+}
+
+impl Node {
+    /// The module whose instances the node is evaluated in (a call: the
+    /// calling module; a provider: the root).
+    pub fn module(&self) -> ModuleId {
+        match self {
+            Node::Variable(m, _)
+            | Node::Local(m, _)
+            | Node::Output(m, _)
+            | Node::Check(m, _)
+            | Node::Resource(m, _, _)
+            | Node::Call(m, _) => *m,
+            Node::Provider(_) => 0,
+        }
+    }
 }
 
 pub struct Graph {
@@ -66,13 +86,14 @@ fn unknown_reference(span: Span, what: &str, candidates: &[String], help_fallbac
 /// they name no node.
 fn meta_reference(reference: &Reference, span: Span, ctx: Context) -> Result<Vec<NodeIndex>, Diagnostic> {
     match reference {
-        Reference::CountIndex if !ctx.has_count => {
-            Err(Diagnostic::error(Code::CountOutside, "`count.index` is only available in a resource with `count`")
-                .with_label(span, "no `count` here"))
-        }
+        Reference::CountIndex if !ctx.has_count => Err(Diagnostic::error(
+            Code::CountOutside,
+            "`count.index` is only available in a resource or module block with `count`",
+        )
+        .with_label(span, "no `count` here")),
         Reference::EachKey | Reference::EachValue if !ctx.has_each => Err(Diagnostic::error(
             Code::EachOutside,
-            "`each.key` and `each.value` are only available in a resource with `for_each`",
+            "`each.key` and `each.value` are only available in a resource or module block with `for_each`",
         )
         .with_label(span, "no `for_each` here")),
         Reference::Path(p) if !matches!(p.as_str(), "module" | "root" | "cwd") => {
@@ -116,6 +137,7 @@ pub fn describe(config: &Config, node: &Node) -> String {
         Node::Check(m, n) => format!("{}check.{n}", prefix(*m)),
         Node::Resource(m, k, n) => format!("{}{k}.{n}", prefix(*m)),
         Node::Provider(key) => format!("provider.{key}"),
+        Node::Call(m, n) => format!("{}module.{n}", prefix(*m)),
     }
 }
 
@@ -183,6 +205,11 @@ impl Builder<'_> {
             }
             for ((kind, name), r) in &module.resources {
                 self.add(Node::Resource(m, kind.clone(), name.clone()), r.name.span);
+            }
+            for (name, call) in &module.calls {
+                if call.module.is_some() {
+                    self.add(Node::Call(m, name.clone()), call.name.span);
+                }
             }
         }
         for p in &self.config.root().providers {
@@ -284,10 +311,24 @@ impl Builder<'_> {
     fn add_call_edges(&mut self, m: ModuleId, call: &infra_lang::ModuleCall) {
         let Some(child) = call.module else { return };
         let plain = Context { module: m, has_count: false, has_each: false };
+        let repeated = Context { module: m, has_count: call.count.is_some(), has_each: call.for_each.is_some() };
+        let call_node = self.index[&Node::Call(m, call.name.name.clone())];
+        for meta in call.count.iter().chain(&call.for_each) {
+            self.depend_on_expr(call_node, meta, plain);
+        }
+        let child_nodes: Vec<NodeIndex> = self
+            .index
+            .iter()
+            .filter(|(node, _)| node.module() == child && !matches!(node, Node::Provider(_)))
+            .map(|(_, i)| *i)
+            .collect();
+        for to in child_nodes {
+            self.edge(call_node, to);
+        }
         let child_module = &self.config.modules[child];
         for input in &call.inputs {
             match self.index.get(&Node::Variable(child, input.name.name.clone())) {
-                Some(&to) => self.depend_on_expr(to, &input.value, plain),
+                Some(&to) => self.depend_on_expr(to, &input.value, repeated),
                 None => self.errors.push(undeclared_input(call, input, child_module)),
             }
         }

@@ -6,16 +6,16 @@
 
 use infra_core::plan::{ChangeReason, ResourceChange};
 use infra_core::{Provider, ResourceAddress, Schema, Value};
-use infra_lang::{ModuleId, Resource};
+use infra_lang::Resource;
 use infra_syntax::{Code, Diagnostic};
 
 use crate::evaluate::Evaluator;
 use crate::propose::{propose, settle};
-use crate::scope::{Repetition, Values};
+use crate::scope::{Place, Repetition, Values};
 
 /// One instance of a resource block.
 pub(crate) struct Instance<'r> {
-    pub module: ModuleId,
+    pub place: Place<'r>,
     pub resource: &'r Resource,
     pub repetition: &'r Repetition,
     pub address: &'r ResourceAddress,
@@ -42,9 +42,9 @@ pub(crate) fn plan(
     provider: &dyn Provider,
     prior: Option<&Value>,
 ) -> Result<Planned, Vec<Diagnostic>> {
-    let Instance { module, resource, repetition, address } = instance;
+    let Instance { place, resource, repetition, address } = instance;
     let what = address.to_string();
-    let config = eval.instance_config(values, *module, resource, repetition, schema, &what)?;
+    let config = eval.instance_config(values, *place, resource, repetition, schema, &what)?;
     let refusals = provider.validate(&resource.kind.name, &config);
     if !refusals.is_empty() {
         return Err(refusals.iter().map(|e| provider_diagnostic(&what, resource, e, &config)).collect());

@@ -90,8 +90,8 @@ async fn provider_for(
     for node in graph.topological() {
         match &graph.graph[node] {
             variable @ Node::Variable(..) => eval.value_node(&mut values, variable, false).unwrap_or(Ok(()))?,
-            local @ Node::Local(..) => {
-                let _ = eval.value_node(&mut values, local, false);
+            other @ (Node::Local(..) | Node::Call(..)) => {
+                let _ = eval.value_node(&mut values, other, false);
             }
             _ => {}
         }

@@ -14,7 +14,7 @@ use petgraph::graph::NodeIndex;
 
 use crate::graph::{Graph, Node};
 use crate::propose::{action, same};
-use crate::scope::Values;
+use crate::scope::{Place, Values};
 use crate::{Workspace, evaluate};
 
 #[derive(Clone, Debug, Default)]
@@ -82,6 +82,9 @@ pub async fn plan(
         planner.visit(node).await;
     }
     planner.plan_removed_resources().await;
+    if options.mode == PlanMode::Normal {
+        planner.check_targets_name_something();
+    }
     let outputs = planner.output_changes();
     if !planner.errors.is_empty() {
         return Err(planner.errors);
@@ -187,13 +190,8 @@ impl<'a> Planner<'a> {
             .node_indices()
             .filter(|i| match &self.graph.graph[*i] {
                 Node::Resource(m, kind, name) => {
-                    let address = ResourceAddress::new(
-                        ModuleStep::path(&self.ws.config.modules[*m].path),
-                        kind,
-                        name,
-                        InstanceKey::None,
-                    );
-                    self.options.targets.iter().any(|t| t.without_key().contains(&address) || t.contains(&address))
+                    let path = &self.ws.config.modules[*m].path;
+                    self.options.targets.iter().any(|t| t.may_name_block(path, kind, name))
                 }
                 _ => false,
             })
@@ -206,14 +204,56 @@ impl<'a> Planner<'a> {
         Some(keep)
     }
 
+    /// A `-target` that names no instance the configuration makes and nothing
+    /// state records is a typing mistake (a wrong key, say), not an empty plan.
+    fn check_targets_name_something(&mut self) {
+        for target in &self.options.targets {
+            let named = self.changes.iter().any(|c| target.contains(&c.address))
+                || self.state.resources.keys().any(|a| target.contains(a));
+            if !named {
+                let d = Diagnostic::error(Code::Target, format!("`-target {target}` matches nothing")).with_help(
+                    "no instance the configuration makes and nothing state records has this address; \
+                     `infra state list` shows what state records, and an instance of a module with \
+                     `for_each` is written with its key: `module.web[\"a\"]`",
+                );
+                let d = self.label_call_instances(d, target);
+                self.errors.push(d);
+            }
+        }
+    }
+
+    /// Points a diagnostic about `target` at the module call its path names,
+    /// with the instances that call makes.
+    fn label_call_instances(&self, d: Diagnostic, target: &ResourceAddress) -> Diagnostic {
+        let names: Vec<String> = target.module.iter().map(|step| step.name.clone()).collect();
+        let call = names
+            .split_last()
+            .and_then(|(last, above)| self.ws.config.modules.iter().find(|m| m.path == above)?.calls.get(last));
+        let Some(call) = call else { return d };
+        let Some(child) = call.module else { return d };
+        let span = call.for_each.as_ref().or(call.count.as_ref()).map_or(call.name.span, |e| e.span);
+        let keys: Vec<String> = (self.values.instances(child).iter())
+            .filter_map(|keys| keys.last().map(ToString::to_string))
+            .filter(|key| !key.is_empty())
+            .collect();
+        let label = match keys.as_slice() {
+            [] => "this call makes no keyed instances".to_string(),
+            keys => format!("makes {}", keys.join(", ")),
+        };
+        d.with_label(span, label)
+    }
+
     fn targeted(&self, node: NodeIndex, address: &ResourceAddress) -> bool {
         match &self.in_scope {
             None => true,
+            // A block some target names (whatever the keys) is planned only in the
+            // instances a target contains; a block it reaches through a
+            // dependency, in all of them.
             Some(nodes) => {
+                let names: Vec<String> = address.module.iter().map(|step| step.name.clone()).collect();
                 nodes.contains(&node)
-                    && (self.options.mode == PlanMode::Destroy
-                        || self.options.targets.iter().any(|t| t.contains(address))
-                        || !self.options.targets.iter().any(|t| t.without_key().contains(&address.without_key())))
+                    && (self.options.targets.iter().any(|t| t.contains(address))
+                        || !self.options.targets.iter().any(|t| t.may_name_block(&names, &address.kind, &address.name)))
             }
         }
     }
@@ -295,61 +335,133 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// State instances of a resource as written, with their keys.
-    fn recorded_instances(&self, m: usize, kind: &str, name: &str) -> Vec<(ResourceAddress, &'a ResourceState)> {
-        let base =
-            ResourceAddress::new(ModuleStep::path(&self.ws.config.modules[m].path), kind, name, InstanceKey::None);
+    /// State instances of a resource as written in one instance of its module, with their keys.
+    fn recorded_instances(
+        &self,
+        place: Place<'_>,
+        kind: &str,
+        name: &str,
+    ) -> Vec<(ResourceAddress, &'a ResourceState)> {
+        let base = ResourceAddress::new(place.steps(self.ws.config), kind, name, InstanceKey::None);
         let state: &'a State = self.state;
         infra_core::state::instances_of(&state.resources, &base).map(|(a, r)| (a.clone(), r)).collect()
     }
 
+    /// Plans a resource block in every instance of its module, and deletes
+    /// what it recorded in module instances that are gone.
     fn plan_resource(&mut self, node: NodeIndex, m: usize, kind: &str, name: &str) -> Result<(), Vec<Diagnostic>> {
+        let module_instances = self.values.instances(m);
+        let mut errors = Vec::new();
+        for keys in &module_instances {
+            let place = Place { module: m, keys };
+            errors.extend(self.plan_resource_in(node, place, kind, name).err().into_iter().flatten());
+        }
+        if m != 0 {
+            errors.extend(
+                self.plan_vanished_instances(node, m, kind, name, &module_instances).err().into_iter().flatten(),
+            );
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// Instances recorded in module instances the configuration no longer
+    /// makes (a key removed from a module's `for_each`): deleted, through the
+    /// provider configuration that made them.
+    fn plan_vanished_instances(
+        &mut self,
+        node: NodeIndex,
+        m: usize,
+        kind: &str,
+        name: &str,
+        module_instances: &[Vec<InstanceKey>],
+    ) -> Result<(), Vec<Diagnostic>> {
+        let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
+        let path = &self.ws.config.modules[m].path;
+        let in_scope = self.in_scope.as_ref().is_none_or(|s| s.contains(&node));
+        let reason = match self.options.mode {
+            PlanMode::Destroy => ChangeReason::DestroyRequested,
+            PlanMode::Normal if in_scope => ChangeReason::ModuleInstanceRemoved,
+            _ => return Ok(()),
+        };
+        let state: &'a State = self.state;
+        let vanished = state
+            .resources
+            .iter()
+            .filter(|(a, _)| a.of_block(path, kind, name) && !module_instances.contains(&a.module_keys()));
+        for (address, r) in vanished {
+            if !self.targeted(node, address) {
+                continue;
+            }
+            if let Some(prior) = self.prior(address) {
+                self.push_delete(address, &r.provider, prior, r.dependencies.clone(), reason, Some(resource))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A resource not planned in this walk (destroying, refreshing, or outside
+    /// `-target`): its value is what state recorded, refreshed; destroying
+    /// plans the delete of each targeted instance.
+    fn keep_recorded(
+        &mut self,
+        node: NodeIndex,
+        place: Place<'_>,
+        resource: &infra_lang::Resource,
+        recorded: Vec<(ResourceAddress, &'a ResourceState)>,
+    ) -> Result<(), Vec<Diagnostic>> {
+        let mut instances = Vec::new();
+        for (address, r) in recorded {
+            let prior = self.prior(&address);
+            if self.options.mode == PlanMode::Destroy
+                && self.targeted(node, &address)
+                && let Some(prior) = &prior
+            {
+                let (dependencies, reason) = (r.dependencies.clone(), ChangeReason::DestroyRequested);
+                self.push_delete(&address, &r.provider, prior.clone(), dependencies, reason, Some(resource))?;
+            }
+            instances.push((address.key, prior.unwrap_or(Value::Null)));
+        }
+        // Not planned here and never created: nothing is known about it yet.
+        let value = if instances.is_empty() { Value::Unknown } else { evaluate::aggregate(resource, instances) };
+        let node = Node::Resource(place.module, resource.kind.name.clone(), resource.name.name.clone());
+        self.values.set(node, place.keys, value);
+        Ok(())
+    }
+
+    fn plan_resource_in(
+        &mut self,
+        node: NodeIndex,
+        place: Place<'_>,
+        kind: &str,
+        name: &str,
+    ) -> Result<(), Vec<Diagnostic>> {
+        let m = place.module;
         let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
         let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
-        let recorded = self.recorded_instances(m, kind, name);
+        let recorded = self.recorded_instances(place, kind, name);
         let in_scope = self.in_scope.as_ref().is_none_or(|s| s.contains(&node));
         // Refresh-only proposes nothing: each resource is what refresh found.
         if self.options.mode != PlanMode::Normal || !in_scope {
-            let mut instances = Vec::new();
-            for (address, r) in recorded {
-                let prior = self.prior(&address);
-                if self.options.mode == PlanMode::Destroy
-                    && self.targeted(node, &address)
-                    && let Some(prior) = &prior
-                {
-                    self.push_delete(
-                        &address,
-                        &r.provider,
-                        prior.clone(),
-                        r.dependencies.clone(),
-                        ChangeReason::DestroyRequested,
-                        Some(resource),
-                    )?;
-                }
-                instances.push((address.key, prior.unwrap_or(Value::Null)));
-            }
-            // Not planned here and never created: nothing is known about it yet.
-            let value = if instances.is_empty() { Value::Unknown } else { evaluate::aggregate(resource, instances) };
-            self.values.set(Node::Resource(m, kind.into(), name.into()), value);
-            return Ok(());
+            return self.keep_recorded(node, place, resource, recorded);
         }
         let provider = self.providers[&provider_key].clone();
         let Some(schema) = crate::providers::resource_schema(self.ws, &provider_key, kind) else {
             return Ok(()); // the graph checked every resource type, so this is never reached
         };
-        let repetitions = self.eval.expand(&self.values, m, resource)?;
+        let repetitions = self.eval.expand(&self.values, place, resource)?;
         let dependencies = resource_dependencies(self.ws, self.graph, node);
         let mut instances = Vec::new();
         let mut errors = Vec::new();
         let mut planned_keys = HashSet::new();
         for repetition in &repetitions {
-            let address = self.eval.address(m, resource, repetition.key());
+            let address = self.eval.address(place, resource, repetition.key());
             planned_keys.insert(address.key.clone());
             if !self.targeted(node, &address) {
-                instances.push((address.key.clone(), self.prior(&address).unwrap_or(Value::Null)));
+                // Not planned now: what it has is what refresh found; never made, nothing is known.
+                instances.push((address.key.clone(), self.prior(&address).unwrap_or(Value::Unknown)));
                 continue;
             }
-            let instance = crate::instance::Instance { module: m, resource, repetition, address: &address };
+            let instance = crate::instance::Instance { place, resource, repetition, address: &address };
             match self.plan_instance(&instance, schema, &provider, &provider_key, &dependencies) {
                 Ok(after) => instances.push((address.key, after)),
                 Err(e) => errors.extend(e),
@@ -373,7 +485,8 @@ impl<'a> Planner<'a> {
         if !errors.is_empty() {
             return Err(errors);
         }
-        self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
+        let value = evaluate::aggregate(resource, instances);
+        self.values.set(Node::Resource(m, kind.into(), name.into()), place.keys, value);
         Ok(())
     }
 
@@ -457,23 +570,24 @@ impl<'a> Planner<'a> {
 
     /// Resources in state whose block is gone from the configuration.
     async fn plan_removed_resources(&mut self) {
-        let declared: HashSet<ResourceAddress> = self
+        let declared: HashSet<(Vec<&str>, &str, &str)> = self
             .ws
             .config
             .modules
             .iter()
             .flat_map(|module| {
-                module
-                    .resources
-                    .keys()
-                    .map(|(k, n)| ResourceAddress::new(ModuleStep::path(&module.path), k, n, InstanceKey::None))
+                let path: Vec<&str> = module.path.iter().map(String::as_str).collect();
+                module.resources.keys().map(move |(k, n)| (path.clone(), k.as_str(), n.as_str()))
             })
             .collect();
         let removed: Vec<(ResourceAddress, ResourceState)> = self
             .state
             .resources
             .iter()
-            .filter(|(a, _)| !declared.contains(&a.without_key()))
+            .filter(|(a, _)| {
+                let path: Vec<&str> = a.module.iter().map(|step| step.name.as_str()).collect();
+                !declared.contains(&(path, a.kind.as_str(), a.name.as_str()))
+            })
             .filter(|(a, _)| {
                 self.options.targets.is_empty()
                     || self.options.targets.iter().any(|t| t.contains(a) || t.without_key().contains(a))
@@ -507,7 +621,7 @@ impl<'a> Planner<'a> {
                 let after = match self.options.mode {
                     PlanMode::Destroy => None,
                     PlanMode::Normal | PlanMode::RefreshOnly => {
-                        self.values.get(&Node::Output(0, name.clone())).cloned()
+                        self.values.get(&Node::Output(0, name.clone()), &[]).cloned()
                     }
                 };
                 OutputChange { name: name.clone(), before: self.state.outputs.get(name).cloned(), after }

@@ -3,25 +3,83 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use infra_core::{InstanceKey, Value};
+use infra_core::{InstanceKey, ModuleStep, Value};
 use infra_lang::{Config, Host, ModuleId, Reference, Scope};
 
 use crate::graph::Node;
 
-/// Values of evaluated nodes. A resource's value is its one instance's object,
-/// a list (with `count`) or a map (with `for_each`) of them.
-#[derive(Default)]
+/// Which instance of a module an expression is evaluated in: the module and
+/// the instance keys along its call path (empty for the root; `None` for a
+/// call without `count` or `for_each`).
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'k> {
+    pub module: ModuleId,
+    pub keys: &'k [InstanceKey],
+}
+
+impl Place<'static> {
+    pub const ROOT: Place<'static> = Place { module: 0, keys: &[] };
+}
+
+impl Place<'_> {
+    /// Its module path as address steps: `module.web["a"].module.db`.
+    pub fn steps(&self, config: &Config) -> Vec<ModuleStep> {
+        ModuleStep::keyed(&config.modules[self.module].path, self.keys)
+    }
+
+    /// The keys of its instance of the call it makes with `key`.
+    pub fn child_keys(&self, key: InstanceKey) -> Vec<InstanceKey> {
+        self.keys.iter().cloned().chain(std::iter::once(key)).collect()
+    }
+}
+
+/// Values of evaluated nodes, one per instance of the node's module. A
+/// resource's value is its one instance's object, a list (with `count`) or a
+/// map (with `for_each`) of them.
 pub struct Values {
-    nodes: HashMap<Node, Value>,
+    nodes: HashMap<Node, HashMap<Vec<InstanceKey>, Value>>,
+    /// The instances of each module known so far, each with the `count.index`
+    /// or `each` its call's inputs see. The root has one, with no keys.
+    instances: HashMap<ModuleId, BTreeMap<Vec<InstanceKey>, Repetition>>,
+}
+
+impl Default for Values {
+    fn default() -> Values {
+        let root = BTreeMap::from([(Vec::new(), Repetition::Single)]);
+        Values { nodes: HashMap::new(), instances: HashMap::from([(0, root)]) }
+    }
 }
 
 impl Values {
-    pub fn set(&mut self, node: Node, value: Value) {
-        self.nodes.insert(node, value);
+    pub fn set(&mut self, node: Node, keys: &[InstanceKey], value: Value) {
+        self.nodes.entry(node).or_default().insert(keys.to_vec(), value);
     }
 
-    pub fn get(&self, node: &Node) -> Option<&Value> {
-        self.nodes.get(node)
+    pub fn get(&self, node: &Node, keys: &[InstanceKey]) -> Option<&Value> {
+        self.nodes.get(node)?.get(keys)
+    }
+
+    /// The instances of module `m`, by their keys.
+    pub fn instances(&self, m: ModuleId) -> Vec<Vec<InstanceKey>> {
+        self.instances.get(&m).map(|i| i.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn add_instance(&mut self, m: ModuleId, keys: Vec<InstanceKey>, repetition: Repetition) {
+        self.instances.entry(m).or_default().insert(keys, repetition);
+    }
+
+    /// The `count.index` / `each` of one module instance's call.
+    pub fn repetition(&self, m: ModuleId, keys: &[InstanceKey]) -> Repetition {
+        self.instances.get(&m).and_then(|i| i.get(keys)).cloned().unwrap_or(Repetition::Single)
+    }
+
+    /// The instances of module `m` called from the parent instance `parent`.
+    fn instances_under<'s>(
+        &'s self,
+        m: ModuleId,
+        parent: &'s [InstanceKey],
+    ) -> impl Iterator<Item = (&'s Vec<InstanceKey>, &'s Repetition)> + 's {
+        self.instances.get(&m).into_iter().flatten().filter(move |(keys, _)| keys.starts_with(parent))
     }
 }
 
@@ -56,32 +114,57 @@ fn relative_to(path: &Path, base: &Path) -> String {
 pub struct ModuleScope<'a> {
     pub config: &'a Config,
     pub values: &'a Values,
-    pub module: ModuleId,
+    pub place: Place<'a>,
     pub repetition: Repetition,
     pub host: &'a Host,
 }
 
+impl ModuleScope<'_> {
+    fn value(&self, node: Node) -> Option<Value> {
+        self.values.get(&node, self.place.keys).cloned()
+    }
+
+    /// `module.NAME`: an object of its outputs, or for a call with `count` or
+    /// `for_each`, a list or map of such objects, one per instance.
+    fn module_call(&self, name: &str) -> Option<Value> {
+        let call = self.config.modules[self.place.module].calls.get(name)?;
+        let child = call.module?;
+        let outputs_at = |keys: &[InstanceKey]| {
+            let outputs = self.config.modules[child].outputs.keys().map(|o| {
+                let v = self.values.get(&Node::Output(child, o.clone()), keys).cloned().unwrap_or(Value::Unknown);
+                (o.clone(), v)
+            });
+            Value::Object(outputs.collect())
+        };
+        if call.count.is_none() && call.for_each.is_none() {
+            return Some(outputs_at(&self.place.child_keys(InstanceKey::None)));
+        }
+        let instances: Vec<_> = self.values.instances_under(child, self.place.keys).collect();
+        if instances.iter().any(|(_, r)| matches!(r, Repetition::Any)) {
+            return Some(Value::Unknown);
+        }
+        let each = instances.into_iter().map(|(keys, repetition)| (repetition.key(), outputs_at(keys)));
+        Some(match call.count {
+            Some(_) => Value::List(each.map(|(_, v)| v).collect()),
+            None => Value::Object(
+                each.filter_map(|(key, v)| match key {
+                    InstanceKey::Str(k) => Some((k, v)),
+                    _ => None,
+                })
+                .collect(),
+            ),
+        })
+    }
+}
+
 impl Scope for ModuleScope<'_> {
     fn resolve(&self, reference: &Reference) -> Option<Value> {
-        let m = self.module;
+        let m = self.place.module;
         match reference {
-            Reference::Var(n) => self.values.get(&Node::Variable(m, n.clone())).cloned(),
-            Reference::Local(n) => self.values.get(&Node::Local(m, n.clone())).cloned(),
-            Reference::Resource { kind, name } => {
-                self.values.get(&Node::Resource(m, kind.clone(), name.clone())).cloned()
-            }
-            Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => {
-                let child = self.config.modules[m].calls.get(name)?.module?;
-                let outputs: BTreeMap<String, Value> = self.config.modules[child]
-                    .outputs
-                    .keys()
-                    .map(|o| {
-                        let v = self.values.get(&Node::Output(child, o.clone())).cloned().unwrap_or(Value::Unknown);
-                        (o.clone(), v)
-                    })
-                    .collect();
-                Some(Value::Object(outputs))
-            }
+            Reference::Var(n) => self.value(Node::Variable(m, n.clone())),
+            Reference::Local(n) => self.value(Node::Local(m, n.clone())),
+            Reference::Resource { kind, name } => self.value(Node::Resource(m, kind.clone(), name.clone())),
+            Reference::Module(name) | Reference::ModuleOutput { module: name, .. } => self.module_call(name),
             Reference::CountIndex => match self.repetition {
                 Repetition::Count(i) => Some(Value::Number(i as f64)),
                 Repetition::Any => Some(Value::Unknown),
@@ -113,7 +196,7 @@ impl Scope for ModuleScope<'_> {
     }
 
     fn module_dir(&self) -> &Path {
-        &self.config.modules[self.module].dir
+        &self.config.modules[self.place.module].dir
     }
 
     fn host(&self) -> &Host {

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use infra_core::Value;
+use infra_core::{InstanceKey, Value};
 use infra_syntax::Diagnostic;
 use petgraph::Direction;
 
 use crate::graph::{Graph, Node};
-use crate::scope::{Repetition, Values};
+use crate::scope::{Place, Repetition, Values};
 use crate::{Workspace, evaluate};
 
 pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
@@ -37,18 +37,10 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
                 Some(factory) => eval.provider_config(&values, key, &factory.schema().config).map(|_| Value::Unknown),
                 None => Ok(Value::Unknown),
             },
-            Node::Resource(m, kind, name) => {
-                let resource = &ws.config.modules[*m].resources[&(kind.clone(), name.clone())];
-                let provider = graph.resource_provider[&(*m, kind.clone(), name.clone())].clone();
-                let factory = ws.registry.get(provider.name());
-                match factory.and_then(|f| f.schema().resources.get(kind.as_str())) {
-                    Some(schema) => {
-                        let what = eval.address(*m, resource, infra_core::InstanceKey::None).to_string();
-                        eval.instance_config(&values, *m, resource, &Repetition::Any, schema, &what)
-                            .map(|_| Value::Unknown)
-                    }
-                    None => Ok(Value::Unknown),
-                }
+            Node::Resource(m, kind, name) => validate_resource(ws, graph, &eval, &values, *m, kind, name),
+            Node::Call(m, name) => {
+                any_instance_of_call(ws, &mut values, *m, name);
+                continue;
             }
             other => match eval.value_node(&mut values, other, false) {
                 Some(Ok(())) => continue,
@@ -57,7 +49,11 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
             },
         };
         match result {
-            Ok(v) => values.set(node, v),
+            Ok(v) => {
+                for keys in values.instances(node.module()) {
+                    values.set(node.clone(), &keys, v.clone());
+                }
+            }
             Err(e) => {
                 errors.extend(e);
                 failed.insert(index);
@@ -67,4 +63,40 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
     errors.extend(crate::moves::check(ws.config));
     errors.extend(crate::imports::check(ws));
     errors
+}
+
+/// A resource block's body against its schema, with `count.index` and `each`
+/// unknown, in every instance of its module.
+fn validate_resource(
+    ws: &Workspace<'_>,
+    graph: &Graph,
+    eval: &evaluate::Evaluator<'_>,
+    values: &Values,
+    m: usize,
+    kind: &str,
+    name: &str,
+) -> Result<Value, Vec<Diagnostic>> {
+    let resource = &ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
+    let provider = &graph.resource_provider[&(m, kind.to_string(), name.to_string())];
+    let factory = ws.registry.get(provider.name());
+    let Some(schema) = factory.and_then(|f| f.schema().resources.get(kind)) else { return Ok(Value::Unknown) };
+    for keys in values.instances(m) {
+        let place = Place { module: m, keys: &keys };
+        let what = eval.address(place, resource, InstanceKey::None).to_string();
+        eval.instance_config(values, place, resource, &Repetition::Any, schema, &what)?;
+    }
+    Ok(Value::Unknown)
+}
+
+/// Validating: one instance of the called module stands for all of them,
+/// with `count.index` and `each` unknown in the call's inputs.
+fn any_instance_of_call(ws: &Workspace<'_>, values: &mut Values, m: usize, name: &str) {
+    let call = &ws.config.modules[m].calls[name];
+    let Some(child) = call.module else { return };
+    let repeated = call.count.is_some() || call.for_each.is_some();
+    let repetition = if repeated { Repetition::Any } else { Repetition::Single };
+    for keys in values.instances(m) {
+        let place = Place { module: m, keys: &keys };
+        values.add_instance(child, place.child_keys(InstanceKey::None), repetition.clone());
+    }
 }

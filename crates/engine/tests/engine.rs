@@ -608,3 +608,179 @@ fn an_import_is_recorded_as_the_next_version_and_a_managed_address_is_refused() 
     let missing = import(&h, &with_a("nothing"), "thing.b", "default:nothing").expect_err("not declared");
     assert!(missing.contains("thing.b is not declared"), "{missing}");
 }
+
+// Module instances: `count` and `for_each` on module calls.
+
+/// A module of two things, the second reading the first.
+const APP: &str = r#"
+variable "name" {}
+
+variable "size" {
+  default = "small"
+}
+
+thing "server" {
+  name  = var.name
+  value = var.size
+}
+
+thing "site" {
+  name  = "${var.name}-site"
+  value = thing.server.id
+}
+
+output "id" {
+  value = thing.server.id
+}
+"#;
+
+fn with_app(h: &Harness) {
+    let dir = h.dir.path().join("app");
+    std::fs::create_dir_all(&dir).expect("module dir");
+    std::fs::write(dir.join("main.infra"), APP).expect("write module");
+}
+
+/// The root calling `app` once per key of `servers` (an object literal).
+fn fleet(servers: &str) -> String {
+    format!(
+        r#"
+module "web" {{
+  source   = "./app"
+  for_each = {servers}
+  name     = each.key
+  size     = each.value
+}}
+
+thing "summary" {{
+  name  = "summary"
+  value = join(",", [for key, web in module.web : web.id])
+}}
+"#
+    )
+}
+
+/// The plan's changes other than no-ops, as `ADDRESS ACTION`.
+fn changed(actions: &BTreeMap<String, Action>) -> Vec<String> {
+    actions.iter().filter(|(_, a)| **a != Action::NoOp).map(|(address, a)| format!("{address} {a:?}")).collect()
+}
+
+fn attribute(h: &Harness, address: &str, name: &str) -> Option<Value> {
+    h.state().resources.get(&address.parse().expect("address"))?.attributes.get(name).cloned()
+}
+
+#[test]
+fn a_module_with_for_each_makes_one_instance_per_key_and_a_removed_key_destroys_only_its_objects() {
+    let h = Harness::new();
+    with_app(&h);
+    let (actions, report) = h.run(&fleet(r#"{ a = "small", b = "large" }"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(
+        changed(&actions),
+        [
+            r#"module.web["a"].thing.server Create"#,
+            r#"module.web["a"].thing.site Create"#,
+            r#"module.web["b"].thing.server Create"#,
+            r#"module.web["b"].thing.site Create"#,
+            "thing.summary Create",
+        ]
+    );
+    assert_eq!(attribute(&h, r#"module.web["b"].thing.server"#, "value"), Some(Value::string("large")));
+    assert_eq!(attribute(&h, r#"module.web["a"].thing.site"#, "value"), Some(Value::string("default:a")));
+    assert_eq!(attribute(&h, "thing.summary", "value"), Some(Value::string("default:a,default:b")));
+
+    let (actions, _) = h.run(&fleet(r#"{ a = "small", b = "large" }"#), PlanMode::Normal);
+    assert_eq!(changed(&actions), Vec::<String>::new(), "a second run changes nothing");
+
+    h.take_log();
+    let (actions, report) = h.run(&fleet(r#"{ a = "small", b = "large", c = "small" }"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(
+        changed(&actions),
+        [r#"module.web["c"].thing.server Create"#, r#"module.web["c"].thing.site Create"#, "thing.summary Update"]
+    );
+
+    h.take_log();
+    let (actions, report) = h.run(&fleet(r#"{ b = "large", c = "small" }"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(
+        changed(&actions),
+        [r#"module.web["a"].thing.server Delete"#, r#"module.web["a"].thing.site Delete"#, "thing.summary Update"]
+    );
+    let log = h.take_log();
+    assert!(
+        position(&log, r#"delete module.web["a"].thing.site"#)
+            < position(&log, r#"delete module.web["a"].thing.server"#),
+        "what read the server goes first: {log:?}"
+    );
+    assert_eq!(h.object_ids(), ["default:b", "default:b-site", "default:c", "default:c-site", "default:summary"]);
+
+    let (_, report) = h.run(&fleet(r#"{ b = "large", c = "small" }"#), PlanMode::Destroy);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert!(h.object_ids().is_empty() && h.state().resources.is_empty());
+}
+
+#[test]
+fn a_module_with_count_is_a_list_of_instances() {
+    let h = Harness::new();
+    with_app(&h);
+    let config = |n: u32| {
+        format!(
+            "module \"db\" {{\n  source = \"./app\"\n  count  = {n}\n  name   = \"db${{count.index}}\"\n}}\n\n\
+             thing \"first\" {{\n  name  = \"first\"\n  value = module.db[0].id\n}}\n"
+        )
+    };
+    let (actions, report) = h.run(&config(2), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert!(actions.contains_key("module.db[1].thing.site"), "{actions:?}");
+    assert_eq!(attribute(&h, "thing.first", "value"), Some(Value::string("default:db0")));
+    let (actions, report) = h.run(&config(1), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(changed(&actions), ["module.db[1].thing.server Delete", "module.db[1].thing.site Delete"]);
+}
+
+#[test]
+fn moving_hand_written_copies_into_a_loop_changes_nothing() {
+    let h = Harness::new();
+    with_app(&h);
+    let copies = "module \"web1\" {\n  source = \"./app\"\n  name   = \"web1\"\n}\n\n\
+                  module \"web2\" {\n  source = \"./app\"\n  name   = \"web2\"\n}\n";
+    let (_, report) = h.run(copies, PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    let looped = "module \"web\" {\n  source   = \"./app\"\n  for_each = toset([\"web1\", \"web2\"])\n  \
+                  name     = each.key\n}\n\n\
+                  moved {\n  from = module.web1\n  to   = module.web[\"web1\"]\n}\n\n\
+                  moved {\n  from = module.web2\n  to   = module.web[\"web2\"]\n}\n";
+    let (actions, report) = h.run(looped, PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(changed(&actions), Vec::<String>::new());
+    assert!(actions.contains_key(r#"module.web["web2"].thing.site"#), "{actions:?}");
+    assert_eq!(h.object_ids(), ["default:web1", "default:web1-site", "default:web2", "default:web2-site"]);
+}
+
+/// Plans `config` with `-target`s; the diagnostics' messages when it fails.
+fn plan_targeting(h: &Harness, config: &str, targets: &[&str]) -> Result<Vec<String>, Vec<String>> {
+    h.with_config(config, |ws, graph| {
+        let targets = targets.iter().map(|t| t.parse().expect("address")).collect();
+        let options = PlanOptions { refresh: true, targets, ..PlanOptions::default() };
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        match runtime.block_on(infra_engine::plan(ws, graph, &h.state(), &options)) {
+            Ok(plan) => Ok(plan.changes.iter().map(|c| format!("{} {:?}", c.address, c.action)).collect()),
+            Err(errors) => Err(errors.into_iter().map(|d| d.message).collect()),
+        }
+    })
+}
+
+#[test]
+fn a_target_names_one_module_instance_and_a_key_it_does_not_make_is_an_error() {
+    let h = Harness::new();
+    with_app(&h);
+    let config = fleet(r#"{ a = "small", b = "large" }"#);
+    assert_eq!(
+        plan_targeting(&h, &config, &[r#"module.web["b"]"#]),
+        Ok(vec![r#"module.web["b"].thing.server Create"#.to_string(), r#"module.web["b"].thing.site Create"#.into()])
+    );
+    assert_eq!(
+        plan_targeting(&h, &config, &[r#"module.web["z"]"#]),
+        Err(vec![r#"`-target module.web["z"]` matches nothing"#.to_string()])
+    );
+}

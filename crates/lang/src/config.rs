@@ -183,6 +183,11 @@ pub struct ModuleCall {
     pub name: Ident,
     pub source: String,
     pub inputs: Vec<Attribute>,
+    /// `count = N`: instances `module.NAME[0]` ... ; inputs may read `count.index`.
+    pub count: Option<Expr>,
+    /// `for_each = MAP or SET`: one instance per key, `module.NAME["KEY"]`;
+    /// inputs may read `each.key` and `each.value`.
+    pub for_each: Option<Expr>,
     pub depends_on: Vec<Expr>,
     /// The loaded module, when its source could be read.
     pub module: Option<ModuleId>,
@@ -550,13 +555,20 @@ impl Decoder<'_> {
         let inputs = block
             .body
             .attributes()
-            .filter(|a| !matches!(a.name.name.as_str(), "source" | "depends_on"))
+            .filter(|a| !matches!(a.name.name.as_str(), "source" | "depends_on" | "count" | "for_each"))
             .cloned()
             .collect();
+        let meta = |name: &str| block.body.attribute(name).map(|a| a.value.clone());
+        let (count, for_each) = (meta("count"), meta("for_each"));
+        if let (Some(count), Some(_)) = (&count, &for_each) {
+            self.errors.push(count_and_for_each(count.span, "a module call"));
+        }
         Some(ModuleCall {
             name,
             source,
             inputs,
+            count,
+            for_each,
             depends_on: self.depends_on(&block.body),
             module: None,
             span: block.span,
@@ -610,11 +622,7 @@ impl Decoder<'_> {
             }
         }
         if let (Some(count), Some(_)) = (&resource.count, &resource.for_each) {
-            self.errors.push(
-                Diagnostic::error(Code::CountAndForEach, "a resource cannot have both `count` and `for_each`")
-                    .with_label(count.span, "`count` here")
-                    .with_help("keep one: `count` for N identical copies, `for_each` for one per map key"),
-            );
+            self.errors.push(count_and_for_each(count.span, "a resource"));
         }
         Some(resource)
     }
@@ -673,6 +681,12 @@ impl Decoder<'_> {
         }
         lifecycle
     }
+}
+
+fn count_and_for_each(count: Span, what: &str) -> Diagnostic {
+    Diagnostic::error(Code::CountAndForEach, format!("{what} cannot have both `count` and `for_each`"))
+        .with_label(count, "`count` here")
+        .with_help("keep one: `count` for N identical copies, `for_each` for one per map key")
 }
 
 /// Reads a type expression: `string`, `list(number)`, `map(string)`,

@@ -50,6 +50,7 @@ pub enum Code {
     SensitiveOutput,
     State,
     Syntax,
+    Target,
     TypeMismatch,
     UnexpectedAttribute,
     UnexpectedBlock,
@@ -67,7 +68,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 56] = [
+    pub const ALL: [Code; 57] = [
         Code::AmbiguousProvider,
         Code::Backend,
         Code::BadType,
@@ -111,6 +112,7 @@ impl Code {
         Code::SensitiveOutput,
         Code::State,
         Code::Syntax,
+        Code::Target,
         Code::TypeMismatch,
         Code::UnexpectedAttribute,
         Code::UnexpectedBlock,
@@ -172,6 +174,7 @@ impl Code {
             Code::SensitiveOutput => "infra::sensitive_output",
             Code::State => "infra::state",
             Code::Syntax => "infra::syntax",
+            Code::Target => "infra::target",
             Code::TypeMismatch => "infra::type_mismatch",
             Code::UnexpectedAttribute => "infra::unexpected_attribute",
             Code::UnexpectedBlock => "infra::unexpected_block",

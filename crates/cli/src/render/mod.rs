@@ -4,6 +4,7 @@ pub mod human;
 pub mod json;
 pub mod markdown;
 
+use infra_core::ResourceAddress;
 use infra_core::plan::{Action, ChangeReason, ResourceChange};
 
 /// ANSI colours, or nothing when output is not a terminal.
@@ -72,6 +73,10 @@ pub fn reason_phrase(change: &ResourceChange) -> Option<String> {
     Some(match change.reason? {
         ChangeReason::RemovedFromConfig => {
             format!("because {} is not in the configuration", change.address)
+        }
+        ChangeReason::ModuleInstanceRemoved => {
+            let module = ResourceAddress { kind: String::new(), ..change.address.clone() };
+            format!("because {module} is not in the configuration")
         }
         ChangeReason::ReplaceRequested => "because -replace asked for it".into(),
         ChangeReason::ForcedByAttributes => {

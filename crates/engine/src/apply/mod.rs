@@ -15,7 +15,7 @@ mod record;
 mod schedule;
 mod unavailable;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 use crate::graph::{Graph, Node};
 use crate::instance::Instance;
 use crate::propose::first_mismatch;
-use crate::scope::Values;
+use crate::scope::{Place, Values};
 use crate::{Workspace, evaluate};
 use operation::{Finished, Op, Removal, RemovalKind, Work, Write};
 use schedule::{Schedule, Step};
@@ -304,7 +304,9 @@ impl<'a> Applier<'a> {
             && let Step::Config(node) = self.schedule.step(step)
             && let Node::Resource(m, kind, name) = &self.graph.graph[*node]
         {
-            self.set_resource_value(*m, kind, name);
+            for keys in self.values.instances(*m) {
+                self.set_resource_value(Place { module: *m, keys: &keys }, kind, name);
+            }
         }
         for next in self.schedule.release(step) {
             if self.schedule.failed(next) {
@@ -322,9 +324,8 @@ impl<'a> Applier<'a> {
     fn announce_skipped(&self, step: usize) {
         let Step::Config(node) = self.schedule.step(step) else { return };
         let Node::Resource(m, kind, name) = &self.graph.graph[*node] else { return };
-        let Some(resource) = self.ws.config.modules[*m].resources.get(&(kind.clone(), name.clone())) else { return };
-        let base = self.eval.address(*m, resource, InstanceKey::None);
-        for (_, change) in infra_core::state::instances_of(&self.changes, &base) {
+        let path = &self.ws.config.modules[*m].path;
+        for change in self.changes.values().filter(|c| c.address.of_block(path, kind, name)) {
             if change.action == Action::NoOp {
                 continue;
             }
@@ -380,8 +381,9 @@ impl<'a> Applier<'a> {
         self.pending.push_back(op);
     }
 
-    /// Queues the planned creates and updates of one resource block, each
-    /// planned again with the values now known and checked against the plan.
+    /// Queues the planned creates and updates of one resource block in every
+    /// instance of its module, each planned again with the values now known
+    /// and checked against the plan.
     fn start_resource(
         &mut self,
         step: usize,
@@ -391,27 +393,56 @@ impl<'a> Applier<'a> {
         name: &str,
     ) -> Result<(), Vec<Diagnostic>> {
         if self.plan.mode == PlanMode::Destroy {
+            // Frozen before the run for the module instances state records;
+            // one with nothing recorded reads as empty.
+            for keys in self.values.instances(m) {
+                if self.values.get(&self.graph.graph[node], &keys).is_none() {
+                    self.set_resource_value(Place { module: m, keys: &keys }, kind, name);
+                }
+            }
             return Ok(());
         }
+        let path = &self.ws.config.modules[m].path;
+        let expected: HashSet<ResourceAddress> = (self.changes.values())
+            .filter(|c| c.action != Action::Delete && c.address.of_block(path, kind, name))
+            .map(|c| c.address.clone())
+            .collect();
+        if expected.is_empty() {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        let mut seen = HashSet::new();
+        for keys in self.values.instances(m) {
+            let place = Place { module: m, keys: &keys };
+            let queued = self.start_resource_in(step, node, place, kind, name, &mut seen);
+            errors.extend(queued.err().into_iter().flatten());
+        }
+        errors.extend(expected.difference(&seen).map(no_longer_produced));
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// `start_resource` in one module instance; `seen` collects the instances
+    /// that have a change in the plan.
+    fn start_resource_in(
+        &mut self,
+        step: usize,
+        node: NodeIndex,
+        place: Place<'_>,
+        kind: &str,
+        name: &str,
+        seen: &mut HashSet<ResourceAddress>,
+    ) -> Result<(), Vec<Diagnostic>> {
+        let m = place.module;
         let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
         let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
         let Some(schema) = crate::providers::resource_schema(self.ws, &provider_key, kind) else {
             return Ok(());
         };
-        let base = self.eval.address(m, resource, InstanceKey::None);
-        let expected: HashSet<ResourceAddress> = infra_core::state::instances_of(&self.changes, &base)
-            .filter(|(_, c)| c.action != Action::Delete)
-            .map(|(a, _)| a.clone())
-            .collect();
-        if expected.is_empty() {
-            return Ok(());
-        }
-        let repetitions = self.eval.expand(&self.values, m, resource)?;
+        let repetitions = self.eval.expand(&self.values, place, resource)?;
         let dependencies = crate::plan::resource_dependencies(self.ws, self.graph, node);
         let mut errors = Vec::new();
-        let mut seen = HashSet::new();
         for repetition in &repetitions {
-            let address = self.eval.address(m, resource, repetition.key());
+            let address = self.eval.address(place, resource, repetition.key());
             let Some(change) = self.changes.get(&address).copied() else {
                 continue;
             };
@@ -420,7 +451,7 @@ impl<'a> Applier<'a> {
                 self.record_refreshed(change);
                 continue;
             }
-            let instance = Instance { module: m, resource, repetition, address: &address };
+            let instance = Instance { place, resource, repetition, address: &address };
             match self.replan(&instance, schema, change) {
                 Ok(planned) => {
                     let write = Write {
@@ -437,7 +468,6 @@ impl<'a> Applier<'a> {
                 Err(e) => errors.extend(e),
             }
         }
-        errors.extend(expected.difference(&seen).map(no_longer_produced));
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
@@ -506,17 +536,25 @@ impl<'a> Applier<'a> {
             })
             .collect();
         for (m, kind, name) in resources {
-            self.set_resource_value(m, &kind, &name);
+            let path = &self.ws.config.modules[m].path;
+            let recorded_in: BTreeSet<Vec<InstanceKey>> = (self.state.resources.keys())
+                .filter(|a| a.of_block(path, &kind, &name))
+                .map(ResourceAddress::module_keys)
+                .collect();
+            for keys in recorded_in {
+                self.set_resource_value(Place { module: m, keys: &keys }, &kind, &name);
+            }
         }
     }
 
-    fn set_resource_value(&mut self, m: usize, kind: &str, name: &str) {
-        let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
-        let base = self.eval.address(m, resource, InstanceKey::None);
+    fn set_resource_value(&mut self, place: Place<'_>, kind: &str, name: &str) {
+        let resource = &self.ws.config.modules[place.module].resources[&(kind.to_string(), name.to_string())];
+        let base = self.eval.address(place, resource, InstanceKey::None);
         let instances: Vec<(InstanceKey, Value)> = infra_core::state::instances_of(&self.state.resources, &base)
             .map(|(a, r)| (a.key.clone(), r.attributes.clone()))
             .collect();
-        self.values.set(Node::Resource(m, kind.into(), name.into()), evaluate::aggregate(resource, instances));
+        let value = evaluate::aggregate(resource, instances);
+        self.values.set(Node::Resource(place.module, kind.into(), name.into()), place.keys, value);
     }
 }
 

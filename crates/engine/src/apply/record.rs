@@ -202,7 +202,7 @@ impl Applier<'_> {
     fn evaluated_outputs(&self) -> BTreeMap<String, Value> {
         let mut outputs = BTreeMap::new();
         for name in self.ws.config.root().outputs.keys() {
-            let value = self.values.get(&Node::Output(0, name.clone())).or_else(|| self.state.outputs.get(name));
+            let value = self.values.get(&Node::Output(0, name.clone()), &[]).or_else(|| self.state.outputs.get(name));
             if let Some(value) = value {
                 outputs.insert(name.clone(), value.clone());
             }

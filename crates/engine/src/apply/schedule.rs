@@ -174,7 +174,8 @@ fn deletes_in_reverse_order(
         }
         for dependency in dependencies {
             for (address, &step) in deletes {
-                if address.without_key() == dependency {
+                // A dependency names its block, in every instance of its module.
+                if dependency.contains(address) {
                     edges.push((dependent_step, step));
                 }
             }
@@ -201,7 +202,7 @@ fn updates_before_deletes(
         let Some(node) = graph.resource_node(ws.config, address) else { continue };
         for dependency in &r.dependencies {
             for (deleted, &step) in deletes {
-                if deleted.without_key() == *dependency && purely_deleted.contains(deleted) {
+                if dependency.contains(deleted) && purely_deleted.contains(deleted) {
                     edges.push((node.index(), step));
                 }
             }
