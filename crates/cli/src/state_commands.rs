@@ -53,6 +53,7 @@ pub fn state_command(global: &Global, command: StateCommand) -> Outcome {
             let single = State {
                 resources: [(address.clone(), state.resources[&address].clone())].into(),
                 outputs: Default::default(),
+                providers: Default::default(),
                 ..state.clone()
             };
             print!("{}", render::human::state(&single, paint(global)));

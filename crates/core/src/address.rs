@@ -195,6 +195,19 @@ fn parts(input: &str) -> Result<Vec<Part>, &'static str> {
     }
 }
 
+/// An instance key as written after a name: `[0]` or `["a"]`, nothing after it.
+pub(crate) fn parse_key(text: &str) -> Result<InstanceKey, &'static str> {
+    let mut chars = text.chars().peekable();
+    if chars.next() != Some('[') {
+        return Err("an instance key starts with `[`");
+    }
+    let key = index(&mut chars)?;
+    if chars.next().is_some() {
+        return Err("nothing may follow an instance key");
+    }
+    Ok(key)
+}
+
 /// The inside of `[...]` after the `[`, and the `]`.
 fn index(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<InstanceKey, &'static str> {
     const BAD: &str = "an index is a number or a quoted string, as in `file.x[0]` or `file.x[\"a\"]`";

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use infra_core::{InstanceKey, ResourceAddress, Schema, Type, Value};
+use infra_core::{InstanceKey, ProviderKey, ResourceAddress, Schema, Type, Value};
 use infra_lang::{Config, Host, ModuleId, Resource, eval, eval_body};
 use infra_syntax::ast::Expr;
 use infra_syntax::{Code, Diagnostic};
 
 use crate::graph::Node;
-use crate::scope::{ModuleScope, Place, Repetition, Values};
+use crate::scope::{ModuleInstance, ModuleScope, Place, Repetition, Values};
 
 pub struct Evaluator<'a> {
     pub config: &'a Config,
@@ -158,10 +158,60 @@ impl<'a> Evaluator<'a> {
         let Some(child) = call.module else { return Ok(()) };
         let scope = self.scope(values, place, Repetition::Single);
         let repetitions = repetitions(&scope, call.count.as_ref(), call.for_each.as_ref())?;
+        let mut instances = Vec::new();
         for repetition in repetitions {
-            values.add_instance(child, place.child_keys(repetition.key()), repetition);
+            let providers = self.passed_providers(values, place, call, &repetition)?;
+            instances.push((place.child_keys(repetition.key()), ModuleInstance { repetition, providers }));
+        }
+        for (keys, instance) in instances {
+            values.add_instance(child, keys, instance);
         }
         Ok(())
+    }
+
+    /// What the instance `repetition` of `call` (made in `place`) means by
+    /// each provider name: the calling instance's meanings, then the call's
+    /// `providers` map, with instance keys evaluated.
+    fn passed_providers(
+        &self,
+        values: &Values,
+        place: Place<'_>,
+        call: &infra_lang::ModuleCall,
+        repetition: &Repetition,
+    ) -> Result<BTreeMap<ProviderKey, ProviderKey>, Vec<Diagnostic>> {
+        let mut providers = values.instance(place).map(|i| i.providers.clone()).unwrap_or_default();
+        for pass in &call.providers {
+            let outer = values.provider_in(place, &pass.outer.reference.key());
+            let chosen = match &pass.outer.instance {
+                Some(key) => {
+                    let scope = self.scope(values, place, repetition.clone());
+                    outer.block().instance(instance_key(key, eval(key, &scope).map_err(|d| vec![d])?)?)
+                }
+                None => outer,
+            };
+            providers.insert(pass.inner.key(), chosen);
+        }
+        Ok(providers)
+    }
+
+    /// The provider configuration (the instance, for one with `for_each`) that
+    /// manages one instance of `resource`: `block` is the configuration the
+    /// graph chose for the block.
+    pub fn provider_of(
+        &self,
+        values: &Values,
+        place: Place<'_>,
+        resource: &Resource,
+        repetition: &Repetition,
+        block: &ProviderKey,
+    ) -> Result<ProviderKey, Vec<Diagnostic>> {
+        let chosen = resource.provider.as_ref();
+        if let Some(key) = chosen.and_then(|c| c.instance.as_ref()) {
+            let scope = self.scope(values, place, repetition.clone());
+            return Ok(block.instance(instance_key(key, eval(key, &scope).map_err(|d| vec![d])?)?));
+        }
+        let local = chosen.map_or_else(|| ProviderKey::new(block.name()), |c| c.reference.key());
+        Ok(values.provider_in(place, &local))
     }
 
     pub fn local(&self, values: &Values, place: Place<'_>, name: &str) -> Result<Value, Vec<Diagnostic>> {
@@ -182,14 +232,27 @@ impl<'a> Evaluator<'a> {
         Ok(if output.sensitive { value.sensitive() } else { value })
     }
 
+    /// The instances a provider block with `for_each` asks for (one without a
+    /// key for a block without, or no block).
+    pub fn provider_repetitions(
+        &self,
+        values: &Values,
+        block: &ProviderKey,
+    ) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
+        let found = self.config.root().providers.iter().find(|p| p.reference.key() == *block);
+        let scope = self.scope(values, Place::ROOT, Repetition::Single);
+        repetitions(&scope, None, found.and_then(|p| p.for_each.as_ref()))
+    }
+
     pub fn provider_config(
         &self,
         values: &Values,
-        key: &infra_core::ProviderKey,
+        key: &ProviderKey,
+        repetition: Repetition,
         schema: &Schema,
     ) -> Result<Value, Vec<Diagnostic>> {
-        let block = self.config.root().providers.iter().find(|p| p.reference.key() == *key);
-        let scope = self.scope(values, Place::ROOT, Repetition::Single);
+        let block = self.config.root().providers.iter().find(|p| p.reference.key() == key.block());
+        let scope = self.scope(values, Place::ROOT, repetition);
         match block {
             Some(b) => eval_body(&b.body, schema, &scope, &[], b.span, &format!("provider `{key}`")),
             None => {
@@ -292,6 +355,23 @@ fn repetitions(
         return each_repetitions(for_each, value).map_err(|d| vec![d]);
     }
     Ok(vec![Repetition::Single])
+}
+
+/// An instance key chosen by an expression (`docker.hosts[each.key]`): a
+/// string or a whole number.
+fn instance_key(expr: &Expr, value: Value) -> Result<InstanceKey, Vec<Diagnostic>> {
+    match value.unmark().0 {
+        Value::String(s) => Ok(InstanceKey::Str(s)),
+        Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => Ok(InstanceKey::Int(n as u64)),
+        Value::Unknown => Err(vec![unknown_expansion(expr.span, "provider")]),
+        other => Err(vec![
+            Diagnostic::error(
+                Code::ProviderRef,
+                format!("a provider instance is chosen by a string or a whole number, found a {}", other.type_name()),
+            )
+            .with_label(expr.span, "not an instance key"),
+        ]),
+    }
 }
 
 /// The instances `count = <value>` asks for.

@@ -260,7 +260,11 @@ impl Builder<'_> {
         }
         for p in &config.root().providers {
             if let Some(&to) = self.index.get(&Node::Provider(p.reference.key())) {
-                self.depend_on_body(to, &p.body, Context { module: 0, has_count: false, has_each: false });
+                let plain = Context { module: 0, has_count: false, has_each: false };
+                if let Some(for_each) = &p.for_each {
+                    self.depend_on_expr(to, for_each, plain);
+                }
+                self.depend_on_body(to, &p.body, Context { has_each: p.for_each.is_some(), ..plain });
             }
         }
     }
@@ -344,6 +348,11 @@ impl Builder<'_> {
                 );
             }
         }
+        for pass in &call.providers {
+            if let Some(instance) = &pass.outer.instance {
+                self.depend_on_expr(call_node, instance, repeated);
+            }
+        }
         for d in &call.depends_on {
             let resources: Vec<NodeIndex> = child_module
                 .resources
@@ -395,19 +404,19 @@ impl Builder<'_> {
                 self.errors.push(d.with_help(help));
                 return;
             }
-            (Some((reference, span)), offered) => {
-                if !offered.contains(&reference.name.as_str()) {
+            (Some(choice), offered) => {
+                if !offered.contains(&choice.reference.name.as_str()) {
                     self.errors.push(
                         Diagnostic::error(
                             Code::ProviderMismatch,
-                            format!("provider `{}` does not offer `{kind}`", reference.name),
+                            format!("provider `{}` does not offer `{kind}`", choice.reference.name),
                         )
-                        .with_label(*span, "wrong provider")
+                        .with_label(choice.span, "wrong provider")
                         .with_help(format!("`{kind}` comes from: {}", offered.join(", "))),
                     );
                     return;
                 }
-                (reference.clone(), Some(*span))
+                (choice.reference.clone(), Some(choice.span))
             }
             (None, [only]) => (ProviderRef { name: (*only).to_string(), alias: None }, None),
             (None, several) => {
@@ -445,25 +454,80 @@ impl Builder<'_> {
         span: Option<infra_syntax::Span>,
     ) {
         let kind = &resource.kind.name;
-        let key = reference.key();
+        let (key, passed_instance) = self.passed(m, reference.key());
+        let span = span.unwrap_or(resource.kind.span);
         let provider_node = match self.index.get(&Node::Provider(key.clone())) {
             Some(&i) => i,
-            None if reference.alias.is_none() => self.add(Node::Provider(key.clone()), resource.kind.span),
+            None if key.alias().is_none() => self.add(Node::Provider(key.clone()), resource.kind.span),
             None => {
                 self.errors.push(
                     Diagnostic::error(Code::UnknownProvider, format!("no provider configuration `{key}`"))
-                        .with_label(span.unwrap_or(resource.kind.span), "not configured")
+                        .with_label(span, "not configured")
                         .with_help(format!(
                             "add `provider \"{}\" {{ alias = \"{}\" }}` at the root",
-                            reference.name,
-                            reference.alias.as_deref().unwrap_or_default()
+                            key.name(),
+                            key.alias().unwrap_or_default()
                         )),
                 );
                 return;
             }
         };
+        let own_instance = resource.provider.as_ref().and_then(|c| c.instance.as_ref());
+        if let Err(d) = self.check_instance_choice(&key, own_instance.is_some() || passed_instance, span) {
+            self.errors.push(d);
+        }
+        if let Some(instance) = own_instance {
+            let ctx = Context { module: m, has_count: resource.count.is_some(), has_each: resource.for_each.is_some() };
+            self.depend_on_expr(to, instance, ctx);
+        }
         self.edge(provider_node, to);
         self.resource_provider.insert((m, kind.clone(), resource.name.name.clone()), key);
+    }
+
+    /// The root configuration that `local` names in module `m` (through the
+    /// `providers` maps of the calls above it), and whether one of them
+    /// chose an instance of it.
+    fn passed(&self, m: ModuleId, local: ProviderKey) -> (ProviderKey, bool) {
+        let caller = self
+            .config
+            .modules
+            .iter()
+            .enumerate()
+            .find_map(|(parent, module)| module.calls.values().find(|c| c.module == Some(m)).map(|c| (parent, c)));
+        let Some((parent, call)) = caller else { return (local, false) };
+        match call.providers.iter().find(|pass| pass.inner.key() == local) {
+            Some(pass) => {
+                let (key, keyed) = self.passed(parent, pass.outer.reference.key());
+                (key, keyed || pass.outer.instance.is_some())
+            }
+            None => self.passed(parent, local),
+        }
+    }
+
+    /// A configuration with `for_each` is used through one of its instances,
+    /// and only such a configuration has instances to choose from.
+    fn check_instance_choice(&self, key: &ProviderKey, chosen: bool, span: Span) -> Result<(), Diagnostic> {
+        // Without an alias the block itself is refused (lang says so once).
+        let repeated = (self.config.root().providers.iter())
+            .any(|p| p.reference.key() == *key && p.for_each.is_some() && p.reference.alias.is_some());
+        match (repeated, chosen) {
+            (true, false) => Err(Diagnostic::error(
+                Code::ProviderRef,
+                format!("provider `{key}` has `for_each`: which instance manages this?"),
+            )
+            .with_label(span, "no instance chosen")
+            .with_help(format!(
+                "write `provider = {key}[each.key]`, or pass one to the module: `providers = {{ {} = {key}[each.key] }}`",
+                key.name()
+            ))),
+            (false, true) => Err(Diagnostic::error(
+                Code::ProviderRef,
+                format!("provider `{key}` has no `for_each`, so it has no instances to choose from"),
+            )
+            .with_label(span, "an instance chosen")
+            .with_help(format!("write `provider = {key}`, or give its block a `for_each`"))),
+            _ => Ok(()),
+        }
     }
 
     fn depend_on_expr(&mut self, to: NodeIndex, expr: &Expr, ctx: Context) {

@@ -93,7 +93,7 @@ pub(crate) async fn read(
     let mut errors = Vec::new();
     for import in &imports {
         let address = &import.address;
-        let (provider_key, provider) = crate::provider_for(ws, graph, address, variables, Code::Import).await?;
+        let (provider_key, provider) = crate::provider_for(ws, graph, address, None, variables, Code::Import).await?;
         let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
         match provider.import(&ctx, &address.kind, &import.id).await {
             Ok(attributes) => {
@@ -129,7 +129,8 @@ pub(crate) async fn record(
         if state.resources.contains_key(address) {
             continue;
         }
-        let (provider_key, provider) = crate::provider_for(ws, graph, address, &plan.variables, Code::Import).await?;
+        let (provider_key, provider) =
+            crate::provider_for(ws, graph, address, None, &plan.variables, Code::Import).await?;
         let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
         provider
             .claim(&ctx, &address.kind, &read)

@@ -66,11 +66,14 @@ pub fn config_digest(config: &Config, variables: &BTreeMap<String, Value>) -> St
 }
 
 /// The configured provider that manages `address`, for commands that talk to
-/// one object outside plan and apply (`import`, `logs`, `exec`).
+/// one object outside plan and apply (`import`, `logs`, `exec`): `recorded`
+/// is the configuration state says made it (an instance, for a provider with
+/// `for_each`), with its settings as state recorded them.
 async fn provider_for(
     ws: &Workspace<'_>,
     graph: &Graph,
     address: &ResourceAddress,
+    recorded: Option<(&infra_core::ProviderKey, &BTreeMap<infra_core::ProviderKey, Value>)>,
     variables: &BTreeMap<String, Value>,
     code: Code,
 ) -> Result<(infra_core::ProviderKey, std::sync::Arc<dyn infra_core::Provider>), Vec<Diagnostic>> {
@@ -96,8 +99,21 @@ async fn provider_for(
             _ => {}
         }
     }
-    let provider = providers::configure(ws, &eval, &values, &provider_key).await?;
-    Ok((provider_key, provider))
+    let none = BTreeMap::new();
+    let (wanted, settings) = recorded.map_or((None, &none), |(key, settings)| (Some(key), settings));
+    let mut configured = providers::configure(ws, &eval, &values, &provider_key, settings).await?;
+    let chosen = match wanted {
+        Some(key) => configured.iter().position(|(k, _)| k == key),
+        None if configured.len() == 1 => Some(0),
+        None => None,
+    };
+    match chosen {
+        Some(i) => Ok(configured.swap_remove(i)),
+        None => Err(vec![
+            Diagnostic::error(code, format!("{address}: which instance of provider `{provider_key}` manages it?"))
+                .with_help("importing into a resource whose provider has `for_each` is not supported yet"),
+        ]),
+    }
 }
 
 /// `infra import ADDR ID`: reads an existing object, marks it as this state's,
@@ -118,7 +134,7 @@ pub async fn import(
                 .with_help("remove it from state first with `infra state rm` if you mean to re-import it"),
         ]);
     }
-    let (provider_key, provider) = provider_for(ws, graph, address, variables, Code::Import).await?;
+    let (provider_key, provider) = provider_for(ws, graph, address, None, variables, Code::Import).await?;
     let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
     let failed =
         |e: infra_core::ProviderError| vec![Diagnostic::error(Code::Import, format!("{address}: {}", e.message))];
@@ -171,7 +187,8 @@ pub async fn inspect(
                 .with_help("`infra state list` shows what is; apply first if it was never created"),
         ]);
     };
-    let (_, provider) = provider_for(ws, graph, address, variables, Code::Inspect).await?;
+    let recorded_by = Some((&recorded.provider, &state.providers));
+    let (_, provider) = provider_for(ws, graph, address, recorded_by, variables, Code::Inspect).await?;
     let failed =
         |e: infra_core::ProviderError| vec![Diagnostic::error(Code::Provider, format!("{address}: {}", e.message))];
     match inspection {

@@ -128,7 +128,7 @@ fn marked_variables(ws: &Workspace, given: &BTreeMap<String, Value>) -> BTreeMap
 }
 
 /// Resource dependencies of a node: the resources it reads, directly or through
-/// variables, locals and outputs.
+/// variables, locals, outputs and the configuration of its provider.
 pub(crate) fn resource_dependencies(ws: &Workspace, graph: &Graph, node: NodeIndex) -> Vec<ResourceAddress> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -146,7 +146,8 @@ pub(crate) fn resource_dependencies(ws: &Workspace, graph: &Graph, node: NodeInd
                     InstanceKey::None,
                 ));
             }
-            Node::Provider(_) => {}
+            // What a provider's configuration reads (the server a Docker engine
+            // is reached through) is a dependency of everything it manages.
             _ => stack.extend(graph.graph.neighbors_directed(n, Direction::Incoming)),
         }
     }
@@ -277,11 +278,18 @@ impl<'a> Planner<'a> {
         }
     }
 
-    async fn configure_provider(&mut self, key: &ProviderKey) -> Result<(), Vec<Diagnostic>> {
-        let provider = crate::providers::configure(self.ws, &self.eval, &self.values, key).await?;
-        self.providers.insert(key.clone(), provider.clone());
-        if self.options.refresh {
-            self.refresh(key, provider).await;
+    /// Configures every instance of the configuration `block` (those state
+    /// records and the configuration no longer makes included) and refreshes
+    /// what each manages.
+    async fn configure_provider(&mut self, block: &ProviderKey) -> Result<(), Vec<Diagnostic>> {
+        let state: &State = self.state;
+        let configured =
+            crate::providers::configure(self.ws, &self.eval, &self.values, block, &state.providers).await?;
+        for (key, provider) in configured {
+            self.providers.insert(key.clone(), provider.clone());
+            if self.options.refresh {
+                self.refresh(&key, provider).await;
+            }
         }
         Ok(())
     }
@@ -437,15 +445,14 @@ impl<'a> Planner<'a> {
     ) -> Result<(), Vec<Diagnostic>> {
         let m = place.module;
         let resource = &self.ws.config.modules[m].resources[&(kind.to_string(), name.to_string())];
-        let provider_key = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
+        let block = self.graph.resource_provider[&(m, kind.to_string(), name.to_string())].clone();
         let recorded = self.recorded_instances(place, kind, name);
         let in_scope = self.in_scope.as_ref().is_none_or(|s| s.contains(&node));
         // Refresh-only proposes nothing: each resource is what refresh found.
         if self.options.mode != PlanMode::Normal || !in_scope {
             return self.keep_recorded(node, place, resource, recorded);
         }
-        let provider = self.providers[&provider_key].clone();
-        let Some(schema) = crate::providers::resource_schema(self.ws, &provider_key, kind) else {
+        let Some(schema) = crate::providers::resource_schema(self.ws, &block, kind) else {
             return Ok(()); // the graph checked every resource type, so this is never reached
         };
         let repetitions = self.eval.expand(&self.values, place, resource)?;
@@ -462,7 +469,10 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let instance = crate::instance::Instance { place, resource, repetition, address: &address };
-            match self.plan_instance(&instance, schema, &provider, &provider_key, &dependencies) {
+            let planned = self
+                .provider_instance(&instance, &block)
+                .and_then(|(key, provider)| self.plan_instance(&instance, schema, &provider, &key, &dependencies));
+            match planned {
                 Ok(after) => instances.push((address.key, after)),
                 Err(e) => errors.extend(e),
             }
@@ -488,6 +498,31 @@ impl<'a> Planner<'a> {
         let value = evaluate::aggregate(resource, instances);
         self.values.set(Node::Resource(m, kind.into(), name.into()), place.keys, value);
         Ok(())
+    }
+
+    /// The configured provider (instance) that manages `instance`, of the
+    /// configuration `block`; an error naming the instances there are when it
+    /// chooses one the configuration does not make.
+    fn provider_instance(
+        &self,
+        instance: &crate::instance::Instance<'_>,
+        block: &ProviderKey,
+    ) -> Result<(ProviderKey, Arc<dyn Provider>), Vec<Diagnostic>> {
+        let key = self.eval.provider_of(&self.values, instance.place, instance.resource, instance.repetition, block)?;
+        if let Some(provider) = self.providers.get(&key) {
+            return Ok((key, provider.clone()));
+        }
+        let mut made: Vec<String> =
+            self.providers.keys().filter(|k| k.block() == key.block()).map(|k| k.to_string()).collect();
+        made.sort();
+        let resource = instance.resource;
+        let span = resource.provider.as_ref().map_or(resource.kind.span.to(resource.name.span), |c| c.span);
+        let message = format!("{}: there is no provider configuration `{key}`", instance.address);
+        let help = match made.as_slice() {
+            [] => format!("`{}` makes no instances", key.block()),
+            made => format!("its `for_each` makes {}", made.join(", ")),
+        };
+        Err(vec![Diagnostic::error(Code::UnknownProvider, message).with_label(span, "chosen here").with_help(help)])
     }
 
     fn plan_instance(
@@ -595,9 +630,8 @@ impl<'a> Planner<'a> {
             .map(|(a, r)| (a.clone(), r.clone()))
             .collect();
         for (address, r) in removed {
-            if !self.providers.contains_key(&r.provider)
-                && let Err(e) = self.configure_provider(&r.provider).await
-            {
+            let configured = self.providers.keys().any(|k| k.block() == r.provider.block());
+            if !configured && let Err(e) = self.configure_provider(&r.provider.block()).await {
                 self.errors.extend(e);
                 continue;
             }

@@ -5,6 +5,7 @@
 //! Evaluating is separate from connecting so that apply can evaluate on its
 //! one orchestrating task and connect concurrently with other work.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use infra_core::{Provider, ProviderError, ProviderFactory, ProviderKey, Schema, Value};
@@ -21,24 +22,51 @@ pub(crate) struct Settings {
     config: Value,
 }
 
-/// Evaluates the configuration block of `key` (an empty one when there is none).
+/// Evaluates the configuration block `block` (an empty one when there is
+/// none): one `Settings` per instance of a block with `for_each`, and for
+/// instances it no longer makes but `recorded` (state) has, the settings they
+/// were last configured with, so they can still destroy what they made.
 pub(crate) fn settings(
     ws: &Workspace<'_>,
     eval: &Evaluator<'_>,
     values: &Values,
-    key: &ProviderKey,
-) -> Result<Settings, Vec<Diagnostic>> {
-    let Some(factory) = ws.registry.get(key.name()) else {
+    block: &ProviderKey,
+    recorded: &BTreeMap<ProviderKey, Value>,
+) -> Result<Vec<Settings>, Vec<Diagnostic>> {
+    let Some(factory) = ws.registry.get(block.name()) else {
         return Err(vec![Diagnostic::error(
             Code::UnknownProvider,
-            format!("state uses provider `{}`, which this infra does not have", key.name()),
+            format!("state uses provider `{}`, which this infra does not have", block.name()),
         )]);
     };
-    let config = eval.provider_config(values, key, &factory.schema().config)?;
-    Ok(Settings { key: key.clone(), factory: factory.clone(), config })
+    let mut all = Vec::new();
+    let in_config = ws.config.root().providers.iter().any(|p| p.reference.key() == *block);
+    if in_config || !recorded.keys().any(|k| k.block() == *block) {
+        for repetition in eval.provider_repetitions(values, block)? {
+            let key = block.instance(repetition.key());
+            let config = eval.provider_config(values, &key, repetition, &factory.schema().config)?;
+            all.push(Settings { key, factory: factory.clone(), config });
+        }
+    }
+    let gone: Vec<(&ProviderKey, &Value)> =
+        recorded.iter().filter(|(k, _)| k.block() == *block && !all.iter().any(|s| s.key == **k)).collect();
+    for (key, config) in gone {
+        all.push(Settings { key: key.clone(), factory: factory.clone(), config: config.clone() });
+    }
+    Ok(all)
 }
 
 impl Settings {
+    /// The configuration, or its instance, these settings are for.
+    pub(crate) fn key(&self) -> &ProviderKey {
+        &self.key
+    }
+
+    /// The evaluated block, as state records it for an instance of a block with `for_each`.
+    pub(crate) fn config(&self) -> &Value {
+        &self.config
+    }
+
     /// Connects; the error is the provider's own, for [`refused`] to report.
     pub(crate) async fn connect(&self) -> Result<Arc<dyn Provider>, ProviderError> {
         self.factory.configure(&self.config).await
@@ -51,15 +79,20 @@ impl Settings {
     }
 }
 
-/// Evaluates and connects in one go (plan, import, inspect).
+/// Evaluates and connects every instance of `block` in one go (plan, import, inspect).
 pub(crate) async fn configure(
     ws: &Workspace<'_>,
     eval: &Evaluator<'_>,
     values: &Values,
-    key: &ProviderKey,
-) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
-    let settings = settings(ws, eval, values, key)?;
-    settings.connect().await.map_err(|e| vec![settings.refused(&e)])
+    block: &ProviderKey,
+    recorded: &BTreeMap<ProviderKey, Value>,
+) -> Result<Vec<(ProviderKey, Arc<dyn Provider>)>, Vec<Diagnostic>> {
+    let mut configured = Vec::new();
+    for settings in settings(ws, eval, values, block, recorded)? {
+        let provider = settings.connect().await.map_err(|e| vec![settings.refused(&e)])?;
+        configured.push((settings.key, provider));
+    }
+    Ok(configured)
 }
 
 /// The schema of resource type `kind` as the provider of `key` defines it.

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use infra_core::{InstanceKey, ModuleStep, Value};
+use infra_core::{InstanceKey, ModuleStep, ProviderKey, Value};
 use infra_lang::{Config, Host, ModuleId, Reference, Scope};
 
 use crate::graph::Node;
@@ -38,14 +38,24 @@ impl Place<'_> {
 /// map (with `for_each`) of them.
 pub struct Values {
     nodes: HashMap<Node, HashMap<Vec<InstanceKey>, Value>>,
-    /// The instances of each module known so far, each with the `count.index`
-    /// or `each` its call's inputs see. The root has one, with no keys.
-    instances: HashMap<ModuleId, BTreeMap<Vec<InstanceKey>, Repetition>>,
+    /// The instances of each module known so far. The root has one, with no keys.
+    instances: HashMap<ModuleId, BTreeMap<Vec<InstanceKey>, ModuleInstance>>,
+}
+
+/// One instance of a module.
+#[derive(Clone, Debug, Default)]
+pub struct ModuleInstance {
+    /// The `count.index` or `each` its call's inputs see.
+    pub repetition: Repetition,
+    /// The provider configurations its resources use under other names (a
+    /// call's `providers = { docker = docker.hosts[each.key] }`, and those of
+    /// the calls above it): by the name used in the module, the instance meant.
+    pub providers: BTreeMap<ProviderKey, ProviderKey>,
 }
 
 impl Default for Values {
     fn default() -> Values {
-        let root = BTreeMap::from([(Vec::new(), Repetition::Single)]);
+        let root = BTreeMap::from([(Vec::new(), ModuleInstance::default())]);
         Values { nodes: HashMap::new(), instances: HashMap::from([(0, root)]) }
     }
 }
@@ -64,13 +74,22 @@ impl Values {
         self.instances.get(&m).map(|i| i.keys().cloned().collect()).unwrap_or_default()
     }
 
-    pub fn add_instance(&mut self, m: ModuleId, keys: Vec<InstanceKey>, repetition: Repetition) {
-        self.instances.entry(m).or_default().insert(keys, repetition);
+    pub fn add_instance(&mut self, m: ModuleId, keys: Vec<InstanceKey>, instance: ModuleInstance) {
+        self.instances.entry(m).or_default().insert(keys, instance);
+    }
+
+    pub fn instance(&self, place: Place<'_>) -> Option<&ModuleInstance> {
+        self.instances.get(&place.module)?.get(place.keys)
     }
 
     /// The `count.index` / `each` of one module instance's call.
     pub fn repetition(&self, m: ModuleId, keys: &[InstanceKey]) -> Repetition {
-        self.instances.get(&m).and_then(|i| i.get(keys)).cloned().unwrap_or(Repetition::Single)
+        self.instance(Place { module: m, keys }).map(|i| i.repetition.clone()).unwrap_or_default()
+    }
+
+    /// The provider configuration a module instance means by `local`.
+    pub fn provider_in(&self, place: Place<'_>, local: &ProviderKey) -> ProviderKey {
+        self.instance(place).and_then(|i| i.providers.get(local)).cloned().unwrap_or_else(|| local.clone())
     }
 
     /// The instances of module `m` called from the parent instance `parent`.
@@ -79,13 +98,15 @@ impl Values {
         m: ModuleId,
         parent: &'s [InstanceKey],
     ) -> impl Iterator<Item = (&'s Vec<InstanceKey>, &'s Repetition)> + 's {
-        self.instances.get(&m).into_iter().flatten().filter(move |(keys, _)| keys.starts_with(parent))
+        let all = self.instances.get(&m).into_iter().flatten();
+        all.filter(move |(keys, _)| keys.starts_with(parent)).map(|(keys, i)| (keys, &i.repetition))
     }
 }
 
 /// The `count.index` or `each.key` / `each.value` of the instance being evaluated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub enum Repetition {
+    #[default]
     Single,
     /// Validation: some instance, `count.index` and `each` unknown.
     Any,

@@ -9,7 +9,7 @@ use infra_syntax::Diagnostic;
 use petgraph::Direction;
 
 use crate::graph::{Graph, Node};
-use crate::scope::{Place, Repetition, Values};
+use crate::scope::{ModuleInstance, Place, Repetition, Values};
 use crate::{Workspace, evaluate};
 
 pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
@@ -34,7 +34,16 @@ pub fn validate(ws: &Workspace<'_>, graph: &Graph) -> Vec<Diagnostic> {
         let node = graph.graph[index].clone();
         let result = match &node {
             Node::Provider(key) => match ws.registry.get(key.name()) {
-                Some(factory) => eval.provider_config(&values, key, &factory.schema().config).map(|_| Value::Unknown),
+                Some(factory) => {
+                    let any =
+                        if ws.config.root().providers.iter().any(|p| p.reference.key() == *key && p.for_each.is_some())
+                        {
+                            Repetition::Any
+                        } else {
+                            Repetition::Single
+                        };
+                    eval.provider_config(&values, key, any, &factory.schema().config).map(|_| Value::Unknown)
+                }
                 None => Ok(Value::Unknown),
             },
             Node::Resource(m, kind, name) => validate_resource(ws, graph, &eval, &values, *m, kind, name),
@@ -97,6 +106,7 @@ fn any_instance_of_call(ws: &Workspace<'_>, values: &mut Values, m: usize, name:
     let repetition = if repeated { Repetition::Any } else { Repetition::Single };
     for keys in values.instances(m) {
         let place = Place { module: m, keys: &keys };
-        values.add_instance(child, place.child_keys(InstanceKey::None), repetition.clone());
+        let instance = ModuleInstance { repetition: repetition.clone(), providers: Default::default() };
+        values.add_instance(child, place.child_keys(InstanceKey::None), instance);
     }
 }

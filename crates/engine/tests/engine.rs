@@ -136,6 +136,11 @@ impl Provider for Mem {
     async fn delete(&self, ctx: &OperationContext, _: &str, prior: &Value) -> Result<(), ProviderError> {
         self.log(format!("delete {}", ctx.address));
         if let Some(id) = prior.get("id").and_then(Value::as_str) {
+            // As an engine holds only its own containers: one configured
+            // elsewhere cannot remove them.
+            if !id.starts_with(&format!("{}:", self.prefix)) {
+                return Err(ProviderError::failed(format!("{id} is not in {}", self.prefix)));
+            }
             let mut backend = self.backend.lock().expect("backend");
             backend.objects.remove(id);
             backend.markers.remove(id);
@@ -782,5 +787,98 @@ fn a_target_names_one_module_instance_and_a_key_it_does_not_make_is_an_error() {
     assert_eq!(
         plan_targeting(&h, &config, &[r#"module.web["z"]"#]),
         Err(vec![r#"`-target module.web["z"]` matches nothing"#.to_string()])
+    );
+}
+
+// Provider configurations with `for_each`.
+
+/// A provider instance per region, chosen per resource and passed to a module per instance.
+fn regional(regions: &str) -> String {
+    format!(
+        r#"
+locals {{
+  regions = {regions}
+}}
+
+provider "mem" {{
+  alias    = "region"
+  for_each = local.regions
+  prefix   = each.value
+}}
+
+thing "a" {{
+  for_each = local.regions
+  provider = mem.region[each.key]
+  name     = "a-${{each.key}}"
+}}
+
+module "app" {{
+  source    = "./app"
+  for_each  = local.regions
+  providers = {{ mem = mem.region[each.key] }}
+  name      = each.key
+}}
+"#
+    )
+}
+
+#[test]
+fn a_provider_with_for_each_makes_one_configuration_per_key_and_a_removed_key_still_destroys_what_it_made() {
+    let h = Harness::new();
+    with_app(&h);
+    let (_, report) = h.run(&regional(r#"{ eu = "eu", us = "us" }"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(h.object_ids(), ["eu:a-eu", "eu:eu", "eu:eu-site", "us:a-us", "us:us", "us:us-site"]);
+    let state = h.state();
+    let made_by = |address: &str| state.resources[&address.parse().expect("address")].provider.to_string();
+    assert_eq!(made_by(r#"thing.a["us"]"#), r#"mem.region["us"]"#);
+    assert_eq!(made_by(r#"module.app["eu"].thing.site"#), r#"mem.region["eu"]"#);
+    let recorded: Vec<String> = state.providers.keys().map(ToString::to_string).collect();
+    assert_eq!(recorded, [r#"mem.region["eu"]"#, r#"mem.region["us"]"#]);
+
+    let (actions, _) = h.run(&regional(r#"{ eu = "eu", us = "us" }"#), PlanMode::Normal);
+    assert_eq!(changed(&actions), Vec::<String>::new());
+
+    // `us` leaves the map: its objects go, through the configuration state
+    // recorded for it (the mem backend refuses a delete from another prefix).
+    let (actions, report) = h.run(&regional(r#"{ eu = "eu" }"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(
+        changed(&actions),
+        [r#"module.app["us"].thing.server Delete"#, r#"module.app["us"].thing.site Delete"#, r#"thing.a["us"] Delete"#]
+    );
+    assert_eq!(h.object_ids(), ["eu:a-eu", "eu:eu", "eu:eu-site"]);
+    let recorded: Vec<String> = h.state().providers.keys().map(ToString::to_string).collect();
+    assert_eq!(recorded, [r#"mem.region["eu"]"#], "settings nothing uses are dropped");
+
+    let (_, report) = h.run(&regional(r#"{ eu = "eu" }"#), PlanMode::Destroy);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert!(h.object_ids().is_empty() && h.state().resources.is_empty() && h.state().providers.is_empty());
+}
+
+/// Plans `config`; the messages of its diagnostics.
+fn plan_errors(h: &Harness, config: &str) -> Vec<String> {
+    plan_targeting(h, config, &[]).err().unwrap_or_default()
+}
+
+#[test]
+fn a_provider_instance_must_be_chosen_and_must_exist() {
+    let h = Harness::new();
+    with_app(&h);
+    let unchosen =
+        regional(r#"{ eu = "eu" }"#).replace("  provider = mem.region[each.key]\n", "  provider = mem.region\n");
+    let (loaded, _) = {
+        std::fs::write(h.dir.path().join("main.infra"), &unchosen).expect("write");
+        infra_lang::load(h.dir.path())
+    };
+    let errors = infra_engine::build_graph(&loaded, &h.registry).err().unwrap_or_default();
+    let messages: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages, ["provider `mem.region` has `for_each`: which instance manages this?"]);
+
+    let missing = regional(r#"{ eu = "eu" }"#)
+        .replace("mem.region[each.key]\n  name     = \"a-", "mem.region[\"mars\"]\n  name     = \"a-");
+    assert_eq!(
+        plan_errors(&h, &missing),
+        [r#"thing.a["eu"]: there is no provider configuration `mem.region["mars"]`"#]
     );
 }

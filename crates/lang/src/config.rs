@@ -149,8 +149,28 @@ impl ProviderRef {
 #[derive(Debug)]
 pub struct ProviderBlock {
     pub reference: ProviderRef,
+    /// `for_each = MAP or SET`: one configuration per key, `docker.hosts["a"]`,
+    /// its body reading `each.key` and `each.value`. Needs an alias.
+    pub for_each: Option<Expr>,
     pub body: Body,
     pub span: Span,
+}
+
+/// `provider = docker.hosts[each.key]`: which configuration, and for one
+/// with `for_each`, an expression for which instance.
+#[derive(Debug, Clone)]
+pub struct ProviderChoice {
+    pub reference: ProviderRef,
+    pub instance: Option<Expr>,
+    pub span: Span,
+}
+
+/// One entry of a module call's `providers = { docker = docker.hosts[each.key] }`:
+/// inside the called module, `inner` means the configuration `outer` chooses.
+#[derive(Debug, Clone)]
+pub struct ProviderPass {
+    pub inner: ProviderRef,
+    pub outer: ProviderChoice,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -173,7 +193,7 @@ pub struct Resource {
     pub count: Option<Expr>,
     pub for_each: Option<Expr>,
     pub depends_on: Vec<Expr>,
-    pub provider: Option<(ProviderRef, Span)>,
+    pub provider: Option<ProviderChoice>,
     pub lifecycle: Lifecycle,
     pub span: Span,
 }
@@ -188,6 +208,9 @@ pub struct ModuleCall {
     /// `for_each = MAP or SET`: one instance per key, `module.NAME["KEY"]`;
     /// inputs may read `each.key` and `each.value`.
     pub for_each: Option<Expr>,
+    /// `providers = { docker = docker.hosts[each.key] }`: configurations the
+    /// called module uses under other names (otherwise it uses the root's by name).
+    pub providers: Vec<ProviderPass>,
     pub depends_on: Vec<Expr>,
     /// The loaded module, when its source could be read.
     pub module: Option<ModuleId>,
@@ -555,7 +578,7 @@ impl Decoder<'_> {
         let inputs = block
             .body
             .attributes()
-            .filter(|a| !matches!(a.name.name.as_str(), "source" | "depends_on" | "count" | "for_each"))
+            .filter(|a| !matches!(a.name.name.as_str(), "source" | "depends_on" | "count" | "for_each" | "providers"))
             .cloned()
             .collect();
         let meta = |name: &str| block.body.attribute(name).map(|a| a.value.clone());
@@ -569,6 +592,7 @@ impl Decoder<'_> {
             inputs,
             count,
             for_each,
+            providers: block.body.attribute("providers").map(|a| self.provider_passes(a)).unwrap_or_default(),
             depends_on: self.depends_on(&block.body),
             module: None,
             span: block.span,
@@ -578,9 +602,42 @@ impl Decoder<'_> {
     fn provider(&mut self, block: &Block) -> Option<ProviderBlock> {
         let name = self.labels(block, &["NAME"])?[0].name.clone();
         let alias = block.body.attribute("alias").and_then(|a| self.literal_string(a));
+        let for_each = block.body.attribute("for_each").map(|a| a.value.clone());
+        if let (Some(for_each), None) = (&for_each, &alias) {
+            self.errors.push(
+                Diagnostic::error(Code::ProviderRef, format!("provider `{name}` with `for_each` needs an `alias`"))
+                    .with_label(for_each.span, "instances of which configuration?")
+                    .with_help(format!(
+                        "add `alias = \"hosts\"` (any name), and choose an instance where it is used: \
+                         `provider = {name}.hosts[each.key]`"
+                    )),
+            );
+        }
         let mut body = block.body.clone();
-        body.items.retain(|item| !matches!(item, infra_syntax::ast::BodyItem::Attribute(a) if a.name.name == "alias"));
-        Some(ProviderBlock { reference: ProviderRef { name, alias }, body, span: block.span })
+        body.items.retain(
+            |item| !matches!(item, infra_syntax::ast::BodyItem::Attribute(a) if matches!(a.name.name.as_str(), "alias" | "for_each")),
+        );
+        Some(ProviderBlock { reference: ProviderRef { name, alias }, for_each, body, span: block.span })
+    }
+
+    /// `providers = { docker = docker.hosts[each.key], docker.db = docker.db }`.
+    fn provider_passes(&mut self, attribute: &Attribute) -> Vec<ProviderPass> {
+        let ExprKind::Object(items) = &attribute.value.kind else {
+            self.errors.push(bad_providers_map(attribute.value.span));
+            return Vec::new();
+        };
+        let mut passes = Vec::new();
+        for item in items {
+            let inner = match &item.key {
+                infra_syntax::ast::ObjectKey::Ident(name) => Some(ProviderRef { name: name.name.clone(), alias: None }),
+                infra_syntax::ast::ObjectKey::Expr(e) => provider_path(e),
+            };
+            match (inner, provider_choice(&item.value)) {
+                (Some(inner), Some(outer)) => passes.push(ProviderPass { inner, outer }),
+                _ => self.errors.push(bad_providers_map(item.value.span)),
+            }
+        }
+        passes
     }
 
     fn resource(&mut self, block: &Block) -> Option<Resource> {
@@ -627,22 +684,19 @@ impl Decoder<'_> {
         Some(resource)
     }
 
-    fn provider_ref(&mut self, attribute: &Attribute) -> Option<(ProviderRef, Span)> {
-        let path = attribute.value.as_traversal_path();
-        match path.as_deref() {
-            Some([name]) => Some((ProviderRef { name: name.name.clone(), alias: None }, attribute.value.span)),
-            Some([name, alias]) => {
-                Some((ProviderRef { name: name.name.clone(), alias: Some(alias.name.clone()) }, attribute.value.span))
-            }
-            _ => {
-                self.errors.push(
-                    Diagnostic::error(Code::ProviderRef, "`provider` must name a provider configuration")
-                        .with_label(attribute.value.span, "not a provider name")
-                        .with_help("write `provider = NAME` or `provider = NAME.ALIAS`, without quotes"),
-                );
-                None
-            }
+    fn provider_ref(&mut self, attribute: &Attribute) -> Option<ProviderChoice> {
+        let choice = provider_choice(&attribute.value);
+        if choice.is_none() {
+            self.errors.push(
+                Diagnostic::error(Code::ProviderRef, "`provider` must name a provider configuration")
+                    .with_label(attribute.value.span, "not a provider name")
+                    .with_help(
+                        "write `provider = NAME`, `provider = NAME.ALIAS` or, for one with `for_each`, \
+                         `provider = NAME.ALIAS[KEY]`, without quotes",
+                    ),
+            );
         }
+        choice
     }
 
     fn lifecycle(&mut self, block: &Block) -> Lifecycle {
@@ -681,6 +735,30 @@ impl Decoder<'_> {
         }
         lifecycle
     }
+}
+
+/// `NAME` or `NAME.ALIAS` as written in an expression.
+fn provider_path(expr: &Expr) -> Option<ProviderRef> {
+    match expr.as_traversal_path().as_deref() {
+        Some([name]) => Some(ProviderRef { name: name.name.clone(), alias: None }),
+        Some([name, alias]) => Some(ProviderRef { name: name.name.clone(), alias: Some(alias.name.clone()) }),
+        _ => None,
+    }
+}
+
+/// `NAME`, `NAME.ALIAS` or `NAME.ALIAS[KEY]`.
+fn provider_choice(expr: &Expr) -> Option<ProviderChoice> {
+    let (path, instance) = match &expr.kind {
+        ExprKind::Index(inner, key) => (inner.as_ref(), Some((**key).clone())),
+        _ => (expr, None),
+    };
+    Some(ProviderChoice { reference: provider_path(path)?, instance, span: expr.span })
+}
+
+fn bad_providers_map(span: Span) -> Diagnostic {
+    Diagnostic::error(Code::ProviderRef, "`providers` maps names in the module to provider configurations")
+        .with_label(span, "not NAME = NAME.ALIAS")
+        .with_help("write `providers = { docker = docker.hosts[each.key] }`, without quotes")
 }
 
 fn count_and_for_each(count: Span, what: &str) -> Diagnostic {

@@ -22,7 +22,7 @@ mod vars;
 pub use body::eval_body;
 pub use config::{
     BackendBlock, Check, Config, ImportBlock, Lifecycle, Local, Module, ModuleCall, ModuleId, MovedBlock, Output,
-    ProviderBlock, ProviderRef, Resource, StateSettings, Variable,
+    ProviderBlock, ProviderChoice, ProviderPass, ProviderRef, Resource, StateSettings, Variable,
 };
 pub use eval::{Host, Scope, eval, eval_in};
 pub use loader::load;

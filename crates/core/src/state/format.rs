@@ -24,6 +24,9 @@ struct FileV1 {
     outputs: BTreeMap<String, OutputV1>,
     #[serde(default)]
     resources: Vec<ResourceV1>,
+    /// Settings of provider instances (`for_each`) that made what is recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    providers: BTreeMap<String, OutputV1>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,20 +93,21 @@ pub fn encode(state: &State) -> Vec<u8> {
         infra_version: env!("CARGO_PKG_VERSION").to_string(),
         lineage: state.lineage.clone(),
         serial: state.serial,
-        outputs: state
-            .outputs
-            .iter()
-            .map(|(name, value)| {
-                let output =
-                    OutputV1 { value: value.to_json(), sensitive_paths: paths_to_file(value.sensitive_paths()) };
-                (name.clone(), output)
-            })
-            .collect(),
+        outputs: state.outputs.iter().map(|(name, value)| (name.clone(), encode_value(value))).collect(),
         resources: state.resources.iter().map(|(address, r)| encode_resource(address, r)).collect(),
+        providers: state.providers.iter().map(|(key, value)| (key.to_string(), encode_value(value))).collect(),
     };
     let mut out = serde_json::to_vec_pretty(&file).expect("state serializes: keys are strings");
     out.push(b'\n');
     out
+}
+
+fn encode_value(value: &Value) -> OutputV1 {
+    OutputV1 { value: value.to_json(), sensitive_paths: paths_to_file(value.sensitive_paths()) }
+}
+
+fn decode_value(value: OutputV1) -> Value {
+    Value::from_json(&value.value).mark_paths(&paths_from_file(value.sensitive_paths))
 }
 
 fn encode_resource(address: &ResourceAddress, r: &ResourceState) -> ResourceV1 {
@@ -145,14 +149,20 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
     // Version 1 is the first format; older versions will be upgraded here, each
     // step turning version N into N+1 before the final decode.
     let file: FileV1 = serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))?;
-    let mut state =
-        State { lineage: file.lineage, serial: file.serial, resources: BTreeMap::new(), outputs: BTreeMap::new() };
+    let providers =
+        file.providers.into_iter().map(|(key, value)| (crate::ProviderKey::parse(&key), decode_value(value))).collect();
+    let mut state = State {
+        lineage: file.lineage,
+        serial: file.serial,
+        resources: BTreeMap::new(),
+        outputs: BTreeMap::new(),
+        providers,
+    };
     if state.lineage.is_empty() {
         return Err(corrupt("empty lineage".into()));
     }
     for (name, output) in file.outputs {
-        let value = Value::from_json(&output.value).mark_paths(&paths_from_file(output.sensitive_paths));
-        state.outputs.insert(name, value);
+        state.outputs.insert(name, decode_value(output));
     }
     for r in file.resources {
         let (address, resource) = decode_resource(r).map_err(corrupt)?;

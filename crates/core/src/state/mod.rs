@@ -42,6 +42,11 @@ pub struct State {
     pub serial: u64,
     pub resources: BTreeMap<ResourceAddress, ResourceState>,
     pub outputs: BTreeMap<String, Value>,
+    /// The evaluated settings of each instance of a provider configuration
+    /// with `for_each` that made something recorded here: an instance the
+    /// configuration no longer makes (its key removed) is configured from
+    /// these to destroy what it made.
+    pub providers: BTreeMap<crate::ProviderKey, Value>,
 }
 
 /// The recorded instances of one resource (`base` has no instance key), found
@@ -64,6 +69,7 @@ impl State {
             serial: 0,
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            providers: BTreeMap::new(),
         }
     }
 }

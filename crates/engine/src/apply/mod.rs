@@ -370,9 +370,18 @@ impl<'a> Applier<'a> {
         self.queue(Op { step, provider: change.provider.clone(), work: Work::Remove(removal) });
     }
 
-    fn queue_configure(&mut self, step: usize, key: ProviderKey) -> Result<(), Vec<Diagnostic>> {
-        let settings = crate::providers::settings(self.ws, &self.eval, &self.values, &key)?;
-        self.queue(Op { step, provider: key, work: Work::Configure(settings) });
+    /// Configures every instance of the configuration `block`; an instance of
+    /// one with `for_each` has its settings recorded in state first, so that
+    /// what it makes can be destroyed after its key is gone.
+    fn queue_configure(&mut self, step: usize, block: ProviderKey) -> Result<(), Vec<Diagnostic>> {
+        let all = crate::providers::settings(self.ws, &self.eval, &self.values, &block, &self.state.providers)?;
+        for settings in all {
+            let key = settings.key().clone();
+            if key.instance_key() != &InstanceKey::None {
+                self.record_provider_settings(&key, settings.config());
+            }
+            self.queue(Op { step, provider: key, work: Work::Configure(settings) });
+        }
         Ok(())
     }
 
@@ -463,7 +472,7 @@ impl<'a> Applier<'a> {
                         create_before_destroy: change.action == Action::Replace && change.create_before_destroy,
                         schema: schema.clone(),
                     };
-                    self.queue(Op { step, provider: provider_key.clone(), work: Work::Write(Box::new(write)) });
+                    self.queue(Op { step, provider: change.provider.clone(), work: Work::Write(Box::new(write)) });
                 }
                 Err(e) => errors.extend(e),
             }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use infra_core::plan::{Action, PlanMode};
 use infra_core::state::ResourceState;
-use infra_core::{PathStep, ProviderError, ProviderErrorKind, ResourceAddress, Schema, Value};
+use infra_core::{PathStep, ProviderError, ProviderErrorKind, ProviderKey, ResourceAddress, Schema, Value};
 use infra_syntax::{Code, Diagnostic};
 
 use super::operation::{Done, Finished, Op, Removal, RemovalKind, Work, Write};
@@ -142,6 +142,22 @@ impl Applier<'_> {
         }
     }
 
+    /// Records the settings of a provider instance (of a configuration with
+    /// `for_each`) before anything is done through it, when they differ from
+    /// what state has.
+    pub(super) fn record_provider_settings(&mut self, key: &ProviderKey, config: &Value) {
+        if self.halted || self.state.providers.get(key) == Some(config) {
+            return;
+        }
+        self.state.providers.insert(key.clone(), config.clone());
+        self.state.serial += 1;
+        if let Err(e) = self.store.save(self.state) {
+            let message = format!("provider `{key}`: its settings could not be recorded: {e}");
+            self.report.errors.push(Diagnostic::error(Code::State, message));
+            self.halted = true;
+        }
+    }
+
     /// `apply -refresh-only`: state takes what the plan's refresh found, changes
     /// made outside infra included; nothing real is touched.
     pub(super) fn accept_drift(&mut self) {
@@ -172,7 +188,14 @@ impl Applier<'_> {
             PlanMode::Normal => self.evaluated_outputs(),
             PlanMode::Destroy => BTreeMap::new(),
         };
-        if outputs != self.state.outputs || self.recorded {
+        // Settings of provider instances nothing recorded was made by are not needed any more.
+        let used: std::collections::BTreeSet<&ProviderKey> =
+            self.state.resources.values().map(|r| &r.provider).collect();
+        let unused: Vec<ProviderKey> = self.state.providers.keys().filter(|k| !used.contains(k)).cloned().collect();
+        for key in &unused {
+            self.state.providers.remove(key);
+        }
+        if outputs != self.state.outputs || self.recorded || !unused.is_empty() {
             self.state.outputs = outputs;
             self.state.serial += 1;
             if let Err(e) = self.store.save(self.state) {

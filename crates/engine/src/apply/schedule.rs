@@ -92,11 +92,10 @@ impl Schedule {
             }
             let step = self.add(Step::Delete(change.address.clone()));
             deletes.insert(change.address.clone(), step);
-            let provider_step = match graph.node(&Node::Provider(change.provider.clone())) {
+            let block = change.provider.block();
+            let provider_step = match graph.node(&Node::Provider(block.clone())) {
                 Some(node) => node.index(),
-                None => *orphan_providers
-                    .entry(change.provider.clone())
-                    .or_insert_with(|| self.add(Step::OrphanProvider(change.provider.clone()))),
+                None => *orphan_providers.entry(block.clone()).or_insert_with(|| self.add(Step::OrphanProvider(block))),
             };
             self.edge(provider_step, step);
             if change.action == Action::Replace
