@@ -10,6 +10,7 @@ mod crash;
 mod docker;
 mod faults;
 mod firewall;
+mod fleet;
 mod help;
 mod plan_output;
 mod properties;

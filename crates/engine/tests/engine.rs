@@ -882,3 +882,18 @@ fn a_provider_instance_must_be_chosen_and_must_exist() {
         [r#"thing.a["eu"]: there is no provider configuration `mem.region["mars"]`"#]
     );
 }
+
+#[test]
+fn an_output_after_an_apply_that_removed_a_key_no_longer_lists_that_instance() {
+    let h = Harness::new();
+    let config = |keys: &str| {
+        format!(
+            "thing \"x\" {{\n  for_each = toset({keys})\n  name     = each.key\n}}\n\n\
+             output \"names\" {{\n  value = [for key, thing in thing.x : thing.name]\n}}\n"
+        )
+    };
+    h.run(&config(r#"["a", "b"]"#), PlanMode::Normal);
+    let (_, report) = h.run(&config(r#"["b"]"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(h.state().outputs["names"], Value::List(vec![Value::string("b")]));
+}

@@ -559,7 +559,14 @@ impl<'a> Applier<'a> {
     fn set_resource_value(&mut self, place: Place<'_>, kind: &str, name: &str) {
         let resource = &self.ws.config.modules[place.module].resources[&(kind.to_string(), name.to_string())];
         let base = self.eval.address(place, resource, InstanceKey::None);
+        // An instance on its way out (a key removed) is not part of the value
+        // what comes after reads, even before its delete has run; destroying,
+        // everything reads as it was.
+        let leaving = |address: &ResourceAddress| {
+            self.plan.mode != PlanMode::Destroy && self.changes.get(address).is_some_and(|c| c.action == Action::Delete)
+        };
         let instances: Vec<(InstanceKey, Value)> = infra_core::state::instances_of(&self.state.resources, &base)
+            .filter(|(a, _)| !leaving(a))
             .map(|(a, r)| (a.key.clone(), r.attributes.clone()))
             .collect();
         let value = evaluate::aggregate(resource, instances);
