@@ -369,7 +369,8 @@ pub enum StateCommand {
     List,
     /// Show one resource's recorded attributes (sensitive ones redacted)
     Show { address: String },
-    /// Rename a resource in state without touching the real object
+    /// Rename a resource in state without touching the real object; given two module
+    /// addresses (`module.web1 'module.web["web1"]'`), everything recorded under the first
     Mv { source: String, destination: String },
     /// Forget a resource: infra stops managing it; the real object stays
     Rm { addresses: Vec<String> },

@@ -38,6 +38,9 @@ pub enum ChangeReason {
     GoneOutsideInfra,
     /// `infra destroy`.
     DestroyRequested,
+    /// Its provider configuration reads values known only after apply, so it
+    /// is configured then; the provider's own checks of this change run then.
+    ProviderConfiguredAtApply,
     /// Destroyed by forgetting: `lifecycle { abandon_on_destroy = true }`
     /// removes it from state and leaves the object alone.
     Abandoned,

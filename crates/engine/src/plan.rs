@@ -35,6 +35,8 @@ pub(crate) struct Planner<'a> {
     eval: evaluate::Evaluator<'a>,
     values: Values,
     pub(crate) providers: HashMap<ProviderKey, Arc<dyn Provider>>,
+    /// Configurations that connect only at apply (settings not known yet).
+    configured_at_apply: HashSet<ProviderKey>,
     /// Refreshed attributes by address; `None` when the object is gone.
     refreshed: HashMap<ResourceAddress, Option<Value>>,
     changes: Vec<ResourceChange>,
@@ -68,6 +70,7 @@ pub async fn plan(
         eval: evaluate::Evaluator { config: ws.config, host: ws.host, root_variables: &options.variables },
         values: Values::default(),
         providers: HashMap::new(),
+        configured_at_apply: HashSet::new(),
         refreshed: HashMap::new(),
         changes: Vec::new(),
         drift: Vec::new(),
@@ -281,11 +284,22 @@ impl<'a> Planner<'a> {
     /// Configures every instance of the configuration `block` (those state
     /// records and the configuration no longer makes included) and refreshes
     /// what each manages.
+    /// A configuration whose settings read values known only after apply (and
+    /// so cannot connect yet) is configured at apply; changes through it say so.
     async fn configure_provider(&mut self, block: &ProviderKey) -> Result<(), Vec<Diagnostic>> {
         let state: &State = self.state;
-        let configured =
-            crate::providers::configure(self.ws, &self.eval, &self.values, block, &state.providers).await?;
-        for (key, provider) in configured {
+        let all = crate::providers::settings(self.ws, &self.eval, &self.values, block, &state.providers)?;
+        for settings in all {
+            let key = settings.key().clone();
+            let provider = match settings.connect().await {
+                Ok(provider) => provider,
+                Err(_) if !settings.config().is_wholly_known() => {
+                    self.configured_at_apply.insert(key.clone());
+                    self.providers.insert(key.clone(), crate::providers::ConfiguredAtApply::new(key));
+                    continue;
+                }
+                Err(e) => return Err(vec![settings.refused(&e)]),
+            };
             self.providers.insert(key.clone(), provider.clone());
             if self.options.refresh {
                 self.refresh(&key, provider).await;
@@ -553,6 +567,8 @@ impl<'a> Planner<'a> {
             reason = Some(ChangeReason::ForcedByAttributes);
         } else if gone {
             reason = Some(ChangeReason::GoneOutsideInfra);
+        } else if self.configured_at_apply.contains(provider_key) && action != Action::NoOp {
+            reason = Some(ChangeReason::ProviderConfiguredAtApply);
         }
         if matches!(action, Action::Replace) && resource.lifecycle.prevent_destroy {
             return Err(vec![prevented(&address.to_string(), resource)]);

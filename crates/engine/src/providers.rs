@@ -99,3 +99,50 @@ pub(crate) async fn configure(
 pub(crate) fn resource_schema<'a>(ws: &Workspace<'a>, key: &ProviderKey, kind: &str) -> Option<&'a Schema> {
     ws.registry.get(key.name()).and_then(|f| f.schema().resources.get(kind))
 }
+
+/// Stands in at plan time for a provider whose settings read values known
+/// only after apply (a server's address): changes through it are planned from
+/// the configuration alone, and apply configures the real one once the values
+/// are known.
+pub(crate) struct ConfiguredAtApply {
+    key: ProviderKey,
+}
+
+impl ConfiguredAtApply {
+    pub(crate) fn new(key: ProviderKey) -> Arc<dyn Provider> {
+        Arc::new(ConfiguredAtApply { key })
+    }
+
+    fn not_yet(&self) -> ProviderError {
+        ProviderError::failed(format!("provider `{}` is configured at apply, once its settings are known", self.key))
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for ConfiguredAtApply {
+    async fn read(&self, requests: &[infra_core::ReadRequest]) -> Vec<Result<Option<Value>, ProviderError>> {
+        requests.iter().map(|_| Err(self.not_yet())).collect()
+    }
+
+    async fn create(&self, _: &infra_core::OperationContext, _: &str, _: &Value) -> Result<Value, ProviderError> {
+        Err(self.not_yet())
+    }
+
+    async fn update(
+        &self,
+        _: &infra_core::OperationContext,
+        _: &str,
+        _: &Value,
+        _: &Value,
+    ) -> Result<Value, ProviderError> {
+        Err(self.not_yet())
+    }
+
+    async fn delete(&self, _: &infra_core::OperationContext, _: &str, _: &Value) -> Result<(), ProviderError> {
+        Err(self.not_yet())
+    }
+
+    async fn import(&self, _: &infra_core::OperationContext, _: &str, _: &str) -> Result<Value, ProviderError> {
+        Err(self.not_yet())
+    }
+}

@@ -62,6 +62,10 @@ impl ProviderFactory for MemFactory {
     }
 
     async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
+        // As an engine reached through a server cannot be before the server's address is known.
+        if config.get("prefix").is_some_and(|p| !p.is_wholly_known()) {
+            return Err(ProviderError::failed("the prefix is not known yet"));
+        }
         let prefix = config.get("prefix").and_then(Value::as_str).unwrap_or("default").to_string();
         Ok(Arc::new(Mem { prefix, log: self.log.clone(), backend: self.backend.clone() }))
     }
@@ -896,4 +900,32 @@ fn an_output_after_an_apply_that_removed_a_key_no_longer_lists_that_instance() {
     let (_, report) = h.run(&config(r#"["b"]"#), PlanMode::Normal);
     assert!(report.succeeded(), "{:?}", report.errors);
     assert_eq!(h.state().outputs["names"], Value::List(vec![Value::string("b")]));
+}
+
+#[test]
+fn a_provider_whose_settings_are_known_only_after_apply_is_configured_then_and_the_plan_says_so() {
+    let h = Harness::new();
+    let config = r#"
+thing "base" {
+  name = "base"
+}
+
+provider "mem" {
+  alias  = "later"
+  prefix = thing.base.id
+}
+
+thing "x" {
+  provider = mem.later
+  name     = "x"
+}
+"#;
+    let plan = saved_plan(&h, config);
+    let x = plan.changes.iter().find(|c| c.address.to_string() == "thing.x").expect("thing.x planned");
+    assert_eq!((x.action, x.reason), (Action::Create, Some(infra_core::plan::ChangeReason::ProviderConfiguredAtApply)));
+    let (_, report) = h.run(config, PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(h.object_ids(), ["default:base", "default:base:x"], "configured with the value apply made");
+    let (actions, _) = h.run(config, PlanMode::Normal);
+    assert_eq!(changed(&actions), Vec::<String>::new());
 }

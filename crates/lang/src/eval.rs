@@ -429,7 +429,11 @@ fn index_value(base: &Value, key: &Value) -> Result<Value, String> {
             let k = k
                 .to_template_string()
                 .ok_or_else(|| format!("a map key must be a string, found a {}", k.type_name()))?;
-            map.get(&k).cloned().ok_or_else(|| format!("the map has no key {k:?}"))
+            map.get(&k).cloned().ok_or_else(|| {
+                let keys: Vec<String> = map.keys().take(10).map(|key| format!("{key:?}")).collect();
+                let more = if map.len() > keys.len() { ", ..." } else { "" };
+                format!("the map has no key {k:?} (its keys: {}{more})", keys.join(", "))
+            })
         }
         (Value::List(_), k) => Err(format!("a list index must be a number, found a {}", k.type_name())),
         (other, _) => Err(format!("cannot index a {}", other.type_name())),

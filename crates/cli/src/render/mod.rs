@@ -79,6 +79,10 @@ pub fn reason_phrase(change: &ResourceChange) -> Option<String> {
             format!("because {module} is not in the configuration")
         }
         ChangeReason::ReplaceRequested => "because -replace asked for it".into(),
+        ChangeReason::ProviderConfiguredAtApply => format!(
+            "provider `{}` reads values known only after apply: it is configured then, and checks this change then",
+            change.provider
+        ),
         ChangeReason::ForcedByAttributes => {
             format!("because {} cannot change in place", change.replace_paths.join(", "))
         }

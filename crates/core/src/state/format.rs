@@ -11,7 +11,11 @@ use super::{Encryption, ResourceState, State, StateError};
 use crate::value::PathStep;
 use crate::{ResourceAddress, Value};
 
-pub const CURRENT_FORMAT_VERSION: u64 = 1;
+/// Version 2 adds `providers` (settings of provider instances of a
+/// configuration with `for_each`). A state without them is still written as
+/// version 1, so an infra from before version 2 reads it; one with them is
+/// refused there as too new rather than misread.
+pub const CURRENT_FORMAT_VERSION: u64 = 2;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +93,7 @@ pub(crate) fn paths_from_file(paths: Vec<Vec<PathStepV1>>) -> Vec<Vec<PathStep>>
 /// Serializes state as pretty JSON, the current format version.
 pub fn encode(state: &State) -> Vec<u8> {
     let file = FileV1 {
-        format_version: CURRENT_FORMAT_VERSION,
+        format_version: if state.providers.is_empty() { 1 } else { CURRENT_FORMAT_VERSION },
         infra_version: env!("CARGO_PKG_VERSION").to_string(),
         lineage: state.lineage.clone(),
         serial: state.serial,
@@ -146,8 +150,8 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
             supported: CURRENT_FORMAT_VERSION,
         });
     }
-    // Version 1 is the first format; older versions will be upgraded here, each
-    // step turning version N into N+1 before the final decode.
+    // Versions 1 and 2 share one layout (2 only adds `providers`); older
+    // versions would be upgraded here, each step turning N into N+1.
     let file: FileV1 = serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))?;
     let providers =
         file.providers.into_iter().map(|(key, value)| (crate::ProviderKey::parse(&key), decode_value(value))).collect();
@@ -301,6 +305,22 @@ mod tests {
         assert_eq!(state.resources[&env].dependencies.len(), 2);
         assert_eq!(state.outputs["motd"], Value::string("motd"));
         assert_eq!(encode(&state), include_bytes!("../../../../state/v1/example.json"), "encoding is stable");
+    }
+
+    #[test]
+    fn settings_of_provider_instances_make_the_file_version_2_and_read_back() {
+        let mut state = State::new();
+        let key = crate::ProviderKey::parse("docker.hosts[\"web1\"]");
+        let settings =
+            Value::object([("host", Value::string("ssh://web1")), ("token", Value::string("t").sensitive())]);
+        state.providers.insert(key.clone(), settings.clone());
+        let bytes = encode(&state);
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(json["format_version"], 2, "an older infra refuses it as too new, not as corrupt");
+        assert_eq!(decode("test", &bytes).expect("decodes").providers[&key], settings, "secrets stay marked");
+        state.providers.clear();
+        let json: serde_json::Value = serde_json::from_slice(&encode(&state)).expect("json");
+        assert_eq!(json["format_version"], 1, "without them, every infra reads it");
     }
 
     #[test]

@@ -71,15 +71,35 @@ pub fn move_resource(
     from: &ResourceAddress,
     to: &ResourceAddress,
 ) -> Result<(), Refused> {
-    find(state, from)?;
-    if state.resources.contains_key(to) {
-        return Err(Refused::AlreadyInState(to.clone()));
+    let moves = planned_moves(state, from, to)?;
+    if let Some((_, taken)) = moves.iter().find(|(_, to)| state.resources.contains_key(to)) {
+        return Err(Refused::AlreadyInState(taken.clone()));
     }
     let serial = state.serial;
-    if let Some(resource) = state.resources.remove(from) {
-        state.resources.insert(to.clone(), resource);
-    }
+    let moved: Vec<_> = moves.into_iter().filter_map(|(from, to)| Some((to, state.resources.remove(&from)?))).collect();
+    state.resources.extend(moved);
     Ok(save_next(store, state, serial)?)
+}
+
+/// What `state mv FROM TO` renames: one instance, or with module addresses
+/// (`module.web1` to `module.web["web1"]`) everything recorded under the module.
+fn planned_moves(
+    state: &State,
+    from: &ResourceAddress,
+    to: &ResourceAddress,
+) -> Result<Vec<(ResourceAddress, ResourceAddress)>, Refused> {
+    if !from.kind.is_empty() || !to.kind.is_empty() {
+        find(state, from)?;
+        return Ok(vec![(from.clone(), to.clone())]);
+    }
+    let moves: Vec<_> = (state.resources.keys())
+        .filter_map(|address| {
+            let rest = address.module.strip_prefix(from.module.as_slice())?;
+            let module = to.module.iter().chain(rest).cloned().collect();
+            Some((address.clone(), ResourceAddress { module, ..address.clone() }))
+        })
+        .collect();
+    if moves.is_empty() { Err(Refused::NotInState(from.clone())) } else { Ok(moves) }
 }
 
 /// `state rm`: forgets every address given (all must be recorded); the real
@@ -248,6 +268,25 @@ mod tests {
         let saved = store.load().expect("loads").expect("saved");
         assert_eq!(saved.serial, 5);
         assert!(saved.resources.contains_key(&address("c")) && !saved.resources.contains_key(&address("a")));
+    }
+
+    #[test]
+    fn moving_a_module_moves_everything_recorded_under_it() {
+        let (_dir, store) = store();
+        let mut state = State::new();
+        for text in ["module.web1.file.a", "module.web1.module.db.file.b", "module.web2.file.a"] {
+            let one = state_with(&["x"]).resources.into_values().next().expect("one");
+            state.resources.insert(text.parse().expect("address"), one);
+        }
+        let (from, to) = ("module.web1".parse().expect("from"), "module.web[\"web1\"]".parse().expect("to"));
+        move_resource(&store, &mut state, &from, &to).expect("moved");
+        let recorded: Vec<String> = state.resources.keys().map(ToString::to_string).collect();
+        assert_eq!(
+            recorded,
+            [r#"module.web["web1"].file.a"#, r#"module.web["web1"].module.db.file.b"#, "module.web2.file.a"]
+        );
+        let nothing: ResourceAddress = "module.web9".parse().expect("address");
+        assert!(matches!(move_resource(&store, &mut state, &nothing, &to), Err(Refused::NotInState(_))));
     }
 
     #[test]

@@ -494,7 +494,10 @@ impl<'a> Applier<'a> {
         };
         let prior = crate::instance::planned_from(change);
         let planned = crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, prior)?.value;
-        if let Some(promised) = &change.after
+        // Planned without its provider, it could only promise the configuration.
+        let unchecked = change.reason == Some(infra_core::plan::ChangeReason::ProviderConfiguredAtApply);
+        if !unchecked
+            && let Some(promised) = &change.after
             && let Some(path) = first_mismatch(promised, &planned, &mut String::new())
         {
             return Err(vec![
