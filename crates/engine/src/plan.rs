@@ -295,7 +295,7 @@ impl<'a> Planner<'a> {
                 Ok(provider) => provider,
                 Err(_) if !settings.config().is_wholly_known() => {
                     self.configured_at_apply.insert(key.clone());
-                    self.providers.insert(key.clone(), crate::providers::ConfiguredAtApply::new(key));
+                    self.providers.insert(key.clone(), crate::providers::ConfiguredAtApply::standing_in_for(key));
                     continue;
                 }
                 Err(e) => return Err(vec![settings.refused(&e)]),

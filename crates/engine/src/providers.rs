@@ -109,7 +109,7 @@ pub(crate) struct ConfiguredAtApply {
 }
 
 impl ConfiguredAtApply {
-    pub(crate) fn new(key: ProviderKey) -> Arc<dyn Provider> {
+    pub(crate) fn standing_in_for(key: ProviderKey) -> Arc<dyn Provider> {
         Arc::new(ConfiguredAtApply { key })
     }
 
