@@ -46,14 +46,37 @@ impl Endpoint {
     }
 }
 
-/// Every `moved` block of the configuration as (from, to), checked.
-fn declared(config: &Config) -> Result<Vec<(Endpoint, Endpoint)>, Vec<Diagnostic>> {
+/// A `moved` block as declared in the module called by `within` (call names):
+/// its endpoints are relative to that module, and it applies in every
+/// instance of it.
+struct Declared {
+    within: Vec<String>,
+    from: Endpoint,
+    to: Endpoint,
+}
+
+impl Declared {
+    /// The address `address` has after this move, if the move covers it.
+    fn rename(&self, address: &ResourceAddress) -> Option<ResourceAddress> {
+        let n = self.within.len();
+        let instance = address.module.get(..n)?;
+        if !instance.iter().zip(&self.within).all(|(step, name)| step.name == *name) {
+            return None;
+        }
+        let relative = ResourceAddress { module: address.module[n..].to_vec(), ..address.clone() };
+        let renamed = self.from.rename(&self.to, &relative)?;
+        Some(ResourceAddress { module: instance.iter().chain(&renamed.module).cloned().collect(), ..renamed })
+    }
+}
+
+/// Every `moved` block of the configuration, checked.
+fn declared(config: &Config) -> Result<Vec<Declared>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for module in &config.modules {
         for block in &module.moved {
-            let from = endpoint(config, &module.path, &block.from);
-            let to = endpoint(config, &module.path, &block.to);
+            let from = endpoint(config, &block.from);
+            let to = endpoint(config, &block.to);
             match (from, to) {
                 (Ok(from), Ok(to)) => {
                     let same_kind = matches!(
@@ -62,7 +85,7 @@ fn declared(config: &Config) -> Result<Vec<(Endpoint, Endpoint)>, Vec<Diagnostic
                             if a.kind == b.kind && (a.key == InstanceKey::None) == (b.key == InstanceKey::None)
                     ) || matches!((&from, &to), (Endpoint::Module(_), Endpoint::Module(_)));
                     if same_kind {
-                        out.push((from, to));
+                        out.push(Declared { within: module.path.clone(), from, to });
                     } else {
                         errors.push(
                             Diagnostic::error(
@@ -82,18 +105,17 @@ fn declared(config: &Config) -> Result<Vec<(Endpoint, Endpoint)>, Vec<Diagnostic
 }
 
 /// `file.old`, `file.old[0]`, `file.old["k"]` or `module.web`, read from the
-/// source text and made absolute with the declaring module's path.
-fn endpoint(config: &Config, module: &[String], expr: &infra_syntax::ast::Expr) -> Result<Endpoint, Diagnostic> {
+/// source text, relative to the declaring module.
+fn endpoint(config: &Config, expr: &infra_syntax::ast::Expr) -> Result<Endpoint, Diagnostic> {
     let text = config.sources.snippet(expr.span).trim();
     let bad = || {
         Diagnostic::error(Code::Moved, format!("`{text}` is not a resource or module address"))
             .with_label(expr.span, "expected file.NAME, file.NAME[KEY] or module.NAME")
     };
     let address: ResourceAddress = text.parse().map_err(|_| bad())?;
-    let here = ModuleStep::path(module);
     match address.module.as_slice() {
-        [call] if address.kind.is_empty() => Ok(Endpoint::Module(here.into_iter().chain([call.clone()]).collect())),
-        [] => Ok(Endpoint::Resource(ResourceAddress { module: here, ..address })),
+        [call] if address.kind.is_empty() => Ok(Endpoint::Module(vec![call.clone()])),
+        [] => Ok(Endpoint::Resource(address)),
         _ => Err(bad().with_help("declare the moved block in the module itself, or move the whole module.NAME")),
     }
 }
@@ -121,9 +143,9 @@ pub(crate) fn apply<'s>(config: &Config, state: &'s State) -> Result<Moved<'s>, 
     let mut state = state.clone();
     let mut moves: Vec<Move> = Vec::new();
     let mut warnings = Vec::new();
-    for (from, to) in &blocks {
+    for block in &blocks {
         let renames: Vec<(ResourceAddress, ResourceAddress)> =
-            state.resources.keys().filter_map(|a| Some((a.clone(), from.rename(to, a)?))).collect();
+            state.resources.keys().filter_map(|a| Some((a.clone(), block.rename(a)?))).collect();
         for (old, new) in renames {
             if state.resources.contains_key(&new) {
                 warnings.push(PlanWarning {
@@ -209,5 +231,19 @@ mod tests {
             Some(address("module.web[\"web1\"].file.x[0]"))
         );
         assert_eq!(copy.rename(&instance, &address("module.web2.file.x[0]")), None);
+    }
+
+    #[test]
+    fn a_move_declared_in_a_module_applies_in_every_instance_of_it() {
+        let within = vec!["web".to_string()];
+        let block = Declared {
+            within,
+            from: Endpoint::Resource(address("file.old")),
+            to: Endpoint::Resource(address("file.new")),
+        };
+        assert_eq!(block.rename(&address("module.web[\"a\"].file.old")), Some(address("module.web[\"a\"].file.new")));
+        assert_eq!(block.rename(&address("module.web[3].file.old[1]")), Some(address("module.web[3].file.new[1]")));
+        assert_eq!(block.rename(&address("file.old")), None, "not in that module");
+        assert_eq!(block.rename(&address("module.db.file.old")), None);
     }
 }
