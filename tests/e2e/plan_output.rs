@@ -228,3 +228,89 @@ fn plan_output_for_module_instances() {
     let settled = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(settled.code, 0, "{}{}", settled.stdout, settled.stderr);
 }
+
+/// Two sites written out by hand, as a configuration starts.
+const SITE_COPIES: &str = r#"
+module "blog" {
+  source = "./site"
+  name   = "blog"
+  port   = 8080
+}
+
+module "shop" {
+  source = "./site"
+  name   = "shop"
+  port   = 8081
+}
+"#;
+
+/// The same two sites from one map, each file written through its own
+/// provider instance, with the moves that keep what exists.
+const SITE_LOOP: &str = r#"
+locals {
+  sites = { blog = 8080, shop = 8081 }
+}
+
+provider "local" {
+  alias    = "site"
+  for_each = local.sites
+}
+
+module "site" {
+  source    = "./site"
+  for_each  = local.sites
+  providers = { local = local.site[each.key] }
+  name      = each.key
+  port      = each.value
+}
+
+moved {
+  from = module.blog
+  to   = module.site["blog"]
+}
+
+moved {
+  from = module.shop
+  to   = module.site["shop"]
+}
+"#;
+
+#[test]
+fn moving_copies_into_a_loop_plans_no_change_and_provider_instances_show_in_the_plan() {
+    let env = TestEnv::new();
+    env.write("site/main.infra", SITE_MODULE);
+    env.write("main.infra", SITE_COPIES);
+    env.infra(&["apply", "-auto-approve"]).success();
+    let before = env.read("sites/shop.conf");
+
+    env.write("main.infra", SITE_LOOP);
+    let plan = env.infra(&["plan", "-no-color"]).success();
+    insta::assert_snapshot!("copies_into_a_loop_human", env.stable(&plan.stdout));
+    let json = env.infra(&["plan", "-format", "json"]).success();
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
+    let providers: Vec<(String, String, String)> = json["resource_changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap_or_default().to_string();
+            (text("address"), text("provider"), text("action"))
+        })
+        .collect();
+    assert_eq!(
+        providers,
+        [
+            (r#"module.site["blog"].file.config"#.into(), r#"local.site["blog"]"#.into(), "no_op".into()),
+            (r#"module.site["shop"].file.config"#.into(), r#"local.site["shop"]"#.into(), "no_op".into()),
+        ],
+        "moved, and managed through the instance of each site from now on; the files do not change"
+    );
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(env.read("sites/shop.conf"), before);
+    let state: serde_json::Value = serde_json::from_str(&env.read("infra.state")).expect("state JSON");
+    let recorded: Vec<&str> =
+        state["resources"].as_array().expect("resources").iter().filter_map(|r| r["provider"].as_str()).collect();
+    assert_eq!(recorded, [r#"local.site["blog"]"#, r#"local.site["shop"]"#], "state records the new managers");
+    let settled = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(settled.code, 0, "{}{}", settled.stdout, settled.stderr);
+}

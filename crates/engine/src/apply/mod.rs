@@ -513,13 +513,14 @@ impl<'a> Applier<'a> {
     }
 
     /// A no-op still records what refresh saw, so state follows the real world.
+    /// It also records the provider configuration that manages it now (one
+    /// moved into a loop is managed by its instance from then on).
     fn record_refreshed(&mut self, change: &ResourceChange) {
         let Some(before) = &change.before else { return };
-        let differs = self.state.resources.get(&change.address).is_some_and(|r| &r.attributes != before);
-        if differs {
-            if let Some(r) = self.state.resources.get_mut(&change.address) {
-                r.attributes = before.clone();
-            }
+        let Some(r) = self.state.resources.get_mut(&change.address) else { return };
+        if &r.attributes != before || r.provider != change.provider {
+            r.attributes = before.clone();
+            r.provider = change.provider.clone();
             self.persist(std::slice::from_ref(&change.address));
         }
     }
