@@ -104,3 +104,59 @@ fn a_fleet_grows_by_one_line_and_shrinks_by_one_touching_only_that_server() {
         assert_eq!(host.server.sh("docker ps -aq --filter label=infra.lineage"), "", "destroy leaves nothing");
     }
 }
+
+/// An engine whose server address is made by the same apply (here by a
+/// command; in a real fleet, by the cloud): the plan cannot reach it, says
+/// so, and apply configures it once the address exists.
+#[test]
+fn an_engine_whose_address_apply_makes_is_configured_at_apply_and_the_plan_says_so() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let host = DockerHost::start(&key, &[]);
+    host.import_tiny_image("later");
+    let config = format!(
+        r#"
+exec "inventory" {{
+  command = ["echo", "127.0.0.1"]
+}}
+
+server "box" {{
+  host        = trimspace(exec.inventory.stdout)
+  port        = {port}
+  private_key = "{key}"
+  host_key    = "{host_key}"
+}}
+
+provider "docker" {{
+  alias = "box"
+  ssh   = server.box
+}}
+
+container "web" {{
+  provider = docker.box
+  name     = "web"
+  image    = "tiny:1"
+  command  = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
+}}
+"#,
+        port = host.server.port,
+        key = key.display(),
+        host_key = host.server.host_key(),
+    );
+    env.write("main.infra", &config);
+    let plan = env.infra(&["plan", "-no-color"]).success();
+    assert!(
+        plan.stdout.contains(
+            "# (provider `docker.box` reads values known only after apply: it is configured then, and checks this \
+             change then)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert!(!web_container(&host).is_empty(), "the container runs on the engine reached once its address existed");
+    let settled = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(settled.code, 0, "{}{}", settled.stdout, settled.stderr);
+    env.infra(&["destroy", "-auto-approve"]).success();
+    assert_eq!(web_container(&host), "");
+}
