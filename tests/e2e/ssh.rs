@@ -584,14 +584,17 @@ timer "stamp" {{
     assert_eq!(env.infra(&["plan", "-detailed-exitcode"]).code, 0);
 
     // Stopped and changed by hand: drift, put back by apply.
-    server.sh("systemctl stop cron; sysctl -q -w net.ipv4.ip_forward=0; sed -i s/03:00/04:00/ /etc/systemd/system/infra-stamp.timer");
+    server.sh("systemctl stop cron; systemctl disable --quiet cron; sysctl -q -w net.ipv4.ip_forward=0; sed -i s/03:00/04:00/ /etc/systemd/system/infra-stamp.timer");
     let drift = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
     assert!(drift.stdout.contains("# service.cron will be updated"), "{}", drift.stdout);
     assert!(drift.stdout.contains("# sysctl.forwarding will be updated"), "{}", drift.stdout);
     assert!(drift.stdout.contains("# timer.stamp will be updated"), "{}", drift.stdout);
     env.infra(&["apply", "-auto-approve"]).success();
-    assert_eq!(server.sh("systemctl is-active cron; sysctl -n net.ipv4.ip_forward"), "active\n1");
+    assert_eq!(
+        server.sh("systemctl is-active cron; systemctl is-enabled cron; sysctl -n net.ipv4.ip_forward"),
+        "active\nenabled\n1"
+    );
     assert!(server.sh("cat /etc/systemd/system/infra-stamp.timer").contains("03:00"), "the schedule is back");
 
     // A change to the file it depends on restarts it.

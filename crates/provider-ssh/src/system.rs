@@ -80,7 +80,14 @@ pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
 const ENSURE_SERVICE: &str = r#"
 set -eu
 name=$1 enabled=$2 running=$3 restart=$4
-if [ "$enabled" = 1 ]; then systemctl enable --quiet -- "$name"; else systemctl disable --quiet -- "$name"; fi
+# `systemctl enable` reloads systemd (about a second, more through Debian's SysV
+# wrapper) even when the unit is enabled already: ask first, change only what differs.
+state=$(systemctl is-enabled -- "$name" 2>/dev/null || true)
+if [ "$enabled" = 1 ]; then
+  [ "$state" = enabled ] || systemctl enable --quiet -- "$name"
+else
+  [ "$state" = disabled ] || systemctl disable --quiet -- "$name"
+fi
 if [ "$running" = 1 ]; then
   if [ "$restart" = 1 ]; then systemctl restart -- "$name"; else systemctl start -- "$name"; fi
   systemctl is-active --quiet -- "$name" || { systemctl status --no-pager -- "$name" >&2 || true; exit 1; }
