@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use infra_core::{InstanceKey, ProviderKey, ResourceAddress, Schema, Type, Value};
-use infra_lang::{Config, Host, ModuleId, Resource, eval, eval_body};
+use infra_lang::{Config, Host, Resource, eval, eval_body};
 use infra_syntax::ast::Expr;
 use infra_syntax::{Code, Diagnostic};
 
@@ -29,7 +29,7 @@ impl<'a> Evaluator<'a> {
         let m = place.module;
         let module = &self.config.modules[m];
         let variable = &module.variables[name];
-        let (given, span) = match self.caller(m) {
+        let (given, span) = match self.config.caller(m) {
             None => (self.root_variables.get(name).cloned(), variable.name.span),
             Some((parent, call)) => match call.inputs.iter().find(|i| i.name.name == name) {
                 Some(input) => {
@@ -96,16 +96,6 @@ impl<'a> Evaluator<'a> {
             format!("check `{prefix}{name}` failed: {message}")
         });
         if errors.is_empty() { Ok(Value::Null) } else { Err(errors) }
-    }
-
-    /// The module that calls `m`, and the call; `None` for the root, whose
-    /// variables come from the command line.
-    fn caller(&self, m: ModuleId) -> Option<(ModuleId, &infra_lang::ModuleCall)> {
-        self.config
-            .modules
-            .iter()
-            .enumerate()
-            .find_map(|(parent, module)| module.calls.values().find(|c| c.module == Some(m)).map(|c| (parent, c)))
     }
 
     /// Evaluates a variable, local, output, check or module call node into

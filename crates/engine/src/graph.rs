@@ -488,13 +488,7 @@ impl Builder<'_> {
     /// `providers` maps of the calls above it), and whether one of them
     /// chose an instance of it.
     fn passed(&self, m: ModuleId, local: ProviderKey) -> (ProviderKey, bool) {
-        let caller = self
-            .config
-            .modules
-            .iter()
-            .enumerate()
-            .find_map(|(parent, module)| module.calls.values().find(|c| c.module == Some(m)).map(|c| (parent, c)));
-        let Some((parent, call)) = caller else { return (local, false) };
+        let Some((parent, call)) = self.config.caller(m) else { return (local, false) };
         match call.providers.iter().find(|pass| pass.inner.key() == local) {
             Some(pass) => {
                 let (key, keyed) = self.passed(parent, pass.outer.reference.key());

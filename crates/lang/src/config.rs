@@ -24,6 +24,15 @@ impl Config {
     pub fn root(&self) -> &Module {
         &self.modules[0]
     }
+
+    /// The module that calls module `m`, and the call; `None` for the root.
+    /// (A module called twice is loaded twice, so there is one caller.)
+    pub fn caller(&self, m: ModuleId) -> Option<(ModuleId, &ModuleCall)> {
+        self.modules
+            .iter()
+            .enumerate()
+            .find_map(|(parent, module)| module.calls.values().find(|c| c.module == Some(m)).map(|c| (parent, c)))
+    }
 }
 
 #[derive(Debug, Default)]
