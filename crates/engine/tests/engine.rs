@@ -929,3 +929,40 @@ thing "x" {
     let (actions, _) = h.run(config, PlanMode::Normal);
     assert_eq!(changed(&actions), Vec::<String>::new());
 }
+
+#[test]
+fn module_instances_nest_and_a_destroy_removes_every_level() {
+    let h = Harness::new();
+    with_app(&h);
+    let middle = h.dir.path().join("tier");
+    std::fs::create_dir_all(&middle).expect("module dir");
+    std::fs::write(
+        middle.join("main.infra"),
+        "variable \"name\" {}\n\nmodule \"db\" {\n  source = \"../app\"\n  count  = 2\n  \
+         name   = \"${var.name}-db${count.index}\"\n}\n\noutput \"ids\" {\n  value = module.db[*].id\n}\n",
+    )
+    .expect("write module");
+    let config = |keys: &str| {
+        format!(
+            "module \"tier\" {{\n  source   = \"./tier\"\n  for_each = toset({keys})\n  name     = each.key\n}}\n\n\
+             output \"ids\" {{\n  value = {{ for k, t in module.tier : k => t.ids }}\n}}\n"
+        )
+    };
+    let (actions, report) = h.run(&config(r#"["a", "b"]"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(actions.len(), 8, "2 tiers × 2 dbs × 2 things: {actions:?}");
+    assert!(actions.contains_key(r#"module.tier["b"].module.db[1].thing.site"#), "{actions:?}");
+    let outputs = &h.state().outputs["ids"];
+    assert_eq!(
+        outputs.get("b").and_then(Value::as_list).map(<[Value]>::len),
+        Some(2),
+        "each tier's output lists its dbs: {outputs:?}"
+    );
+    let (actions, report) = h.run(&config(r#"["b"]"#), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(changed(&actions).len(), 4, "only tier a's four things go: {actions:?}");
+    assert!(h.object_ids().iter().all(|id| id.starts_with("default:b-")), "{:?}", h.object_ids());
+    let (_, report) = h.run(&config(r#"["b"]"#), PlanMode::Destroy);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert!(h.object_ids().is_empty() && h.state().resources.is_empty());
+}
