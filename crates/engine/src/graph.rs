@@ -110,6 +110,24 @@ fn meta_reference(reference: &Reference, span: Span, ctx: Context) -> Result<Vec
     }
 }
 
+/// `module.web.url` where `module.web` has an instance per key or index.
+fn output_of_every_instance(call: &str, output: &str, counted: bool, span: Span) -> Diagnostic {
+    let (one, all) = if counted {
+        (format!("module.{call}[0].{output}"), format!("module.{call}[*].{output}"))
+    } else {
+        (format!("module.{call}[\"KEY\"].{output}"), format!("[for key, m in module.{call} : m.{output}]"))
+    };
+    Diagnostic::error(
+        Code::UnknownReference,
+        format!(
+            "`module.{call}` has an instance per {}: which one's `{output}`?",
+            if counted { "index" } else { "key" }
+        ),
+    )
+    .with_label(span, "no instance chosen")
+    .with_help(format!("write `{one}` for one instance, or `{all}` for all of them"))
+}
+
 /// A module input the child module does not declare.
 fn undeclared_input(
     call: &infra_lang::ModuleCall,
@@ -603,6 +621,11 @@ impl Builder<'_> {
         let child = call.module?;
         let outputs = &self.config.modules[child].outputs;
         Some(match reference {
+            Reference::ModuleOutput { output, indexed: false, .. }
+                if call.count.is_some() || call.for_each.is_some() =>
+            {
+                Err(output_of_every_instance(name, output, call.count.is_some(), span))
+            }
             Reference::ModuleOutput { output, .. } => match outputs.get(output) {
                 Some(_) => Ok(vec![self.index[&Node::Output(child, output.clone())]]),
                 None => {

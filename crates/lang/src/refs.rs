@@ -10,10 +10,12 @@ use infra_syntax::ast::{Expr, ExprKind, ObjectKey, TemplatePart, Traversal};
 pub enum Reference {
     Var(String),
     Local(String),
-    /// `module.NAME.OUTPUT`
+    /// `module.NAME.OUTPUT`, or `module.NAME[KEY].OUTPUT` (`indexed`) for one
+    /// instance of a call with `count` or `for_each`.
     ModuleOutput {
         module: String,
         output: String,
+        indexed: bool,
     },
     /// `module.NAME` as a whole.
     Module(String),
@@ -130,6 +132,29 @@ fn root_and_attrs(expr: &Expr) -> Option<(&infra_syntax::ast::Ident, Vec<&infra_
     }
 }
 
+/// Whether `module.NAME` is indexed right after its name in `module.NAME[KEY].OUTPUT...`.
+fn indexed_after_call(expr: &Expr) -> bool {
+    // Walk down to the traversal's first two steps: `module` then `NAME`.
+    let mut current = expr;
+    let mut indexed_here = false;
+    loop {
+        match &current.kind {
+            ExprKind::GetAttr(inner, _) => {
+                if matches!(&inner.kind, ExprKind::Variable(root) if root.name == "module") {
+                    return indexed_here;
+                }
+                indexed_here = false;
+                current = inner;
+            }
+            ExprKind::Index(inner, _) => {
+                indexed_here = true;
+                current = inner;
+            }
+            _ => return false,
+        }
+    }
+}
+
 fn traversal_reference(expr: &Expr, bound: &HashSet<String>) -> Option<(Reference, Span)> {
     let (root, attrs) = root_and_attrs(expr)?;
     if bound.contains(&root.name) {
@@ -141,7 +166,10 @@ fn traversal_reference(expr: &Expr, bound: &HashSet<String>) -> Option<(Referenc
         ("var", Some(name)) => (Reference::Var(name), span_to(1)),
         ("local", Some(name)) => (Reference::Local(name), span_to(1)),
         ("module", Some(module)) => match attrs.get(1) {
-            Some(output) => (Reference::ModuleOutput { module, output: output.name.clone() }, span_to(2)),
+            Some(output) => {
+                let indexed = indexed_after_call(expr);
+                (Reference::ModuleOutput { module, output: output.name.clone(), indexed }, span_to(2))
+            }
             None => (Reference::Module(module), span_to(1)),
         },
         ("count", Some(attr)) if attr == "index" => (Reference::CountIndex, span_to(1)),
@@ -175,8 +203,15 @@ mod tests {
         assert_eq!(refs_of("[for x in local.l : x.name]"), vec![Reference::Local("l".into())]);
         assert_eq!(
             refs_of("module.web.addr[count.index]"),
-            vec![Reference::ModuleOutput { module: "web".into(), output: "addr".into() }, Reference::CountIndex]
+            vec![
+                Reference::ModuleOutput { module: "web".into(), output: "addr".into(), indexed: false },
+                Reference::CountIndex
+            ]
         );
         assert_eq!(refs_of("upper(each.key)"), vec![Reference::EachKey]);
+        assert_eq!(
+            refs_of("module.web[\"a\"].url"),
+            vec![Reference::ModuleOutput { module: "web".into(), output: "url".into(), indexed: true }]
+        );
     }
 }
