@@ -284,8 +284,7 @@ fn moving_copies_into_a_loop_plans_no_change_and_provider_instances_show_in_the_
     let before = env.read("sites/shop.conf");
 
     env.write("main.infra", SITE_LOOP);
-    let plan = env.infra(&["plan", "-no-color"]).success();
-    insta::assert_snapshot!("copies_into_a_loop_human", env.stable(&plan.stdout));
+    snapshot_all(&env, "copies_into_a_loop");
     let json = env.infra(&["plan", "-format", "json"]).success();
     let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
     let providers: Vec<(String, String, String)> = json["resource_changes"]
