@@ -406,10 +406,8 @@ impl<'a> Planner<'a> {
             _ => return Ok(()),
         };
         let state: &'a State = self.state;
-        let vanished = state
-            .resources
-            .iter()
-            .filter(|(a, _)| a.of_block(path, kind, name) && !module_instances.contains(&a.module_keys()));
+        let recorded = infra_core::state::instances_of_block(&state.resources, path, kind, name);
+        let vanished = recorded.into_iter().filter(|(a, _)| !module_instances.contains(&a.module_keys()));
         for (address, r) in vanished {
             if !self.targeted(node, address) {
                 continue;

@@ -20,7 +20,7 @@ pub use format::{
 };
 pub use store::{LocalStore, LockGuard, LockInfo, StateStore, StateVersion, rfc3339};
 
-use crate::{ResourceAddress, Value};
+use crate::{InstanceKey, ModuleStep, ResourceAddress, Value};
 
 /// One recorded resource instance.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +59,27 @@ pub fn instances_of<'a, V>(
     resources
         .range(base.clone()..)
         .take_while(move |(a, _)| a.module == base.module && a.kind == base.kind && a.name == base.name)
+}
+
+/// The recorded instances of one block in every instance of its module (the
+/// module called by the path `names`), found by range over that module's part
+/// of the map rather than by scanning all of it.
+pub fn instances_of_block<'a, V>(
+    resources: &'a BTreeMap<ResourceAddress, V>,
+    names: &[String],
+    kind: &str,
+    name: &str,
+) -> Vec<(&'a ResourceAddress, &'a V)> {
+    let Some(first) = names.first() else {
+        return instances_of(resources, &ResourceAddress::new(Vec::new(), kind, name, InstanceKey::None)).collect();
+    };
+    // Everything under calls named `first` sorts together, from its lowest key up.
+    let start = ResourceAddress::new(vec![ModuleStep::plain(first.as_str())], "", "", InstanceKey::None);
+    resources
+        .range(start..)
+        .take_while(|(a, _)| a.module.first().is_some_and(|step| step.name == *first))
+        .filter(|(a, _)| a.of_block(names, kind, name))
+        .collect()
 }
 
 impl State {
@@ -109,4 +130,32 @@ pub enum StateError {
     Environment(String),
     #[error("cannot read state {path}: {reason}")]
     Encryption { path: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_is_found_in_every_instance_of_its_module_and_nowhere_else() {
+        let texts = [
+            "file.x",
+            "module.web.file.x",
+            "module.web[\"a\"].file.x[0]",
+            "module.web[\"a\"].file.y",
+            "module.web[\"b\"].file.x",
+            "module.web[\"b\"].module.db.file.x",
+            "module.webby.file.x",
+            "module.zz.file.x",
+        ];
+        let map: BTreeMap<ResourceAddress, ()> = texts.iter().map(|t| (t.parse().expect("address"), ())).collect();
+        let found = |names: &[&str]| -> Vec<String> {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            instances_of_block(&map, &names, "file", "x").into_iter().map(|(a, _)| a.to_string()).collect()
+        };
+        assert_eq!(found(&[]), ["file.x"]);
+        assert_eq!(found(&["web"]), ["module.web.file.x", r#"module.web["a"].file.x[0]"#, r#"module.web["b"].file.x"#]);
+        assert_eq!(found(&["web", "db"]), [r#"module.web["b"].module.db.file.x"#]);
+        assert_eq!(found(&["zz"]), ["module.zz.file.x"]);
+    }
 }

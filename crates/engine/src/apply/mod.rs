@@ -325,7 +325,7 @@ impl<'a> Applier<'a> {
         let Step::Config(node) = self.schedule.step(step) else { return };
         let Node::Resource(m, kind, name) = &self.graph.graph[*node] else { return };
         let path = &self.ws.config.modules[*m].path;
-        for change in self.changes.values().filter(|c| c.address.of_block(path, kind, name)) {
+        for (_, change) in infra_core::state::instances_of_block(&self.changes, path, kind, name) {
             if change.action == Action::NoOp {
                 continue;
             }
@@ -412,9 +412,10 @@ impl<'a> Applier<'a> {
             return Ok(());
         }
         let path = &self.ws.config.modules[m].path;
-        let expected: HashSet<ResourceAddress> = (self.changes.values())
-            .filter(|c| c.action != Action::Delete && c.address.of_block(path, kind, name))
-            .map(|c| c.address.clone())
+        let expected: HashSet<ResourceAddress> = infra_core::state::instances_of_block(&self.changes, path, kind, name)
+            .into_iter()
+            .filter(|(_, c)| c.action != Action::Delete)
+            .map(|(a, _)| a.clone())
             .collect();
         if expected.is_empty() {
             return Ok(());
@@ -550,10 +551,11 @@ impl<'a> Applier<'a> {
             .collect();
         for (m, kind, name) in resources {
             let path = &self.ws.config.modules[m].path;
-            let recorded_in: BTreeSet<Vec<InstanceKey>> = (self.state.resources.keys())
-                .filter(|a| a.of_block(path, &kind, &name))
-                .map(ResourceAddress::module_keys)
-                .collect();
+            let recorded_in: BTreeSet<Vec<InstanceKey>> =
+                infra_core::state::instances_of_block(&self.state.resources, path, &kind, &name)
+                    .into_iter()
+                    .map(|(a, _)| a.module_keys())
+                    .collect();
             for keys in recorded_in {
                 self.set_resource_value(Place { module: m, keys: &keys }, &kind, &name);
             }
