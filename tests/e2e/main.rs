@@ -20,5 +20,6 @@ mod saved_plan;
 mod secrets;
 mod ssh;
 mod state_safety;
+mod swarm;
 mod team;
 mod workflow;

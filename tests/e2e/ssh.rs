@@ -200,9 +200,16 @@ impl DockerHost {
 
     /// A tiny image (`tiny:1`: busybox and a page saying `text`) in the server's own engine.
     pub fn import_tiny_image(&self, text: &str) {
+        self.import_image("tiny:1", text, false);
+    }
+
+    /// An image `tag` of busybox with `/www/index.html` saying `text`, and
+    /// `/www/health` when `healthy`.
+    pub fn import_image(&self, tag: &str, text: &str, healthy: bool) {
+        let health = if healthy { "&& echo ok > /r/www/health" } else { "" };
         self.server.sh(&format!(
-            "mkdir -p /r/bin /r/www && cp /bin/busybox /r/bin/ && echo {text} > /r/www/index.html \\
-             && tar -C /r -c . | docker import - tiny:1 >/dev/null"
+            "rm -rf /r && mkdir -p /r/bin /r/www && cp /bin/busybox /r/bin/ && echo {text} > /r/www/index.html {health} \\
+             && tar -C /r -c . | docker import - {tag} >/dev/null"
         ));
     }
 }

@@ -277,7 +277,7 @@ pub fn replica_name(container: &Value, slot: usize) -> String {
 }
 
 /// `256m`, `1g`, `512k` or plain bytes.
-fn parse_memory(text: &str) -> Option<i64> {
+pub(crate) fn parse_memory(text: &str) -> Option<i64> {
     let lower = text.to_ascii_lowercase();
     let (number, factor) = match lower.strip_suffix(['k', 'm', 'g']) {
         Some(n) => (

@@ -12,11 +12,23 @@ pub enum Kind {
     Volume,
     Container,
     Backup,
+    Swarm,
+    SwarmNode,
+    SwarmService,
 }
 
 impl ResourceKind for Kind {
     const PROVIDER: &'static str = "docker";
-    const ALL: &'static [Kind] = &[Kind::Image, Kind::Network, Kind::Volume, Kind::Container, Kind::Backup];
+    const ALL: &'static [Kind] = &[
+        Kind::Image,
+        Kind::Network,
+        Kind::Volume,
+        Kind::Container,
+        Kind::Backup,
+        Kind::Swarm,
+        Kind::SwarmNode,
+        Kind::SwarmService,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -25,6 +37,9 @@ impl ResourceKind for Kind {
             Kind::Volume => "volume",
             Kind::Container => "container",
             Kind::Backup => "backup",
+            Kind::Swarm => "swarm",
+            Kind::SwarmNode => "swarm_node",
+            Kind::SwarmService => "swarm_service",
         }
     }
 }
@@ -37,6 +52,9 @@ impl Kind {
             Kind::Volume => crate::volume::schema(),
             Kind::Container => crate::container::schema(),
             Kind::Backup => crate::backup::schema(),
+            Kind::Swarm => crate::swarm::swarm_schema(),
+            Kind::SwarmNode => crate::swarm::node_schema(),
+            Kind::SwarmService => crate::service_spec::schema(),
         }
     }
 
@@ -49,6 +67,9 @@ impl Kind {
             Kind::Network => &[Kind::Network],
             Kind::Volume => &[Kind::Volume],
             Kind::Container => &[Kind::Container],
+            Kind::Swarm => &[Kind::Swarm],
+            Kind::SwarmNode => &[Kind::SwarmNode],
+            Kind::SwarmService => &[Kind::SwarmService],
         }
     }
 }

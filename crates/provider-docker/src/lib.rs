@@ -2,6 +2,9 @@
 //! Engine, through bollard: this machine's, one at another address, or one on
 //! a server reached over SSH (`engine.rs`).
 //!
+//! Swarm (`swarm.rs`, `service.rs`): a swarm initialised on one engine, other
+//! engines joined to it, and services run through a manager's engine.
+//!
 //! Every object it creates carries two labels, `infra.lineage` and
 //! `infra.address`, so refresh finds everything with one list call per object
 //! type, and an object created just before a crash is found and adopted instead
@@ -15,6 +18,9 @@ mod image;
 mod kind;
 mod network;
 mod replicas;
+mod service;
+mod service_spec;
+mod swarm;
 mod util;
 mod volume;
 
@@ -138,7 +144,9 @@ impl Provider for DockerProvider {
                 let warnings = self.published_warnings(&refined.planned);
                 refined.warn(warnings)
             }),
-            Kind::Network | Kind::Volume => Ok(Refined::new(proposed)),
+            Kind::SwarmNode => Ok(swarm::plan_node(prior, proposed)),
+            Kind::SwarmService => Ok(service_spec::plan(prior, proposed)),
+            Kind::Network | Kind::Volume | Kind::Swarm => Ok(Refined::new(proposed)),
         }
     }
 
@@ -147,7 +155,9 @@ impl Provider for DockerProvider {
             Ok(Kind::Container) => container::validate(config),
             Ok(Kind::Image) => image::validate(config),
             Ok(Kind::Backup) => backup::validate(config),
-            Ok(Kind::Network | Kind::Volume) => Vec::new(),
+            Ok(Kind::SwarmNode) => swarm::validate_node(config),
+            Ok(Kind::SwarmService) => service_spec::validate(config),
+            Ok(Kind::Network | Kind::Volume | Kind::Swarm) => Vec::new(),
             Err(e) => vec![e],
         }
     }
@@ -185,6 +195,9 @@ impl Provider for DockerProvider {
             Kind::Volume => volume::create(docker, ctx, planned).await,
             Kind::Container => replicas::create(docker, ctx, planned).await,
             Kind::Backup => backup::write(docker, ctx, None, planned).await,
+            Kind::Swarm => swarm::init(docker, ctx, planned).await,
+            Kind::SwarmNode => swarm::join(docker, planned).await,
+            Kind::SwarmService => service::create(docker, ctx, planned).await,
         };
         created.map_err(|e| self.engine.locate(e))
     }
@@ -199,8 +212,11 @@ impl Provider for DockerProvider {
         let updated = match Kind::of(kind)? {
             Kind::Container => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
             Kind::Backup => backup::write(self.engine.client().await?, ctx, Some(prior), planned).await,
-            // Everything else about images, networks and volumes forces replacement.
-            Kind::Image | Kind::Network | Kind::Volume => Ok(util::with_computed(planned, prior)),
+            Kind::SwarmService => service::update(self.engine.client().await?, ctx, prior, planned).await,
+            // Everything else about these forces replacement.
+            Kind::Image | Kind::Network | Kind::Volume | Kind::Swarm | Kind::SwarmNode => {
+                Ok(util::with_computed(planned, prior))
+            }
         };
         updated.map_err(|e| self.engine.locate(e))
     }
@@ -212,6 +228,12 @@ impl Provider for DockerProvider {
         let result = match kind {
             Kind::Container => return replicas::delete(docker, ctx, prior).await.map_err(|e| self.engine.locate(e)),
             Kind::Backup => return backup::delete(docker, prior).await,
+            Kind::Swarm => return swarm::leave(docker, true).await.map_err(|e| self.engine.locate(e)),
+            Kind::SwarmNode => {
+                let manager = prior.text("role") == "manager";
+                return swarm::leave(docker, manager).await.map_err(|e| self.engine.locate(e));
+            }
+            Kind::SwarmService => return service::delete(docker, prior).await.map_err(|e| self.engine.locate(e)),
             Kind::Image => image::delete(docker, prior).await,
             Kind::Network => network::remove(docker, &id).await,
             Kind::Volume => docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
@@ -230,9 +252,10 @@ impl Provider for DockerProvider {
             Err(e) if !util::is_not_found(&e) => {
                 Err(self.engine.locate(docker_error(&format!("removing {} {id}", kind.name()), e)))
             }
-            // A twin a killed run made of this network goes with it.
+            // A twin a killed run made of this network goes with it (not the
+            // network itself, which a swarm may list a moment longer).
             _ if kind == Kind::Network => {
-                network::remove_twins(docker, ctx, "").await.map_err(|e| self.engine.locate(e))
+                network::remove_twins(docker, ctx, &id).await.map_err(|e| self.engine.locate(e))
             }
             _ => Ok(()),
         }
@@ -299,8 +322,11 @@ impl Provider for DockerProvider {
             return Ok(None);
         }
         let docker = self.engine.client().await?;
-        if kind == Kind::Image {
-            return image::adopt(docker, ctx, planned).await;
+        match kind {
+            Kind::Image => return image::adopt(docker, ctx, planned).await,
+            Kind::SwarmNode => return swarm::adopt_node(docker, planned).await,
+            Kind::SwarmService => return service::adopt(docker, ctx, planned).await,
+            _ => {}
         }
         let found = list(docker, kind, Scope::Ours).await?;
         let address = ctx.address.to_string();
@@ -324,6 +350,9 @@ async fn list(docker: &Docker, kind: Kind, scope: Scope) -> Result<HashMap<Strin
         Kind::Container => container::list(docker, scope).await,
         Kind::Network => network::list(docker, scope).await,
         Kind::Volume => volume::list(docker, scope).await,
+        Kind::Swarm => swarm::list_swarm(docker).await,
+        Kind::SwarmNode => swarm::list_node(docker).await,
+        Kind::SwarmService => service::list(docker, scope).await,
         // A backup has no Docker type of its own.
         Kind::Backup => Ok(HashMap::new()),
     }
