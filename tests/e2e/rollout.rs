@@ -86,7 +86,7 @@ impl Drop for Stack {
 }
 
 /// One request through the proxy: the body on a 200, else what went wrong.
-fn request(port: u16) -> Result<String, String> {
+pub(crate) fn request(port: u16) -> Result<String, String> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream =
         TcpStream::connect_timeout(&address, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
@@ -114,20 +114,20 @@ fn wait_for_version(port: u16, version: &str) {
 
 /// What a load loop saw: the answers in order, and every failure.
 #[derive(Default)]
-struct Seen {
-    answers: Vec<String>,
-    failures: Vec<String>,
+pub(crate) struct Seen {
+    pub answers: Vec<String>,
+    pub failures: Vec<String>,
 }
 
 /// Requests one after another (10 ms apart) until stopped, at most 3 minutes
 /// or 20 000 requests.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Seen>,
 }
 
 impl Load {
-    fn start(port: u16) -> Load {
+    pub fn start(port: u16) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -148,7 +148,7 @@ impl Load {
         Load { stop, thread }
     }
 
-    fn finish(self) -> Seen {
+    pub fn finish(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("the load loop does not panic")
     }

@@ -6,16 +6,22 @@
 //! that fails its health check (rolled back by the swarm, the apply failing
 //! with its name), and destroyed leaving nothing.
 //!
-//! This machine's kernel has no IPVS, so the swarm's routing mesh and
-//! virtual addresses cannot work here: the service uses `endpoint_mode =
-//! "dnsrr"`, and each task is asked directly on its own server.
+//! Requests come through the example's HAProxy service (published in host
+//! mode on the manager, and from there on this machine's 127.0.0.1): a
+//! bounded loop of them runs through both updates, and none may fail. This
+//! machine's kernel has no IPVS, so the swarm's routing mesh and virtual
+//! addresses cannot work here: the service uses `endpoint_mode = "dnsrr"`.
 
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::path::Path;
 use std::process::Command;
 
+use std::time::{Duration, Instant};
+
+use crate::rollout::{Load, request};
 use crate::ssh::{DockerHost, key_pair};
 use crate::support::TestEnv;
-use crate::support::docker::{copy_dir, docker};
+use crate::support::docker::{base_image, copy_dir, docker};
 
 /// A Docker network for the test servers, removed when dropped (after the
 /// servers on it, which are declared after it).
@@ -34,6 +40,58 @@ impl Drop for TestNetwork {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["network", "rm", &self.0]).output();
     }
+}
+
+/// The example's HAProxy image, built here once from the Debian base (tagged
+/// by the hash of its Dockerfile and the base), loaded into a server's engine.
+fn load_proxy_image(host: &DockerHost) -> String {
+    let context = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/swarm/images/proxy");
+    let base = base_image();
+    let dockerfile = std::fs::read(context.join("Dockerfile")).expect("the proxy's Dockerfile");
+    let mut hasher = DefaultHasher::new();
+    (&dockerfile, &base).hash(&mut hasher);
+    let tag = format!("infra-swarm-proxy:{:016x}", hasher.finish());
+    if docker(&["images", "-q", &tag]).is_empty() {
+        let built = Command::new("docker")
+            .args(["build", "-q", "--build-arg", &format!("BASE={base}"), "-t", &tag])
+            .arg(&context)
+            .output()
+            .expect("docker build runs");
+        assert!(built.status.success(), "building the proxy image: {}", String::from_utf8_lossy(&built.stderr));
+    }
+    let loaded = Command::new("sh")
+        .args(["-c", "docker save \"$1\" | docker exec -i \"$2\" docker load -q", "sh", &tag, &host.server.id])
+        .output()
+        .expect("docker save runs");
+    assert!(loaded.status.success(), "loading the proxy image: {}", String::from_utf8_lossy(&loaded.stderr));
+    tag
+}
+
+/// Waits until the proxy answers with `page`.
+fn wait_for_page(port: u16, page: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match request(port) {
+            Ok(body) if body == page => return,
+            other if Instant::now() > deadline => panic!("the proxy never answered {page}: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Applies under a request loop through the proxy: the apply's result, and
+/// every answer and failure the loop saw.
+fn apply_under_load(env: &TestEnv, port: u16) -> (crate::support::Run, crate::rollout::Seen) {
+    let load = Load::start(port);
+    std::thread::sleep(Duration::from_millis(500));
+    let apply = env.infra(&["apply", "-auto-approve"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = load.finish();
+    let total = seen.answers.len() + seen.failures.len();
+    assert!(seen.failures.is_empty(), "{} of {total} requests failed: {:?}", seen.failures.len(), seen.failures);
+    assert!(seen.answers.len() > 50, "the loop ran through the apply: {} answers", seen.answers.len());
+    println!("{total} requests through the apply, none failed");
+    (apply, seen)
 }
 
 /// The page each running task of `web` serves, one per server that runs one.
@@ -71,7 +129,11 @@ fn a_swarm_runs_a_service_over_three_servers_updates_it_task_by_task_and_keeps_i
     let env = TestEnv::new();
     let key = key_pair(&env);
     let network = TestNetwork::create(&env);
-    let hosts: Vec<DockerHost> = (0..3).map(|_| DockerHost::start(&key, &["--network", &network.0])).collect();
+    let published: [&[&str]; 3] = [&["-p", "127.0.0.1::8080"], &[], &[]];
+    let hosts: Vec<DockerHost> =
+        published.iter().map(|p| DockerHost::start(&key, &[&["--network", network.0.as_str()], *p].concat())).collect();
+    let proxy_image = load_proxy_image(&hosts[0]);
+    let port = hosts[0].server.published(8080);
     for host in &hosts {
         host.import_image("tiny:1", "v1", true);
         host.import_image("tiny:2", "v2", true);
@@ -82,43 +144,54 @@ fn a_swarm_runs_a_service_over_three_servers_updates_it_task_by_task_and_keeps_i
         .iter()
         .enumerate()
         .map(|(i, h)| {
+            let labels = if i == 1 { ", labels = { zone = \"b\" }" } else { "" };
             format!(
-                "  s{} = {{ host = \"127.0.0.1\", port = {}, host_key = \"{}\" }}",
+                "  s{} = {{ host = \"127.0.0.1\", port = {}, host_key = \"{}\"{labels} }}",
                 i + 1,
                 h.server.port,
                 h.server.host_key()
             )
         })
         .collect();
-    let settings = |image: &str| {
+    let mut members = 3;
+    let settings = |image: &str, members: usize| {
         format!(
             "managers = [\"s1\"]\nservers = {{\n{}\n}}\nprivate_key = \"{}\"\nimage = \"{image}\"\n\
-             endpoint_mode = \"dnsrr\"\n\
+             endpoint_mode = \"dnsrr\"\nproxy = true\nproxy_image = \"{proxy_image}\"\n\
              command = [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n\
              healthcheck = [\"/bin/busybox\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \"http://127.0.0.1/health\"]\n",
-            servers.join("\n"),
+            servers[..members].join("\n"),
             key.display()
         )
     };
     let manager = &hosts[0].server;
 
-    env.write("swarm.auto.infravars", &settings("tiny:1"));
+    env.write("swarm.auto.infravars", &settings("tiny:1", members));
     env.infra(&["apply", "-auto-approve"]).success();
     let nodes = manager.sh("docker node ls --format '{{.Status}} {{.ManagerStatus}}' | sort");
     assert_eq!(nodes, "Ready \nReady \nReady Leader", "one manager, two workers, all ready");
     let placed =
         manager.sh("docker service ps web --filter desired-state=running --format '{{.Node}}' | sort -u | wc -l");
     assert_eq!(placed, "3", "one task on each server");
+    let zone = manager.sh("docker node ls -q --filter node.label=zone=b | wc -l");
+    assert_eq!(zone, "1", "s2 carries its label");
     assert_eq!(pages(&hosts), ["v1", "v1", "v1"]);
+    wait_for_page(port, "v1");
     let settled = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(settled.code, 0, "a second plan changes nothing: {}{}", settled.stdout, settled.stderr);
     let shown = env.infra(&["show"]).success();
     assert!(!shown.stdout.contains("SWMTKN"), "join tokens are never shown: {}", shown.stdout);
 
-    // A new image: the service is updated in place, one task at a time.
-    env.write("swarm.auto.infravars", &settings("tiny:2"));
+    // A new image: the service is updated in place, one task at a time,
+    // and not one request fails.
+    env.write("swarm.auto.infravars", &settings("tiny:2", members));
     assert_eq!(planned(&env), ["swarm_service.web update"]);
-    env.infra(&["apply", "-auto-approve"]).success();
+    let (apply, seen) = apply_under_load(&env, port);
+    apply.success();
+    assert_eq!(
+        (seen.answers.first().map(String::as_str), seen.answers.last().map(String::as_str)),
+        (Some("v1"), Some("v2"))
+    );
     assert_eq!(pages(&hosts), ["v2", "v2", "v2"]);
 
     // Scaled down by hand: the plan shows it and apply puts it back.
@@ -130,9 +203,10 @@ fn a_swarm_runs_a_service_over_three_servers_updates_it_task_by_task_and_keeps_i
 
     // An image whose tasks never become healthy: the swarm rolls the update
     // back, the apply fails naming the service, and the old tasks serve on.
-    env.write("swarm.auto.infravars", &settings("tiny:sick"));
-    let failed = env.infra(&["apply", "-auto-approve"]);
+    env.write("swarm.auto.infravars", &settings("tiny:sick", members));
+    let (failed, seen) = apply_under_load(&env, port);
     assert_eq!(failed.code, 1, "{}{}", failed.stdout, failed.stderr);
+    assert!(seen.answers.iter().all(|a| a == "v2"), "only the old tasks answered");
     assert!(
         failed.stderr.contains("service web: the swarm rolled the update back"),
         "the error names the service and what happened: {}",
@@ -142,9 +216,27 @@ fn a_swarm_runs_a_service_over_three_servers_updates_it_task_by_task_and_keeps_i
     let image = manager.sh("docker service inspect web --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'");
     assert_eq!(image, "tiny:2", "the swarm's spec is the one before the failed update");
 
-    env.write("swarm.auto.infravars", &settings("tiny:2"));
+    // s3 leaves the map: the managers drain it (its task moves to the
+    // others, and no request fails) and remove it; then its engine leaves.
+    members = 2;
+    env.write("swarm.auto.infravars", &settings("tiny:2", members));
+    let changes = planned(&env);
+    for change in ["swarm_members.main update", r#"swarm_node.member["s3"] delete"#] {
+        assert!(changes.iter().any(|c| c == change), "{change} in {changes:?}");
+    }
+    let (apply, _) = apply_under_load(&env, port);
+    apply.success();
+    assert_eq!(manager.sh("docker node ls -q | wc -l"), "2", "s3 is no longer a node");
+    assert_eq!(hosts[2].server.sh("docker info --format '{{.Swarm.LocalNodeState}}'"), "inactive");
+    assert_eq!(pages(&hosts[..2]), ["v2", "v2", "v2"], "three tasks on the two servers left");
+    let settled = env.infra(&["plan", "-detailed-exitcode"]);
+    assert_eq!(settled.code, 0, "{}{}", settled.stdout, settled.stderr);
+
     env.infra(&["destroy", "-auto-approve"]).success();
-    assert_eq!(manager.sh("docker service ls -q; docker network ls -q --filter label=infra.lineage"), "");
+    assert_eq!(
+        manager.sh("docker service ls -q; docker config ls -q; docker network ls -q --filter label=infra.lineage"),
+        ""
+    );
     for host in &hosts {
         assert_eq!(host.server.sh("docker info --format '{{.Swarm.LocalNodeState}}'"), "inactive", "every node left");
     }

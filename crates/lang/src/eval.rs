@@ -93,14 +93,20 @@ impl Evaluator<'_> {
             ExprKind::Tuple(items) => items.iter().map(|e| self.eval(e)).collect::<Result<_, _>>().map(Value::List),
             ExprKind::Object(items) => {
                 let mut map = BTreeMap::new();
+                let mut unknown_key = false;
                 for item in items {
                     let key = match &item.key {
-                        ObjectKey::Ident(ident) => ident.name.clone(),
+                        ObjectKey::Ident(ident) => Some(ident.name.clone()),
                         ObjectKey::Expr(e) => self.key_string(e)?,
                     };
-                    map.insert(key, self.eval(&item.value)?);
+                    let value = self.eval(&item.value)?;
+                    match key {
+                        Some(key) => _ = map.insert(key, value),
+                        None => unknown_key = true,
+                    }
                 }
-                Ok(Value::Object(map))
+                // A key known only after apply: the object's shape is not known either.
+                Ok(if unknown_key { Value::Unknown } else { Value::Object(map) })
             }
             ExprKind::Variable(root) => {
                 if let Some((_, v)) = self.bindings.iter().rev().find(|(n, _)| n == &root.name) {
@@ -213,9 +219,13 @@ impl Evaluator<'_> {
         }
     }
 
-    fn key_string(&mut self, e: &Expr) -> Result<String, Diagnostic> {
+    /// An object key; `None` when it is known only after apply.
+    fn key_string(&mut self, e: &Expr) -> Result<Option<String>, Diagnostic> {
         let v = self.eval(e)?;
-        v.peel().to_template_string().ok_or_else(|| {
+        if matches!(v.peel(), Value::Unknown) {
+            return Ok(None);
+        }
+        v.peel().to_template_string().map(Some).ok_or_else(|| {
             error(e, format!("an object key must be a string, found a {}", v.type_name()), "not a string")
         })
     }
@@ -294,7 +304,12 @@ impl Evaluator<'_> {
             self.bindings.push((f.value_var.name.clone(), value));
             let result = self.for_item(f);
             self.bindings.truncate(depth);
-            let Some((k, v)) = result? else { continue };
+            let (k, v) = match result? {
+                ForItem::Skipped => continue,
+                // Which items there are, or their keys, is known only after apply.
+                ForItem::Unknown => return Ok(if sensitive { Value::Unknown.sensitive() } else { Value::Unknown }),
+                ForItem::Kept(k, v) => (k, v),
+            };
             match k {
                 None => list.push(v),
                 Some(k) if f.group => grouped.entry(k).or_default().push(v),
@@ -318,12 +333,12 @@ impl Evaluator<'_> {
         Ok(if sensitive { result.sensitive() } else { result })
     }
 
-    #[allow(clippy::type_complexity)]
-    fn for_item(&mut self, f: &ForExpr) -> Result<Option<(Option<String>, Value)>, Diagnostic> {
+    fn for_item(&mut self, f: &ForExpr) -> Result<ForItem, Diagnostic> {
         if let Some(cond) = &f.condition {
             match self.eval(cond)?.peel() {
                 Value::Bool(true) => {}
-                Value::Bool(false) => return Ok(None),
+                Value::Bool(false) => return Ok(ForItem::Skipped),
+                Value::Unknown => return Ok(ForItem::Unknown),
                 other => {
                     return Err(error(
                         cond,
@@ -334,10 +349,13 @@ impl Evaluator<'_> {
             }
         }
         let key = match &f.key_expr {
-            Some(k) => Some(self.key_string(k)?),
+            Some(k) => match self.key_string(k)? {
+                Some(key) => Some(key),
+                None => return Ok(ForItem::Unknown),
+            },
             None => None,
         };
-        Ok(Some((key, self.eval(&f.value_expr)?)))
+        Ok(ForItem::Kept(key, self.eval(&f.value_expr)?))
     }
 
     fn call(&mut self, expr: &Expr, name: &str, args: &[Expr], expand_final: bool) -> Result<Value, Diagnostic> {
@@ -490,4 +508,13 @@ fn binary_op(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, String> {
             })
         }
     })
+}
+
+/// One item of a `for` expression.
+enum ForItem {
+    /// Its `if` clause is false.
+    Skipped,
+    /// Its `if` clause or its key is known only after apply.
+    Unknown,
+    Kept(Option<String>, Value),
 }

@@ -80,6 +80,10 @@ fn expressions_evaluate_like_hcl() {
         ("[file.motd][0].path", r#""/etc/motd""#),
         ("{ a = file.motd }[\"a\"].path", r#""/etc/motd""#),
         ("\"id=${file.motd.id}\"", "(known after apply)"),
+        // Keys or conditions known only after apply: so is the whole collection.
+        ("{for s in [\"a\"] : file.motd.id => s}", "(known after apply)"),
+        ("[for p in var.ports : p if file.motd.id == \"x\"]", "(known after apply)"),
+        ("{ (file.motd.id) = 1 }", "(known after apply)"),
     ];
     for (input, expected) in cases {
         assert_eq!(check(input), expected, "evaluating {input}");

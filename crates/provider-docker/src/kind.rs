@@ -15,6 +15,9 @@ pub enum Kind {
     Swarm,
     SwarmNode,
     SwarmService,
+    SwarmConfig,
+    SwarmSecret,
+    SwarmMembers,
 }
 
 impl ResourceKind for Kind {
@@ -28,6 +31,9 @@ impl ResourceKind for Kind {
         Kind::Swarm,
         Kind::SwarmNode,
         Kind::SwarmService,
+        Kind::SwarmConfig,
+        Kind::SwarmSecret,
+        Kind::SwarmMembers,
     ];
 
     fn name(self) -> &'static str {
@@ -40,6 +46,9 @@ impl ResourceKind for Kind {
             Kind::Swarm => "swarm",
             Kind::SwarmNode => "swarm_node",
             Kind::SwarmService => "swarm_service",
+            Kind::SwarmConfig => "swarm_config",
+            Kind::SwarmSecret => "swarm_secret",
+            Kind::SwarmMembers => "swarm_members",
         }
     }
 }
@@ -55,6 +64,9 @@ impl Kind {
             Kind::Swarm => crate::swarm::swarm_schema(),
             Kind::SwarmNode => crate::swarm::node_schema(),
             Kind::SwarmService => crate::service_spec::schema(),
+            Kind::SwarmConfig => crate::swarm_data::schema(crate::swarm_data::Data::Config),
+            Kind::SwarmSecret => crate::swarm_data::schema(crate::swarm_data::Data::Secret),
+            Kind::SwarmMembers => crate::swarm_members::schema(),
         }
     }
 
@@ -70,6 +82,9 @@ impl Kind {
             Kind::Swarm => &[Kind::Swarm],
             Kind::SwarmNode => &[Kind::SwarmNode],
             Kind::SwarmService => &[Kind::SwarmService],
+            Kind::SwarmConfig => &[Kind::SwarmConfig],
+            Kind::SwarmSecret => &[Kind::SwarmSecret],
+            Kind::SwarmMembers => &[Kind::SwarmMembers],
         }
     }
 }

@@ -21,6 +21,8 @@ mod replicas;
 mod service;
 mod service_spec;
 mod swarm;
+mod swarm_data;
+mod swarm_members;
 mod util;
 mod volume;
 
@@ -36,6 +38,7 @@ use infra_core::{
 
 use crate::engine::Engine;
 use crate::kind::Kind;
+use crate::swarm_data::Data;
 use crate::util::{Observed, Scope, docker_error};
 use infra_core::ResourceKind as _;
 
@@ -99,6 +102,10 @@ impl DockerProvider {
         };
         match Kind::of(&r.kind)? {
             Kind::Backup => Ok(backup::observed(&r.state, of(Kind::Container)?, of(Kind::Volume)?)),
+            Kind::SwarmMembers => {
+                let swarm = of(Kind::SwarmMembers)?.values().next().map(|o| o.value.clone()).unwrap_or_default();
+                Ok(Some(swarm_members::observed(&r.state, &swarm)))
+            }
             Kind::Container => {
                 let address = r.address.to_string();
                 Ok(replicas::gather(&r.lineage, &address, &r.state, of(Kind::Container)?.values()))
@@ -145,8 +152,11 @@ impl Provider for DockerProvider {
                 refined.warn(warnings)
             }),
             Kind::SwarmNode => Ok(swarm::plan_node(prior, proposed)),
+            Kind::SwarmMembers => Ok(swarm_members::plan(prior, proposed)),
             Kind::SwarmService => Ok(service_spec::plan(prior, proposed)),
-            Kind::Network | Kind::Volume | Kind::Swarm => Ok(Refined::new(proposed)),
+            Kind::Network | Kind::Volume | Kind::Swarm | Kind::SwarmConfig | Kind::SwarmSecret => {
+                Ok(Refined::new(proposed))
+            }
         }
     }
 
@@ -156,8 +166,9 @@ impl Provider for DockerProvider {
             Ok(Kind::Image) => image::validate(config),
             Ok(Kind::Backup) => backup::validate(config),
             Ok(Kind::SwarmNode) => swarm::validate_node(config),
+            Ok(Kind::SwarmMembers) => swarm_members::validate(config),
             Ok(Kind::SwarmService) => service_spec::validate(config),
-            Ok(Kind::Network | Kind::Volume | Kind::Swarm) => Vec::new(),
+            Ok(Kind::Network | Kind::Volume | Kind::Swarm | Kind::SwarmConfig | Kind::SwarmSecret) => Vec::new(),
             Err(e) => vec![e],
         }
     }
@@ -198,6 +209,9 @@ impl Provider for DockerProvider {
             Kind::Swarm => swarm::init(docker, ctx, planned).await,
             Kind::SwarmNode => swarm::join(docker, planned).await,
             Kind::SwarmService => service::create(docker, ctx, planned).await,
+            Kind::SwarmConfig => swarm_data::create(docker, ctx, Data::Config, planned).await,
+            Kind::SwarmSecret => swarm_data::create(docker, ctx, Data::Secret, planned).await,
+            Kind::SwarmMembers => swarm_members::converge(docker, None, planned).await,
         };
         created.map_err(|e| self.engine.locate(e))
     }
@@ -213,10 +227,15 @@ impl Provider for DockerProvider {
             Kind::Container => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
             Kind::Backup => backup::write(self.engine.client().await?, ctx, Some(prior), planned).await,
             Kind::SwarmService => service::update(self.engine.client().await?, ctx, prior, planned).await,
+            Kind::SwarmMembers => swarm_members::converge(self.engine.client().await?, Some(prior), planned).await,
             // Everything else about these forces replacement.
-            Kind::Image | Kind::Network | Kind::Volume | Kind::Swarm | Kind::SwarmNode => {
-                Ok(util::with_computed(planned, prior))
-            }
+            Kind::Image
+            | Kind::Network
+            | Kind::Volume
+            | Kind::Swarm
+            | Kind::SwarmNode
+            | Kind::SwarmConfig
+            | Kind::SwarmSecret => Ok(util::with_computed(planned, prior)),
         };
         updated.map_err(|e| self.engine.locate(e))
     }
@@ -234,6 +253,10 @@ impl Provider for DockerProvider {
                 return swarm::leave(docker, manager).await.map_err(|e| self.engine.locate(e));
             }
             Kind::SwarmService => return service::delete(docker, prior).await.map_err(|e| self.engine.locate(e)),
+            // The nodes stay as they are: forgetting their settings removes none.
+            Kind::SwarmMembers => return Ok(()),
+            Kind::SwarmConfig => docker.delete_config(&id).await,
+            Kind::SwarmSecret => docker.delete_secret(&id).await,
             Kind::Image => image::delete(docker, prior).await,
             Kind::Network => network::remove(docker, &id).await,
             Kind::Volume => docker.remove_volume(&id, None::<bollard::query_parameters::RemoveVolumeOptions>).await,
@@ -326,6 +349,7 @@ impl Provider for DockerProvider {
             Kind::Image => return image::adopt(docker, ctx, planned).await,
             Kind::SwarmNode => return swarm::adopt_node(docker, planned).await,
             Kind::SwarmService => return service::adopt(docker, ctx, planned).await,
+            Kind::SwarmMembers => return Ok(None),
             _ => {}
         }
         let found = list(docker, kind, Scope::Ours).await?;
@@ -353,6 +377,9 @@ async fn list(docker: &Docker, kind: Kind, scope: Scope) -> Result<HashMap<Strin
         Kind::Swarm => swarm::list_swarm(docker).await,
         Kind::SwarmNode => swarm::list_node(docker).await,
         Kind::SwarmService => service::list(docker, scope).await,
+        Kind::SwarmConfig => swarm_data::list(docker, Data::Config, scope).await,
+        Kind::SwarmSecret => swarm_data::list(docker, Data::Secret, scope).await,
+        Kind::SwarmMembers => swarm_members::list(docker).await,
         // A backup has no Docker type of its own.
         Kind::Backup => Ok(HashMap::new()),
     }

@@ -14,7 +14,9 @@ use bollard::models::{
     EndpointSpecModeEnum, Limit, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
     ServiceSpecRollbackConfig, ServiceSpecRollbackConfigFailureActionEnum, ServiceSpecRollbackConfigOrderEnum,
     ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
+    TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1,
+    TaskSpecContainerSpecSecrets, TaskSpecPlacement, TaskSpecPlacementPreferences, TaskSpecPlacementSpread,
+    TaskSpecResources,
 };
 use infra_core::{AttributeSchema, BlockNesting, OperationContext, ProviderError, Refined, Schema, Type, Value};
 
@@ -71,6 +73,19 @@ pub fn schema() -> Schema {
             AttributeSchema::optional(crate::health::schema_type())
                 .describe("{ cmd = [...], interval, timeout, retries, start_period }: a task counts as running once healthy"),
         )
+        .attribute(
+            "configs",
+            AttributeSchema::optional(Type::list(Type::Any)).describe(
+                "files from `swarm_config`s: [{ source = swarm_config.NAME, target = \"/etc/app.conf\", mode = \"0444\" }]",
+            ),
+        )
+        .attribute(
+            "secrets",
+            AttributeSchema::optional(Type::list(Type::Any)).describe(
+                "files from `swarm_secret`s: [{ source = swarm_secret.NAME, target = \"db_password\" }]; \
+                 a relative target is under /run/secrets; default: the secret's name",
+            ),
+        )
         .attribute("user", AttributeSchema::optional(Type::String))
         .attribute("working_dir", AttributeSchema::optional(Type::String))
         .attribute("memory", AttributeSchema::optional(Type::String).describe("limit per task, such as 256m"))
@@ -121,6 +136,8 @@ const TASK_SETTINGS: &[&str] = &[
     "constraints",
     "spread",
     "max_replicas_per_node",
+    "configs",
+    "secrets",
 ];
 
 /// The plan says how an update reaches the tasks, as it does for containers.
@@ -167,6 +184,11 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
     }
     if let Err(e) = crate::health::check(config) {
         errors.push(ProviderError::invalid("healthcheck", e));
+    }
+    for (key, files) in [("configs", handed_files(config, "configs")), ("secrets", handed_files(config, "secrets"))] {
+        if let Err(e) = files {
+            errors.push(ProviderError::invalid(key, e));
+        }
     }
     if let Some(memory) = config.non_empty_text("memory").filter(|m| crate::container::parse_memory(m).is_none()) {
         errors.push(ProviderError::invalid("memory", format!("memory {memory:?} is not a size such as 256m or 1g")));
@@ -330,6 +352,8 @@ pub fn spec(ctx: &OperationContext, planned: &Value) -> Result<ServiceSpec, Prov
         user: planned.non_empty_text("user").map(str::to_string),
         stop_grace_period: grace.map_err(invalid("stop_grace_period"))?.map(nanos),
         health_check: health.map(|h| h.config),
+        configs: Some(configs(planned)?).filter(|c| !c.is_empty()),
+        secrets: Some(secrets(planned)?).filter(|s| !s.is_empty()),
         ..Default::default()
     };
     let limits = Limit {
@@ -372,6 +396,77 @@ pub fn spec(ctx: &OperationContext, planned: &Value) -> Result<ServiceSpec, Prov
         }),
         ..Default::default()
     })
+}
+
+/// A config or secret handed to the tasks as a file.
+struct HandedFile {
+    id: String,
+    name: String,
+    target: String,
+    mode: u32,
+}
+
+/// The `configs` or `secrets` of a service. Values not known yet (a config
+/// made in the same apply) pass at plan time and are checked again at apply.
+fn handed_files(config: &Value, key: &str) -> Result<Vec<HandedFile>, String> {
+    let mut files = Vec::new();
+    for (i, entry) in config.get(key).and_then(Value::as_list).unwrap_or_default().iter().enumerate() {
+        let at = format!("{key}[{i}]");
+        let source = entry.get("source").filter(|s| !s.is_null());
+        let Some(source) = source else {
+            return Err(format!("{at} needs `source`, e.g. `source = swarm_config.NAME`"));
+        };
+        let target = match entry.get("target").and_then(Value::as_str) {
+            Some(target) if !target.is_empty() => target,
+            _ if key == "secrets" => source.text("name"),
+            _ => return Err(format!("{at} needs `target`, the path of the file in the task")),
+        };
+        let mode_text = entry.get("mode").and_then(Value::as_str).unwrap_or("0444");
+        let mode = u32::from_str_radix(mode_text, 8)
+            .map_err(|_| format!("{at}.mode {mode_text:?} is not octal permissions"))?;
+        files.push(HandedFile {
+            id: source.text("id").to_string(),
+            name: source.text("swarm_name").to_string(),
+            target: target.to_string(),
+            mode,
+        });
+    }
+    Ok(files)
+}
+
+fn configs(planned: &Value) -> Result<Vec<TaskSpecContainerSpecConfigs>, ProviderError> {
+    let files = handed_files(planned, "configs").map_err(|e| ProviderError::invalid("configs", e))?;
+    Ok(files
+        .into_iter()
+        .map(|f| TaskSpecContainerSpecConfigs {
+            file: Some(TaskSpecContainerSpecFile1 {
+                name: Some(f.target),
+                uid: Some("0".into()),
+                gid: Some("0".into()),
+                mode: Some(f.mode),
+            }),
+            config_id: Some(f.id),
+            config_name: Some(f.name),
+            ..Default::default()
+        })
+        .collect())
+}
+
+fn secrets(planned: &Value) -> Result<Vec<TaskSpecContainerSpecSecrets>, ProviderError> {
+    let files = handed_files(planned, "secrets").map_err(|e| ProviderError::invalid("secrets", e))?;
+    Ok(files
+        .into_iter()
+        .map(|f| TaskSpecContainerSpecSecrets {
+            file: Some(TaskSpecContainerSpecFile {
+                name: Some(f.target),
+                uid: Some("0".into()),
+                gid: Some("0".into()),
+                mode: Some(f.mode),
+            }),
+            secret_id: Some(f.id),
+            secret_name: Some(f.name),
+        })
+        .collect())
 }
 
 /// The task spec with its digest as the `infra.revision` label of its
