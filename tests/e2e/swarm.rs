@@ -94,6 +94,31 @@ fn apply_under_load(env: &TestEnv, port: u16) -> (crate::support::Run, crate::ro
     (apply, seen)
 }
 
+/// The first apply, killed (`kill -9`) once Docker has the web service but
+/// before the apply could record it: the swarm, its nodes and the network
+/// exist, and the service is unrecorded. Fails unless the kill landed so.
+fn kill_first_apply_once_the_service_exists(env: &TestEnv, manager: &crate::ssh::TestServer) {
+    let log = std::fs::File::create(env.join("killed-apply.log")).expect("log file");
+    let mut child = env
+        .command(&["apply", "-auto-approve"])
+        .stdout(log)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("infra starts");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !manager.sh("docker service ls --format '{{.Name}}'").lines().any(|name| name == "web") {
+        assert!(child.try_wait().expect("wait").is_none(), "the apply ended before the service was made");
+        assert!(Instant::now() < deadline, "the service never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!env.read("killed-apply.log").contains("Apply complete!"), "the kill landed after the apply");
+    let listed = env.infra(&["state", "list"]).success();
+    assert!(listed.stdout.contains("swarm.main"), "the swarm was recorded: {}", listed.stdout);
+    assert!(!listed.stdout.contains("swarm_service.web"), "the service was not recorded yet: {}", listed.stdout);
+}
+
 /// The page each running task of `web` serves, one per server that runs one.
 fn pages(hosts: &[DockerHost]) -> Vec<String> {
     let mut pages: Vec<String> = hosts
@@ -167,7 +192,11 @@ fn a_swarm_runs_a_service_over_three_servers_updates_it_task_by_task_and_keeps_i
     let manager = &hosts[0].server;
 
     env.write("swarm.auto.infravars", &settings("tiny:1", members));
+    // A first apply killed mid-way; the next one adopts what it made and converges.
+    kill_first_apply_once_the_service_exists(&env, manager);
     env.infra(&["apply", "-auto-approve"]).success();
+    let services = manager.sh("docker service ls --format '{{.Name}}' | sort | tr '\\n' ' '");
+    assert_eq!(services, "web web-proxy", "the unrecorded service was adopted, not made twice");
     let nodes = manager.sh("docker node ls --format '{{.Status}} {{.ManagerStatus}}' | sort");
     assert_eq!(nodes, "Ready \nReady \nReady Leader", "one manager, two workers, all ready");
     let placed =
