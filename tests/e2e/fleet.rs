@@ -29,7 +29,7 @@ fn inventory(hosts: &[(&str, &DockerHost)]) -> String {
 }
 
 /// The plan's changes as `ADDRESS ACTION` lines, from its JSON form.
-fn planned(env: &TestEnv) -> Vec<String> {
+pub(crate) fn planned(env: &TestEnv) -> Vec<String> {
     let run = env.infra(&["plan", "-format", "json"]).success();
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("plan JSON");
     let changes = plan["resource_changes"].as_array().cloned().unwrap_or_default();

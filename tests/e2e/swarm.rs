@@ -18,6 +18,7 @@ use std::process::Command;
 
 use std::time::{Duration, Instant};
 
+use crate::fleet::planned;
 use crate::rollout::{Load, request};
 use crate::ssh::{DockerHost, key_pair};
 use crate::support::TestEnv;
@@ -136,17 +137,6 @@ fn pages(hosts: &[DockerHost]) -> Vec<String> {
         .collect();
     pages.sort();
     pages
-}
-
-fn planned(env: &TestEnv) -> Vec<String> {
-    let run = env.infra(&["plan", "-format", "json"]).success();
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("plan JSON");
-    let changes = plan["resource_changes"].as_array().cloned().unwrap_or_default();
-    changes
-        .iter()
-        .filter(|c| c["action"] != "no_op")
-        .map(|c| format!("{} {}", c["address"].as_str().unwrap_or("?"), c["action"].as_str().unwrap_or("?")))
-        .collect()
 }
 
 #[test]
