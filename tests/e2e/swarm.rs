@@ -1,4 +1,5 @@
-//! examples/swarm against four test servers with their own Docker Engines,
+//! examples/swarm (not hardened: the test servers run sshd, not systemd)
+//! against four test servers with their own Docker Engines,
 //! on a network this test makes so their swarm traffic reaches each other,
 //! each engine reached only over its server's SSH connection: a first apply
 //! killed mid-way and the next one converging, the service spread over the
@@ -189,6 +190,8 @@ fn a_swarm_runs_a_service_through_updates_a_failed_update_a_drained_server_and_a
         host.import_image("tiny:sick", "sick", false);
     }
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/swarm"), env.path());
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
+    env.write("main.infra", &env.read("main.infra").replace("../../modules", &modules.display().to_string()));
     let servers: Vec<String> = hosts
         .iter()
         .enumerate()
@@ -205,7 +208,7 @@ fn a_swarm_runs_a_service_through_updates_a_failed_update_a_drained_server_and_a
     let mut members = 4;
     let settings = |image: &str, members: usize| {
         format!(
-            "managers = [\"s1\"]\nservers = {{\n{}\n}}\nprivate_key = \"{}\"\nimage = \"{image}\"\n\
+            "harden = false\nmanagers = [\"s1\"]\nservers = {{\n{}\n}}\nprivate_key = \"{}\"\nimage = \"{image}\"\n\
              endpoint_mode = \"dnsrr\"\nproxy = true\nproxy_image = \"{proxy_image}\"\n\
              command = [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n\
              healthcheck = [\"/bin/busybox\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \"http://127.0.0.1/health\"]\n",
