@@ -313,3 +313,25 @@ fn moving_copies_into_a_loop_plans_no_change_and_provider_instances_show_in_the_
     let settled = env.infra(&["plan", "-detailed-exitcode"]);
     assert_eq!(settled.code, 0, "{}{}", settled.stdout, settled.stderr);
 }
+
+/// examples/swarm planned from nothing for two servers (no server is reached:
+/// a plan that only creates needs none): the swarm, the node joining it with
+/// the tokens not shown, the members, the overlay network and the service with
+/// its zero-downtime update settings.
+#[test]
+fn plan_output_for_a_swarm() {
+    let env = TestEnv::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate::support::docker::copy_dir(&root.join("examples/swarm"), env.path());
+    let modules = root.join("modules").display().to_string();
+    env.write("main.infra", &env.read("main.infra").replace("../../modules", &modules));
+    env.write(
+        "swarm.auto.infravars",
+        "harden = false\nmanagers = [\"s1\"]\nprivate_key = \"id_ed25519\"\nimage = \"web:2\"\n\
+         servers = {\n  s1 = { host = \"192.0.2.10\", host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC6S9ej+Djldn8dAUjHyLemuQgDXx2GP7qM1ZH4rNeoy\" }\n  \
+         s2 = { host = \"192.0.2.11\", host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKlgCXTGJlhufHs8RteOeJaBS8Qfq2ROY5EcwOJD0U8A\", labels = { zone = \"b\" } }\n}\n",
+    );
+    let plan = env.infra(&["plan", "-no-color"]).success();
+    assert!(!plan.stdout.contains("SWMTKN"));
+    insta::assert_snapshot!("swarm_create_human", env.stable(&plan.stdout));
+}
