@@ -58,6 +58,12 @@ struct Evaluator<'a> {
     bindings: Vec<(String, Value)>,
 }
 
+/// Functions that arrange the elements of lists and maps without looking
+/// inside them: an element known only after apply, or sensitive, stays so in
+/// the result, and the rest stays known and shown (`merge` of a map of ids
+/// not made yet still has its keys at plan time).
+const STRUCTURAL: &[&str] = &["merge", "concat", "keys", "values", "length", "lookup", "element", "slice", "reverse"];
+
 /// Applies `f` to bare values and puts sensitivity back on the result.
 fn unmarked<F>(values: &[&Value], f: F) -> Result<Value, String>
 where
@@ -280,7 +286,9 @@ impl Evaluator<'_> {
 
     fn for_expr(&mut self, expr: &Expr, f: &ForExpr) -> Result<Value, Diagnostic> {
         let collection = self.eval(&f.collection)?;
-        let sensitive = collection.contains_sensitive();
+        // A sensitive collection makes a sensitive result; a sensitive element
+        // stays marked on its own, through whatever the expressions do with it.
+        let sensitive = matches!(collection, Value::Sensitive(_));
         let pairs: Vec<(Value, Value)> = match collection.peel() {
             Value::Unknown => return Ok(Value::Unknown),
             Value::List(items) => items.iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v.clone())).collect(),
@@ -398,6 +406,12 @@ impl Evaluator<'_> {
             return function(&values, &ctx)
                 .map(Value::sensitive)
                 .map_err(|m| error(expr, m, format!("in `{name}(...)`")));
+        }
+        if STRUCTURAL.contains(&name) && values.iter().all(|v| !matches!(v.peel(), Value::Unknown)) {
+            let sensitive = values.iter().any(|v| matches!(v, Value::Sensitive(_)));
+            let bare: Vec<Value> = values.iter().map(|v| v.peel().clone()).collect();
+            let result = function(&bare, &ctx).map_err(|m| error(expr, m, format!("in `{name}(...)`")))?;
+            return Ok(if sensitive { result.sensitive() } else { result });
         }
         let refs: Vec<&Value> = values.iter().collect();
         unmarked(&refs, |bare| function(bare, &ctx)).map_err(|m| error(expr, m, format!("in `{name}(...)`")))

@@ -84,6 +84,15 @@ fn expressions_evaluate_like_hcl() {
         ("{for s in [\"a\"] : file.motd.id => s}", "(known after apply)"),
         ("[for p in var.ports : p if file.motd.id == \"x\"]", "(known after apply)"),
         ("{ (file.motd.id) = 1 }", "(known after apply)"),
+        // Functions that only arrange elements keep what is known.
+        ("merge({ a = file.motd.id }, { b = 1 })", "{ a = (known after apply), b = 1 }"),
+        ("concat([file.motd.id], [1])", "[(known after apply), 1]"),
+        ("length([file.motd.id, 2])", "2"),
+        ("keys({ a = file.motd.id })", r#"["a"]"#),
+        ("lookup({ a = file.motd.id }, \"b\", 0)", "0"),
+        ("upper(file.motd.id)", "(known after apply)"),
+        // Only what a secret flows into is hidden.
+        ("[for k, v in { a = var.password, b = \"x\" } : upper(v)]", r#"[(sensitive value), "X"]"#),
     ];
     for (input, expected) in cases {
         assert_eq!(check(input), expected, "evaluating {input}");
@@ -100,6 +109,13 @@ fn secrets_stay_secret_through_operations() {
         "env(\"DB_PASSWORD\")",
         "sensitive(\"x\")",
         "{ pw = var.password }.pw",
+        "merge(var.tags, { pw = var.password })",
+        "concat([var.password], [1])",
+        "lookup({ pw = var.password }, \"pw\", \"\")",
+        "values({ pw = var.password })",
+        "[for k, v in { a = var.password, b = \"x\" } : upper(v)]",
+        "{ for k, v in { a = var.password } : k => v }",
+        "[for p in sensitive([1, 2]) : p]",
     ] {
         let shown = check(input);
         assert!(shown.contains("(sensitive value)"), "{input} revealed: {shown}");
