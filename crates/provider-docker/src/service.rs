@@ -6,7 +6,7 @@
 //! (healthy, when it has a health check), and an update the swarm rolls back
 //! fails naming the service and the tasks' errors.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -166,7 +166,14 @@ async fn settle(docker: &Docker, id: &str, before: Option<String>) -> Result<(),
     loop {
         let service = inspect(docker, id).await?;
         let name = service.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_else(|| id.to_string());
-        let tasks = tasks(docker, id).await?;
+        // Tasks on a node that is down report nothing more: they would never
+        // be seen to stop, and the swarm runs their work elsewhere.
+        let ready = ready_nodes(docker).await?;
+        let tasks: Vec<Task> = tasks(docker, id)
+            .await?
+            .into_iter()
+            .filter(|t| t.node_id.as_ref().is_none_or(|node| ready.contains(node)))
+            .collect();
         let rollout = before.as_ref().filter(|b| **b != status_of(&service)).and(service.update_status.as_ref());
         if let Some(status) = rollout {
             match status.state {
@@ -202,6 +209,19 @@ async fn settle(docker: &Docker, id: &str, before: Option<String>) -> Result<(),
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The ids of the swarm's nodes that are up.
+async fn ready_nodes(docker: &Docker) -> Result<HashSet<String>, ProviderError> {
+    let nodes = docker
+        .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+        .await
+        .map_err(|e| docker_error("listing the swarm's nodes", e))?;
+    Ok(nodes
+        .into_iter()
+        .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY))
+        .filter_map(|n| n.id)
+        .collect())
 }
 
 /// Whether the tasks the swarm wants running all run the service's spec, as
