@@ -148,7 +148,22 @@ pub fn plan(prior: Option<&Value>, proposed: Value) -> Refined {
         Err(_) => String::new(),
     });
     let warnings = tight_placement(&proposed).into_iter().collect();
-    Refined::new(proposed).note(note.filter(|n| !n.is_empty())).warn(warnings)
+    Refined::new(normalize_ports(proposed)).note(note.filter(|n| !n.is_empty())).warn(warnings)
+}
+
+/// Ports in the form refresh reads back (`8080:80/tcp` is `8080:80`), so
+/// the same port written another way is not drift.
+fn normalize_ports(mut planned: Value) -> Value {
+    let Some(ports) = planned.get("ports").and_then(Value::as_list) else { return planned };
+    let normal: Vec<Value> = ports
+        .iter()
+        .map(|p| match p.as_str().map(parse_port) {
+            Some(Ok(port)) => Value::string(port_text(&port)),
+            _ => p.clone(),
+        })
+        .collect();
+    planned.set("ports", Value::List(normal));
+    planned
 }
 
 /// A start-first update places each new task before its old one stops: with
@@ -648,6 +663,14 @@ mod tests {
         capped.set("update_config", Value::object([("order", Value::string("stop-first"))]));
         assert!(plan(None, capped).warnings.is_empty());
         assert!(plan(None, web()).warnings.is_empty());
+    }
+
+    #[test]
+    fn ports_are_planned_as_refresh_reads_them() {
+        let mut written = web();
+        written.set("ports", Value::List(vec![Value::string("8080:80/tcp"), Value::string("host:53:53/udp")]));
+        let planned = plan(None, written).planned;
+        assert_eq!(planned.strings("ports"), ["8080:80", "host:53:53/udp"]);
     }
 
     #[test]
