@@ -158,6 +158,16 @@ fn status_of(service: &Service) -> String {
     format!("{:?}", service.update_status)
 }
 
+/// After a node was drained: waits until a service infra made runs all its
+/// tasks elsewhere (one it did not make has no revision to wait for).
+pub async fn settle_moved(docker: &Docker, id: &str) -> Result<(), ProviderError> {
+    let service = inspect(docker, id).await?;
+    if revision(service.spec.as_ref().and_then(|s| s.task_template.as_ref())).is_none() {
+        return Ok(());
+    }
+    settle(docker, id, None).await
+}
+
 /// Waits until the service's tasks all run its current spec. `before`: the
 /// update status before an update, so that a rollback of this update (and not
 /// an earlier one) fails it.

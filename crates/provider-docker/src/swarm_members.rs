@@ -201,11 +201,19 @@ async fn drain_and_remove(docker: &Docker, name: &str, id: &str) -> Result<(), P
         let what = what.to_string();
         move |e| docker_error(&format!("{what} swarm node {name}"), e)
     };
+    let moved = services_on(docker, id).await?;
     let spec =
         NodeSpec { availability: Some(NodeSpecAvailabilityEnum::DRAIN), ..found.spec.clone().unwrap_or_default() };
     update_node(docker, &found, spec).await.map_err(failed("draining"))?;
+    // The services whose tasks ran there run them again elsewhere, healthy,
+    // before the node goes: a drain costs no capacity for longer than it must.
+    for service in &moved {
+        crate::service::settle_moved(docker, service).await?;
+    }
+    // A node that is down reports nothing more: its tasks never show as stopped.
+    let up = found.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY);
     let started = Instant::now();
-    while running_tasks(docker, id).await? > 0 {
+    while up && running_tasks(docker, id).await? > 0 {
         if started.elapsed() > DRAIN {
             return Err(ProviderError::failed(format!(
                 "swarm node {name} still runs tasks {} s after it was drained",
@@ -221,16 +229,26 @@ async fn drain_and_remove(docker: &Docker, name: &str, id: &str) -> Result<(), P
     }
 }
 
-async fn running_tasks(docker: &Docker, node: &str) -> Result<usize, ProviderError> {
-    let filters = HashMap::from([
-        ("node".to_string(), vec![node.to_string()]),
-        ("desired-state".to_string(), vec!["running".to_string()]),
-    ]);
-    let tasks = docker
+/// The services with a task on the node.
+async fn services_on(docker: &Docker, node: &str) -> Result<Vec<String>, ProviderError> {
+    let mut services: Vec<String> = tasks_on(docker, node).await?.into_iter().filter_map(|t| t.service_id).collect();
+    services.sort();
+    services.dedup();
+    Ok(services)
+}
+
+async fn tasks_on(docker: &Docker, node: &str) -> Result<Vec<bollard::models::Task>, ProviderError> {
+    let filters = HashMap::from([("node".to_string(), vec![node.to_string()])]);
+    docker
         .list_tasks(Some(ListTasksOptions { filters: Some(filters) }))
         .await
-        .map_err(|e| docker_error(&format!("listing the tasks on swarm node {node}"), e))?;
-    // A task told to stop still counts until its container has stopped.
+        .map_err(|e| docker_error(&format!("listing the tasks on swarm node {node}"), e))
+}
+
+/// Tasks on the node that have not stopped, whatever the swarm wants of
+/// them: a drained node's tasks are told to stop at once and stop later.
+async fn running_tasks(docker: &Docker, node: &str) -> Result<usize, ProviderError> {
+    let tasks = tasks_on(docker, node).await?;
     Ok(tasks
         .iter()
         .filter(|t| {
