@@ -33,11 +33,9 @@ pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Obser
         .filter_map(|service| {
             let id = service.id?;
             let spec = service.spec?;
+            // `Observed::new` sets `labels` to the spec's non-marker labels: the user's.
             let labels = spec.labels.clone().unwrap_or_default();
-            let mut found = Observed::new(observed(&id, &spec), &labels);
-            // `Observed::new` keeps every non-marker label: the spec's own are the user's.
-            found.value.set("labels", observed(&id, &spec).get("labels").cloned().unwrap_or(Value::Null));
-            Some((id, found))
+            Some((id.clone(), Observed::new(observed(&id, &spec), &labels)))
         })
         .collect())
 }
@@ -141,7 +139,7 @@ fn task_state(task: &Task) -> Option<TaskState> {
     task.status.as_ref()?.state
 }
 
-fn is_finished(state: TaskState) -> bool {
+pub(crate) fn is_finished(state: TaskState) -> bool {
     matches!(
         state,
         TaskState::COMPLETE

@@ -251,18 +251,7 @@ async fn running_tasks(docker: &Docker, node: &str) -> Result<usize, ProviderErr
     let tasks = tasks_on(docker, node).await?;
     Ok(tasks
         .iter()
-        .filter(|t| {
-            let state = t.status.as_ref().and_then(|s| s.state);
-            !matches!(
-                state,
-                Some(
-                    bollard::models::TaskState::SHUTDOWN
-                        | bollard::models::TaskState::COMPLETE
-                        | bollard::models::TaskState::FAILED
-                        | bollard::models::TaskState::REJECTED
-                )
-            )
-        })
+        .filter(|t| !t.status.as_ref().and_then(|s| s.state).is_some_and(crate::service::is_finished))
         .count())
 }
 
