@@ -249,7 +249,7 @@ fn kill_9_mid_docker_apply_orphans_and_duplicates_nothing() {
         apply_window(&env, "4")
     };
     let delays = kill_points(5, window);
-    let mut clean = 0;
+    let (mut clean, mut daemon_defects) = (0, 0);
     for delay in &delays {
         let env = TestEnv::new();
         let suffix = env.docker_suffix();
@@ -274,11 +274,31 @@ fn kill_9_mid_docker_apply_orphans_and_duplicates_nothing() {
         let running = docker(&["ps", "-q", "--filter", &format!("label=infra.lineage={lineage}")]);
         assert_eq!(running.lines().count(), CONTAINERS, "delay {delay} ms: every container runs");
 
-        env.infra(&["destroy", "-auto-approve"]).success();
+        let destroy = env.infra(&["destroy", "-auto-approve"]);
+        if destroy.code != 0 && TestEnv::flat(&destroy.stderr).contains("the daemon holds a stale endpoint") {
+            // Docker's own defect (moby/moby#17217, RELIABILITY.md): a network
+            // keeps an endpoint no container owns. infra names it and keeps
+            // the network in state; everything else is gone.
+            let left = labelled_addresses(&lineage);
+            let recorded = env.infra(&["state", "list"]).success().stdout;
+            assert!(left.iter().all(|a| a.starts_with("network.")), "delay {delay} ms: only networks stay: {left:?}");
+            assert!(left.iter().all(|a| recorded.contains(a.as_str())), "delay {delay} ms: still recorded: {recorded}");
+            daemon_defects += 1;
+            continue;
+        }
+        assert_eq!(destroy.code, 0, "delay {delay} ms: destroy: {}{}", destroy.stdout, destroy.stderr);
         assert!(labelled_addresses(&lineage).is_empty(), "delay {delay} ms: destroy leaves nothing");
         clean += 1;
     }
-    println!("docker crash matrix: {clean} of {} trials clean", delays.len());
+    println!(
+        "docker crash matrix: {clean} of {} trials clean, {daemon_defects} met the daemon's stale endpoint",
+        delays.len()
+    );
+    assert!(
+        daemon_defects <= 1,
+        "the stale-endpoint defect is rare (1 in 30 in RELIABILITY.md), not {daemon_defects} in {}",
+        delays.len()
+    );
 }
 
 const FILES_PER_SERVER: usize = 10;

@@ -14,6 +14,7 @@ mod fleet;
 mod help;
 mod plan_output;
 mod properties;
+mod proxy;
 mod quickstart;
 mod rollout;
 mod saved_plan;

@@ -63,9 +63,10 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
         env.infra(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     assert_eq!(edited.code, 2);
-    assert!(edited.stdout.contains("# container.web must be replaced"), "{}", edited.stdout);
+    assert!(edited.stdout.contains("# container.web will be updated in place"), "{}", edited.stdout);
+    assert!(edited.stdout.contains("rolling update behind infra's proxy"), "{}", edited.stdout);
     assert!(
-        edited.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        edited.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
         "only the web container: {}",
         edited.stdout
     );
@@ -74,12 +75,21 @@ fn quickstart_from_nothing_to_edit_to_destroy() {
     for shown in [&apply.stdout, &noop.stdout, &edited.stdout] {
         assert!(!shown.contains(&password), "the database password was printed");
     }
+    // The change rolls out behind infra's proxy while requests run: none fails.
     let mut args = with_vars(&["apply", "-auto-approve"]);
     args.extend(["-var".to_string(), "greeting=bonjour".to_string()]);
+    let load = crate::rollout::Load::start(port);
+    std::thread::sleep(std::time::Duration::from_millis(500));
     env.infra(&args.iter().map(String::as_str).collect::<Vec<_>>()).success();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let seen = load.finish();
+    assert!(seen.failures.is_empty(), "{} requests failed during the update: {:?}", seen.failures.len(), seen.failures);
+    assert!(seen.answers.len() > 20, "the loop ran through the update: {} answers", seen.answers.len());
+    println!("greeting changed under load: {} requests, none failed", seen.answers.len());
     let third = get(&url);
     assert_eq!(third["greeting"], "bonjour");
-    assert_eq!(third["visits"].as_i64(), second["visits"].as_i64().map(|v| v + 1), "the data survived the replacement");
+    let counted = |v: &serde_json::Value| v["visits"].as_i64().unwrap_or_default();
+    assert!(counted(&third) > counted(&second), "the data survived the update: {third} after {second}");
 
     // The database backed up, lost with its volume, and restored: the same rows.
     let rows = || {
@@ -129,11 +139,13 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let stack = &self.stack;
-        let containers = ["web", "queue", "redis", "postgres"].map(|n| format!("{stack}-{n}"));
+        let containers = ["web", "web-proxy", "queue", "redis", "postgres"].map(|n| format!("{stack}-{n}"));
         for name in containers.iter().chain([&format!("infra-backup-{stack}-db")]) {
             let _ = Command::new("docker").args(["rm", "-f", name]).output();
         }
-        let _ = Command::new("docker").args(["network", "rm", &format!("{stack}-app")]).output();
+        for network in ["app", "web-edge"] {
+            let _ = Command::new("docker").args(["network", "rm", &format!("{stack}-{network}")]).output();
+        }
         for volume in [format!("{stack}-db"), format!("{stack}-backups"), format!("infra-backup-{stack}-db")] {
             let _ = Command::new("docker").args(["volume", "rm", &volume]).output();
         }

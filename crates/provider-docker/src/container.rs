@@ -15,6 +15,7 @@ use bollard::query_parameters::{
 };
 use infra_core::{AttributeSchema, BlockNesting, OperationContext, ProviderError, Refined, Schema, Type, Value};
 
+use crate::publish::parse_port;
 use crate::util::{Observed, Scope, docker_error, labels, str_list};
 
 pub fn schema() -> Schema {
@@ -68,6 +69,14 @@ pub fn schema() -> Schema {
                 .default(Value::Number(1.0))
                 .describe("how many identical containers run; changed in place"),
         )
+        .attribute(
+            "proxy",
+            AttributeSchema::optional(Type::Bool).describe(
+                "run the replicas behind a proxy infra manages, which holds the published ports, so an update \
+                 drops no connection; default true when every port names a host port over TCP and there is a \
+                 healthcheck",
+            ),
+        )
         .block("update", BlockNesting::Single, update_schema())
         .attribute("running", AttributeSchema::optional(Type::Bool).default(Value::Bool(true)))
         .attribute("id", AttributeSchema::computed(Type::String).describe("the first replica's id"))
@@ -116,45 +125,6 @@ pub const SETTINGS: &[&str] = &[
     "memory",
     "cpus",
 ];
-
-struct Port {
-    address: String,
-    host: String,
-    container: String,
-}
-
-fn parse_port(text: &str) -> Result<Port, String> {
-    let (spec, protocol) = match text.rsplit_once('/') {
-        Some((spec, p @ ("tcp" | "udp" | "sctp"))) => (spec, p),
-        Some(_) => return Err(format!("port {text:?}: the protocol must be tcp, udp or sctp")),
-        None => (text, "tcp"),
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (address, host, container) = match parts.as_slice() {
-        [container] => ("127.0.0.1", "", *container),
-        [host, container] => ("127.0.0.1", *host, *container),
-        [address, host, container] => (*address, *host, *container),
-        _ => return Err(format!("port {text:?} is not CONTAINER, HOST:CONTAINER or ADDRESS:HOST:CONTAINER")),
-    };
-    let number = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
-    if number(container).is_none() || (!host.is_empty() && number(host).is_none()) {
-        return Err(format!("port {text:?}: ports are numbers from 1 to 65535"));
-    }
-    Ok(Port { address: address.to_string(), host: host.to_string(), container: format!("{container}/{protocol}") })
-}
-
-/// The ports published on an address other hosts can reach (not loopback).
-pub fn public_ports(planned: &Value) -> Vec<String> {
-    let loopback = |address: &str| {
-        address.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            || address == "localhost"
-    };
-    str_list(planned, "ports")
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| parse_port(p).is_ok_and(|port| !loopback(&port.address)))
-        .collect()
-}
 
 fn check_mount(text: &str) -> Result<(), String> {
     let parts: Vec<&str> = text.split(':').collect();
@@ -205,6 +175,7 @@ pub fn validate(config: &Value) -> Vec<ProviderError> {
         errors.push(ProviderError::invalid("cpus", format!("cpus {cpus} is not a positive number of CPUs")));
     }
     errors.extend(validate_replicas(config));
+    errors.extend(crate::publish::validate_proxy(config));
     errors
 }
 
@@ -227,12 +198,16 @@ fn validate_replicas(config: &Value) -> Vec<ProviderError> {
         .unwrap_or_default()
         .into_iter()
         .find(|p| parse_port(p).is_ok_and(|port| !port.host.is_empty()));
-    if overlapping && let Some(port) = fixed_port {
+    if overlapping
+        && !crate::publish::proxied(config)
+        && let Some(port) = fixed_port
+    {
         errors.push(ProviderError::invalid(
             "ports",
             format!(
                 "port {port:?} names a host port, but {} containers of this set run at once; \
-                 publish only the container port (\"{}\") or put a proxy in front",
+                 publish only the container port (\"{}\"), or give it a healthcheck (or proxy = true) \
+                 to run it behind infra's proxy",
                 if strategy == Strategy::Recreate { "several" } else { "during an update two" },
                 parse_port(&port).map(|p| p.container).unwrap_or_default().trim_end_matches("/tcp"),
             ),
@@ -253,7 +228,7 @@ impl Strategy {
     pub fn of(container: &Value) -> Result<Strategy, ProviderError> {
         let written = container.get("update").and_then(|u| u.get("strategy")).and_then(Value::as_str);
         match written {
-            None if replicas(container) > 1 => Ok(Strategy::Rolling),
+            None if replicas(container) > 1 || crate::publish::proxied(container) => Ok(Strategy::Rolling),
             None | Some("recreate") => Ok(Strategy::Recreate),
             Some("rolling") => Ok(Strategy::Rolling),
             Some("blue-green") => Ok(Strategy::BlueGreen),
@@ -317,7 +292,10 @@ fn body(ctx: &OperationContext, planned: &Value, replica: &Replica) -> Result<Co
     let (bare, _) = planned.unmark();
     let get = |k: &str| bare.get(k).and_then(Value::as_str).map(str::to_string);
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for text in str_list(&bare, "ports").unwrap_or_default() {
+    // Behind the proxy the replicas publish nothing: the proxy holds the ports.
+    let published =
+        if crate::publish::proxied(&bare) { Vec::new() } else { str_list(&bare, "ports").unwrap_or_default() };
+    for text in published {
         let port = parse_port(&text).map_err(|e| ProviderError::invalid("ports", e))?;
         let binding = PortBinding { host_ip: Some(port.address), host_port: Some(port.host) };
         bindings.entry(port.container).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
@@ -507,6 +485,9 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, Provi
     let hash = env_files_hash(&proposed)?;
     proposed.set("env_files_sha256", hash);
     let mut planned = canonical_ports(proposed);
+    if planned.get("proxy").is_none_or(Value::is_null) && crate::publish::proxied(&planned) {
+        planned.set("proxy", Value::Bool(true));
+    }
     let revision = revision(&planned);
     planned.set("revision", revision);
     let Some(prior) = prior else { return Ok(Refined::new(planned)) };
@@ -527,14 +508,32 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, Provi
         planned.set("id", Value::Unknown);
         planned.set("ids", Value::Unknown);
     }
-    Ok(Refined::new(planned).note(rollout_note(strategy, rolls, before, after)))
+    let proxied = (crate::publish::proxied(&planned), prior.get("proxy").and_then(Value::as_bool) == Some(true));
+    let note = match proxied {
+        (true, false) if !rolls => Some(format!(
+            "infra's proxy {} is gone or stopped: it is started again in front of the replicas",
+            crate::publish::proxy_name(&planned)
+        )),
+        (true, false) => Some(format!(
+            "moves behind infra's proxy: the old container stops first (a moment without service), then the \
+             proxy {} holds the published ports and the replicas run behind it",
+            crate::publish::proxy_name(&planned)
+        )),
+        (false, true) => Some("leaves infra's proxy: the proxy stops, then the replicas publish the ports".into()),
+        _ => rollout_note(strategy, rolls, before, after, proxied.0),
+    };
+    Ok(Refined::new(planned).note(note))
 }
 
-fn rollout_note(strategy: Strategy, rolls: bool, before: usize, after: usize) -> Option<String> {
+fn rollout_note(strategy: Strategy, rolls: bool, before: usize, after: usize, proxied: bool) -> Option<String> {
     let scale = (before != after).then(|| format!("scaled from {before} to {after} replicas"));
     let roll = rolls.then(|| match strategy {
         Strategy::BlueGreen => format!(
             "blue-green update: {after} new replicas start and turn healthy, then the network aliases move to them and the old ones stop"
+        ),
+        _ if proxied => format!(
+            "rolling update behind infra's proxy: {after} replicas replaced one at a time, each new one healthy and \
+             taking connections before its old one leaves the proxy, then stops once its connections end"
         ),
         _ => format!("rolling update: {after} replicas replaced one at a time, each new one healthy before its old one stops"),
     });
@@ -547,7 +546,11 @@ fn rollout_note(strategy: Strategy, rolls: bool, before: usize, after: usize) ->
 /// A digest of every setting a replica is created from; unknown until they are
 /// all known. It covers secret values, so it is marked sensitive when they are.
 fn revision(planned: &Value) -> Value {
-    let settings = Value::object(SETTINGS.iter().map(|k| (*k, planned.get(k).cloned().unwrap_or(Value::Null))));
+    let mut settings = Value::object(SETTINGS.iter().map(|k| (*k, planned.get(k).cloned().unwrap_or(Value::Null))));
+    // Only when on: the revisions of containers made before the proxy existed stay as they were.
+    if crate::publish::proxied(planned) {
+        settings.set("proxy", Value::Bool(true));
+    }
     if !settings.is_wholly_known() {
         return Value::Unknown;
     }
@@ -768,16 +771,6 @@ pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Obser
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ports_default_to_loopback() {
-        let p = parse_port("8080:80").expect("valid");
-        assert_eq!((p.address.as_str(), p.host.as_str(), p.container.as_str()), ("127.0.0.1", "8080", "80/tcp"));
-        let p = parse_port("0.0.0.0:53:53/udp").expect("valid");
-        assert_eq!((p.address.as_str(), p.container.as_str()), ("0.0.0.0", "53/udp"));
-        assert!(parse_port("80:http").is_err());
-        assert!(parse_port("1:2:3:4").is_err());
-    }
 
     #[test]
     fn memory_sizes() {

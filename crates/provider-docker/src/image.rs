@@ -333,26 +333,41 @@ async fn build(
     context: &Path,
     tag: &str,
 ) -> Result<(), ProviderError> {
-    let tag = tag.to_string();
+    let build_args = bare.get("build_args").and_then(Value::as_object).map(|m| {
+        m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect::<HashMap<_, _>>()
+    });
+    let dockerfile = str_attr(bare, "dockerfile").unwrap_or("Dockerfile");
+    let target = str_attr(bare, "target").unwrap_or_default();
+    let body = context_tar(context)?;
+    build_tar(docker, body, dockerfile, tag, labels(ctx, &Value::Null), build_args.unwrap_or_default(), target).await
+}
+
+/// Builds a packed context as `tag`; a failure carries the build's last lines.
+pub async fn build_tar(
+    docker: &Docker,
+    context: Vec<u8>,
+    dockerfile: &str,
+    tag: &str,
+    labels: HashMap<String, String>,
+    build_args: HashMap<String, String>,
+    target: &str,
+) -> Result<(), ProviderError> {
     let options = BuildImageOptions {
-        dockerfile: str_attr(bare, "dockerfile").unwrap_or("Dockerfile").to_string(),
-        t: Some(tag.clone()),
-        buildargs: bare.get("build_args").and_then(Value::as_object).map(|m| {
-            m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect::<HashMap<_, _>>()
-        }),
-        target: str_attr(bare, "target").unwrap_or_default().to_string(),
-        labels: Some(labels(ctx, &Value::Null)),
+        dockerfile: dockerfile.to_string(),
+        t: Some(tag.to_string()),
+        buildargs: Some(build_args),
+        target: target.to_string(),
+        labels: Some(labels),
         rm: true,
         forcerm: true,
         ..Default::default()
     };
-    let body = context_tar(context)?;
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(body.into())));
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     let mut log: Vec<String> = Vec::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| build_failure(&tag, &log, &e.to_string()))?;
+        let info = item.map_err(|e| build_failure(tag, &log, &e.to_string()))?;
         if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-            return Err(build_failure(&tag, &log, &detail));
+            return Err(build_failure(tag, &log, &detail));
         }
         if let Some(text) = info.stream {
             log.extend(text.lines().map(str::to_string));

@@ -17,6 +17,8 @@ mod health;
 mod image;
 mod kind;
 mod network;
+mod proxy;
+mod publish;
 mod replicas;
 mod service;
 mod service_spec;
@@ -68,6 +70,13 @@ static SCHEMA: LazyLock<ProviderSchema> = LazyLock::new(|| ProviderSchema {
             "socket",
             AttributeSchema::optional(Type::String)
                 .describe("the engine's socket on that server; default /var/run/docker.sock"),
+        )
+        .attribute(
+            "proxy_base",
+            AttributeSchema::optional(Type::String).describe(
+                "the Debian image (bookworm or later) infra builds the proxy in front of published containers \
+                 FROM, with HAProxy from its packages; default debian:bookworm-slim",
+            ),
         ),
     resources: Kind::ALL.iter().map(|kind| (kind.name(), kind.schema())).collect(),
 });
@@ -80,7 +89,9 @@ impl ProviderFactory for DockerFactory {
 
     async fn configure(&self, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
         let firewalled = config.get("firewall").is_some_and(|f| !f.is_null());
-        Ok(Arc::new(DockerProvider { engine: Engine::from_config(config).await?, firewalled }))
+        let proxy_base = config.get("proxy_base").and_then(Value::as_str).unwrap_or(proxy::DEFAULT_BASE).to_string();
+        proxy::validate_base(&proxy_base)?;
+        Ok(Arc::new(DockerProvider { engine: Engine::from_config(config).await?, firewalled, proxy_base }))
     }
 }
 
@@ -88,6 +99,8 @@ pub struct DockerProvider {
     engine: Engine,
     /// A firewall was named for the engine's host.
     firewalled: bool,
+    /// What the proxy in front of published containers is built FROM.
+    proxy_base: String,
 }
 
 /// Every object of the types a refresh needs, by type.
@@ -108,7 +121,9 @@ impl DockerProvider {
             }
             Kind::Container => {
                 let address = r.address.to_string();
-                Ok(replicas::gather(&r.lineage, &address, &r.state, of(Kind::Container)?.values()))
+                let listed = of(Kind::Container)?;
+                let gathered = replicas::gather(&r.lineage, &address, &r.state, listed.values());
+                Ok(gathered.map(|value| proxy::observed(value, &r.lineage, &address, listed.values())))
             }
             kind => {
                 let found = of(kind)?;
@@ -124,7 +139,7 @@ impl DockerProvider {
             return Vec::new();
         }
         let host = self.engine.server().unwrap_or_else(|| "this machine".to_string());
-        container::public_ports(planned)
+        publish::public_ports(planned)
             .into_iter()
             .map(|port| {
                 format!(
@@ -204,7 +219,7 @@ impl Provider for DockerProvider {
             Kind::Image => image::create(docker, ctx, planned).await,
             Kind::Network => network::create(docker, ctx, planned).await,
             Kind::Volume => volume::create(docker, ctx, planned).await,
-            Kind::Container => replicas::create(docker, ctx, planned).await,
+            Kind::Container => replicas::create(docker, ctx, planned, &self.proxy_base).await,
             Kind::Backup => backup::write(docker, ctx, None, planned).await,
             Kind::Swarm => swarm::init(docker, ctx, planned).await,
             Kind::SwarmNode => swarm::join(docker, planned).await,
@@ -224,7 +239,9 @@ impl Provider for DockerProvider {
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         let updated = match Kind::of(kind)? {
-            Kind::Container => replicas::converge(self.engine.client().await?, ctx, prior, planned).await,
+            Kind::Container => {
+                replicas::converge(self.engine.client().await?, ctx, prior, planned, &self.proxy_base).await
+            }
             Kind::Backup => backup::write(self.engine.client().await?, ctx, Some(prior), planned).await,
             Kind::SwarmService => service::update(self.engine.client().await?, ctx, prior, planned).await,
             Kind::SwarmMembers => swarm_members::converge(self.engine.client().await?, Some(prior), planned).await,

@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use infra_core::{OperationContext, ProviderError, Value};
 
 use crate::container::{self, Replica, Strategy, replica_name, replicas};
+use crate::proxy::Proxy;
 use crate::util::{Observed, REPLICA, REVISION, Scope, docker_error, str_list};
 
 /// What refresh reports when the members were made from different settings
@@ -60,8 +61,10 @@ fn belonging<'a>(
     observed: impl Iterator<Item = &'a Observed>,
 ) -> Vec<&'a Observed> {
     let ids = recorded_ids(recorded);
-    let mut members: Vec<&Observed> =
-        observed.filter(|o| o.made_for(lineage, address) || ids.iter().any(|i| i == o.id())).collect();
+    let mut members: Vec<&Observed> = observed
+        .filter(|o| !crate::proxy::is_proxy(o))
+        .filter(|o| o.made_for(lineage, address) || ids.iter().any(|i| i == o.id()))
+        .collect();
     members.sort_by_key(|o| (Member::from_observed(o).slot.unwrap_or(usize::MAX), o.id().to_string()));
     members
 }
@@ -80,7 +83,7 @@ pub fn gather<'a>(
     let current: Vec<&Observed> =
         members.iter().copied().filter(|o| Member::from_observed(o).revision.as_deref() == revision).collect();
     let first = current.first().or(members.first())?;
-    let mut value = container::reconcile(recorded, &first.value);
+    let mut value = container::reconcile(recorded, &crate::proxy::without_edge(recorded, &first.value));
     let expected_name = replica_name(recorded, Member::from_observed(first).slot.unwrap_or(1));
     if first.value.get("name").and_then(Value::as_str) == Some(expected_name.as_str()) {
         value.set("name", recorded.get("name").cloned().unwrap_or(Value::Null));
@@ -106,30 +109,54 @@ async fn members(docker: &Docker, ctx: &OperationContext, recorded: &Value) -> R
 }
 
 /// Creates the whole set from nothing, the replicas started together.
-pub async fn create(docker: &Docker, ctx: &OperationContext, planned: &Value) -> Result<Value, ProviderError> {
-    converge(docker, ctx, &Value::Null, planned).await
+pub async fn create(
+    docker: &Docker,
+    ctx: &OperationContext,
+    planned: &Value,
+    proxy_base: &str,
+) -> Result<Value, ProviderError> {
+    converge(docker, ctx, &Value::Null, planned, proxy_base).await
 }
 
 /// Brings the existing members to the planned settings and count. Members
 /// already made from the planned revision stay; the others are replaced as the
-/// update strategy says. Safe to run again after it was cut short.
+/// update strategy says. Behind infra's proxy, a new replica takes
+/// connections before an old one leaves. Safe to run again after it was cut short.
 pub async fn converge(
     docker: &Docker,
     ctx: &OperationContext,
     prior: &Value,
     planned: &Value,
+    proxy_base: &str,
 ) -> Result<Value, ProviderError> {
     let members = members(docker, ctx, prior).await?;
     let revision = planned.get("revision").and_then(Value::as_str).map(str::to_string);
     let mut plan = SetPlan::new(replicas(planned), members, revision.as_deref());
+    let proxy = if crate::publish::proxied(planned) {
+        // Members made before the proxy hold its ports: they go first.
+        if !plan.stale.is_empty() && prior.get("proxy").and_then(Value::as_bool) != Some(true) {
+            for old in std::mem::take(&mut plan.stale) {
+                retire(docker, None, &old).await?;
+            }
+        }
+        Some(crate::proxy::ensure(docker, ctx, planned, proxy_base).await?)
+    } else {
+        // The ports first; the network once its replicas are gone (below).
+        crate::proxy::remove_container(docker, ctx, planned).await?;
+        None
+    };
+    let proxy = proxy.as_ref();
     let ids = match Strategy::of(planned)? {
         Strategy::BlueGreen if !plan.missing().is_empty() && !plan.stale.is_empty() => {
-            blue_green(docker, ctx, planned, &mut plan).await?
+            blue_green(docker, ctx, planned, &mut plan, proxy).await?
         }
-        _ => rolling(docker, ctx, planned, &mut plan).await?,
+        _ => rolling(docker, ctx, planned, &mut plan, proxy).await?,
     };
     for old in &plan.stale {
-        retire(docker, old).await?;
+        retire(docker, proxy, old).await?;
+    }
+    if proxy.is_none() {
+        crate::proxy::remove_network(docker, ctx, planned).await?;
     }
     if !should_run(planned) {
         for m in plan.keep.values().filter(|m| m.running) {
@@ -199,11 +226,13 @@ async fn rolling(
     ctx: &OperationContext,
     planned: &Value,
     plan: &mut SetPlan,
+    proxy: Option<&Proxy>,
 ) -> Result<Vec<String>, ProviderError> {
-    settle_kept(docker, planned, plan).await?;
+    settle_kept(docker, planned, plan, proxy).await?;
     // Nothing old to step around: start every missing replica together.
     if plan.stale.is_empty() {
         let made = start_all(docker, ctx, planned, &plan.missing(), true).await?;
+        admit_all(docker, planned, proxy, &made).await?;
         return Ok(slot_ids(plan, made));
     }
     let mut made = Vec::new();
@@ -214,7 +243,11 @@ async fn rolling(
             Some(old) => step_aside(docker, old, &replica.name).await?,
             None => false,
         };
-        match container::create_replica(docker, ctx, planned, &replica).await {
+        let created = match container::create_replica(docker, ctx, planned, &replica).await {
+            Ok(id) => admitted(docker, proxy, id, &replica.name).await,
+            Err(e) => Err(e),
+        };
+        match created {
             Ok(id) => made.push((slot, id)),
             Err(e) => {
                 if let Some(old) = old.as_ref().filter(|_| moved) {
@@ -224,10 +257,42 @@ async fn rolling(
             }
         }
         if let Some(old) = old {
-            retire(docker, &old).await?;
+            retire(docker, proxy, &old).await?;
         }
     }
     Ok(slot_ids(plan, made))
+}
+
+/// A new replica put behind the proxy; one the proxy never sees up is removed.
+async fn admitted(docker: &Docker, proxy: Option<&Proxy>, id: String, name: &str) -> Result<String, ProviderError> {
+    let Some(proxy) = proxy else { return Ok(id) };
+    match proxy.admit(docker, &id, name).await {
+        Ok(()) => Ok(id),
+        Err(e) => {
+            let _ = container::remove(docker, &id).await;
+            Err(e)
+        }
+    }
+}
+
+/// Puts replicas just made behind the proxy; if one never shows up there,
+/// all of them are removed again, as when one fails to start.
+async fn admit_all(
+    docker: &Docker,
+    planned: &Value,
+    proxy: Option<&Proxy>,
+    made: &[(usize, String)],
+) -> Result<(), ProviderError> {
+    let Some(proxy) = proxy else { return Ok(()) };
+    for (slot, id) in made {
+        if let Err(e) = proxy.admit(docker, id, &replica_name(planned, *slot)).await {
+            for (_, id) in made {
+                let _ = container::remove(docker, id).await;
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The whole new set is started without the network aliases, and only once
@@ -237,8 +302,9 @@ async fn blue_green(
     ctx: &OperationContext,
     planned: &Value,
     plan: &mut SetPlan,
+    proxy: Option<&Proxy>,
 ) -> Result<Vec<String>, ProviderError> {
-    settle_kept(docker, planned, plan).await?;
+    settle_kept(docker, planned, plan, proxy).await?;
     let missing = plan.missing();
     let mut moved = Vec::new();
     for slot in &missing {
@@ -258,6 +324,12 @@ async fn blue_green(
             return Err(e);
         }
     };
+    if let Err(e) = admit_all(docker, planned, proxy, &made).await {
+        for old in &moved {
+            step_back(docker, old).await;
+        }
+        return Err(e);
+    }
     let networks = str_list(planned, "networks").unwrap_or_default();
     for (slot, id) in &made {
         let name = replica_name(planned, *slot);
@@ -275,7 +347,12 @@ async fn blue_green(
 }
 
 /// Members that stay: named as their slot says and running.
-async fn settle_kept(docker: &Docker, planned: &Value, plan: &mut SetPlan) -> Result<(), ProviderError> {
+async fn settle_kept(
+    docker: &Docker,
+    planned: &Value,
+    plan: &mut SetPlan,
+    proxy: Option<&Proxy>,
+) -> Result<(), ProviderError> {
     let mut vanished = Vec::new();
     for (slot, m) in &plan.keep {
         let name = replica_name(planned, *slot);
@@ -294,6 +371,10 @@ async fn settle_kept(docker: &Docker, planned: &Value, plan: &mut SetPlan) -> Re
             if let Ok(Some(check)) = crate::health::check(planned) {
                 crate::health::wait_healthy(docker, &m.id, &name, check.deadline).await?;
             }
+        }
+        // Behind the proxy already, or made before it was (re)started.
+        if let Some(proxy) = proxy.filter(|_| should_run(planned)) {
+            proxy.admit(docker, &m.id, &name).await?;
         }
     }
     // Their slots count as missing: made anew like any other.
@@ -361,8 +442,12 @@ async fn rename(docker: &Docker, id: &str, from: &str, to: &str) -> Result<(), P
         .map_err(|e| docker_error(&format!("renaming container {from} to {to}"), e))
 }
 
-/// Stops a member gracefully (its stop signal, then 10 s) and removes it.
-async fn retire(docker: &Docker, member: &Member) -> Result<(), ProviderError> {
+/// Stops a member gracefully (its stop signal, then 10 s) and removes it;
+/// behind the proxy, once the proxy sends it nothing more.
+async fn retire(docker: &Docker, proxy: Option<&Proxy>, member: &Member) -> Result<(), ProviderError> {
+    if let Some(proxy) = proxy {
+        proxy.drain(docker, &member.id).await?;
+    }
     container::stop(docker, &member.id, &member.name).await?;
     let _ = container::remove(docker, &member.id).await;
     Ok(())
@@ -378,7 +463,7 @@ pub async fn delete(docker: &Docker, ctx: &OperationContext, prior: &Value) -> R
             Err(e) => return Err(docker_error(&format!("removing container {}", m.name), e)),
         }
     }
-    Ok(())
+    crate::proxy::remove(docker, ctx, prior).await
 }
 
 fn should_run(planned: &Value) -> bool {

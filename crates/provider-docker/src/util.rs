@@ -11,10 +11,13 @@ pub const ADDRESS: &str = MARKER_ADDRESS;
 pub const REPLICA: &str = "infra.replica";
 /// The digest of the configuration a container was created from.
 pub const REVISION: &str = "infra.revision";
+/// What an object does for its resource when it is not the resource itself
+/// (`proxy`: the proxy in front of a container).
+pub const ROLE: &str = "infra.role";
 
 /// Labels infra sets for itself, kept apart from the user's.
 pub fn is_marker(label: &str) -> bool {
-    [LINEAGE, ADDRESS, REPLICA, REVISION].contains(&label)
+    [LINEAGE, ADDRESS, REPLICA, REVISION, ROLE].contains(&label)
 }
 
 /// Which objects a list call returns.

@@ -107,12 +107,33 @@ if ! out=$(sshd -t 2>&1); then
 fi
 "#;
 
-/// Reloads sshd: systemd's unit where there is one, else a HUP to the daemon.
+/// Reloads sshd: systemd's unit where there is one, else a HUP to the daemon;
+/// then waits until the daemon has re-executed with the new settings. A HUP
+/// only asks: sshd closes its listening sockets, re-executes itself and opens
+/// new ones, and a login that came first still meets the old settings (a
+/// lock-out would then pass the login test). New sockets mean the new daemon.
 const RELOAD: &str = r#"
+daemon=$(systemctl show -p MainPID --value ssh 2>/dev/null || true)
+[ -n "$daemon" ] && [ "$daemon" != 0 ] || daemon=$(cat /run/sshd.pid 2>/dev/null || pgrep -o -x sshd || true)
+# The daemon's listening sockets, by inode (column 10 of /proc/net/tcp, state 0A).
+sockets() {
+  listening=$(awk '$4 == "0A" {print $10}' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  ls -l "/proc/$daemon/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' \
+    | grep -Fx "$listening" | sort | tr '\n' ' '
+}
+before=$(sockets)
 if systemctl is-active --quiet ssh 2>/dev/null; then systemctl reload ssh
 elif [ -f /run/sshd.pid ]; then kill -HUP "$(cat /run/sshd.pid)"
 else pkill -HUP -x sshd
 fi
+[ -n "$before" ] || { sleep 1; exit 0; }
+for _ in $(seq 1 200); do
+  now=$(sockets)
+  if [ -n "$now" ] && [ "$now" != "$before" ]; then exit 0; fi
+  sleep 0.05
+done
+echo "sshd did not restart with the new settings within 10 s" >&2
+exit 1
 "#;
 
 /// Puts the previous drop-in back (or none) after a failed login test.

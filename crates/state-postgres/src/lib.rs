@@ -325,6 +325,40 @@ impl PostgresStore {
             Ok(got)
         })
     }
+
+    fn guard(&self, info: LockInfo) -> Box<dyn LockGuard> {
+        Box::new(PostgresLock {
+            backend: self.backend.clone(),
+            environment: self.environment.clone(),
+            key: self.lock_key(),
+            info,
+        })
+    }
+
+    /// The refusal once the wait is over, naming who holds the lock. The holder
+    /// writes its row just after taking the lock, and deletes it just before
+    /// letting go: with no row, the lock is either about to be named or free
+    /// again, so both are looked at for a moment before "another session".
+    fn name_the_holder(&self, info: LockInfo) -> Result<Box<dyn LockGuard>, StateError> {
+        for _ in 0..10 {
+            if let Some(holder) = self.holder()? {
+                return Err(StateError::Locked { path: self.describe(), info: Box::new(holder) });
+            }
+            if self.try_lock(&info)? {
+                return Ok(self.guard(info));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let unknown = LockInfo {
+            id: "unknown".into(),
+            operation: "unknown".into(),
+            who: "another session".into(),
+            host: "unknown".into(),
+            pid: 0,
+            created: "unknown".into(),
+        };
+        Err(StateError::Locked { path: self.describe(), info: Box::new(unknown) })
+    }
 }
 
 impl StateStore for PostgresStore {
@@ -448,32 +482,10 @@ impl StateStore for PostgresStore {
         let deadline = Instant::now() + timeout.max(DEAD_HOLDER_GRACE);
         loop {
             if self.try_lock(&info)? {
-                return Ok(Box::new(PostgresLock {
-                    backend: self.backend.clone(),
-                    environment: self.environment.clone(),
-                    key: self.lock_key(),
-                    info,
-                }));
+                return Ok(self.guard(info));
             }
             if Instant::now() >= deadline {
-                // The holder writes its row right after taking the lock; give it a moment.
-                let mut holder = self.holder()?;
-                for _ in 0..10 {
-                    if holder.is_some() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                    holder = self.holder()?;
-                }
-                let info = holder.unwrap_or_else(|| LockInfo {
-                    id: "unknown".into(),
-                    operation: "unknown".into(),
-                    who: "another session".into(),
-                    host: "unknown".into(),
-                    pid: 0,
-                    created: "unknown".into(),
-                });
-                return Err(StateError::Locked { path: self.describe(), info: Box::new(info) });
+                return self.name_the_holder(info);
             }
             std::thread::sleep(Duration::from_millis(200));
         }
