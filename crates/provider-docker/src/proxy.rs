@@ -14,7 +14,7 @@
 //! The proxy's container and network carry the resource's markers plus
 //! `infra.role = proxy`: found again after a crash, never taken for a replica.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -448,9 +448,8 @@ async fn address_on(docker: &Docker, id: &str, network: &str) -> Result<Option<S
         Err(e) if crate::util::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(docker_error(&format!("inspecting container {id}"), e)),
     };
-    let networks: BTreeMap<String, bollard::models::EndpointSettings> =
-        inspected.network_settings.and_then(|n| n.networks).map(|n| n.into_iter().collect()).unwrap_or_default();
-    Ok(networks.get(network).and_then(|e| e.ip_address.clone()).filter(|a| !a.is_empty()))
+    let mut networks = inspected.network_settings.and_then(|n| n.networks).unwrap_or_default();
+    Ok(networks.remove(network).and_then(|e| e.ip_address).filter(|a| !a.is_empty()))
 }
 
 /// Removes the container's proxy and its network, if there are any (once no
