@@ -108,9 +108,15 @@ container "app" {{
     /// Applies `vars` while requests run, and returns the apply and how many
     /// requests were answered; fails the test on any failed request.
     fn apply_under_load(&self, vars: &[&str]) -> (Run, Vec<String>) {
+        self.under_load(&format!("{vars:?}"), || self.apply(vars))
+    }
+
+    /// Runs `command` while requests run, and returns its run and the
+    /// answers; fails the test on any failed request.
+    fn under_load(&self, what: &str, command: impl FnOnce() -> Run) -> (Run, Vec<String>) {
         let load = Load::start(self.port);
         std::thread::sleep(Duration::from_millis(500));
-        let apply = self.apply(vars);
+        let apply = command();
         std::thread::sleep(Duration::from_millis(500));
         let seen = load.finish();
         let total = seen.answers.len() + seen.failures.len();
@@ -125,15 +131,15 @@ container "app" {{
             }
             logs.push_str(&docker(&["ps", "-a", "--filter", &format!("name={}", self.prefix)]));
             panic!(
-                "{vars:?}: {} of {total} requests failed: {:?}\napply: {}{}\nthe proxy's log:\n{logs}",
+                "{what}: {} of {total} requests failed: {:?}\napply: {}{}\nthe proxy's log:\n{logs}",
                 seen.failures.len(),
                 seen.failures,
                 apply.stdout,
                 apply.stderr
             );
         }
-        assert!(seen.answers.len() > 50, "{vars:?}: the loop ran through the apply: {} answers", seen.answers.len());
-        println!("{vars:?}: {total} requests, none failed");
+        assert!(seen.answers.len() > 50, "{what}: the loop ran through the apply: {} answers", seen.answers.len());
+        println!("{what}: {total} requests, none failed");
         (apply, seen.answers)
     }
 }
@@ -210,4 +216,53 @@ fn a_published_container_with_a_healthcheck_updates_behind_infras_proxy_without_
     for list in [&["ps", "-a"][..], &["network", "ls"]] {
         assert_eq!(labelled(list, &lineage), Vec::<String>::new(), "left behind by destroy: docker {list:?}");
     }
+}
+
+#[test]
+fn a_rollback_puts_the_previous_image_back_behind_the_proxy_without_a_failed_request() {
+    let app = App::new();
+    app.apply(&[]).success();
+    app.apply(&["version=2"]).success();
+    app.wait_for_version("2");
+    // The image resource replaced version 1's image and removed its tag; a
+    // tag of the container's own keeps the image while the revision is kept,
+    // through the `docker image prune` that removes untagged images.
+    let repository = format!("{}/app", app.prefix);
+    let built = docker(&["images", "--format", "{{.Tag}}", &repository]);
+    assert_eq!(built.lines().count(), 1, "only version 2 is tagged by the image resource: {built}");
+    let held = format!("infra-rollback/{}-app", app.prefix);
+    let held_tags = || docker(&["images", "--format", "{{.Tag}}", &held]);
+    assert_eq!(held_tags().lines().count(), 1, "version 1's image is held");
+    let ours = format!("label=infra.lineage={}", app.env.lineage());
+    docker(&["image", "prune", "--force", "--filter", &ours]);
+
+    let list = app.infra(&["rollback", "-list", "container.app"], &["version=2"]).success();
+    assert!(list.stdout.contains("  1  differs in: image\n"), "{}", list.stdout);
+
+    let (rollback, answers) =
+        app.under_load("rollback", || app.infra(&["rollback", "-auto-approve", "container.app"], &["version=2"]));
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    assert!(rollback.stdout.contains("# container.app will be updated in place"), "{}", rollback.stdout);
+    assert!(rollback.stdout.contains("rolling update behind infra's proxy"), "{}", rollback.stdout);
+    assert!(!rollback.stdout.contains("image.app"), "nothing but the container changes: {}", rollback.stdout);
+    assert!(rollback.stdout.contains("container.app is back as revision 1 recorded it"), "{}", rollback.stdout);
+    assert!(answers.last().is_some_and(|a| a.starts_with("version 1 ")), "{:?}", answers.last());
+
+    // The configuration still says version 2: the plan rolls forward, and a
+    // second rollback returns to it.
+    let plan = app.infra(&["plan", "-detailed-exitcode"], &["version=2"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("# container.app will be updated in place"), "{}", plan.stdout);
+    app.infra(&["rollback", "-auto-approve", "container.app"], &["version=2"]).success();
+    app.wait_for_version("2");
+    let noop = app.infra(&["plan", "-detailed-exitcode"], &["version=2"]);
+    assert_eq!(noop.code, 0, "back where it started: {}{}", noop.stdout, noop.stderr);
+
+    let refused = app.infra(&["rollback", "-auto-approve", "image.app"], &["version=2"]).failure();
+    assert!(refused.stderr.contains("`image` resources keep no earlier revisions"), "{}", refused.stderr);
+    let refused = app.infra(&["rollback", "-auto-approve", "-to", "9", "container.app"], &["version=2"]).failure();
+    assert!(refused.stderr.contains("container.app has no revision 9"), "{}", refused.stderr);
+
+    app.infra(&["destroy", "-auto-approve"], &["version=2"]).success();
+    assert_eq!(held_tags(), "", "destroy lets go of the held images");
 }

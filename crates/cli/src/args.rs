@@ -88,6 +88,16 @@ pub enum Command {
     Graph,
     /// Adopt an existing object into state: infra import ADDRESS ID
     Import(ImportArgs),
+    /// Put a resource back as it was before its last change: infra rollback container.web
+    #[command(long_about = "Put a resource back as it was before its last change: a container's previous \
+        image and settings, rolled out the way any change to it is (behind infra's proxy, without a failed \
+        request). Shows the plan and asks first, like apply.\n\n\
+        State keeps the last 3 revisions of each container, and the images they ran stay on the host \
+        while they are kept. -list shows them; -to N picks an older one (1 is the newest). Rolling back \
+        twice returns to where you started.\n\n\
+        The configuration still describes the newer revision: the next `infra apply` rolls forward \
+        again unless you change the configuration to match.")]
+    Rollback(RollbackArgs),
     /// Print an object's recent output (a container's logs)
     Logs {
         /// The resource address, e.g. container.web
@@ -283,6 +293,29 @@ pub struct ApplyArgs {
     pub auto_approve: bool,
     #[command(flatten)]
     pub common: PlanCommon,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RollbackArgs {
+    /// The resource address, e.g. container.web
+    pub address: String,
+    /// Which kept revision: 1 is the one before the last change, 2 the one before that
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub to: usize,
+    /// List the kept revisions and how each differs from now; change nothing
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many operations run at once
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
+    /// Wait up to this long for a held state lock, e.g. 30s or 2m (default: fail at once)
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -50,6 +50,7 @@ async fn dispatch(cli: Cli) -> Outcome {
         Command::Output(args) => output(&global, &args),
         Command::Graph => graph(&global),
         Command::Import(args) => import(&global, &args).await,
+        Command::Rollback(args) => rollback(&global, &args).await,
         Command::State(command) => state_command(&global, command),
         Command::Logs { address, lines, vars } => inspect(&global, &address, &vars, Inspection::Logs { lines }).await,
         Command::Backup(command) => {
@@ -169,6 +170,7 @@ fn plan_options(
         targets: parse_addresses(&common.target)?,
         replace: parse_addresses(&common.replace)?,
         variables,
+        restore: Default::default(),
     })
 }
 
@@ -288,15 +290,33 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             if !plan.has_changes() {
                 return Ok(Status::Ok);
             }
-            if !args.auto_approve && !confirm(mode)? {
-                println!("\nApply cancelled.");
-                return Err(CliError::message("apply cancelled: the answer was not `yes`"));
-            }
+            approve(mode, args.auto_approve)?;
             (prepared, plan, state)
         }
     };
+    execute(global, args.common.parallelism, prepared, &plan, &mut state).await?;
+    Ok(Status::Ok)
+}
+
+/// Asks before a fresh plan is applied, unless -auto-approve said yes.
+fn approve(mode: PlanMode, auto_approve: bool) -> Result<(), CliError> {
+    if !auto_approve && !confirm(mode)? {
+        println!("\nApply cancelled.");
+        return Err(CliError::message("apply cancelled: the answer was not `yes`"));
+    }
+    Ok(())
+}
+
+/// Applies an approved plan, state backed up first, and prints how it went.
+async fn execute(
+    global: &Global,
+    parallelism: usize,
+    prepared: Prepared,
+    plan: &Plan,
+    state: &mut State,
+) -> Result<(), CliError> {
     prepared.store.backup()?;
-    let report = run_apply(global, args.common.parallelism, &prepared, &plan, &mut state).await;
+    let report = run_apply(global, parallelism, &prepared, plan, state).await;
     if !report.errors.is_empty() {
         return Err(prepared.session.config_error(report.errors));
     }
@@ -307,8 +327,8 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
         ));
     }
     // A saved plan says what it is: a refresh-only plan records, a destroy plan destroys.
-    print_applied(paint(global), plan.mode, &report, &state);
-    Ok(Status::Ok)
+    print_applied(paint(global), plan.mode, &report, state);
+    Ok(())
 }
 
 /// Runs the apply with progress on screen and Ctrl-C turned into a graceful stop.
@@ -459,6 +479,39 @@ async fn import(global: &Global, args: &crate::args::ImportArgs) -> Outcome {
         }
         Err(diagnostics) => Err(prepared.session.config_error(diagnostics)),
     }
+}
+
+async fn rollback(global: &Global, args: &crate::args::RollbackArgs) -> Outcome {
+    let address: ResourceAddress = parse_addresses(std::slice::from_ref(&args.address))?.remove(0);
+    let prepared = prepare(global, &args.vars)?;
+    let _lock = prepared.lock("rollback", &args.lock_timeout)?;
+    let mut state = prepared.load_state()?;
+    if args.list {
+        let listed = infra_engine::rollback::revisions(&prepared.session.workspace(), &state, &address);
+        let revisions = listed.map_err(|d| prepared.session.config_error(vec![d]))?;
+        print!("{}", render::human::revisions(&address, &revisions));
+        return Ok(Status::Ok);
+    }
+    let (ws, graph, variables) = (prepared.session.workspace(), &prepared.graph, &prepared.variables);
+    let planned = infra_engine::rollback::plan(&ws, graph, &state, &address, args.to, variables).await;
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(diagnostics) => return Err(prepared.session.config_error(diagnostics)),
+    };
+    print!("{}", render::human::plan(&plan, paint(global)));
+    if !plan.has_changes() {
+        println!("\n{address} already is as revision {} recorded it.", args.to);
+        return Ok(Status::Ok);
+    }
+    approve(PlanMode::Normal, args.auto_approve)?;
+    execute(global, args.parallelism, prepared, &plan, &mut state).await?;
+    println!(
+        "\n{address} is back as revision {} recorded it. The configuration still describes the newer one: the \
+         next `infra apply` rolls forward again unless you change the configuration to match; `infra rollback \
+         {address}` again returns.",
+        args.to
+    );
+    Ok(Status::Ok)
 }
 
 async fn inspect(global: &Global, address: &str, vars: &VarArgs, inspection: Inspection<'_>) -> Outcome {

@@ -116,6 +116,10 @@ pub struct Plan {
     pub imports: Vec<Import>,
     /// Sensitive values a saved plan left out (placeholders stand in for them).
     pub withheld: Withheld,
+    /// `infra rollback`: instances planned (and applied) from these settings,
+    /// an earlier revision state kept, instead of from their blocks. Never
+    /// saved to a plan file: a rollback is planned and applied in one run.
+    pub restore: BTreeMap<ResourceAddress, Value>,
 }
 
 /// An existing object that applying records in state (`import` block).
@@ -392,6 +396,7 @@ impl Plan {
             mode: file.mode,
             lineage: file.lineage,
             prior_serial: file.prior_serial,
+            restore: BTreeMap::new(),
             config_digest: file.config_digest,
             variables: file.variables.into_iter().map(|(k, v)| (k, v.decode())).collect(),
             targets: file.targets.iter().map(|t| parse_address(t)).collect::<Result<_, _>>()?,

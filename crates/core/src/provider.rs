@@ -27,9 +27,19 @@ pub struct OperationContext {
     /// (create_before_destroy): the recorded state of that object, which
     /// carries the same marker and must not be adopted.
     pub replacing: Option<Value>,
+    /// For a type that keeps revisions: the earlier records state keeps for
+    /// the address once this operation is done (`state::revisions`), so a
+    /// provider can hold on to what putting one back needs (a container's
+    /// images) and let go of the rest. Empty when the object is destroyed.
+    pub kept: Vec<Value>,
 }
 
 impl OperationContext {
+    /// The context of an operation that replaces nothing and keeps no revisions.
+    pub fn new(lineage: impl Into<String>, address: ResourceAddress) -> Self {
+        OperationContext { lineage: lineage.into(), address, replacing: None, kept: Vec::new() }
+    }
+
     /// The marker a provider attaches to what it creates: `LINEAGE/ADDRESS`.
     pub fn marker(&self) -> String {
         format!("{}/{}", self.lineage, self.address)
@@ -229,6 +239,15 @@ pub trait Provider: Send + Sync {
         _args: &[(String, String)],
     ) -> Result<ExecOutput, ProviderError> {
         Err(ProviderError::invalid("", format!("`{kind}` resources have no `{action}` operation")))
+    }
+
+    /// The configuration that puts an object back as `earlier` (a revision
+    /// state kept of it) recorded it, for `infra rollback`: the engine plans
+    /// and applies it like any change. A provider checks that what it needs is
+    /// still there (an image) and may name it differently (by id).
+    async fn restore(&self, kind: &str, earlier: Value) -> Result<Value, ProviderError> {
+        let _ = kind;
+        Ok(earlier)
     }
 
     /// Finds an object this state created for `ctx.address` but never recorded

@@ -9,6 +9,9 @@ pub struct Schema {
     pub description: &'static str,
     pub attributes: IndexMap<&'static str, AttributeSchema>,
     pub blocks: IndexMap<&'static str, BlockSchema>,
+    /// State keeps the last few earlier records of each object of this type,
+    /// so `infra rollback` can put one back (see `state::revisions`).
+    pub keeps_revisions: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +114,18 @@ impl Schema {
     pub fn block(mut self, name: &'static str, nesting: BlockNesting, schema: Schema) -> Self {
         self.blocks.insert(name, BlockSchema { nesting, schema, force_new: false });
         self
+    }
+
+    /// Objects of this type keep their earlier revisions in state, for `infra rollback`.
+    pub fn keeps_revisions(mut self) -> Self {
+        self.keeps_revisions = true;
+        self
+    }
+
+    /// What a configuration could say of `value`: its writable attributes and
+    /// blocks (null where it has none), without what only the provider sets.
+    pub fn settings_of(&self, value: &Value) -> Value {
+        Value::object(self.writable_names().map(|name| (name, value.get(name).cloned().unwrap_or(Value::Null))))
     }
 
     /// Names a user may write, for "did you mean" suggestions.

@@ -94,15 +94,10 @@ pub(crate) async fn read(
     for import in &imports {
         let address = &import.address;
         let (provider_key, provider) = crate::provider_for(ws, graph, address, None, variables, Code::Import).await?;
-        let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
+        let ctx = OperationContext::new(state.lineage.clone(), address.clone());
         match provider.import(&ctx, &address.kind, &import.id).await {
             Ok(attributes) => {
-                let resource = ResourceState {
-                    provider: provider_key,
-                    attributes,
-                    dependencies: Vec::new(),
-                    create_before_destroy: false,
-                };
+                let resource = ResourceState::imported(provider_key, attributes);
                 state.to_mut().resources.insert(address.clone(), resource);
             }
             Err(e) => errors.push(Diagnostic::error(
@@ -131,17 +126,12 @@ pub(crate) async fn record(
         }
         let (provider_key, provider) =
             crate::provider_for(ws, graph, address, None, &plan.variables, Code::Import).await?;
-        let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
+        let ctx = OperationContext::new(state.lineage.clone(), address.clone());
         provider
             .claim(&ctx, &address.kind, &read)
             .await
             .map_err(|e| vec![Diagnostic::error(Code::Import, format!("{address}: {}", e.message))])?;
-        let resource = ResourceState {
-            provider: provider_key,
-            attributes: read,
-            dependencies: Vec::new(),
-            create_before_destroy: false,
-        };
+        let resource = ResourceState::imported(provider_key, read);
         state.resources.insert(address.clone(), resource);
         recorded.push(address.clone());
     }

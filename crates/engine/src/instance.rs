@@ -33,7 +33,8 @@ pub(crate) struct Planned {
 }
 
 /// Plans `instance` against `prior`: the refreshed object, or `None` for a new
-/// one (a replacement asked for with `-replace` is planned as new).
+/// one (a replacement asked for with `-replace` is planned as new). Its
+/// settings are its block's, or `restored` ones (`infra rollback`).
 pub(crate) fn plan(
     eval: &Evaluator<'_>,
     values: &Values,
@@ -41,10 +42,14 @@ pub(crate) fn plan(
     schema: &Schema,
     provider: &dyn Provider,
     prior: Option<&Value>,
+    restored: Option<&Value>,
 ) -> Result<Planned, Vec<Diagnostic>> {
     let Instance { place, resource, repetition, address } = instance;
     let what = address.to_string();
-    let config = eval.instance_config(values, *place, resource, repetition, schema, &what)?;
+    let config = match restored {
+        Some(settings) => settings.clone(),
+        None => eval.instance_config(values, *place, resource, repetition, schema, &what)?,
+    };
     let refusals = provider.validate(&resource.kind.name, &config);
     if !refusals.is_empty() {
         return Err(refusals.iter().map(|e| provider_diagnostic(&what, resource, e, &config)).collect());

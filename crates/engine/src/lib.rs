@@ -6,7 +6,8 @@
 //!   diff each instance against its refreshed state;
 //! - [`apply()`]: run a plan concurrently in dependency order, saving state
 //!   after every resource operation;
-//! - [`import()`]: adopt an existing object into state.
+//! - [`import()`]: adopt an existing object into state;
+//! - [`rollback`]: put one resource back as an earlier revision state kept.
 //!
 //! Architecture invariant: the engine names no provider. It talks to backends
 //! only through [`infra_core::Provider`], and does no IO of its own except
@@ -22,6 +23,7 @@ mod moves;
 mod plan;
 mod propose;
 mod providers;
+pub mod rollback;
 pub mod saved_plan;
 mod scope;
 mod validate;
@@ -135,13 +137,12 @@ pub async fn import(
         ]);
     }
     let (provider_key, provider) = provider_for(ws, graph, address, None, variables, Code::Import).await?;
-    let ctx = OperationContext { lineage: state.lineage.clone(), address: address.clone(), replacing: None };
+    let ctx = OperationContext::new(state.lineage.clone(), address.clone());
     let failed =
         |e: infra_core::ProviderError| vec![Diagnostic::error(Code::Import, format!("{address}: {}", e.message))];
     let attributes = provider.import(&ctx, &address.kind, id).await.map_err(failed)?;
     provider.claim(&ctx, &address.kind, &attributes).await.map_err(failed)?;
-    let resource =
-        ResourceState { provider: provider_key, attributes, dependencies: Vec::new(), create_before_destroy: false };
+    let resource = ResourceState::imported(provider_key, attributes);
     state.resources.insert(address.clone(), resource);
     let serial = state.serial;
     infra_core::state::manage::save_next(store, state, serial)

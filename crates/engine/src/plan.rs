@@ -25,6 +25,9 @@ pub struct PlanOptions {
     pub targets: Vec<ResourceAddress>,
     pub replace: Vec<ResourceAddress>,
     pub variables: BTreeMap<String, Value>,
+    /// `infra rollback`: instances planned from these settings instead of
+    /// their blocks; only they are planned, nothing they depend on.
+    pub restore: BTreeMap<ResourceAddress, Value>,
 }
 
 pub(crate) struct Planner<'a> {
@@ -114,6 +117,7 @@ pub async fn plan(
         moved,
         imports,
         withheld: Default::default(),
+        restore: options.restore.clone(),
     })
 }
 
@@ -200,8 +204,10 @@ impl<'a> Planner<'a> {
                 _ => false,
             })
             .collect();
+        // A rollback changes exactly what it names: what that reads stays as recorded.
+        let reach = self.options.restore.is_empty();
         while let Some(n) = stack.pop() {
-            if keep.insert(n) {
+            if keep.insert(n) && reach {
                 stack.extend(self.graph.graph.neighbors_directed(n, direction));
             }
         }
@@ -552,7 +558,9 @@ impl<'a> Planner<'a> {
         // A replacement asked for is planned as a new object: nothing computed
         // for the old one (an id, a generated password) carries over.
         let planned_from = if requested { None } else { prior.as_ref() };
-        let planned = crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, planned_from)?;
+        let restored = self.options.restore.get(address);
+        let planned =
+            crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, planned_from, restored)?;
         let warnings = planned.warnings.into_iter().map(|message| PlanWarning { address: address.clone(), message });
         self.warnings.extend(warnings);
         let (replace, value) = (planned.replace, planned.value);

@@ -96,6 +96,7 @@ pub async fn ready(
             targets: plan.targets.clone(),
             replace: Vec::new(),
             variables: plan.variables.clone(),
+            restore: Default::default(),
         };
         let fresh = crate::plan(ws, graph, &state, &options).await.map_err(SavedPlanError::Replan)?;
         plan.unseal(fresh)?;

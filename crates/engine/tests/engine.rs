@@ -30,6 +30,14 @@ struct Backend {
     /// Ids listed but not usable yet (Docker's container still being made):
     /// the first update answers that the name is taken.
     settling: std::collections::BTreeSet<String>,
+    /// The `value` of each earlier revision the last operation on an address
+    /// was told state keeps (`OperationContext::kept`).
+    kept: BTreeMap<String, Vec<String>>,
+}
+
+fn note_kept(backend: &Shared, ctx: &OperationContext) {
+    let values = ctx.kept.iter().map(|k| k.text("value").to_string()).collect();
+    backend.lock().expect("backend").kept.insert(ctx.address.to_string(), values);
 }
 
 type Shared = Arc<Mutex<Backend>>;
@@ -90,6 +98,7 @@ impl Provider for Mem {
 
     async fn create(&self, ctx: &OperationContext, _kind: &str, planned: &Value) -> Result<Value, ProviderError> {
         self.log(format!("create {}", ctx.address));
+        note_kept(&self.backend, ctx);
         if planned.get("fail").and_then(Value::as_bool) == Some(true) {
             return Err(ProviderError::failed("refused on purpose"));
         }
@@ -125,6 +134,7 @@ impl Provider for Mem {
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         self.log(format!("update {}", ctx.address));
+        note_kept(&self.backend, ctx);
         let id = prior.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         if self.backend.lock().expect("backend").settling.remove(&id) {
             return Err(ProviderError::conflict("the name is taken by an object not ready yet"));
@@ -138,6 +148,7 @@ impl Provider for Mem {
     }
 
     async fn delete(&self, ctx: &OperationContext, _: &str, prior: &Value) -> Result<(), ProviderError> {
+        note_kept(&self.backend, ctx);
         self.log(format!("delete {}", ctx.address));
         if let Some(id) = prior.get("id").and_then(Value::as_str) {
             // As an engine holds only its own containers: one configured
@@ -189,7 +200,7 @@ impl Harness {
         let backend: Shared = Arc::default();
         let schema = ProviderSchema {
             config: Schema::new("mem").attribute("prefix", AttributeSchema::optional(Type::String)),
-            resources: [("thing", thing_schema())].into_iter().collect(),
+            resources: [("thing", thing_schema()), ("release", thing_schema().keeps_revisions())].into_iter().collect(),
         };
         let mut registry = ProviderRegistry::new();
         registry.register("mem", Arc::new(MemFactory { schema, log: log.clone(), backend: backend.clone() }));
@@ -965,4 +976,69 @@ fn module_instances_nest_and_a_destroy_removes_every_level() {
     let (_, report) = h.run(&config(r#"["b"]"#), PlanMode::Destroy);
     assert!(report.succeeded(), "{:?}", report.errors);
     assert!(h.object_ids().is_empty() && h.state().resources.is_empty());
+}
+
+fn rollback(h: &Harness, config: &str, address: &str, number: usize) -> Result<BTreeMap<String, Action>, String> {
+    h.with_config(config, |ws, graph| {
+        let mut state = h.state();
+        let address = address.parse().expect("an address");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let variables = BTreeMap::new();
+        let planned = infra_engine::rollback::plan(ws, graph, &state, &address, number, &variables);
+        let messages = |e: Vec<infra_syntax::Diagnostic>| e.iter().map(|d| d.message.clone()).collect::<Vec<_>>();
+        let plan = runtime.block_on(planned).map_err(|e| messages(e).join("; "))?;
+        let options =
+            ApplyOptions { parallelism: 4, interrupt: Arc::new(Interrupt::default()), observer: Arc::new(Quiet) };
+        let report = runtime.block_on(infra_engine::apply(ws, graph, &plan, &mut state, &h.store, &options));
+        assert!(report.succeeded(), "{:?}", report.errors);
+        Ok(plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect())
+    })
+}
+
+fn kept_values(h: &Harness, address: &str) -> Vec<String> {
+    let address = address.parse().expect("an address");
+    h.state().resources[&address].revisions.iter().map(|r| r.text("value").to_string()).collect()
+}
+
+#[test]
+fn a_rollback_puts_back_an_earlier_revision_and_a_second_one_returns() {
+    let h = Harness::new();
+    let config = |release: &str, other: &str| {
+        format!(
+            "release \"web\" {{\n  name  = \"web\"\n  value = \"{release}\"\n}}\n\
+             thing \"other\" {{\n  name  = \"other\"\n  value = \"{other}\"\n}}\n"
+        )
+    };
+    for version in ["v1", "v2", "v3", "v4"] {
+        assert!(h.run(&config(version, "a"), PlanMode::Normal).1.succeeded());
+    }
+    assert_eq!(kept_values(&h, "release.web"), ["v3", "v2", "v1"], "newest first, three at most");
+    assert_eq!(h.backend.lock().expect("backend").kept["release.web"], ["v3", "v2", "v1"], "the provider was told");
+    assert!(kept_values(&h, "thing.other").is_empty(), "a type that keeps no revisions has none");
+
+    // A change waiting in the configuration elsewhere is not part of a rollback.
+    let pending = config("v4", "b");
+    let actions = rollback(&h, &pending, "release.web", 1).expect("rolled back");
+    assert_eq!(changed(&actions), ["release.web Update"]);
+    assert_eq!(attribute(&h, "release.web", "value"), Some(Value::string("v3")));
+    assert_eq!(attribute(&h, "thing.other", "value"), Some(Value::string("a")));
+    assert_eq!(kept_values(&h, "release.web"), ["v4", "v2", "v1"], "v3 is current, so no longer kept");
+
+    rollback(&h, &pending, "release.web", 1).expect("rolled back again");
+    assert_eq!(attribute(&h, "release.web", "value"), Some(Value::string("v4")), "twice returns");
+    rollback(&h, &pending, "release.web", 3).expect("an older one");
+    assert_eq!(attribute(&h, "release.web", "value"), Some(Value::string("v1")));
+    assert_eq!(kept_values(&h, "release.web"), ["v4", "v3", "v2"]);
+
+    let refused = |address: &str, number: usize| rollback(&h, &pending, address, number).expect_err("refused");
+    assert_eq!(refused("release.web", 4), "release.web has no revision 4: state keeps 3 (1 is the newest)");
+    assert_eq!(refused("thing.other", 1), "`thing` resources keep no earlier revisions");
+    assert_eq!(refused("release.gone", 1), "release.gone is not in state");
+
+    // The configuration still says v4: the next apply rolls forward, and destroy lets every revision go.
+    let (actions, _) = h.run(&pending, PlanMode::Normal);
+    assert_eq!(changed(&actions), ["release.web Update", "thing.other Update"]);
+    assert_eq!(attribute(&h, "release.web", "value"), Some(Value::string("v4")));
+    h.run(&pending, PlanMode::Destroy);
+    assert!(h.backend.lock().expect("backend").kept["release.web"].is_empty(), "destroy keeps nothing");
 }

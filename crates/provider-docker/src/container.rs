@@ -85,6 +85,9 @@ pub fn schema() -> Schema {
             "revision",
             AttributeSchema::computed(Type::String).describe("digest of the settings the replicas were created from"),
         )
+        .attribute("image_id", AttributeSchema::computed(Type::String).describe("the id of the image the replicas run"))
+        // `infra rollback` puts an earlier revision back, with the image it ran.
+        .keeps_revisions()
 }
 
 fn update_schema() -> Schema {
@@ -508,6 +511,9 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, Provi
         planned.set("id", Value::Unknown);
         planned.set("ids", Value::Unknown);
     }
+    if rolls {
+        planned.set("image_id", Value::Unknown);
+    }
     let proxied = (crate::publish::proxied(&planned), prior.get("proxy").and_then(Value::as_bool) == Some(true));
     let note = match proxied {
         (true, false) if !rolls => Some(format!(
@@ -689,7 +695,17 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<Value, ProviderError> 
         ("cpus", host.nano_cpus.filter(|n| *n > 0).map_or(Value::Null, |n| Value::Number(n as f64 / 1e9))),
         ("running", Value::Bool(c.state.and_then(|s| s.running).unwrap_or(false))),
         ("revision", revision),
+        ("image_id", text(c.image)),
     ]))
+}
+
+/// The id of the image a container runs.
+pub async fn image_id(docker: &Docker, id: &str) -> Result<Value, ProviderError> {
+    let c = docker
+        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .map_err(|e| docker_error(&format!("inspecting container {id}"), e))?;
+    Ok(c.image.filter(|i| !i.is_empty()).map_or(Value::Null, Value::String))
 }
 
 /// What Docker reports laid over what was recorded. Networks are a set: the
@@ -754,6 +770,7 @@ pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Obser
                 ("id", Value::string(&id)),
                 ("name", Value::string(name)),
                 ("running", Value::Bool(c.state == Some(ContainerSummaryStateEnum::RUNNING))),
+                ("image_id", c.image_id.filter(|i| !i.is_empty()).map_or(Value::Null, Value::String)),
                 (
                     "networks",
                     if networks.is_empty() {

@@ -20,6 +20,7 @@ mod network;
 mod proxy;
 mod publish;
 mod replicas;
+mod rollback;
 mod service;
 mod service_spec;
 mod swarm;
@@ -313,6 +314,13 @@ impl Provider for DockerProvider {
         match kind {
             Kind::Container => container::inspect(docker, listed.non_empty_text("id").unwrap_or(id)).await,
             _ => Ok(listed),
+        }
+    }
+
+    async fn restore(&self, kind: &str, earlier: Value) -> Result<Value, ProviderError> {
+        match Kind::of(kind)? {
+            Kind::Container => rollback::restore(self.engine.client().await?, earlier).await,
+            _ => Ok(earlier),
         }
     }
 

@@ -129,6 +129,7 @@ pub async fn converge(
     planned: &Value,
     proxy_base: &str,
 ) -> Result<Value, ProviderError> {
+    crate::rollback::hold_images(docker, planned, &ctx.kept).await?;
     let members = members(docker, ctx, prior).await?;
     let revision = planned.get("revision").and_then(Value::as_str).map(str::to_string);
     let mut plan = SetPlan::new(replicas(planned), members, revision.as_deref());
@@ -163,7 +164,13 @@ pub async fn converge(
             container::stop(docker, &m.id, &m.name).await?;
         }
     }
-    Ok(with_ids(planned, ids))
+    let image_id = match ids.first() {
+        Some(first) => container::image_id(docker, first).await?,
+        None => Value::Null,
+    };
+    let mut state = with_ids(planned, ids);
+    state.set("image_id", image_id);
+    Ok(state)
 }
 
 /// Which members stay in which slot, and which are to go.
@@ -456,6 +463,7 @@ async fn retire(docker: &Docker, proxy: Option<&Proxy>, member: &Member) -> Resu
 /// Removes a container whatever its state; one already gone is fine.
 /// Removes every member: those recorded and any labelled for this address.
 pub async fn delete(docker: &Docker, ctx: &OperationContext, prior: &Value) -> Result<(), ProviderError> {
+    crate::rollback::hold_images(docker, prior, &ctx.kept).await?;
     for m in members(docker, ctx, prior).await? {
         match container::remove(docker, &m.id).await {
             Ok(()) => {}

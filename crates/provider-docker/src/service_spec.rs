@@ -585,7 +585,7 @@ mod tests {
 
     fn ctx() -> OperationContext {
         let address = ResourceAddress::new(Vec::new(), "swarm_service", "web", InstanceKey::None);
-        OperationContext { lineage: "L".into(), address, replacing: None }
+        OperationContext::new("L", address)
     }
 
     fn web() -> Value {

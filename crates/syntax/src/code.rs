@@ -47,6 +47,7 @@ pub enum Code {
     ProviderRef,
     ReadOnlyAttribute,
     ReservedName,
+    Rollback,
     SensitiveOutput,
     State,
     Syntax,
@@ -68,7 +69,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 57] = [
+    pub const ALL: [Code; 58] = [
         Code::AmbiguousProvider,
         Code::Backend,
         Code::BadType,
@@ -109,6 +110,7 @@ impl Code {
         Code::ProviderRef,
         Code::ReadOnlyAttribute,
         Code::ReservedName,
+        Code::Rollback,
         Code::SensitiveOutput,
         Code::State,
         Code::Syntax,
@@ -171,6 +173,7 @@ impl Code {
             Code::ProviderRef => "infra::provider_ref",
             Code::ReadOnlyAttribute => "infra::read_only_attribute",
             Code::ReservedName => "infra::reserved_name",
+            Code::Rollback => "infra::rollback",
             Code::SensitiveOutput => "infra::sensitive_output",
             Code::State => "infra::state",
             Code::Syntax => "infra::syntax",

@@ -337,6 +337,20 @@ fn block(v: &Value, indent: usize) -> String {
 }
 
 /// `infra show` without a plan: every resource in state, secrets redacted.
+/// `infra rollback -list`: the kept revisions, newest first, each with the
+/// settings it would change (names only: values may be secret).
+pub fn revisions(address: &infra_core::ResourceAddress, revisions: &[infra_engine::rollback::Revision]) -> String {
+    if revisions.is_empty() {
+        return format!("{address} keeps no earlier revision yet: one is kept each time an apply changes it.\n");
+    }
+    let mut out = format!("Earlier revisions of {address}, newest first (infra rollback -to N {address}):\n");
+    for r in revisions {
+        let differs = if r.differs.is_empty() { "the same settings".to_string() } else { r.differs.join(", ") };
+        let _ = writeln!(out, "  {}  differs in: {differs}", r.number);
+    }
+    out
+}
+
 pub fn state(state: &infra_core::state::State, paint: Paint) -> String {
     if state.resources.is_empty() {
         return "The state is empty: no resources are managed.\n".into();

@@ -12,10 +12,11 @@ use crate::value::PathStep;
 use crate::{ResourceAddress, Value};
 
 /// Version 2 adds `providers` (settings of provider instances of a
-/// configuration with `for_each`). A state without them is still written as
-/// version 1, so an infra from before version 2 reads it; one with them is
-/// refused there as too new rather than misread.
-pub const CURRENT_FORMAT_VERSION: u64 = 2;
+/// configuration with `for_each`); version 3, a resource's `revisions` (its
+/// earlier records, for `infra rollback`). A state is written with the lowest
+/// version that holds what it has, so an older infra reads it; one with more
+/// is refused there as too new rather than misread.
+pub const CURRENT_FORMAT_VERSION: u64 = 3;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +54,9 @@ struct ResourceV1 {
     dependencies: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     create_before_destroy: bool,
+    /// Earlier records, newest first (format version 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    revisions: Vec<OutputV1>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,7 +97,7 @@ pub(crate) fn paths_from_file(paths: Vec<Vec<PathStepV1>>) -> Vec<Vec<PathStep>>
 /// Serializes state as pretty JSON, the current format version.
 pub fn encode(state: &State) -> Vec<u8> {
     let file = FileV1 {
-        format_version: if state.providers.is_empty() { 1 } else { CURRENT_FORMAT_VERSION },
+        format_version: format_version(state),
         infra_version: env!("CARGO_PKG_VERSION").to_string(),
         lineage: state.lineage.clone(),
         serial: state.serial,
@@ -104,6 +108,17 @@ pub fn encode(state: &State) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(&file).expect("state serializes: keys are strings");
     out.push(b'\n');
     out
+}
+
+/// The lowest version that holds everything `state` has.
+fn format_version(state: &State) -> u64 {
+    if state.resources.values().any(|r| !r.revisions.is_empty()) {
+        3
+    } else if !state.providers.is_empty() {
+        2
+    } else {
+        1
+    }
 }
 
 fn encode_value(value: &Value) -> OutputV1 {
@@ -122,6 +137,7 @@ fn encode_resource(address: &ResourceAddress, r: &ResourceState) -> ResourceV1 {
         sensitive_paths: paths_to_file(r.attributes.sensitive_paths()),
         dependencies: r.dependencies.iter().map(ToString::to_string).collect(),
         create_before_destroy: r.create_before_destroy,
+        revisions: r.revisions.iter().map(encode_value).collect(),
     }
 }
 
@@ -150,7 +166,7 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<State, StateError> {
             supported: CURRENT_FORMAT_VERSION,
         });
     }
-    // Versions 1 and 2 share one layout (2 only adds `providers`); older
+    // Versions 1 to 3 share one layout (2 adds `providers`, 3 `revisions`); older
     // versions would be upgraded here, each step turning N into N+1.
     let file: FileV1 = serde_json::from_value(json).map_err(|e| corrupt(e.to_string()))?;
     let providers =
@@ -193,6 +209,7 @@ fn decode_resource(r: ResourceV1) -> Result<(ResourceAddress, ResourceState), St
             attributes,
             dependencies,
             create_before_destroy: r.create_before_destroy,
+            revisions: r.revisions.into_iter().map(decode_value).collect(),
         },
     ))
 }
@@ -284,6 +301,7 @@ mod tests {
                 attributes: Value::object([("result", Value::string("s3cret").sensitive())]),
                 dependencies: vec![ResourceAddress::new(vec![], "file", "x", InstanceKey::None)],
                 create_before_destroy: true,
+                revisions: Vec::new(),
             },
         );
         state.outputs.insert("pw".into(), Value::string("s3cret").sensitive());
@@ -321,6 +339,35 @@ mod tests {
         state.providers.clear();
         let json: serde_json::Value = serde_json::from_slice(&encode(&state)).expect("json");
         assert_eq!(json["format_version"], 1, "without them, every infra reads it");
+    }
+
+    #[test]
+    fn kept_revisions_make_the_file_version_3_and_keep_their_secrets_marked() {
+        let mut state = State::new();
+        let address: ResourceAddress = "container.web".parse().expect("address");
+        let record = |greeting: &str| {
+            Value::object([("image", Value::string("web:1")), ("env", Value::string(greeting).sensitive())])
+        };
+        state.resources.insert(
+            address.clone(),
+            ResourceState {
+                provider: "docker".into(),
+                attributes: record("new"),
+                dependencies: Vec::new(),
+                create_before_destroy: false,
+                revisions: vec![record("old"), record("older")],
+            },
+        );
+        state.serial = 5;
+        let bytes = encode(&state);
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(json["format_version"], 3, "an older infra refuses it as too new, not as corrupt");
+        assert_eq!(decode("test", &bytes).expect("decodes"), state, "revisions read back with their marks");
+        let journal = encode_journal(&state, std::slice::from_ref(&address), None);
+        let mut replayed = State { serial: 0, ..state.clone() };
+        replayed.resources.clear();
+        replay_journal("test", &mut replayed, &journal, None).expect("replays");
+        assert_eq!(replayed.resources[&address].revisions, state.resources[&address].revisions);
     }
 
     #[test]

@@ -242,6 +242,7 @@ mod tests {
                 attributes: Value::String((*name).into()),
                 dependencies: Vec::new(),
                 create_before_destroy: false,
+                revisions: Vec::new(),
             };
             state.resources.insert(address(name), resource);
         }

@@ -9,6 +9,7 @@ mod backend;
 pub mod encryption;
 pub(crate) mod format;
 pub mod manage;
+pub mod revisions;
 mod store;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,23 @@ pub struct ResourceState {
     /// Resources it depended on when last applied; destroy runs in reverse.
     pub dependencies: Vec<ResourceAddress>,
     pub create_before_destroy: bool,
+    /// Its earlier records, newest first, for `infra rollback` (types that
+    /// keep revisions only; see [`revisions`]).
+    pub revisions: Vec<Value>,
+}
+
+impl ResourceState {
+    /// The record of an object just read in (`infra import`, an `import`
+    /// block): it depended on nothing and has no earlier revisions yet.
+    pub fn imported(provider: crate::ProviderKey, attributes: Value) -> Self {
+        ResourceState {
+            provider,
+            attributes,
+            dependencies: Vec::new(),
+            create_before_destroy: false,
+            revisions: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -428,6 +428,7 @@ mod tests {
                     attributes: Value::object([("n", Value::Number(i as f64))]),
                     dependencies: vec![],
                     create_before_destroy: false,
+                    revisions: Vec::new(),
                 },
             );
             state.serial += 1;
@@ -473,6 +474,7 @@ mod tests {
                 attributes: Value::object([("content", Value::string("visible-attribute-value"))]),
                 dependencies: vec![],
                 create_before_destroy: false,
+                revisions: Vec::new(),
             },
         );
         state.serial += 1;

@@ -366,7 +366,12 @@ impl<'a> Applier<'a> {
         let abandoned = change.reason == Some(infra_core::plan::ChangeReason::Abandoned);
         let kind = if abandoned { RemovalKind::Forget } else { RemovalKind::Delete };
         let prior = change.before.clone().unwrap_or(Value::Null);
-        let removal = Removal { address: address.clone(), prior, kind };
+        // The delete half of a replacement: the new object keeps the old one as a revision.
+        let kept = match (&change.action, &change.after) {
+            (Action::Replace, Some(after)) => self.kept_after(change, after),
+            _ => Vec::new(),
+        };
+        let removal = Removal { address: address.clone(), prior, kind, kept };
         self.queue(Op { step, provider: change.provider.clone(), work: Work::Remove(removal) });
     }
 
@@ -464,6 +469,7 @@ impl<'a> Applier<'a> {
             let instance = Instance { place, resource, repetition, address: &address };
             match self.replan(&instance, schema, change) {
                 Ok(planned) => {
+                    let kept = self.kept_after(change, &planned);
                     let write = Write {
                         address: address.clone(),
                         action: change.action,
@@ -472,6 +478,7 @@ impl<'a> Applier<'a> {
                         dependencies: dependencies.clone(),
                         create_before_destroy: change.action == Action::Replace && change.create_before_destroy,
                         schema: schema.clone(),
+                        kept,
                     };
                     self.queue(Op { step, provider: change.provider.clone(), work: Work::Write(Box::new(write)) });
                 }
@@ -479,6 +486,20 @@ impl<'a> Applier<'a> {
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// The earlier revisions state keeps of `change`'s instance once it is
+    /// made as `planned`: none for a type that keeps none.
+    fn kept_after(&self, change: &ResourceChange, planned: &Value) -> Vec<Value> {
+        let earlier = self.state.resources.get(&change.address).map_or(&[][..], |r| &r.revisions[..]);
+        let Some(schema) = crate::providers::resource_schema(self.ws, &change.provider, &change.address.kind) else {
+            return Vec::new();
+        };
+        match &change.before {
+            Some(prior) => infra_core::state::revisions::after_change(schema, prior, earlier, planned),
+            // Made again after it went missing: what was kept before still stands.
+            None => earlier.to_vec(),
+        }
     }
 
     /// Plans an instance again as the plan did, now that what it reads is
@@ -494,7 +515,9 @@ impl<'a> Applier<'a> {
             return Err(vec![Diagnostic::error(Code::Provider, message)]);
         };
         let prior = crate::instance::planned_from(change);
-        let planned = crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, prior)?.value;
+        let restored = self.plan.restore.get(instance.address);
+        let planned =
+            crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, prior, restored)?.value;
         // Planned without its provider, it could only promise the configuration.
         let unchecked = change.reason == Some(infra_core::plan::ChangeReason::ProviderConfiguredAtApply);
         if !unchecked

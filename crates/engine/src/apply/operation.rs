@@ -35,6 +35,8 @@ pub(super) struct Write {
     pub dependencies: Vec<ResourceAddress>,
     pub create_before_destroy: bool,
     pub schema: Schema,
+    /// The earlier revisions state keeps once it is done (`OperationContext::kept`).
+    pub kept: Vec<Value>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,6 +53,9 @@ pub(super) struct Removal {
     pub address: ResourceAddress,
     pub prior: Value,
     pub kind: RemovalKind,
+    /// The earlier revisions state keeps once it is done: those of the
+    /// replacement, or none when the object is destroyed.
+    pub kept: Vec<Value>,
 }
 
 pub(super) enum Done {
@@ -127,7 +132,7 @@ async fn execute(op: &Op, provider: Option<Arc<dyn Provider>>, lineage: String) 
         Work::Write(w) => {
             let provider = configured()?;
             let replacing = if w.action == Action::Replace { w.prior.clone() } else { None };
-            let ctx = OperationContext { lineage, address: w.address.clone(), replacing };
+            let ctx = OperationContext { lineage, address: w.address.clone(), replacing, kept: w.kept.clone() };
             if w.action == Action::Update {
                 let prior = w.prior.as_ref().unwrap_or(&Value::Null);
                 provider.update(&ctx, &w.address.kind, prior, &w.planned).await.map(Done::Written)
@@ -138,7 +143,7 @@ async fn execute(op: &Op, provider: Option<Arc<dyn Provider>>, lineage: String) 
         Work::Remove(r) if r.kind == RemovalKind::Forget => Ok(Done::Removed),
         Work::Remove(r) => {
             let provider = configured()?;
-            let ctx = OperationContext { lineage, address: r.address.clone(), replacing: None };
+            let ctx = OperationContext { kept: r.kept.clone(), ..OperationContext::new(lineage, r.address.clone()) };
             provider.delete(&ctx, &r.address.kind, &r.prior).await.map(|()| Done::Removed)
         }
     }

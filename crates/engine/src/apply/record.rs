@@ -90,6 +90,7 @@ impl Applier<'_> {
             attributes,
             dependencies: write.dependencies,
             create_before_destroy: write.create_before_destroy,
+            revisions: write.kept,
         };
         let old = self.state.resources.insert(write.address.clone(), record);
         match write.action {
@@ -100,7 +101,8 @@ impl Applier<'_> {
             && let Some(old) = old.map(|o| o.attributes).or(write.prior)
         {
             let kind = RemovalKind::DeleteReplaced;
-            let removal = Removal { address: write.address.clone(), prior: old, kind };
+            let kept = self.state.resources.get(&write.address).map(|r| r.revisions.clone()).unwrap_or_default();
+            let removal = Removal { address: write.address.clone(), prior: old, kind, kept };
             self.queue(Op { step, provider, work: Work::Remove(removal) });
         }
         write.address
