@@ -1042,3 +1042,23 @@ fn a_rollback_puts_back_an_earlier_revision_and_a_second_one_returns() {
     h.run(&pending, PlanMode::Destroy);
     assert!(h.backend.lock().expect("backend").kept["release.web"].is_empty(), "destroy keeps nothing");
 }
+
+#[test]
+fn a_replacement_keeps_the_revisions_of_the_object_it_replaces() {
+    let h = Harness::new();
+    let config =
+        |name: &str, value: &str| format!("release \"web\" {{\n  name  = \"{name}\"\n  value = \"{value}\"\n}}\n");
+    h.run(&config("a", "v1"), PlanMode::Normal);
+    h.run(&config("a", "v2"), PlanMode::Normal);
+    // A new name forces a replacement: deleted first, then made anew.
+    let (actions, report) = h.run(&config("b", "v3"), PlanMode::Normal);
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(changed(&actions), ["release.web Replace"]);
+    assert_eq!(kept_values(&h, "release.web"), ["v2", "v1"], "the older revision survives the delete");
+    assert_eq!(h.backend.lock().expect("backend").kept["release.web"], ["v2", "v1"], "and the create was told");
+
+    let actions = rollback(&h, &config("b", "v3"), "release.web", 1).expect("rolled back");
+    assert_eq!(changed(&actions), ["release.web Replace"]);
+    assert_eq!(attribute(&h, "release.web", "name"), Some(Value::string("a")));
+    assert_eq!(kept_values(&h, "release.web"), ["v3", "v1"]);
+}

@@ -128,6 +128,9 @@ struct Applier<'a> {
     /// is tried at such a place, as Ansible takes an unreachable host out of
     /// the play.
     unavailable: BTreeMap<(ProviderKey, Option<String>), Vec<ResourceAddress>>,
+    /// The revisions kept of an object a destroy-first replacement deleted,
+    /// until its replacement is made and records them.
+    replaced_revisions: HashMap<ResourceAddress, Vec<Value>>,
 }
 
 pub async fn apply(
@@ -155,6 +158,7 @@ pub async fn apply(
         halted: false,
         recorded: false,
         unavailable: BTreeMap::new(),
+        replaced_revisions: HashMap::new(),
     };
     if applier.prepare_state().await {
         if plan.mode == PlanMode::RefreshOnly {
@@ -491,7 +495,8 @@ impl<'a> Applier<'a> {
     /// The earlier revisions state keeps of `change`'s instance once it is
     /// made as `planned`: none for a type that keeps none.
     fn kept_after(&self, change: &ResourceChange, planned: &Value) -> Vec<Value> {
-        let earlier = self.state.resources.get(&change.address).map_or(&[][..], |r| &r.revisions[..]);
+        let recorded = self.state.resources.get(&change.address).map(|r| &r.revisions);
+        let earlier = recorded.or_else(|| self.replaced_revisions.get(&change.address)).map_or(&[][..], |r| &r[..]);
         let Some(schema) = crate::providers::resource_schema(self.ws, &change.provider, &change.address.kind) else {
             return Vec::new();
         };

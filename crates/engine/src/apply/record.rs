@@ -112,6 +112,10 @@ impl Applier<'_> {
         if removal.kind != RemovalKind::DeleteReplaced {
             self.state.resources.remove(&removal.address);
         }
+        if removal.kind == RemovalKind::Delete && !removal.kept.is_empty() {
+            // The first half of a destroy-first replacement: the second records them.
+            self.replaced_revisions.insert(removal.address.clone(), removal.kept);
+        }
         if removal.kind == RemovalKind::Forget {
             self.report.forgotten += 1;
         } else {
