@@ -266,3 +266,27 @@ fn a_rollback_puts_the_previous_image_back_behind_the_proxy_without_a_failed_req
     app.infra(&["destroy", "-auto-approve"], &["version=2"]).success();
     assert_eq!(held_tags(), "", "destroy lets go of the held images");
 }
+
+/// Without the proxy one container is replaced on every change (stopped, then
+/// made anew): a rollback is a replacement too, and keeps the older revisions.
+#[test]
+fn a_rollback_of_a_container_that_is_replaced_on_change_keeps_its_older_revisions() {
+    let app = App::new();
+    for version in ["1", "2", "3"] {
+        app.apply(&[&format!("version={version}"), "proxy=false"]).success();
+    }
+    app.wait_for_version("3");
+    let vars = ["version=3", "proxy=false"];
+    let list = app.infra(&["rollback", "-list", "container.app"], &vars).success();
+    assert!(list.stdout.contains("  1  differs in: image\n  2  differs in: image\n"), "{}", list.stdout);
+
+    let rollback = app.infra(&["rollback", "-auto-approve", "-to", "2", "container.app"], &vars);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    assert!(rollback.stdout.contains("# container.app must be replaced"), "{}", rollback.stdout);
+    app.wait_for_version("1");
+    let list = app.infra(&["rollback", "-list", "container.app"], &vars).success();
+    assert_eq!(list.stdout.matches("differs in: image").count(), 2, "3 and 2 are kept: {}", list.stdout);
+    app.infra(&["apply", "-auto-approve"], &vars).success();
+    app.wait_for_version("3");
+    app.infra(&["destroy", "-auto-approve"], &vars).success();
+}

@@ -116,10 +116,21 @@ pub struct Plan {
     pub imports: Vec<Import>,
     /// Sensitive values a saved plan left out (placeholders stand in for them).
     pub withheld: Withheld,
-    /// `infra rollback`: instances planned (and applied) from these settings,
-    /// an earlier revision state kept, instead of from their blocks. Never
-    /// saved to a plan file: a rollback is planned and applied in one run.
-    pub restore: BTreeMap<ResourceAddress, Value>,
+    /// `infra rollback`: instances planned (and applied) from an earlier
+    /// revision state kept instead of from their blocks. Never saved to a
+    /// plan file: a rollback is planned and applied in one run.
+    pub restore: BTreeMap<ResourceAddress, Restore>,
+}
+
+/// An earlier revision put back by `infra rollback`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Restore {
+    /// What the instance is planned from: the revision's settings, as the
+    /// provider restores them (an image by id where its name has moved on).
+    pub settings: Value,
+    /// The kept record they come from: once it is current again, it is no
+    /// longer kept as an earlier revision.
+    pub revision: Value,
 }
 
 /// An existing object that applying records in state (`import` block).

@@ -27,7 +27,7 @@ pub struct PlanOptions {
     pub variables: BTreeMap<String, Value>,
     /// `infra rollback`: instances planned from these settings instead of
     /// their blocks; only they are planned, nothing they depend on.
-    pub restore: BTreeMap<ResourceAddress, Value>,
+    pub restore: BTreeMap<ResourceAddress, infra_core::plan::Restore>,
 }
 
 pub(crate) struct Planner<'a> {
@@ -558,7 +558,7 @@ impl<'a> Planner<'a> {
         // A replacement asked for is planned as a new object: nothing computed
         // for the old one (an id, a generated password) carries over.
         let planned_from = if requested { None } else { prior.as_ref() };
-        let restored = self.options.restore.get(address);
+        let restored = self.options.restore.get(address).map(|r| &r.settings);
         let planned =
             crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, planned_from, restored)?;
         let warnings = planned.warnings.into_iter().map(|message| PlanWarning { address: address.clone(), message });

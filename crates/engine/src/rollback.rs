@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use infra_core::plan::{Plan, PlanMode};
+use infra_core::plan::{Plan, PlanMode, Restore};
 use infra_core::state::{ResourceState, State};
 use infra_core::{ResourceAddress, Schema, Value};
 use infra_syntax::{Code, Diagnostic};
@@ -57,7 +57,10 @@ pub async fn plan(
         targets: vec![address.clone()],
         replace: Vec::new(),
         variables: variables.clone(),
-        restore: BTreeMap::from([(address.clone(), schema.settings_of(&restored))]),
+        restore: BTreeMap::from([(
+            address.clone(),
+            Restore { settings: schema.settings_of(&restored), revision: earlier.clone() },
+        )]),
     };
     crate::plan(ws, graph, state, &options).await
 }

@@ -501,7 +501,10 @@ impl<'a> Applier<'a> {
             return Vec::new();
         };
         match &change.before {
-            Some(prior) => infra_core::state::revisions::after_change(schema, prior, earlier, planned),
+            Some(prior) => {
+                let restored = self.plan.restore.get(&change.address).map(|r| &r.revision);
+                infra_core::state::revisions::after_change(schema, prior, earlier, planned, restored)
+            }
             // Made again after it went missing: what was kept before still stands.
             None => earlier.to_vec(),
         }
@@ -520,7 +523,7 @@ impl<'a> Applier<'a> {
             return Err(vec![Diagnostic::error(Code::Provider, message)]);
         };
         let prior = crate::instance::planned_from(change);
-        let restored = self.plan.restore.get(instance.address);
+        let restored = self.plan.restore.get(instance.address).map(|r| &r.settings);
         let planned =
             crate::instance::plan(&self.eval, &self.values, instance, schema, &**provider, prior, restored)?.value;
         // Planned without its provider, it could only promise the configuration.
