@@ -411,7 +411,7 @@ pub async fn adopt(docker: &Docker, ctx: &OperationContext, planned: &Value) -> 
     let images = docker.list_images(Some(options)).await.map_err(|e| docker_error("listing images", e))?;
     let wanted = str_attr(planned, "tag").unwrap_or_default();
     let tagged = |i: &bollard::models::ImageSummary| -> Vec<String> {
-        i.repo_tags.iter().filter(|t| t.as_str() != "<none>:<none>").cloned().collect()
+        i.repo_tags.iter().filter(|t| t.as_str() != "<none>:<none>" && !crate::rollback::is_hold(t)).cloned().collect()
     };
     let replaced = ctx.replaced_id();
     let mut candidates: Vec<(String, Vec<String>)> = images
@@ -439,8 +439,9 @@ pub async fn list(docker: &Docker, scope: Scope) -> Result<HashMap<String, Obser
     Ok(images
         .into_iter()
         // An untagged image is one infra deleted while a container still ran
-        // it: gone as far as state is concerned, and never adopted.
-        .filter(|i| i.repo_tags.iter().any(|t| t != "<none>:<none>"))
+        // it (or one only a container's kept revision holds): gone as far as
+        // state is concerned, and never adopted.
+        .filter(|i| i.repo_tags.iter().any(|t| t != "<none>:<none>" && !crate::rollback::is_hold(t)))
         .map(|i| {
             let value = Value::object([("id", Value::string(&i.id))]);
             (i.id.clone(), Observed::new(value, &i.labels))

@@ -129,7 +129,8 @@ pub async fn converge(
     planned: &Value,
     proxy_base: &str,
 ) -> Result<Value, ProviderError> {
-    crate::rollback::hold_images(docker, planned, &ctx.kept).await?;
+    let hold = crate::rollback::Hold::Exactly { kept: &ctx.kept, running: planned };
+    crate::rollback::hold_images(docker, planned, hold).await?;
     let members = members(docker, ctx, prior).await?;
     let revision = planned.get("revision").and_then(Value::as_str).map(str::to_string);
     let mut plan = SetPlan::new(replicas(planned), members, revision.as_deref());
@@ -463,7 +464,12 @@ async fn retire(docker: &Docker, proxy: Option<&Proxy>, member: &Member) -> Resu
 /// Removes a container whatever its state; one already gone is fine.
 /// Removes every member: those recorded and any labelled for this address.
 pub async fn delete(docker: &Docker, ctx: &OperationContext, prior: &Value) -> Result<(), ProviderError> {
-    crate::rollback::hold_images(docker, prior, &ctx.kept).await?;
+    // Destroyed, nothing is kept; replaced, the new container settles the rest.
+    let hold = match ctx.kept.as_slice() {
+        [] => crate::rollback::Hold::Exactly { kept: &[], running: &Value::Null },
+        kept => crate::rollback::Hold::AtLeast(kept),
+    };
+    crate::rollback::hold_images(docker, prior, hold).await?;
     for m in members(docker, ctx, prior).await? {
         match container::remove(docker, &m.id).await {
             Ok(()) => {}

@@ -19,6 +19,13 @@ use crate::util::{docker_error, is_not_found};
 
 const REPOSITORY: &str = "infra-rollback";
 
+/// A tag that holds an image for a container's kept revision: not the name
+/// of an image resource's image, so an image with only these is no image
+/// resource's (refresh reads it as gone, adoption passes it by).
+pub fn is_hold(tag: &str) -> bool {
+    tag.strip_prefix(REPOSITORY).is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// The repository a container's held images are tagged in: its name as a
 /// repository may spell it (lower case, runs of other characters as `-`).
 fn repository(container: &str) -> String {
@@ -39,12 +46,29 @@ fn tag_of(image_id: &str) -> String {
     image_id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
-/// Makes the held images of `container` (a planned or recorded value) those
-/// the `kept` revisions ran, and no others.
-pub async fn hold_images(docker: &Docker, container: &Value, kept: &[Value]) -> Result<(), ProviderError> {
+/// What a container's held images are to be.
+pub enum Hold<'a> {
+    /// Exactly those `kept` revisions ran, and the one the container is to
+    /// run when it names it by id (a revision put back after its tag moved
+    /// on: nothing else holds it).
+    Exactly { kept: &'a [Value], running: &'a Value },
+    /// At least those `kept` revisions ran: the delete half of a replacement,
+    /// before the new container (`Exactly`) says which else it needs.
+    AtLeast(&'a [Value]),
+}
+
+/// Makes the held images of `container` (a planned or recorded value) as
+/// `hold` says.
+pub async fn hold_images(docker: &Docker, container: &Value, hold: Hold<'_>) -> Result<(), ProviderError> {
     let repository = repository(container.text("name"));
+    let (kept, running, exact) = match hold {
+        Hold::Exactly { kept, running } => {
+            (kept, running.non_empty_text("image").filter(|i| i.starts_with("sha256:")), true)
+        }
+        Hold::AtLeast(kept) => (kept, None, false),
+    };
     let wanted: BTreeMap<String, &str> =
-        kept.iter().filter_map(|r| r.non_empty_text("image_id")).map(|id| (tag_of(id), id)).collect();
+        kept.iter().filter_map(|r| r.non_empty_text("image_id")).chain(running).map(|id| (tag_of(id), id)).collect();
     let held = held_tags(docker, &repository).await?;
     for (tag, id) in &wanted {
         if held.contains(tag) {
@@ -58,7 +82,7 @@ pub async fn hold_images(docker: &Docker, container: &Value, kept: &[Value]) -> 
             Ok(()) => {}
         }
     }
-    for tag in held.iter().filter(|t| !wanted.contains_key(*t)) {
+    for tag in held.iter().filter(|t| exact && !wanted.contains_key(*t)) {
         let reference = format!("{repository}:{tag}");
         // Forced: an image a replica still runs loses only the tag.
         let options = RemoveImageOptions { force: true, noprune: false, platforms: None };
@@ -118,5 +142,7 @@ mod tests {
         assert_eq!(repository("My_App..v2"), "infra-rollback/my-app-v2");
         assert_eq!(repository("_x_"), "infra-rollback/x");
         assert_eq!(tag_of("sha256:0123456789abcdef"), "0123456789ab");
+        assert!(is_hold("infra-rollback/quickstart-web:0123456789ab"));
+        assert!(!is_hold("infra-rollback-web:1") && !is_hold("quickstart/web:1"));
     }
 }
