@@ -10,6 +10,9 @@ mod render;
 mod report;
 mod state_commands;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let argv = args::terraform_style(std::env::args_os().collect());
     let cli = <args::Cli as clap::Parser>::parse_from(argv);

@@ -26,27 +26,42 @@ enum Level<'a> {
 }
 
 /// The byte offset at which a `.infra` file first nests deeper than [`MAX_NESTING`].
+#[cfg(test)]
 pub fn too_deep(text: &str) -> Option<usize> {
-    scan(text, Vec::new())
+    scan(text, Vec::new(), |_| {})
 }
 
 /// The same for a template file, which starts as text rather than code.
 pub fn template_too_deep(text: &str) -> Option<usize> {
-    scan(text, vec![Level::Template])
+    scan(text, vec![Level::Template], |_| {})
 }
 
-fn scan<'a>(text: &'a str, mut levels: Vec<Level<'a>>) -> Option<usize> {
+/// [`too_deep`] as an error, or else where each top-level `}` ends: the places
+/// a large file can be cut into pieces that parse on their own.
+pub(crate) fn top_level_closes(text: &str) -> Result<Vec<usize>, usize> {
+    let mut closes = Vec::new();
+    match scan(text, Vec::new(), |end| closes.push(end)) {
+        Some(at) => Err(at),
+        None => Ok(closes),
+    }
+}
+
+fn scan<'a>(text: &'a str, mut levels: Vec<Level<'a>>, mut top_level_close: impl FnMut(usize)) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
+        if levels.len() == 1 && levels[0] == Level::Bracket && bytes[i] == b'}' {
+            top_level_close(i + 1);
+        }
         match levels.last().copied() {
             Some(Level::Quoted) => i = in_quoted(bytes, i, &mut levels),
             Some(Level::Heredoc(marker)) => i = in_text(text, i, Some(marker), &mut levels),
             Some(Level::Template) => i = in_text(text, i, None, &mut levels),
             _ => i = in_code(text, i, &mut levels),
         }
-        if levels.iter().filter(|l| **l != Level::Template).count() > MAX_NESTING {
+        // Counting is only needed once the stack could hold too many.
+        if levels.len() > MAX_NESTING && levels.iter().filter(|l| **l != Level::Template).count() > MAX_NESTING {
             return Some(start);
         }
         debug_assert!(i > start, "the scan always moves on");
@@ -179,6 +194,14 @@ mod tests {
         let heredoc = format!("x = <<EOT\n{}\nEOT\n", "${[".repeat(60));
         assert!(too_deep(&heredoc).is_some());
         assert_eq!(too_deep("x = \"$${[[[[\"\ny = \"a\\\"[[[\"\n"), None);
+    }
+
+    #[test]
+    fn top_level_closes_skip_braces_in_text_and_nested_ones() {
+        let text = "a {\n  b = { c = \"}\" }\n}\n# }\nd \"x\" {\n  e = <<EOT\n}\nEOT\n}\n";
+        let first = text.find("}\n#").map(|p| p + 1);
+        assert_eq!(top_level_closes(text).ok(), Some(vec![first.unwrap_or(0), text.len() - 1]));
+        assert_eq!(top_level_closes(&nested("{", MAX_NESTING + 1, "}")), Err(4 + MAX_NESTING));
     }
 
     #[test]

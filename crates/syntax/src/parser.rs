@@ -1,9 +1,9 @@
 //! The pest grammar (`grammar/infra.pest`) turned into the [`ast`](crate::ast).
+//! A large file is parsed in pieces, cut after top-level blocks, on several
+//! threads; the result is the tree one pass would give.
 
 use pest::Parser as _;
 use pest::iterators::Pair;
-use pest::pratt_parser::{Assoc, Op, PrattParser};
-use std::sync::LazyLock;
 
 use crate::ast::*;
 use crate::{Code, Diagnostic, FileId, Span};
@@ -12,38 +12,85 @@ use crate::{Code, Diagnostic, FileId, Span};
 #[grammar = "../../grammar/infra.pest"]
 struct Grammar;
 
-static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
-    PrattParser::new()
-        .op(Op::infix(Rule::or, Assoc::Left))
-        .op(Op::infix(Rule::and, Assoc::Left))
-        .op(Op::infix(Rule::eq, Assoc::Left) | Op::infix(Rule::ne, Assoc::Left))
-        .op(Op::infix(Rule::lt, Assoc::Left)
-            | Op::infix(Rule::gt, Assoc::Left)
-            | Op::infix(Rule::le, Assoc::Left)
-            | Op::infix(Rule::ge, Assoc::Left))
-        .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
-        .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left) | Op::infix(Rule::rem, Assoc::Left))
-});
-
 /// Parses one file. Returns the tree, or the diagnostics that stopped it.
 pub fn parse(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
-    refuse_deep_nesting(file, text, crate::nesting::too_deep(text))?;
+    let closes = crate::nesting::top_level_closes(text).or_else(|at| refuse_deep_nesting(file, text, Some(at)))?;
+    match parse_in_pieces(file, text, &closes) {
+        Some(body) => Ok(File { body }),
+        None => parse_whole(file, text),
+    }
+}
+
+/// One file in one piece, on this thread.
+pub(crate) fn parse_whole(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
     let mut pairs = Grammar::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let Some(root) = pairs.next() else {
         return Ok(File { body: Body::default() });
     };
-    let mut builder = Builder { file, errors: Vec::new() };
+    let mut builder = Builder { file, offset: 0, errors: Vec::new() };
     let body = root.into_inner().next().map(|b| builder.body(b)).unwrap_or_default();
     if builder.errors.is_empty() { Ok(File { body }) } else { Err(builder.errors) }
 }
 
+/// Below this size a file is parsed in one piece: a thread costs more than it saves.
+pub(crate) const PIECE_BYTES: usize = 256 * 1024;
+
+/// A large file parsed as pieces on several threads, cut after top-level
+/// blocks. `None` when the file is small, or when a piece does not parse:
+/// then the whole file is parsed again in one piece, which gives the same
+/// tree, or the same diagnostics as always. A cut is only ever made after a
+/// `}` that closes the top level, so a piece that parses starts an item of its
+/// own: text that continues an expression (`[`, `.`, an operator, `:`) cannot
+/// start a file, and its piece fails.
+fn parse_in_pieces(file: FileId, text: &str, closes: &[usize]) -> Option<Body> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(text.len() / PIECE_BYTES);
+    if threads < 2 {
+        return None;
+    }
+    let mut cuts = vec![0];
+    for part in 1..threads {
+        let wanted = text.len() * part / threads;
+        let at = closes.partition_point(|&end| end < wanted);
+        cuts.extend(closes.get(at).filter(|&&end| end > cuts[cuts.len() - 1] && end < text.len()));
+    }
+    cuts.push(text.len());
+    parse_pieces(file, text, &cuts)
+}
+
+/// The pieces between `cuts` (the first 0, the last the text's length), each on a thread.
+pub(crate) fn parse_pieces(file: FileId, text: &str, cuts: &[usize]) -> Option<Body> {
+    let bodies: Vec<Option<Body>> = std::thread::scope(|scope| {
+        let pieces: Vec<_> =
+            cuts.windows(2).map(|w| scope.spawn(move || parse_piece(file, &text[w[0]..w[1]], w[0]))).collect();
+        pieces.into_iter().map(|piece| piece.join().ok().flatten()).collect()
+    });
+    let mut bodies = bodies.into_iter().collect::<Option<Vec<Body>>>()?;
+    if bodies.iter().any(|b| b.items.is_empty()) {
+        return None; // a piece of comments alone: its body's span would not be the file's
+    }
+    let span = bodies.first()?.span.to(bodies.last()?.span);
+    let mut items = Vec::with_capacity(bodies.iter().map(|b| b.items.len()).sum());
+    for body in &mut bodies {
+        items.append(&mut body.items);
+    }
+    Some(Body { items, span })
+}
+
+/// One piece of a file, its spans counted from the start of the file.
+fn parse_piece(file: FileId, piece: &str, offset: usize) -> Option<Body> {
+    let root = Grammar::parse(Rule::file, piece).ok()?.next()?;
+    let mut builder = Builder { file, offset, errors: Vec::new() };
+    let body = builder.body(root.into_inner().next()?);
+    builder.errors.is_empty().then_some(body)
+}
+
 /// Parses the text of a template file (`templatefile()`): literal text with `${...}`.
 pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
-    refuse_deep_nesting(file, text, crate::nesting::template_too_deep(text))?;
+    refuse_deep_nesting::<()>(file, text, crate::nesting::template_too_deep(text))?;
     let mut pairs = Grammar::parse(Rule::template, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let root = next(&mut pairs);
     let span = Span::new(file, 0, text.len());
-    let mut builder = Builder { file, errors: Vec::new() };
+    let mut builder = Builder { file, offset: 0, errors: Vec::new() };
     let mut parts = Vec::new();
     for part in root.into_inner() {
         match part.as_rule() {
@@ -58,8 +105,8 @@ pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>>
 
 /// Every stage after this one recurses over the tree: text that nests deeper
 /// than they can follow stops here, with a way out.
-fn refuse_deep_nesting(file: FileId, text: &str, too_deep: Option<usize>) -> Result<(), Vec<Diagnostic>> {
-    let Some(at) = too_deep else { return Ok(()) };
+fn refuse_deep_nesting<T: Default>(file: FileId, text: &str, too_deep: Option<usize>) -> Result<T, Vec<Diagnostic>> {
+    let Some(at) = too_deep else { return Ok(T::default()) };
     let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
     Err(vec![
         Diagnostic::error(
@@ -112,8 +159,7 @@ fn rule_symbol(rule: Rule) -> Option<&'static str> {
         Rule::attribute => "an attribute",
         Rule::block => "a block",
         Rule::expr | Rule::binary | Rule::unary | Rule::postfix => "an expression",
-        Rule::or | Rule::and | Rule::eq | Rule::ne | Rule::lt | Rule::gt | Rule::le | Rule::ge => "an operator",
-        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::rem => "an operator",
+        Rule::bin_op => "an operator",
         Rule::string | Rule::string_chars | Rule::escape => "a string",
         Rule::interpolation => "`${`",
         Rule::number => "a number",
@@ -131,13 +177,15 @@ fn rule_symbol(rule: Rule) -> Option<&'static str> {
 
 struct Builder {
     file: FileId,
+    /// Where the text being built starts in its file (a piece of a large file).
+    offset: usize,
     errors: Vec<Diagnostic>,
 }
 
 impl Builder {
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
     }
 
     fn body(&mut self, pair: Pair<Rule>) -> Body {
@@ -211,27 +259,34 @@ impl Builder {
         }
     }
 
+    /// Operands and operators alternate; precedence climbing (all operators
+    /// bind left) folds them into one tree.
     fn binary(&mut self, pair: Pair<Rule>) -> Expr {
-        let file = self.file;
-        // The pratt parser takes closures; errors cannot occur below this point except
-        // in nested expressions, which push to `self.errors` through a RefCell-free path:
-        // operands are built first, then combined.
-        let operands: Vec<Pair<Rule>> = pair.into_inner().collect();
-        let mut built = Vec::with_capacity(operands.len());
-        for p in &operands {
-            if p.as_rule() == Rule::unary {
-                built.push(Some(self.unary(p.clone())));
+        let mut inner = pair.into_inner();
+        let first = self.unary(next(&mut inner));
+        let mut operands = vec![first];
+        let mut operators: Vec<BinaryOp> = Vec::new();
+        while let Some(op) = inner.next() {
+            let op = binary_op(op.as_str());
+            while operators.last().is_some_and(|top| top.precedence() >= op.precedence()) {
+                self.fold(&mut operands, &mut operators);
             }
+            operators.push(op);
+            operands.push(self.unary(next(&mut inner)));
         }
-        let mut built = built.into_iter();
-        PRATT
-            .map_primary(|_| built.next().flatten().expect("one operand per unary"))
-            .map_infix(|lhs, op, rhs| {
-                let op = binary_op(op.as_rule());
-                let span = Span::new(file, lhs.span.start, rhs.span.end);
-                Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
-            })
-            .parse(operands.into_iter())
+        while !operators.is_empty() {
+            self.fold(&mut operands, &mut operators);
+        }
+        operands.pop().expect("one operand is left")
+    }
+
+    /// Combines the last two operands with the last operator.
+    fn fold(&self, operands: &mut Vec<Expr>, operators: &mut Vec<BinaryOp>) {
+        let (Some(op), Some(rhs), Some(lhs)) = (operators.pop(), operands.pop(), operands.pop()) else {
+            unreachable!("grammar: an operator between two operands")
+        };
+        let span = Span::new(self.file, lhs.span.start, rhs.span.end);
+        operands.push(Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span });
     }
 
     fn unary(&mut self, pair: Pair<Rule>) -> Expr {
@@ -434,20 +489,20 @@ fn finish_splat(base: Expr, rest: Vec<Traversal>, end: usize) -> Expr {
     Expr { kind: ExprKind::Splat(Box::new(base), rest), span }
 }
 
-fn binary_op(rule: Rule) -> BinaryOp {
-    match rule {
-        Rule::or => BinaryOp::Or,
-        Rule::and => BinaryOp::And,
-        Rule::eq => BinaryOp::Eq,
-        Rule::ne => BinaryOp::Ne,
-        Rule::lt => BinaryOp::Lt,
-        Rule::gt => BinaryOp::Gt,
-        Rule::le => BinaryOp::Le,
-        Rule::ge => BinaryOp::Ge,
-        Rule::add => BinaryOp::Add,
-        Rule::sub => BinaryOp::Sub,
-        Rule::mul => BinaryOp::Mul,
-        Rule::div => BinaryOp::Div,
+fn binary_op(token: &str) -> BinaryOp {
+    match token {
+        "||" => BinaryOp::Or,
+        "&&" => BinaryOp::And,
+        "==" => BinaryOp::Eq,
+        "!=" => BinaryOp::Ne,
+        "<" => BinaryOp::Lt,
+        ">" => BinaryOp::Gt,
+        "<=" => BinaryOp::Le,
+        ">=" => BinaryOp::Ge,
+        "+" => BinaryOp::Add,
+        "-" => BinaryOp::Sub,
+        "*" => BinaryOp::Mul,
+        "/" => BinaryOp::Div,
         _ => BinaryOp::Rem,
     }
 }

@@ -78,6 +78,12 @@ fn precedence_follows_hcl() {
     assert_eq!(sexp(&expr("a ? b : c ? d : e")), "(if a b (if c d e))");
     assert_eq!(sexp(&expr("-x.y[0]")), "(Neg x.y[0])");
     assert_eq!(sexp(&expr("(1 + 2) * 3")), "(* (+ 1 2) 3)");
+    // Every operator binds left, within a level and across levels.
+    assert_eq!(sexp(&expr("8 - 4 - 2")), "(- (- 8 4) 2)");
+    assert_eq!(sexp(&expr("8 / 4 * 2 % 3")), "(% (* (/ 8 4) 2) 3)");
+    assert_eq!(sexp(&expr("a * b + c * d - e")), "(- (+ (* a b) (* c d)) e)");
+    assert_eq!(sexp(&expr("a < b == c >= d != e <= f")), "(!= (== (< a b) (>= c d)) (<= e f))");
+    assert_eq!(sexp(&expr("a || b && c || d")), "(|| (|| a (&& b c)) d)");
 }
 
 #[test]
@@ -119,4 +125,36 @@ fn syntax_errors_point_at_the_problem() {
     let span = errors[0].primary_span().expect("span");
     assert_eq!(&text[span.start..span.start + 1], "}");
     assert!(errors[0].message.contains("expected an expression"), "{}", errors[0].message);
+}
+
+/// A file large enough to be parsed in pieces gives the tree a single pass
+/// gives, spans included; a piece that does not parse falls back to the
+/// single pass and its diagnostics.
+#[test]
+fn a_large_file_parsed_in_pieces_is_the_file_parsed_whole() {
+    let block = "# a comment with a } in it\nfile \"f${i}\" {\n  path = \"out/${i}\"\n  content = <<EOT\n}\nEOT\n  \
+                 tags = { a = [1, 2 * 3 - 1], \"b\" = x.y[0] }\n}\nlocals { x = \"}\" }\n";
+    let text: String = (0..3_500).map(|i| block.replace("${i}", &i.to_string())).collect();
+    let whole = super::parser::parse_whole(FileId(0), &text).expect("parses");
+    assert_eq!(whole.body.items.len(), 7_000);
+    let closes = crate::nesting::top_level_closes(&text).expect("not too deep");
+    let cuts = [0, closes[1_000], closes[4_000], text.len()];
+    assert_eq!(super::parser::parse_pieces(FileId(0), &text, &cuts).as_ref(), Some(&whole.body));
+    assert!(text.len() > 2 * super::parser::PIECE_BYTES, "parse() cuts it where threads allow");
+    assert_eq!(super::parse(FileId(0), &text).expect("parses"), whole);
+
+    // A cut after a top-level object value leaves `["k"]` starting a piece:
+    // that piece fails, and the file is parsed whole.
+    let continued = "v = { k = 1 }\n[\"k\"]\nw = 2\n";
+    let cut = continued.find('}').map_or(0, |p| p + 1);
+    assert_eq!(super::parser::parse_pieces(FileId(0), continued, &[0, cut, continued.len()]), None);
+    let inside = [0, cut + 2, continued.len()];
+    assert_eq!(
+        super::parser::parse_pieces(FileId(0), continued, &inside),
+        None,
+        "a cut inside an expression fails too"
+    );
+    let broken = format!("{text}file \"x\" {{\n  a =\n}}\n{text}");
+    let errors = super::parse(FileId(0), &broken).expect_err("a syntax error");
+    assert_eq!(errors, super::parser::parse_whole(FileId(0), &broken).expect_err("a syntax error"));
 }

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Fleet basics on N systemd test servers (containers of scripts/server-image with
+# systemd as PID 1, SSH on 127.0.0.1), infra against pyinfra 3 running the same
+# operations on each server: a user, a directory owned by it, four files, a
+# package check (already installed: no transaction) and a service (cron, which
+# the image already enables and runs).
+#
+#   benches/fleet-vs-pyinfra.sh          (needs Docker; N=20 ROUNDS=3 by default)
+#   INFRA=path/to/infra benches/fleet-vs-pyinfra.sh
+#
+# Each round starts N fresh servers for each tool, so every first apply meets
+# servers that have never been configured, then times the first apply and a
+# no-op re-apply (refresh included) with the wall clock. The tools alternate
+# (infra first in odd rounds, pyinfra first in even ones). It prints every run,
+# then the median and range of each figure and of the infra / pyinfra ratio,
+# taken round by round. pyinfra is installed from PyPI into a virtualenv under
+# ~/.cache/infra. Everything it starts is removed.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+n=${N:-20}
+rounds=${ROUNDS:-3}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
+# INFRA=PATH times a binary built before; otherwise this builds the release one.
+infra=${INFRA:-}
+if [ -z "$infra" ]; then
+  cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+  infra="$CARGO_TARGET_DIR/release/infra"
+fi
+venv=$HOME/.cache/infra/pyinfra-venv
+[ -x "$venv/bin/pyinfra" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet 'pyinfra>=3,<4'; }
+pyinfra="$venv/bin/pyinfra"
+image=$(bash "$repo/scripts/server-image")
+work=$(mktemp -d /tmp/infra-fleet-vs-pyinfra.XXXXXX)
+label="infra-bench=fleet-vs-pyinfra-$$"
+cleanup() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$work/key"
+echo "$("$infra" --version); $("$pyinfra" --version | tr -d '\n'); $n servers, $rounds rounds" >&2
+
+# Starts N systemd servers, waits until each runs and has a host key, and writes
+# "port hostkey" lines to $1.
+start_servers() {
+  local list=$1 ids=()
+  for _ in $(seq 1 "$n"); do
+    ids+=("$(docker run -d --label "$label" -p 127.0.0.1::22 --cap-add NET_ADMIN --cap-add SYS_ADMIN \
+      --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$image" /sbin/init)")
+  done
+  : > "$list"
+  for id in "${ids[@]}"; do
+    docker exec -i "$id" sh -c 'cat > /root/.ssh/authorized_keys' < "$work/key.pub"
+    until docker exec "$id" systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded'; do sleep 0.3; done
+    until docker exec "$id" test -s /etc/ssh/ssh_host_ed25519_key.pub; do sleep 0.2; done
+    echo "$(docker port "$id" 22/tcp | head -1 | sed 's/.*://') $(docker exec "$id" cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)" >> "$list"
+  done
+}
+
+# Both tools must have done the whole job: look at one server.
+check_done() { # TOOL
+  local id
+  id=$(docker ps -q --filter "label=$label" | head -1)
+  docker exec "$id" sh -c 'id app >/dev/null && [ "$(stat -c %U:%a /srv/app)" = app:755 ] &&
+    [ "$(cat /srv/app/d.conf)" = "setting = d" ] && [ "$(stat -c %a /srv/app/d.conf)" = 640 ] &&
+    systemctl is-enabled --quiet cron && systemctl is-active --quiet cron' ||
+    { echo "fleet-vs-pyinfra: $1 left a server unconfigured" >&2; exit 1; }
+}
+
+stop_servers() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; }
+
+infra_config() { # LIST DIR
+  local i=0 port hostkey
+  mkdir -p "$2"
+  : > "$2/main.infra"
+  while read -r port hostkey; do
+    i=$((i + 1))
+    cat >> "$2/main.infra" <<INFRA
+server "s$i" {
+  host        = "127.0.0.1"
+  port        = $port
+  private_key = "$work/key"
+  host_key    = "$hostkey"
+}
+user "app$i" {
+  server = server.s$i
+  name   = "app"
+}
+directory "srv$i" {
+  server = server.s$i
+  path   = "/srv/app"
+  owner  = user.app$i.name
+  mode   = "0755"
+}
+file "conf$i" {
+  for_each = toset(["a", "b", "c", "d"])
+  server   = server.s$i
+  path     = "\${directory.srv$i.path}/\${each.key}.conf"
+  content  = "setting = \${each.key}\n"
+  mode     = "0640"
+}
+package "base$i" {
+  server = server.s$i
+  names  = ["sudo", "openssh-server"]
+}
+service "cron$i" {
+  server = server.s$i
+  name   = "cron"
+}
+INFRA
+  done < "$1"
+}
+
+pyinfra_config() { # LIST DIR
+  local i=0 port hostkey
+  mkdir -p "$2"
+  : > "$2/known_hosts"
+  echo "hosts = [" > "$2/inventory.py"
+  while read -r port hostkey; do
+    i=$((i + 1))
+    echo "[127.0.0.1]:$port $hostkey" >> "$2/known_hosts"
+    cat >> "$2/inventory.py" <<PY
+    ("s$i", {"ssh_hostname": "127.0.0.1", "ssh_port": $port, "ssh_user": "root", "ssh_key": "$work/key",
+            "ssh_known_hosts_file": "$2/known_hosts", "ssh_strict_host_key_checking": "yes"}),
+PY
+  done < "$1"
+  echo "]" >> "$2/inventory.py"
+  cat > "$2/deploy.py" <<'PY'
+from io import StringIO
+
+from pyinfra.operations import apt, files, server, systemd
+
+server.user(name="user app", user="app")
+files.directory(name="directory /srv/app", path="/srv/app", user="app", mode="755")
+for key in ["a", "b", "c", "d"]:
+    files.put(name=f"file {key}.conf", src=StringIO(f"setting = {key}\n"), dest=f"/srv/app/{key}.conf", mode="640")
+apt.packages(name="packages", packages=["sudo", "openssh-server"])
+systemd.service(name="service cron", service="cron", running=True, enabled=True)
+PY
+}
+
+# Prints the wall time of a command in seconds; its output goes to a log that is
+# shown if it fails.
+timed() {
+  local start end
+  start=$(date +%s.%N)
+  "$@" > "$work/run.log" 2>&1 || { cat "$work/run.log" >&2; echo "fleet-vs-pyinfra: failed: $*" >&2; exit 1; }
+  end=$(date +%s.%N)
+  python3 -c "print(f'{$end - $start:.3f}')"
+}
+
+run_infra() { # ROUND
+  local dir="$work/infra-$1"
+  start_servers "$work/servers"
+  infra_config "$work/servers" "$dir"
+  first=$(cd "$dir" && timed "$infra" apply -auto-approve -no-color)
+  check_done infra
+  noop=$(cd "$dir" && timed "$infra" apply -auto-approve -no-color)
+  grep -q 'No changes' "$work/run.log" || { cat "$work/run.log" >&2; echo "fleet-vs-pyinfra: infra's re-apply changed something" >&2; exit 1; }
+  stop_servers
+  echo "infra $1 $first $noop" | tee -a "$work/results" >&2
+}
+
+run_pyinfra() { # ROUND
+  local dir="$work/pyinfra-$1"
+  start_servers "$work/servers"
+  pyinfra_config "$work/servers" "$dir"
+  first=$(cd "$dir" && timed "$pyinfra" -y inventory.py deploy.py)
+  check_done pyinfra
+  noop=$(cd "$dir" && timed "$pyinfra" -y inventory.py deploy.py)
+  stop_servers
+  echo "pyinfra $1 $first $noop" | tee -a "$work/results" >&2
+}
+
+: > "$work/results"
+for round in $(seq 1 "$rounds"); do
+  if [ $((round % 2)) = 1 ]; then run_infra "$round"; run_pyinfra "$round"; else run_pyinfra "$round"; run_infra "$round"; fi
+done
+
+python3 - "$work/results" "$n" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+n = sys.argv[2]
+runs = {}
+for tool, rnd, first, noop in rows:
+    runs.setdefault(tool, {})[rnd] = (float(first), float(noop))
+def show(label, values, unit=" s"):
+    values = sorted(values)
+    print(f"{label:42} {statistics.median(values):7.2f}{unit} ({values[0]:.2f}-{values[-1]:.2f})")
+for i, what in enumerate(["first apply", "no-op apply"]):
+    for tool in ["infra", "pyinfra"]:
+        show(f"{tool}, {n} servers, {what}", [v[i] for v in runs[tool].values()])
+    ratios = [runs["infra"][r][i] / runs["pyinfra"][r][i] for r in runs["infra"]]
+    show(f"infra / pyinfra, {what}", ratios, "  ")
+PY
