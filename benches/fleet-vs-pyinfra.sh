@@ -13,7 +13,8 @@
 # no-op re-apply (refresh included) with the wall clock. The tools alternate
 # (infra first in odd rounds, pyinfra first in even ones). It prints every run,
 # then the median and range of each figure and of the infra / pyinfra ratio,
-# taken round by round. pyinfra is installed from PyPI into a virtualenv under
+# taken round by round. Each round also times the floor under any agentless
+# run: N OpenSSH logins at once, on fresh servers, running `true`. pyinfra is installed from PyPI into a virtualenv under
 # ~/.cache/infra. Everything it starts is removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -146,32 +147,42 @@ timed() {
   python3 -c "print(f'{$end - $start:.3f}')"
 }
 
-run_infra() { # ROUND
-  local dir="$work/infra-$1"
+# The floor of any agentless run: one OpenSSH login per server, all at once,
+# running `true`. infra and pyinfra both pay it on every run.
+run_logins() { # ROUND
+  local floor
   start_servers "$work/servers"
-  infra_config "$work/servers" "$dir"
-  first=$(cd "$dir" && timed "$infra" apply -auto-approve -no-color)
-  check_done infra
-  noop=$(cd "$dir" && timed "$infra" apply -auto-approve -no-color)
-  grep -q 'No changes' "$work/run.log" || { cat "$work/run.log" >&2; echo "fleet-vs-pyinfra: infra's re-apply changed something" >&2; exit 1; }
+  floor=$(timed bash -c 'pids=(); while read -r port hostkey; do
+      ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+        -i "$1" -p "$port" root@127.0.0.1 true & pids+=($!)
+    done < "$2"; for pid in "${pids[@]}"; do wait "$pid"; done' logins "$work/key" "$work/servers")
   stop_servers
-  echo "infra $1 $first $noop" | tee -a "$work/results" >&2
+  echo "logins $1 $floor $floor" | tee -a "$work/results" >&2
 }
 
-run_pyinfra() { # ROUND
-  local dir="$work/pyinfra-$1"
+apply_infra() { "$infra" apply -auto-approve -no-color; }
+apply_pyinfra() { "$pyinfra" -y inventory.py deploy.py; }
+
+# One tool's turn: fresh servers, its configuration, the first apply, a no-op.
+run_tool() { # TOOL ROUND
+  local tool=$1 dir="$work/$1-$2" first noop
   start_servers "$work/servers"
-  pyinfra_config "$work/servers" "$dir"
-  first=$(cd "$dir" && timed "$pyinfra" -y inventory.py deploy.py)
-  check_done pyinfra
-  noop=$(cd "$dir" && timed "$pyinfra" -y inventory.py deploy.py)
+  "${tool}_config" "$work/servers" "$dir"
+  first=$(cd "$dir" && timed "apply_$tool")
+  check_done "$tool"
+  noop=$(cd "$dir" && timed "apply_$tool")
+  if [ "$tool" = infra ] && ! grep -q 'No changes' "$work/run.log"; then
+    cat "$work/run.log" >&2; echo "fleet-vs-pyinfra: infra's re-apply changed something" >&2; exit 1
+  fi
   stop_servers
-  echo "pyinfra $1 $first $noop" | tee -a "$work/results" >&2
+  echo "$tool $2 $first $noop" | tee -a "$work/results" >&2
 }
 
 : > "$work/results"
 for round in $(seq 1 "$rounds"); do
-  if [ $((round % 2)) = 1 ]; then run_infra "$round"; run_pyinfra "$round"; else run_pyinfra "$round"; run_infra "$round"; fi
+  if [ $((round % 2)) = 1 ]; then order="infra pyinfra"; else order="pyinfra infra"; fi
+  for tool in $order; do run_tool "$tool" "$round"; done
+  run_logins "$round"
 done
 
 python3 - "$work/results" "$n" <<'PY'
@@ -189,4 +200,5 @@ for i, what in enumerate(["first apply", "no-op apply"]):
         show(f"{tool}, {n} servers, {what}", [v[i] for v in runs[tool].values()])
     ratios = [runs["infra"][r][i] / runs["pyinfra"][r][i] for r in runs["infra"]]
     show(f"infra / pyinfra, {what}", ratios, "  ")
+show(f"{n} concurrent OpenSSH logins (floor)", [v[0] for v in runs["logins"].values()])
 PY

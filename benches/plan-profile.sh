@@ -8,7 +8,9 @@
 #   benches/plan-profile.sh [N]        (default 100000)
 #
 # Needs perf (Debian: linux-perf). The phases are the functions named below;
-# shares of nested phases (parse inside load) overlap.
+# shares of nested phases (parse inside load) overlap. A large file is parsed in
+# pieces on other threads: those samples are not inside `load` (its thread waits
+# without samples) and show on their own line.
 set -euo pipefail
 
 n=${1:-100000}
@@ -29,7 +31,8 @@ perf report -i "$work/perf.data" --children --stdio -g none --sort symbol 2>/dev
 import re, sys
 phases = [
     ("load the configuration (read, parse, decode)", "infra_lang::loader::load"),
-    ("  parse (pest grammar + syntax tree)", "infra_syntax::parser::parse"),
+    ("  parse, on the main thread (nesting scan)", "infra_syntax::parser::parse"),
+    ("  parse, pieces on other threads (pest + tree)", "infra_syntax::parser::parse_piece"),
     ("build the graph", "infra_engine::graph::build"),
     ("plan walk (evaluate, propose, provider plan)", "infra_engine::plan::plan"),
     ("  plan one resource block", "infra_engine::plan::Planner::plan_resource_in"),

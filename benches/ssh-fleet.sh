@@ -8,7 +8,11 @@
 #
 #   benches/ssh-fleet.sh            (needs Docker; FLEETS="1 5 20" to choose)
 #
-# Each step is timed with /usr/bin/time. Everything it creates is removed.
+# Each step is timed with /usr/bin/time. With SET=hardened, each fleet size is
+# followed by the package transaction alone on N fresh servers (the module's
+# apt-get update and install, run with docker exec on all of them at once), and
+# the first apply's time beyond it, in all and per server. Everything it creates
+# is removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
@@ -121,7 +125,23 @@ INFRA
   done
 }
 
-timed() { local label=$1; shift; /usr/bin/time -f "$label: %e s" "$@" >/dev/null 2>"$work/time.log" || { cat "$work/time.log"; exit 1; }; tail -n1 "$work/time.log"; }
+timed() { local what=$1; shift; /usr/bin/time -f "$what: %e s" "$@" >/dev/null 2>"$work/time.log" || { cat "$work/time.log"; exit 1; }; tail -n1 "$work/time.log" | tee -a "$work/times-$n"; }
+
+# The module's package resource by hand: the same names, one apt-get run per
+# server (the test image has no package lists, so an update first), every
+# server at once.
+package_transaction() {
+  set -euo pipefail
+  local names ids pids=()
+  ids=$(docker ps -q --filter "label=$label")
+  [ -n "$ids" ] || { echo "ssh-fleet: no servers for the package transaction" >&2; return 1; }
+  names=$(python3 -c "import re, sys; m = re.search(r'package \"hardening\" \\{.*?names\s*=\s*\[(.*?)\]', open(sys.argv[1]).read(), re.S); print(' '.join(re.findall(r'\"([^\"]+)\"', m.group(1))))" "$repo/modules/hardened-server/main.infra")
+  for id in $ids; do
+    docker exec "$id" sh -c "apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends $names >/dev/null" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+}
 
 for n in ${FLEETS:-1 5 20}; do
   start_servers "$n"
@@ -131,4 +151,13 @@ for n in ${FLEETS:-1 5 20}; do
   (cd "$dir" && timed "$set, $n servers: no-op apply (refresh included)" "$infra" apply -auto-approve)
   (cd "$dir" && timed "$set, $n servers: no-op plan" "$infra" plan)
   docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
+  if [ "$set" = hardened ]; then
+    start_servers "$n"
+    export -f package_transaction; export label repo
+    timed "$set, $n servers: package transaction alone" bash -c package_transaction
+    docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
+    python3 -c "import re, sys; t = dict(re.findall(r'(first apply|alone): ([\d.]+) s', open(sys.argv[1]).read()))
+first, apt = float(t['first apply']), float(t['alone'])
+print(f'$set, $n servers: first apply beyond the package transaction: {first - apt:.1f} s, {(first - apt) / $n:.2f} s per server')" "$work/times-$n"
+  fi
 done

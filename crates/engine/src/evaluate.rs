@@ -195,7 +195,7 @@ impl<'a> Evaluator<'a> {
         repetition: &Repetition,
         block: &ProviderKey,
     ) -> Result<ProviderKey, Vec<Diagnostic>> {
-        let chosen = resource.provider.as_ref();
+        let chosen = resource.provider.as_deref();
         if let Some(key) = chosen.and_then(|c| c.instance.as_ref()) {
             let scope = self.scope(values, place, repetition.clone());
             return Ok(block.instance(instance_key(key, eval(key, &scope).map_err(|d| vec![d])?)?));
@@ -259,7 +259,7 @@ impl<'a> Evaluator<'a> {
         resource: &Resource,
     ) -> Result<Vec<Repetition>, Vec<Diagnostic>> {
         let scope = self.scope(values, place, Repetition::Single);
-        repetitions(&scope, resource.count.as_ref(), resource.for_each.as_ref())
+        repetitions(&scope, resource.count.as_deref(), resource.for_each.as_deref())
     }
 
     pub fn instance_config(

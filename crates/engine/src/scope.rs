@@ -37,9 +37,16 @@ impl Place<'_> {
 /// resource's value is its one instance's object, a list (with `count`) or a
 /// map (with `for_each`) of them.
 pub struct Values {
-    nodes: HashMap<Node, HashMap<Vec<InstanceKey>, Value>>,
+    nodes: HashMap<Node, PerInstance>,
     /// The instances of each module known so far. The root has one, with no keys.
     instances: HashMap<ModuleId, BTreeMap<Vec<InstanceKey>, ModuleInstance>>,
+}
+
+/// A node's values by module instance. Most nodes are in the root module,
+/// whose one instance has no keys: they hold their value without a map.
+enum PerInstance {
+    Root(Value),
+    Keyed(HashMap<Vec<InstanceKey>, Value>),
 }
 
 /// One instance of a module.
@@ -62,11 +69,25 @@ impl Default for Values {
 
 impl Values {
     pub fn set(&mut self, node: Node, keys: &[InstanceKey], value: Value) {
-        self.nodes.entry(node).or_default().insert(keys.to_vec(), value);
+        let slot = self.nodes.entry(node).or_insert_with(|| PerInstance::Keyed(HashMap::new()));
+        match slot {
+            PerInstance::Root(held) if keys.is_empty() => *held = value,
+            PerInstance::Keyed(map) if map.is_empty() && keys.is_empty() => *slot = PerInstance::Root(value),
+            PerInstance::Keyed(map) => {
+                map.insert(keys.to_vec(), value);
+            }
+            PerInstance::Root(held) => {
+                let root = std::mem::replace(held, Value::Null);
+                *slot = PerInstance::Keyed(HashMap::from([(Vec::new(), root), (keys.to_vec(), value)]));
+            }
+        }
     }
 
     pub fn get(&self, node: &Node, keys: &[InstanceKey]) -> Option<&Value> {
-        self.nodes.get(node)?.get(keys)
+        match self.nodes.get(node)? {
+            PerInstance::Root(value) => keys.is_empty().then_some(value),
+            PerInstance::Keyed(map) => map.get(keys),
+        }
     }
 
     /// The instances of module `m`, by their keys.
@@ -222,5 +243,31 @@ impl Scope for ModuleScope<'_> {
 
     fn host(&self) -> &Host {
         self.host
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_every_module_instance_apart_from_the_root_one() {
+        let mut values = Values::default();
+        let node = || Node::Local(1, "x".into());
+        let a = [InstanceKey::Str("a".into())];
+        values.set(node(), &[], Value::string("root"));
+        assert_eq!(values.get(&node(), &[]), Some(&Value::string("root")));
+        assert_eq!(values.get(&node(), &a), None);
+        values.set(node(), &a, Value::string("a"));
+        values.set(node(), &[], Value::string("root again"));
+        assert_eq!(values.get(&node(), &a), Some(&Value::string("a")));
+        assert_eq!(values.get(&node(), &[]), Some(&Value::string("root again")));
+        let b = Node::Local(1, "y".into());
+        values.set(b.clone(), &a, Value::string("b"));
+        values.set(b.clone(), &[], Value::string("b root"));
+        assert_eq!(
+            (values.get(&b, &a), values.get(&b, &[])),
+            (Some(&Value::string("b")), Some(&Value::string("b root")))
+        );
     }
 }

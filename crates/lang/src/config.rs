@@ -199,10 +199,12 @@ pub struct Resource {
     /// The body with meta-arguments (`count`, `for_each`, `depends_on`,
     /// `provider`, `lifecycle`) taken out.
     pub body: Body,
-    pub count: Option<Expr>,
-    pub for_each: Option<Expr>,
+    // Boxed, like `provider`: most resources have neither, and a configuration
+    // of 100,000 resources holds each of these fields 100,000 times.
+    pub count: Option<Box<Expr>>,
+    pub for_each: Option<Box<Expr>>,
     pub depends_on: Vec<Expr>,
-    pub provider: Option<ProviderChoice>,
+    pub provider: Option<Box<ProviderChoice>>,
     pub lifecycle: Lifecycle,
     pub span: Span,
 }
@@ -664,7 +666,7 @@ impl Decoder<'_> {
         let mut resource = Resource {
             kind: block.kind.clone(),
             name,
-            body: Body { items: Vec::new(), span: block.body.span },
+            body: Body { items: Vec::with_capacity(block.body.items.len()), span: block.body.span },
             count: None,
             for_each: None,
             depends_on: self.depends_on(&block.body),
@@ -675,10 +677,10 @@ impl Decoder<'_> {
         for item in &block.body.items {
             match item {
                 infra_syntax::ast::BodyItem::Attribute(a) => match a.name.name.as_str() {
-                    "count" => resource.count = Some(a.value.clone()),
-                    "for_each" => resource.for_each = Some(a.value.clone()),
+                    "count" => resource.count = Some(Box::new(a.value.clone())),
+                    "for_each" => resource.for_each = Some(Box::new(a.value.clone())),
                     "depends_on" => {}
-                    "provider" => resource.provider = self.provider_ref(a),
+                    "provider" => resource.provider = self.provider_ref(a).map(Box::new),
                     _ => resource.body.items.push(item.clone()),
                 },
                 infra_syntax::ast::BodyItem::Block(b) if b.kind.name == "lifecycle" => {

@@ -103,7 +103,8 @@ pub enum Traversal {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TemplatePart {
     Literal(String),
-    Interpolation(Expr),
+    /// Boxed: most parts are literals, and an `Expr` is four times a `String`.
+    Interpolation(Box<Expr>),
 }
 
 #[derive(Clone, Debug, PartialEq)]

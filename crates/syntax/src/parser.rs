@@ -96,7 +96,9 @@ pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>>
         match part.as_rule() {
             Rule::template_chars => push_literal(&mut parts, part.as_str()),
             Rule::heredoc_escape => push_literal(&mut parts, "${"),
-            Rule::interpolation => parts.push(TemplatePart::Interpolation(builder.expr(next(&mut part.into_inner())))),
+            Rule::interpolation => {
+                parts.push(TemplatePart::Interpolation(Box::new(builder.expr(next(&mut part.into_inner())))))
+            }
             _ => {}
         }
     }
@@ -429,7 +431,7 @@ impl Builder {
             match part.as_rule() {
                 Rule::string_chars => push_literal(&mut parts, part.as_str()),
                 Rule::escape => push_literal(&mut parts, &unescape(part.as_str())),
-                _ => parts.push(TemplatePart::Interpolation(self.expr(next(&mut part.into_inner())))),
+                _ => parts.push(TemplatePart::Interpolation(Box::new(self.expr(next(&mut part.into_inner()))))),
             }
         }
         Expr { kind: ExprKind::Template(parts), span }
@@ -448,7 +450,8 @@ impl Builder {
                         match piece.as_rule() {
                             Rule::heredoc_chars => push_literal(&mut line, piece.as_str()),
                             Rule::heredoc_escape => push_literal(&mut line, "${"),
-                            _ => line.push(TemplatePart::Interpolation(self.expr(next(&mut piece.into_inner())))),
+                            _ => line
+                                .push(TemplatePart::Interpolation(Box::new(self.expr(next(&mut piece.into_inner()))))),
                         }
                     }
                     push_literal(&mut line, "\n");
