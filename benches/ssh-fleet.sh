@@ -7,6 +7,11 @@
 #   SET=hardened: servers with systemd, and modules/hardened-server.
 #
 #   benches/ssh-fleet.sh            (needs Docker; FLEETS="1 5 20" to choose)
+#   VS=path/to/other/infra benches/ssh-fleet.sh
+#                                   (also times the no-op apply 5 times with each
+#                                   binary, alternated, by benches/timing.py: how a
+#                                   change moved it; the package transaction is
+#                                   then not timed)
 #
 # Each step is timed with /usr/bin/time. With SET=hardened, each fleet size is
 # followed by the package transaction alone on N fresh servers (the module's
@@ -150,8 +155,12 @@ for n in ${FLEETS:-1 5 20}; do
   (cd "$dir" && timed "$set, $n servers: first apply" "$infra" apply -auto-approve)
   (cd "$dir" && timed "$set, $n servers: no-op apply (refresh included)" "$infra" apply -auto-approve)
   (cd "$dir" && timed "$set, $n servers: no-op plan" "$infra" plan)
+  if [ -n "${VS:-}" ]; then
+    python3 "$repo/benches/timing.py" --runs 5 --label "$set, $n servers: no-op apply, this build" \
+      --label-b "$VS" --vs "cd $dir && $VS apply -auto-approve" -- "cd $dir && $infra apply -auto-approve"
+  fi
   docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
-  if [ "$set" = hardened ]; then
+  if [ "$set" = hardened ] && [ -z "${VS:-}" ]; then
     start_servers "$n"
     export -f package_transaction; export label repo
     timed "$set, $n servers: package transaction alone" bash -c package_transaction
