@@ -14,7 +14,7 @@ struct Grammar;
 
 /// Parses one file. Returns the tree, or the diagnostics that stopped it.
 pub fn parse(file: FileId, text: &str) -> Result<File, Vec<Diagnostic>> {
-    let closes = crate::nesting::top_level_closes(text).or_else(|at| refuse_deep_nesting(file, text, Some(at)))?;
+    let closes = crate::nesting::top_level_closes(text).map_err(|at| too_deep(file, text, at))?;
     match parse_in_pieces(file, text, &closes) {
         Some(body) => Ok(File { body }),
         None => parse_whole(file, text),
@@ -86,7 +86,9 @@ fn parse_piece(file: FileId, piece: &str, offset: usize) -> Option<Body> {
 
 /// Parses the text of a template file (`templatefile()`): literal text with `${...}`.
 pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
-    refuse_deep_nesting::<()>(file, text, crate::nesting::template_too_deep(text))?;
+    if let Some(at) = crate::nesting::template_too_deep(text) {
+        return Err(too_deep(file, text, at));
+    }
     let mut pairs = Grammar::parse(Rule::template, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let root = next(&mut pairs);
     let span = Span::new(file, 0, text.len());
@@ -107,17 +109,16 @@ pub fn parse_template(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>>
 
 /// Every stage after this one recurses over the tree: text that nests deeper
 /// than they can follow stops here, with a way out.
-fn refuse_deep_nesting<T: Default>(file: FileId, text: &str, too_deep: Option<usize>) -> Result<T, Vec<Diagnostic>> {
-    let Some(at) = too_deep else { return Ok(T::default()) };
+fn too_deep(file: FileId, text: &str, at: usize) -> Vec<Diagnostic> {
     let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
-    Err(vec![
+    vec![
         Diagnostic::error(
             Code::Syntax,
             format!("syntax error: this nests more than {} levels deep", crate::nesting::MAX_NESTING),
         )
         .with_label(Span::new(file, at, end), "one level too many")
         .with_help("split the value into locals: each `local.NAME` starts again at the top level"),
-    ])
+    ]
 }
 
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
