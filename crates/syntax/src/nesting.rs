@@ -25,19 +25,15 @@ enum Level<'a> {
     Template,
 }
 
-/// The byte offset at which a `.infra` file first nests deeper than [`MAX_NESTING`].
-#[cfg(test)]
-pub fn too_deep(text: &str) -> Option<usize> {
-    scan(text, Vec::new(), |_| {})
-}
-
-/// The same for a template file, which starts as text rather than code.
+/// The byte offset at which a template file (text rather than code) first
+/// nests deeper than [`MAX_NESTING`].
 pub fn template_too_deep(text: &str) -> Option<usize> {
     scan(text, vec![Level::Template], |_| {})
 }
 
-/// [`too_deep`] as an error, or else where each top-level `}` ends: the places
-/// a large file can be cut into pieces that parse on their own.
+/// For a `.infra` file: the byte offset at which it first nests deeper than
+/// [`MAX_NESTING`], as an error, or else where each top-level `}` ends: the
+/// places a large file can be cut into pieces that parse on their own.
 pub(crate) fn top_level_closes(text: &str) -> Result<Vec<usize>, usize> {
     let mut closes = Vec::new();
     match scan(text, Vec::new(), |end| closes.push(end)) {
@@ -163,6 +159,10 @@ fn line_end(bytes: &[u8], from: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn too_deep(text: &str) -> Option<usize> {
+        top_level_closes(text).err()
+    }
 
     fn nested(open: &str, depth: usize, close: &str) -> String {
         format!("x = {}1{}\n", open.repeat(depth), close.repeat(depth))
