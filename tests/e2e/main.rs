@@ -12,6 +12,7 @@ mod faults;
 mod firewall;
 mod fleet;
 mod help;
+mod lsp;
 mod plan_output;
 mod properties;
 mod proxy;

@@ -65,6 +65,13 @@ pub enum Command {
     Validate,
     /// Rewrite .infra files in the canonical layout (comments kept)
     Fmt(FmtArgs),
+    /// Run the language server for editors, on standard input and output
+    #[command(long_about = "Run the language server (LSP) for editors, speaking JSON-RPC on standard \
+        input and output; an editor starts it, not a person. It reports what `infra validate` reports \
+        as you type, completes block types, attribute names, references and functions, shows an \
+        attribute's or variable's description on hover, goes to definitions, finds references and \
+        formats with `infra fmt`. Setup for VS Code, Neovim and Helix: editors/README.md.")]
+    Lsp,
     /// Show what apply would do; nothing is changed
     #[command(long_about = "Show what apply would do; nothing is changed.\n\n\
         Refreshes every resource in state first, so changes made outside infra show up as drift.\n\

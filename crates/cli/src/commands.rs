@@ -39,6 +39,10 @@ async fn dispatch(cli: Cli) -> Outcome {
         Command::Env(command) => env_command(&global, command),
         Command::Validate => validate(&global),
         Command::Fmt(args) => fmt(&global, &args),
+        Command::Lsp => {
+            infra_lsp::run_stdio(crate::context::registry()).map_err(|e| CliError::message(e.to_string()))?;
+            Ok(Status::Ok)
+        }
         Command::Plan(args) => plan(&global, &args).await,
         Command::Apply(args) => {
             let mode = if args.common.refresh_only { PlanMode::RefreshOnly } else { PlanMode::Normal };

@@ -8,6 +8,7 @@ use infra_core::Type;
 use infra_syntax::ast::{Attribute, Block, Body, Expr, ExprKind, Ident};
 use infra_syntax::{Code, Diagnostic, SourceMap, Span};
 
+use crate::keywords::{CONDITION_WORDS, LIFECYCLE_WORDS, OUTPUT_WORDS, VARIABLE_WORDS, attribute_names, block_names};
 use crate::refs::RESERVED_ROOTS;
 
 /// Index of a module in [`Config::modules`]; the root is 0.
@@ -453,12 +454,7 @@ impl Decoder<'_> {
 
     fn variable(&mut self, block: &Block) -> Option<Variable> {
         let name = self.labels(block, &["NAME"])?[0].clone();
-        self.reject_unknown(
-            &block.body,
-            &["type", "default", "description", "sensitive", "nullable"],
-            &["validation"],
-            "a variable",
-        );
+        self.reject_unknown(&block.body, &attribute_names(VARIABLE_WORDS), &block_names(VARIABLE_WORDS), "a variable");
         let ty = match block.body.attribute("type") {
             Some(a) => match parse_type_expr(&a.value) {
                 Ok(t) => t,
@@ -481,7 +477,7 @@ impl Decoder<'_> {
     fn conditions(&mut self, block: &Block, kind: &str) -> Vec<Validation> {
         let mut found = Vec::new();
         for v in block.body.blocks().filter(|b| b.kind.name == kind) {
-            self.reject_unknown(&v.body, &["condition", "error_message"], &[], &format!("a {kind} block"));
+            self.reject_unknown(&v.body, &attribute_names(CONDITION_WORDS), &[], &format!("a {kind} block"));
             match (v.body.attribute("condition"), v.body.attribute("error_message")) {
                 (Some(c), Some(m)) => {
                     found.push(Validation { condition: c.value.clone(), error_message: m.value.clone(), span: v.span })
@@ -512,7 +508,7 @@ impl Decoder<'_> {
 
     fn output(&mut self, block: &Block) -> Option<Output> {
         let name = self.labels(block, &["NAME"])?[0].clone();
-        self.reject_unknown(&block.body, &["value", "sensitive", "description", "depends_on"], &[], "an output");
+        self.reject_unknown(&block.body, &attribute_names(OUTPUT_WORDS), &[], "an output");
         let Some(value) = block.body.attribute("value") else {
             self.errors.push(
                 Diagnostic::error(Code::MissingAttribute, format!("output `{}` has no `value`", name.name))
@@ -711,12 +707,7 @@ impl Decoder<'_> {
     }
 
     fn lifecycle(&mut self, block: &Block) -> Lifecycle {
-        self.reject_unknown(
-            &block.body,
-            &["prevent_destroy", "create_before_destroy", "ignore_changes", "abandon_on_destroy"],
-            &[],
-            "a lifecycle block",
-        );
+        self.reject_unknown(&block.body, &attribute_names(LIFECYCLE_WORDS), &[], "a lifecycle block");
         let mut lifecycle = Lifecycle::default();
         for a in block.body.attributes() {
             match a.name.name.as_str() {

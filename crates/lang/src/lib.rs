@@ -4,6 +4,7 @@
 //!   [`Config`]: a tree of [`Module`]s whose blocks are decoded but not evaluated;
 //! - [`references`]: what an expression refers to, for building the graph;
 //! - [`eval`]: evaluates an expression against a [`Scope`] the caller provides;
+//! - [`FUNCTION_DOCS`]: each function's signature, for editors;
 //! - [`eval_body`]: evaluates a resource body against its [`Schema`](infra_core::Schema),
 //!   reporting unknown, missing and mistyped attributes together.
 //!
@@ -14,8 +15,10 @@ mod body;
 mod config;
 mod eval;
 mod functions;
+pub mod keywords;
 mod loader;
 mod refs;
+mod signatures;
 mod suggest;
 mod vars;
 
@@ -25,8 +28,9 @@ pub use config::{
     ProviderBlock, ProviderChoice, ProviderPass, ProviderRef, Resource, StateSettings, Variable,
 };
 pub use eval::{Host, Scope, eval, eval_in};
-pub use loader::load;
+pub use loader::{Overlay, load, load_with, normal_path};
 pub use refs::{Reference, references};
+pub use signatures::{FUNCTION_DOCS, FunctionDoc, function_doc};
 pub use suggest::did_you_mean;
 pub use vars::{eval_constant, eval_settings, load_var_file, parse_cli_var};
 

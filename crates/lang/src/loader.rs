@@ -1,6 +1,8 @@
-//! Loading a configuration directory and the modules it calls.
+//! Loading a configuration directory and the modules it calls, from disk or,
+//! for an editor, with its unsaved buffers in place of the files they edit.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
 use infra_syntax::{Code, Diagnostic, SourceMap};
 
@@ -13,11 +15,39 @@ const MAX_MODULE_DEPTH: usize = 16;
 /// recursively, the modules called from it. Returns what could be loaded together
 /// with every problem found, so one run reports them all.
 pub fn load(dir: &Path) -> (Config, Vec<Diagnostic>) {
+    load_with(dir, &Overlay::new())
+}
+
+/// Texts read instead of the files at these paths: an editor's open buffers.
+/// A path here counts as a file of its directory even before it is saved.
+/// Keys are absolute paths without `.` or `..` (see [`normal_path`]).
+pub type Overlay = BTreeMap<PathBuf, String>;
+
+/// [`load`], reading each file from `overlay` when it holds the file's path.
+pub fn load_with(dir: &Path, overlay: &Overlay) -> (Config, Vec<Diagnostic>) {
     let mut config = Config { sources: SourceMap::new(), modules: Vec::new() };
     let mut errors = Vec::new();
-    load_module(&mut config, dir, Vec::new(), &mut errors);
+    load_module(&mut config, dir, Vec::new(), overlay, &mut errors);
     check_backends(&config, &mut errors);
     (config, errors)
+}
+
+/// `path` without `.` and `..` components, resolved by text: module sources
+/// are `../modules/x`, and an editor names the same file without the dots.
+pub fn normal_path(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// State is kept in one place per configuration: one `backend` block at most,
@@ -47,12 +77,18 @@ fn check_backends(config: &Config, errors: &mut Vec<Diagnostic>) {
     }
 }
 
-fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut Vec<Diagnostic>) -> ModuleId {
+fn load_module(
+    config: &mut Config,
+    dir: &Path,
+    path: Vec<String>,
+    overlay: &Overlay,
+    errors: &mut Vec<Diagnostic>,
+) -> ModuleId {
     let id = config.modules.len();
     config.modules.push(Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() });
     let mut module = Module { dir: dir.to_path_buf(), path: path.clone(), ..Module::default() };
-    for file in infra_files(dir, errors) {
-        let text = match std::fs::read_to_string(&file) {
+    for file in infra_files(dir, overlay, errors) {
+        let text = match read(&file, overlay) {
             Ok(text) => text,
             Err(e) => {
                 errors.push(Diagnostic::error(Code::Io, format!("cannot read {}: {e}", file.display())));
@@ -96,7 +132,7 @@ fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut 
         }
         let mut child_path = path.clone();
         child_path.push(name.clone());
-        let child = load_module(config, &child_dir, child_path, errors);
+        let child = load_module(config, &child_dir, child_path, overlay, errors);
         if let Some(call) = module.calls.get_mut(&name) {
             call.module = Some(child);
         }
@@ -105,7 +141,14 @@ fn load_module(config: &mut Config, dir: &Path, path: Vec<String>, errors: &mut 
     id
 }
 
-fn infra_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+fn read(file: &Path, overlay: &Overlay) -> std::io::Result<String> {
+    match overlay.get(&normal_path(file)) {
+        Some(text) => Ok(text.clone()),
+        None => std::fs::read_to_string(file),
+    }
+}
+
+fn infra_files(dir: &Path, overlay: &Overlay, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -118,6 +161,14 @@ fn infra_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "infra") && p.is_file())
         .collect();
+    let normal_dir = normal_path(dir);
+    let unsaved =
+        overlay.keys().filter(|p| p.parent() == Some(&normal_dir) && p.extension().is_some_and(|x| x == "infra"));
+    for path in unsaved {
+        if !files.iter().any(|f| normal_path(f) == *path) {
+            files.push(path.clone());
+        }
+    }
     files.sort();
     files
 }

@@ -18,7 +18,7 @@ mod source;
 
 pub use code::Code;
 pub use diagnostic::{Diagnostic, Label, Severity};
-pub use nesting::MAX_NESTING;
+pub use nesting::{MAX_NESTING, Surroundings, surroundings};
 pub use parser::{parse, parse_template};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 

@@ -42,6 +42,46 @@ pub(crate) fn top_level_closes(text: &str) -> Result<Vec<usize>, usize> {
     }
 }
 
+/// Where the end of a text stands, for an editor completing there: whether it
+/// is in code (not inside a string's text, a heredoc's body or a comment) and
+/// the offsets of the brackets, strings and interpolations still open around
+/// it, outermost first. Editors call it with the text up to the cursor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Surroundings {
+    pub in_code: bool,
+    /// `(`, `[` and `{` in code, `"`, `<<` and `${`: where each open one starts.
+    pub open: Vec<usize>,
+}
+
+pub fn surroundings(text: &str) -> Surroundings {
+    let bytes = text.as_bytes();
+    let mut levels = Vec::new();
+    let mut open = Vec::new();
+    let mut i = 0;
+    let mut in_comment = false;
+    while i < bytes.len() {
+        let (start, depth) = (i, levels.len());
+        let comment = matches!(levels.last(), None | Some(Level::Bracket | Level::Interpolation))
+            && (bytes[i] == b'#' || (bytes[i] == b'/' && matches!(bytes.get(i + 1), Some(b'/' | b'*'))));
+        i = match levels.last().copied() {
+            Some(Level::Quoted) => in_quoted(bytes, i, &mut levels),
+            Some(Level::Heredoc(marker)) => in_text(text, i, Some(marker), &mut levels),
+            Some(Level::Template) => in_text(text, i, None, &mut levels),
+            _ => in_code(text, i, &mut levels),
+        };
+        // A line comment runs to its newline, which is code again; a block
+        // comment that has not closed runs to the end.
+        in_comment = comment && i >= bytes.len() && !text[start..].ends_with("*/");
+        if levels.len() > depth {
+            open.push(start);
+        } else if levels.len() < depth {
+            open.pop();
+        }
+    }
+    let in_code = !in_comment && matches!(levels.last(), None | Some(Level::Bracket | Level::Interpolation));
+    Surroundings { in_code, open }
+}
+
 fn scan<'a>(text: &'a str, mut levels: Vec<Level<'a>>, mut top_level_close: impl FnMut(usize)) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -194,6 +234,22 @@ mod tests {
         let heredoc = format!("x = <<EOT\n{}\nEOT\n", "${[".repeat(60));
         assert!(too_deep(&heredoc).is_some());
         assert_eq!(too_deep("x = \"$${[[[[\"\ny = \"a\\\"[[[\"\n"), None);
+    }
+
+    #[test]
+    fn surroundings_name_what_is_open_and_whether_it_is_code() {
+        let text = "file \"a\" {\n  content = \"x ${upper(var.";
+        let s = surroundings(text);
+        assert!(s.in_code);
+        let kinds: Vec<char> = s.open.iter().map(|at| text.as_bytes()[*at] as char).collect();
+        assert_eq!(kinds, ['{', '"', '$', '(']);
+        assert!(!surroundings("a = \"text").in_code);
+        assert!(!surroundings("# comment").in_code);
+        assert!(surroundings("# comment\n").in_code);
+        assert!(!surroundings("a = <<EOT\nbody").in_code);
+        assert!(!surroundings("/* open").in_code);
+        assert!(surroundings("/* shut */ x").in_code);
+        assert_eq!(surroundings("a { b = [1] }\nc {").open, vec![16]);
     }
 
     #[test]
