@@ -10,6 +10,7 @@ mod crash;
 mod docker;
 mod faults;
 mod firewall;
+mod first_hour;
 mod fleet;
 mod help;
 mod lsp;

@@ -65,6 +65,14 @@ pub enum Command {
     Validate,
     /// Rewrite .infra files in the canonical layout (comments kept)
     Fmt(FmtArgs),
+    /// Start a new configuration in a new directory, from a starter
+    #[command(long_about = "Start a new configuration in a new directory (it must not exist, or be \
+        empty), as `cargo new` does. The starters are the repository's own examples: `quickstart` (a \
+        web app with PostgreSQL, Redis and RabbitMQ on Docker, backed up with restic), `server` (one \
+        hardened Debian server over SSH, with the hardened-server module copied in), `fleet` (many \
+        hardened servers from one map, each running a container). It prints what to run next. \
+        (`infra init` keeps Terraform's meaning: it chooses where state lives.)")]
+    New(NewArgs),
     /// Run the language server for editors, on standard input and output
     #[command(long_about = "Run the language server (LSP) for editors, speaking JSON-RPC on standard \
         input and output; an editor starts it, not a person. It reports what `infra validate` reports \
@@ -364,6 +372,26 @@ pub struct FmtArgs {
     pub check: bool,
     /// Files or directories (default: the configuration directory)
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NewArgs {
+    /// The directory to create
+    pub dir: PathBuf,
+    /// What to start from
+    #[arg(long, value_enum, default_value_t = Starter::Quickstart)]
+    pub template: Starter,
+}
+
+/// The starters `infra new` writes.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Starter {
+    /// A web app, PostgreSQL, Redis and RabbitMQ on Docker, backed up with restic
+    Quickstart,
+    /// One hardened Debian server over SSH
+    Server,
+    /// Many hardened servers from one map, each running a container
+    Fleet,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -39,6 +39,12 @@ async fn dispatch(cli: Cli) -> Outcome {
         Command::Env(command) => env_command(&global, command),
         Command::Validate => validate(&global),
         Command::Fmt(args) => fmt(&global, &args),
+        Command::New(args) => {
+            let (files, next) = crate::new::new(&args.dir, args.template)?;
+            let dir = crate::report::display_path(&args.dir);
+            println!("Created {dir} ({files} files). Next:\n  cd {dir}\n  infra validate\n  {next}");
+            Ok(Status::Ok)
+        }
         Command::Lsp => {
             infra_lsp::run_stdio(crate::context::registry()).map_err(|e| CliError::message(e.to_string()))?;
             Ok(Status::Ok)

@@ -5,6 +5,7 @@ mod args;
 mod backend;
 mod commands;
 mod context;
+mod new;
 mod progress;
 mod render;
 mod report;

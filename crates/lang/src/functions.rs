@@ -318,9 +318,13 @@ fn expand_home(path: &str, host: &Host) -> PathBuf {
     }
 }
 
+/// A path given to `file()` and its kin. As in Terraform, a relative path is
+/// relative to the working directory, the base `path.module` and `path.root`
+/// are given in, so `file("${path.module}/x")` works in any module wherever
+/// it is called from.
 fn resolve_path(path: &str, c: &Context) -> PathBuf {
     let expanded = expand_home(path, c.host);
-    if expanded.is_absolute() { expanded } else { c.module_dir.join(expanded) }
+    if expanded.is_absolute() { expanded } else { c.host.cwd.join(expanded) }
 }
 
 fn base64decode(a: &[Value], _: &Context) -> Result<Value, String> {
@@ -503,6 +507,20 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn relative_paths_are_read_from_the_working_directory_like_path_module() {
+        let cwd = std::env::temp_dir().join(format!("infra-file-{}", std::process::id()));
+        let module = cwd.join("modules/m");
+        std::fs::create_dir_all(&module).expect("module dir");
+        std::fs::write(module.join("motd"), "from the module\n").expect("write");
+        let host = Host { cwd: cwd.clone(), ..Host::default() };
+        let ctx = Context { module_dir: &module, host: &host };
+        // What `file("${path.module}/motd")` asks for in a module called as ./modules/m.
+        let read = lookup("file").expect("exists")(&[Value::string("modules/m/motd")], &ctx);
+        std::fs::remove_dir_all(&cwd).ok();
+        assert_eq!(read, Ok(Value::string("from the module\n")));
+    }
 
     #[test]
     fn table_is_sorted_for_binary_search() {

@@ -50,8 +50,16 @@ pub const FUNCTION_DOCS: &[FunctionDoc] = &[
         "env(name, default?) → string",
         "An environment variable of the machine running infra; the default, or an error, when unset.",
     ),
-    doc("file", "file(path) → string", "The contents of a file, relative to the module's directory."),
-    doc("fileexists", "fileexists(path) → bool", "Whether a file exists, relative to the module's directory."),
+    doc(
+        "file",
+        "file(path) → string",
+        "The contents of a file; a relative path is from the working directory (write `${path.module}/x` in a module).",
+    ),
+    doc(
+        "fileexists",
+        "fileexists(path) → bool",
+        "Whether a file exists; a relative path is from the working directory.",
+    ),
     doc("flatten", "flatten(list) → list", "Nested lists replaced by their elements, recursively."),
     doc("floor", "floor(number) → number", "The largest whole number not above the number."),
     doc("format", "format(spec, value, ...) → string", "Text made from a format spec: `%s`, `%d`, `%q`, `%v`, `%%`."),
