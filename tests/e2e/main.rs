@@ -6,6 +6,7 @@ mod support;
 mod aws;
 mod backup;
 mod bad_input;
+mod compose;
 mod crash;
 mod docker;
 mod faults;

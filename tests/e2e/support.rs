@@ -72,7 +72,12 @@ impl TestEnv {
 
     /// The lineage of this directory's state file (it must exist).
     pub fn lineage(&self) -> String {
-        let state: serde_json::Value = serde_json::from_str(&self.read("infra.state")).expect("state is JSON");
+        self.lineage_of("infra.state")
+    }
+
+    /// The lineage of the state file at `rel` (it must exist).
+    pub fn lineage_of(&self, rel: &str) -> String {
+        let state: serde_json::Value = serde_json::from_str(&self.read(rel)).expect("state is JSON");
         state["lineage"].as_str().expect("lineage").to_string()
     }
 

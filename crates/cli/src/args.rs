@@ -73,6 +73,9 @@ pub enum Command {
         hardened servers from one map, each running a container). It prints what to run next. \
         (`infra init` keeps Terraform's meaning: it chooses where state lives.)")]
     New(NewArgs),
+    /// Convert another tool's configuration into .infra text
+    #[command(subcommand)]
+    Convert(ConvertCommand),
     /// Run the language server for editors, on standard input and output
     #[command(long_about = "Run the language server (LSP) for editors, speaking JSON-RPC on standard \
         input and output; an editor starts it, not a person. It reports what `infra validate` reports \
@@ -372,6 +375,28 @@ pub struct FmtArgs {
     pub check: bool,
     /// Files or directories (default: the configuration directory)
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ConvertCommand {
+    /// A docker compose file: services, builds, volumes, networks, secrets → containers, images, ...
+    #[command(long_about = "Convert a docker compose file (the Compose specification) into an .infra \
+        configuration for the docker provider, printed on standard output (or written with -out). What \
+        compose does implicitly is written out: the project's default network, each service reachable by \
+        its name, volumes and networks prefixed with the project name (a variable, default: the file's \
+        directory name), ports published on every address, images pulled or built and kept on destroy. \
+        Everything that could not be carried over is listed on standard error and at the top of the file, \
+        with the reason. ${VAR} in the compose file becomes var.VAR.")]
+    Compose(ComposeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ComposeArgs {
+    /// The compose file (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here)
+    pub file: Option<PathBuf>,
+    /// Write the configuration to this file instead of standard output (never over an existing file)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

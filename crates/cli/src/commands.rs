@@ -45,6 +45,7 @@ async fn dispatch(cli: Cli) -> Outcome {
             println!("Created {dir} ({files} files). Next:\n  cd {dir}\n  infra validate\n  {next}");
             Ok(Status::Ok)
         }
+        Command::Convert(crate::args::ConvertCommand::Compose(args)) => convert_compose(&args),
         Command::Lsp => {
             infra_lsp::run_stdio(crate::context::registry()).map_err(|e| CliError::message(e.to_string()))?;
             Ok(Status::Ok)
@@ -93,6 +94,45 @@ fn validate(global: &Global) -> Outcome {
     let files = session.config.sources.files().count();
     let resources: usize = session.config.modules.iter().map(|m| m.resources.len()).sum();
     println!("{} The configuration is valid ({files} files, {resources} resources).", paint(global).green("Success!"));
+    Ok(Status::Ok)
+}
+
+/// Compose's own file names, in the order `docker compose` looks for them.
+const COMPOSE_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+
+fn convert_compose(args: &crate::args::ComposeArgs) -> Outcome {
+    let file = match &args.file {
+        Some(file) => file.clone(),
+        None => COMPOSE_FILES.iter().map(PathBuf::from).find(|f| f.is_file()).ok_or_else(|| {
+            CliError::with_help(
+                "no compose file here",
+                format!("name one, or run this where one of {} is", COMPOSE_FILES.join(", ")),
+            )
+        })?,
+    };
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| CliError::message(format!("cannot read {}: {e}", file.display())))?;
+    let directory =
+        std::fs::canonicalize(&file).ok().and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()));
+    let conversion = infra_compose::convert(&text, directory.as_deref().unwrap_or("project"))
+        .map_err(|e| CliError::message(format!("{}: {e}", file.display())))?;
+    match &args.out {
+        Some(out) => {
+            let mut target = std::fs::OpenOptions::new().write(true).create_new(true).open(out).map_err(|e| {
+                CliError::message(format!(
+                    "cannot write {}: {e} (infra convert never overwrites a file)",
+                    out.display()
+                ))
+            })?;
+            std::io::Write::write_all(&mut target, conversion.text.as_bytes())
+                .map_err(|e| CliError::message(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("Wrote {}.", out.display());
+        }
+        None => print!("{}", conversion.text),
+    }
+    for note in &conversion.notes {
+        eprintln!("not carried over: {}: {}", note.place, note.reason);
+    }
     Ok(Status::Ok)
 }
 
