@@ -34,6 +34,31 @@ pub fn run_stdio(registry: infra_core::ProviderRegistry) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use crate::{complete, context, navigate};
+
+    /// Every feature at every place of a real configuration, whole and cut off
+    /// mid-way (as while typing), answers without panicking.
+    #[test]
+    fn every_offset_of_a_real_file_is_answered() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/quickstart"));
+        let (config, _) = infra_lang::load(dir);
+        let registry = infra_core::ProviderRegistry::new();
+        let text = std::fs::read_to_string(dir.join("main.infra")).unwrap_or_default();
+        assert!(text.len() > 1000, "the example is there");
+        let typed = format!("{}\n\"é😀 ${{var.", &text[..text.len() / 2]);
+        for text in [text.as_str(), typed.as_str()] {
+            for offset in (0..=text.len()).filter(|o| text.is_char_boundary(*o)).step_by(5) {
+                let place = context::place(text, offset);
+                complete::complete(&place, &config, &registry);
+                navigate::hover(text, offset, &config, &registry);
+                navigate::definition(text, offset, &config, &registry);
+            }
+            for offset in (0..=text.len()).filter(|o| text.is_char_boundary(*o)).step_by(97) {
+                navigate::references(text, offset, &config, &registry, true);
+            }
+        }
+    }
+
     /// The highlighting grammar for editors (TextMate) names every keyword and
     /// operator of `grammar/infra.pest`.
     #[test]

@@ -3,6 +3,7 @@
 //! change for all files of that directory.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use infra_core::ProviderRegistry;
@@ -36,6 +37,9 @@ impl From<lsp_server::ProtocolError> for Error {
         Error::Protocol(e.to_string())
     }
 }
+
+/// The answer to a request that met a bug in the server.
+const BUG: &str = "infra lsp failed on this request (a bug: please report it with the file that caused it)";
 
 /// A buffer the client has open.
 struct Document {
@@ -74,10 +78,18 @@ pub fn serve(connection: &Connection, registry: ProviderRegistry) -> Result<(), 
                 if connection.handle_shutdown(&request)? {
                     return Ok(());
                 }
-                let response = server.answer(request);
+                let id = request.id.clone();
+                // A bug met on one request answers that request with an error;
+                // the editor keeps its server and the user's other requests.
+                let response = std::panic::catch_unwind(AssertUnwindSafe(|| server.answer(request)))
+                    .unwrap_or_else(|_| Response::new_err(id, ErrorCode::InternalError as i32, BUG.to_string()));
                 server.send(Message::Response(response))?;
             }
-            Message::Notification(notification) => server.notice(notification)?,
+            Message::Notification(notification) => {
+                if let Ok(result) = std::panic::catch_unwind(AssertUnwindSafe(|| server.notice(notification))) {
+                    result?;
+                }
+            }
             Message::Response(_) => {}
         }
     }
