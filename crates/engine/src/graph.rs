@@ -438,15 +438,7 @@ impl Builder<'_> {
             }
             (None, [only]) => (ProviderRef { name: (*only).to_string(), alias: None }, None),
             (None, several) => {
-                let written: Vec<&str> = resource
-                    .body
-                    .items
-                    .iter()
-                    .map(|item| match item {
-                        infra_syntax::ast::BodyItem::Attribute(a) => a.name.name.as_str(),
-                        infra_syntax::ast::BodyItem::Block(b) => b.kind.name.as_str(),
-                    })
-                    .collect();
+                let written: Vec<&str> = resource.body.item_names().collect();
                 if let Some(best) = self.registry.best_fit(kind, &written) {
                     let reference = ProviderRef { name: best.to_string(), alias: None };
                     return self.attach_provider(m, resource, to, reference, None);

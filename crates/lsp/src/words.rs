@@ -66,15 +66,7 @@ pub fn declared_schema<'r>(
 }
 
 fn written_names(resource: &Resource) -> Vec<&str> {
-    resource
-        .body
-        .items
-        .iter()
-        .map(|item| match item {
-            infra_syntax::ast::BodyItem::Attribute(a) => a.name.name.as_str(),
-            infra_syntax::ast::BodyItem::Block(b) => b.kind.name.as_str(),
-        })
-        .collect()
+    resource.body.item_names().collect()
 }
 
 /// What may be written directly inside the blocks `path` (outermost first).

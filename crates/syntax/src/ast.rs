@@ -35,6 +35,14 @@ impl Body {
         })
     }
 
+    /// The names written in the body, attributes' and blocks' alike, in order.
+    pub fn item_names(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|item| match item {
+            BodyItem::Attribute(a) => a.name.name.as_str(),
+            BodyItem::Block(b) => b.kind.name.as_str(),
+        })
+    }
+
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes().find(|a| a.name.name == name)
     }
