@@ -246,6 +246,7 @@ fn diagnostics_as_you_type_are_the_ones_validate_prints() {
             fixed.replace("path    = \"motd\"", "path    = [\"motd\"]"),
             &["infra::type_mismatch", "infra::missing_attribute"],
         ),
+        ("unknown attribute", fixed.replace("  content =", "  contnet ="), &["infra::unknown_attribute"]),
         ("cycle", format!("{fixed}locals {{\n  a = local.b\n  b = local.a\n}}\n"), &["infra::cycle"]),
     ];
     let validator = TestEnv::new();
