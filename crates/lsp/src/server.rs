@@ -44,6 +44,9 @@ const BUG: &str = "infra lsp failed on this request (a bug: please report it wit
 /// A buffer the client has open.
 struct Document {
     text: String,
+    /// The client's version of the text, sent back with its diagnostics so
+    /// the client can tell them from those of an older text.
+    version: i32,
     /// The newest text of it that parsed: while a line is half typed, names
     /// declared elsewhere in the file are still offered.
     parsed: Option<String>,
@@ -135,14 +138,14 @@ impl Server<'_> {
         let changed = match notification.method.as_str() {
             DidOpenTextDocument::METHOD => {
                 params(notification.params).ok().map(|p: lsp_types::DidOpenTextDocumentParams| {
-                    self.edit(&p.text_document.uri, Some(p.text_document.text))
+                    self.edit(&p.text_document.uri, Some((p.text_document.text, p.text_document.version)))
                 })
             }
             DidChangeTextDocument::METHOD => {
                 params(notification.params).ok().and_then(|p: lsp_types::DidChangeTextDocumentParams| {
                     // Full sync: the last change holds the whole text.
                     let text = p.content_changes.into_iter().last()?.text;
-                    Some(self.edit(&p.text_document.uri, Some(text)))
+                    Some(self.edit(&p.text_document.uri, Some((text, p.text_document.version))))
                 })
             }
             DidSaveTextDocument::METHOD => params(notification.params)
@@ -159,18 +162,20 @@ impl Server<'_> {
         }
     }
 
-    /// Records a buffer's new text (`None`: closed, the file on disk counts again).
-    fn edit(&mut self, uri: &Url, text: Option<String>) -> Option<PathBuf> {
+    /// Records a buffer's new text and version (`None`: closed, the file on
+    /// disk counts again).
+    fn edit(&mut self, uri: &Url, text: Option<(String, i32)>) -> Option<PathBuf> {
         let path = path_of(uri)?;
         match text {
-            Some(text) => {
+            Some((text, version)) => {
                 let parsed = infra_syntax::parse(infra_syntax::FileId(0), &text).is_ok();
-                let document =
-                    self.documents.entry(path.clone()).or_insert(Document { text: String::new(), parsed: None });
+                let empty = Document { text: String::new(), version, parsed: None };
+                let document = self.documents.entry(path.clone()).or_insert(empty);
                 if parsed {
                     document.parsed = Some(text.clone());
                 }
                 document.text = text;
+                document.version = version;
             }
             None => {
                 self.documents.remove(&path);
@@ -185,7 +190,8 @@ impl Server<'_> {
         let analysis = analysis::analyse(dir, &self.overlay(false), &self.registry);
         for (file, diagnostics) in analysis::by_file(&analysis, path) {
             let Ok(uri) = Url::from_file_path(&file) else { continue };
-            let params = PublishDiagnosticsParams { uri, diagnostics, version: None };
+            let version = self.documents.get(&file).map(|d| d.version);
+            let params = PublishDiagnosticsParams { uri, diagnostics, version };
             let params = serde_json::to_value(params).map_err(|e| Error::Protocol(e.to_string()))?;
             self.send(Message::Notification(Notification::new(PublishDiagnostics::METHOD.to_string(), params)))?;
         }
