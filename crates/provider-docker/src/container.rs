@@ -533,15 +533,21 @@ pub fn plan(prior: Option<&Value>, mut proposed: Value) -> Result<Refined, Provi
 
 fn rollout_note(strategy: Strategy, rolls: bool, before: usize, after: usize, proxied: bool) -> Option<String> {
     let scale = (before != after).then(|| format!("scaled from {before} to {after} replicas"));
+    // One replica reads as one ("1 replicas replaced one at a time" did not).
+    let (replaced, new, old) = if after == 1 {
+        ("the replica replaced".to_string(), "the new one", "the old one")
+    } else {
+        (format!("{after} replicas replaced one at a time"), "each new one", "its old one")
+    };
     let roll = rolls.then(|| match strategy {
         Strategy::BlueGreen => format!(
             "blue-green update: {after} new replicas start and turn healthy, then the network aliases move to them and the old ones stop"
         ),
         _ if proxied => format!(
-            "rolling update behind infra's proxy: {after} replicas replaced one at a time, each new one healthy and \
-             taking connections before its old one leaves the proxy, then stops once its connections end"
+            "rolling update behind infra's proxy: {replaced}, {new} healthy and taking connections before {old} \
+             leaves the proxy, then stops once its connections end"
         ),
-        _ => format!("rolling update: {after} replicas replaced one at a time, each new one healthy before its old one stops"),
+        _ => format!("rolling update: {replaced}, {new} healthy before {old} stops"),
     });
     match (roll, scale) {
         (Some(roll), Some(scale)) => Some(format!("{roll}; {scale}")),
