@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use infra_core::ProviderRegistry;
-use infra_lang::Overlay;
+use infra_lang::{Config, Overlay};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument, Notification as _,
@@ -22,7 +22,7 @@ use lsp_types::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::analysis::{self, Analysis};
+use crate::analysis;
 use crate::position::LineIndex;
 use crate::{complete, context, navigate};
 
@@ -210,33 +210,34 @@ impl Server<'_> {
             .collect()
     }
 
-    /// The buffer at a position, its text and the analysis of its directory
-    /// made for looking names up.
-    fn at(&self, position: &TextDocumentPositionParams) -> Option<(String, usize, Analysis)> {
+    /// The buffer at a position: its text, the offset, and its directory's
+    /// configuration for looking names up.
+    fn at(&self, position: &TextDocumentPositionParams) -> Option<(String, usize, Config)> {
         let path = path_of(&position.text_document.uri)?;
         let text = match self.documents.get(&path) {
             Some(d) => d.text.clone(),
             None => std::fs::read_to_string(&path).ok()?,
         };
         let offset = LineIndex::new(&text).offset(position.position);
-        let analysis = analysis::analyse(path.parent()?, &self.overlay(true), &self.registry);
-        Some((text, offset, analysis))
+        // Names need only the loaded configuration, not the checks.
+        let (config, _) = infra_lang::load_with(path.parent()?, &self.overlay(true));
+        Some((text, offset, config))
     }
 
     fn completion(&self, p: CompletionParams) -> serde_json::Value {
-        let Some((text, offset, analysis)) = self.at(&p.text_document_position) else {
+        let Some((text, offset, config)) = self.at(&p.text_document_position) else {
             return serde_json::Value::Null;
         };
         let place = context::place(&text, offset);
-        let items = complete::complete(&place, &analysis.config, &self.registry);
+        let items = complete::complete(&place, &config, &self.registry);
         to_json(CompletionResponse::Array(items))
     }
 
     fn hover(&self, p: HoverParams) -> serde_json::Value {
-        let Some((text, offset, analysis)) = self.at(&p.text_document_position_params) else {
+        let Some((text, offset, config)) = self.at(&p.text_document_position_params) else {
             return serde_json::Value::Null;
         };
-        match navigate::hover(&text, offset, &analysis.config, &self.registry) {
+        match navigate::hover(&text, offset, &config, &self.registry) {
             Some(value) => to_json(Hover {
                 contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value }),
                 range: None,
@@ -246,21 +247,21 @@ impl Server<'_> {
     }
 
     fn definition(&self, p: GotoDefinitionParams) -> serde_json::Value {
-        let Some((text, offset, analysis)) = self.at(&p.text_document_position_params) else {
+        let Some((text, offset, config)) = self.at(&p.text_document_position_params) else {
             return serde_json::Value::Null;
         };
-        match navigate::definition(&text, offset, &analysis.config, &self.registry) {
+        match navigate::definition(&text, offset, &config, &self.registry) {
             Some(location) => to_json(GotoDefinitionResponse::Scalar(location)),
             None => serde_json::Value::Null,
         }
     }
 
     fn references(&self, p: ReferenceParams) -> serde_json::Value {
-        let Some((text, offset, analysis)) = self.at(&p.text_document_position) else {
+        let Some((text, offset, config)) = self.at(&p.text_document_position) else {
             return serde_json::Value::Null;
         };
         let include = p.context.include_declaration;
-        to_json(navigate::references(&text, offset, &analysis.config, &self.registry, include))
+        to_json(navigate::references(&text, offset, &config, &self.registry, include))
     }
 
     /// `infra fmt` of the buffer: one edit replacing the text, none when it is
