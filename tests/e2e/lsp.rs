@@ -49,7 +49,14 @@ impl Client {
         let root = url(env, "");
         let init = client.request("initialize", json!({ "processId": null, "rootUri": root, "capabilities": {} }));
         let capabilities = &init["capabilities"];
-        for provider in ["hoverProvider", "definitionProvider", "referencesProvider", "documentFormattingProvider"] {
+        let providers = [
+            "hoverProvider",
+            "definitionProvider",
+            "referencesProvider",
+            "documentFormattingProvider",
+            "documentSymbolProvider",
+        ];
+        for provider in providers {
             assert_eq!(capabilities[provider], json!(true), "{provider} in {init}");
         }
         client.notify("initialized", json!({}));
@@ -384,6 +391,10 @@ file "motd" {
         found,
         [("main.infra".to_string(), 2), ("main.infra".to_string(), 8), ("variables.infra".to_string(), 0)]
     );
+
+    let outline = client.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": uri } }));
+    let names: Vec<&str> = outline.as_array().into_iter().flatten().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["module.site", "file.motd"], "the outline: {outline}");
 
     let edits = client.request(
         "textDocument/formatting",

@@ -6,7 +6,7 @@
 //! - `analysis.rs`: a directory loaded with the open buffers in place of their files, checked as `validate` does;
 //! - `context.rs`: where a cursor stands in text that may not parse;
 //! - `words.rs`: what may be written in a block, and what a reference names;
-//! - `complete.rs`, `navigate.rs`: completion; hover, definition and references;
+//! - `complete.rs`, `navigate.rs`, `outline.rs`: completion; hover, definition and references; the outline;
 //! - `position.rs`: byte offsets to the protocol's UTF-16 positions.
 //!
 //! Invariant: no second implementation of the language. Everything is asked of
@@ -17,6 +17,7 @@ mod analysis;
 mod complete;
 mod context;
 mod navigate;
+mod outline;
 mod position;
 mod server;
 mod words;

@@ -13,7 +13,9 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument, Notification as _,
     PublishDiagnostics,
 };
-use lsp_types::request::{Completion, Formatting, GotoDefinition, HoverRequest, References, Request as _};
+use lsp_types::request::{
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, References, Request as _,
+};
 use lsp_types::{
     CompletionOptions, CompletionParams, CompletionResponse, DocumentFormattingParams, GotoDefinitionParams,
     GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, MarkupContent, MarkupKind,
@@ -70,6 +72,7 @@ pub fn serve(connection: &Connection, registry: ProviderRegistry) -> Result<(), 
         definition_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
         ..ServerCapabilities::default()
     };
     let capabilities = serde_json::to_value(capabilities).map_err(|e| Error::Protocol(e.to_string()))?;
@@ -120,6 +123,7 @@ impl Server<'_> {
             GotoDefinition::METHOD => params(request.params).map(|p| self.definition(p)),
             References::METHOD => params(request.params).map(|p| self.references(p)),
             Formatting::METHOD => params(request.params).map(|p| self.formatting(p)),
+            DocumentSymbolRequest::METHOD => params(request.params).map(|p| self.outline(p)),
             other => {
                 return Response::new_err(
                     id,
@@ -214,10 +218,7 @@ impl Server<'_> {
     /// configuration for looking names up.
     fn at(&self, position: &TextDocumentPositionParams) -> Option<(String, usize, Config)> {
         let path = path_of(&position.text_document.uri)?;
-        let text = match self.documents.get(&path) {
-            Some(d) => d.text.clone(),
-            None => std::fs::read_to_string(&path).ok()?,
-        };
+        let text = self.text_of(&position.text_document.uri)?;
         let offset = LineIndex::new(&text).offset(position.position);
         // Names need only the loaded configuration, not the checks.
         let (config, _) = infra_lang::load_with(path.parent()?, &self.overlay(true));
@@ -264,12 +265,23 @@ impl Server<'_> {
         to_json(navigate::references(&text, offset, &config, &self.registry, include))
     }
 
+    fn outline(&self, p: lsp_types::DocumentSymbolParams) -> serde_json::Value {
+        match self.text_of(&p.text_document.uri) {
+            Some(text) => to_json(crate::outline::outline(&text)),
+            None => serde_json::Value::Null,
+        }
+    }
+
+    /// The buffer's text, or the file's when it is not open.
+    fn text_of(&self, uri: &Url) -> Option<String> {
+        let path = path_of(uri)?;
+        self.documents.get(&path).map(|d| d.text.clone()).or_else(|| std::fs::read_to_string(&path).ok())
+    }
+
     /// `infra fmt` of the buffer: one edit replacing the text, none when it is
     /// already formatted or does not parse (its diagnostics say why).
     fn formatting(&self, p: DocumentFormattingParams) -> serde_json::Value {
-        let Some(text) = path_of(&p.text_document.uri).and_then(|path| {
-            self.documents.get(&path).map(|d| d.text.clone()).or_else(|| std::fs::read_to_string(&path).ok())
-        }) else {
+        let Some(text) = self.text_of(&p.text_document.uri) else {
             return serde_json::Value::Null;
         };
         if infra_syntax::parse(infra_syntax::FileId(0), &text).is_err() {
