@@ -114,8 +114,10 @@ fn convert_compose(args: &crate::args::ComposeArgs) -> Outcome {
         .map_err(|e| CliError::message(format!("cannot read {}: {e}", file.display())))?;
     let directory =
         std::fs::canonicalize(&file).ok().and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()));
-    let conversion = infra_compose::convert(&text, directory.as_deref().unwrap_or("project"))
+    let mut conversion = infra_compose::convert(&text, directory.as_deref().unwrap_or("project"))
         .map_err(|e| CliError::message(format!("{}: {e}", file.display())))?;
+    let dotenv = file.parent().map(|dir| dir.join(".env")).and_then(|env| std::fs::read_to_string(env).ok());
+    conversion.notes.extend(dotenv.and_then(|text| conversion.dotenv_note(&text)));
     match &args.out {
         Some(out) => {
             let mut target = std::fs::OpenOptions::new().write(true).create_new(true).open(out).map_err(|e| {

@@ -41,6 +41,31 @@ pub struct Conversion {
     /// The `.infra` configuration, formatted as `infra fmt` would.
     pub text: String,
     pub notes: Vec<Note>,
+    /// The variables made from the file's `${NAME}`s, by name.
+    pub variables: Vec<String>,
+}
+
+impl Conversion {
+    /// What to tell a user whose compose file sits beside a `.env` (text
+    /// given): compose reads it on its own, infra does not, so the variables it
+    /// sets must be given another way. `None` when it sets none of them.
+    pub fn dotenv_note(&self, dotenv: &str) -> Option<Note> {
+        let set: Vec<&str> = dotenv
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.trim_start_matches("export ").split_once('=').map(|(k, _)| k.trim()))
+            .filter(|k| self.variables.iter().any(|v| v == k))
+            .collect();
+        (!set.is_empty()).then(|| Note {
+            place: ".env".to_string(),
+            reason: format!(
+                "compose reads it on its own and infra does not: give {} with -var, INFRA_VAR_NAME or an \
+                 *.auto.infravars file (keep it out of git if it holds secrets)",
+                set.join(", ")
+            ),
+        })
+    }
 }
 
 /// A block of the configuration being written.
@@ -126,7 +151,8 @@ pub fn convert(text: &str, project: &str) -> Result<Conversion, ComposeError> {
             "gave a configuration that does not parse ({first}); please report this"
         )));
     }
-    Ok(Conversion { text: infra_syntax::format::format(&text), notes: c.notes })
+    let variables = c.interpolation.variables.keys().cloned().collect();
+    Ok(Conversion { text: infra_syntax::format::format(&text), notes: c.notes, variables })
 }
 
 impl Converter {

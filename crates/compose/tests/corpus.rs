@@ -83,6 +83,15 @@ services:
 }
 
 #[test]
+fn a_dotenv_beside_the_file_is_named_with_the_variables_it_sets() {
+    let conversion = infra_compose::convert("services:\n  db:\n    image: \"postgres:${PG}\"\n", "p")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let note = conversion.dotenv_note("# settings\nPG=16\nUNUSED=1\n").map(|n| n.reason).unwrap_or_default();
+    assert!(note.contains("give PG with -var"), "{note}");
+    assert!(conversion.dotenv_note("UNUSED=1\n").is_none());
+}
+
+#[test]
 fn a_file_without_services_is_refused_with_the_reason() {
     let error = infra_compose::convert("volumes:\n  data:\n", "p").err().map(|e| e.to_string());
     assert_eq!(error.as_deref(), Some("the compose file has no `services` section"));
