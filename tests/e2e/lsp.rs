@@ -451,3 +451,22 @@ vim.cmd("qa!")
     assert!(seen.contains("diagnostic 2: unknown reference") && seen.contains("var.region"), "{seen}");
     assert!(seen.contains("hover **variable** `region`") && seen.contains("Where the site is served from."), "{seen}");
 }
+
+/// Started by hand, or fed something that is not the protocol, the server
+/// says what it is for and exits 1 instead of hanging.
+#[test]
+fn input_that_is_not_the_protocol_ends_with_a_clear_error() {
+    let env = TestEnv::new();
+    let mut child = env
+        .command(&["lsp"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start infra lsp");
+    child.stdin.take().expect("stdin").write_all(b"hello\n").expect("write");
+    let out = child.wait_with_output().expect("infra lsp ends");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = TestEnv::flat(&String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.contains("no editor started a session") && stderr.contains("README.md says how"), "{stderr}");
+}

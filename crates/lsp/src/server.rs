@@ -76,7 +76,12 @@ pub fn serve(connection: &Connection, registry: ProviderRegistry) -> Result<(), 
         ..ServerCapabilities::default()
     };
     let capabilities = serde_json::to_value(capabilities).map_err(|e| Error::Protocol(e.to_string()))?;
-    connection.initialize(capabilities)?;
+    connection.initialize(capabilities).map_err(|e| {
+        Error::Protocol(format!(
+            "no editor started a session ({e}): the input closed, or was not the Language Server Protocol. \
+             infra lsp is started by an editor; editors/README.md says how"
+        ))
+    })?;
     let mut server = Server { connection, registry, documents: BTreeMap::new() };
     for message in &connection.receiver {
         match message {
