@@ -1,6 +1,5 @@
 -- infra's language server in Neovim (0.7 or later), without plugins.
 -- Put this file in ~/.config/nvim/plugin/ (or require it from init.lua).
-vim.filetype = vim.filetype or {}
 vim.cmd([[autocmd BufRead,BufNewFile *.infra,*.infravars setfiletype infra]])
 
 vim.api.nvim_create_autocmd("FileType", {

@@ -407,8 +407,14 @@ file "motd" {
     client.stop();
 }
 
-/// Neovim's own LSP client, headless, against the server: an editor other than
-/// our test client gets diagnostics and hover. Neovim comes from Debian's
+fn path_with_this_build() -> std::ffi::OsString {
+    let this = std::path::Path::new(env!("CARGO_BIN_EXE_infra")).parent().map(std::path::Path::to_path_buf);
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(this.into_iter().chain(std::env::split_paths(&rest))).unwrap_or(rest)
+}
+
+/// Neovim's own LSP client, headless, set up by `editors/neovim/infra.lua` as a
+/// user would: an editor other than our test client gets diagnostics and hover. Neovim comes from Debian's
 /// packages (`.ci/run` installs it); the test fails, never skips, without it.
 #[test]
 fn neovim_shows_diagnostics_and_hover() {
@@ -418,9 +424,9 @@ fn neovim_shows_diagnostics_and_hover() {
     env.write("main.infra", text);
     let script = r#"
 local out = {}
-local client = vim.lsp.start_client({ name = "infra", cmd = { vim.env.INFRA_BIN, "lsp" }, root_dir = vim.env.LSP_DIR })
+-- The setup editors/neovim/infra.lua ships, as a user installs it.
+vim.cmd("luafile " .. vim.fn.fnameescape(vim.env.PLUGIN))
 vim.cmd("edit " .. vim.fn.fnameescape(vim.env.LSP_FILE))
-vim.lsp.buf_attach_client(0, client)
 vim.wait(20000, function() return #vim.diagnostic.get(0) > 0 end, 50)
 for _, d in ipairs(vim.diagnostic.get(0)) do
   table.insert(out, "diagnostic " .. d.lnum .. ": " .. (d.message:gsub("\n", " ")))
@@ -439,7 +445,9 @@ vim.cmd("qa!")
         .args(["--headless", "--clean", "-u", "NONE", "-c"])
         .arg(format!("luafile {}", env.join("check.lua").display()))
         .env("HOME", env.join("home"))
-        .env("INFRA_BIN", env!("CARGO_BIN_EXE_infra"))
+        .env("PLUGIN", std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/neovim/infra.lua"))
+        // The plugin runs `infra lsp`: this build, first on PATH.
+        .env("PATH", path_with_this_build())
         .env("LSP_DIR", env.path())
         .env("LSP_FILE", env.join("main.infra"))
         .env("LSP_OUT", env.join("nvim.out"))
