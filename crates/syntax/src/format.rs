@@ -173,7 +173,7 @@ fn interpolation_end(bytes: &[u8], mut i: usize) -> usize {
 fn heredoc_end(text: &str, start: usize) -> Option<usize> {
     let rest = &text[start + 2..];
     let rest = rest.strip_prefix('-').unwrap_or(rest);
-    let marker_len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+    let marker_len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-').count();
     if marker_len == 0 {
         return None;
     }
@@ -182,9 +182,8 @@ fn heredoc_end(text: &str, start: usize) -> Option<usize> {
     let body_start = after_marker.strip_prefix('\n').or_else(|| after_marker.strip_prefix("\r\n"))?;
     let mut offset = text.len() - body_start.len();
     for line in body_start.split_inclusive('\n') {
-        let content = line.trim_end_matches(['\n', '\r']);
-        if content.trim_start_matches([' ', '\t']) == marker {
-            return Some(offset + content.len());
+        if let Some(end) = crate::nesting::closing_marker(line, marker) {
+            return Some(offset + end);
         }
         offset += line.len();
     }
@@ -199,6 +198,11 @@ fn split_lines<'a>(tokens: &[Token<'a>]) -> Vec<Option<Vec<Token<'a>>>> {
         if token.kind == Kind::Newline {
             lines.push(if current.is_empty() { None } else { Some(std::mem::take(&mut current)) });
         } else {
+            // What follows a heredoc's closing marker on its line (after a `\r`)
+            // starts a line of its own: a space after the marker would not close it.
+            if current.last().is_some_and(|t: &Token| t.kind == Kind::Heredoc) {
+                lines.push(Some(std::mem::take(&mut current)));
+            }
             current.push(*token);
         }
     }
@@ -415,6 +419,19 @@ mod tests {
             "file \"x\" {\ncontent = <<-EOT\n      keep   this\n    EOT\n}\n",
             "file \"x\" {\n  content = <<-EOT\n      keep   this\n    EOT\n}\n",
         );
+    }
+
+    #[test]
+    fn a_heredoc_closes_where_the_grammar_says_before_a_carriage_return() {
+        // Found by the format fuzz target: the marker followed by `\r` closes
+        // the heredoc and the rest of that line is code (here a comment); the
+        // formatter read on, took `<<` for two `<` and wrote `< < OtT`.
+        let text = "ntent = <<OtT\nOtTl \"hsax\n  content = <<OtT\nOtT\r#\"hie";
+        assert!(crate::parse(crate::FileId(0), text).is_ok(), "the fuzz input parses");
+        let formatted = format(text);
+        assert!(crate::parse(crate::FileId(0), &formatted).is_ok(), "{formatted:?}");
+        assert!(formatted.starts_with("ntent = <<OtT\nOtTl"), "{formatted:?}");
+        check("x = <<-E-T\n  a\n  E-T\n", "x = <<-E-T\n  a\n  E-T\n");
     }
 
     #[test]

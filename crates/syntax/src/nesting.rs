@@ -163,10 +163,9 @@ fn in_text<'a>(text: &'a str, i: usize, marker: Option<&str>, levels: &mut Vec<L
     let bytes = text.as_bytes();
     let at_line_start = i == 0 || bytes[i - 1] == b'\n';
     if let Some(marker) = marker.filter(|_| at_line_start) {
-        let end = line_end(bytes, i);
-        if text[i..end].trim_matches([' ', '\t', '\r']) == marker {
+        if let Some(end) = closing_marker(&text[i..], marker) {
             levels.pop();
-            return end;
+            return i + end;
         }
     }
     match bytes[i] {
@@ -177,6 +176,16 @@ fn in_text<'a>(text: &'a str, i: usize, marker: Option<&str>, levels: &mut Vec<L
         }
         _ => i + 1,
     }
+}
+
+/// Whether `line` (from its start) closes a heredoc: spaces or tabs, the
+/// marker, then the end of the line, a `\r` or the end of the text, as the
+/// grammar's `heredoc_end` reads it. What follows a `\r` on that line is code
+/// again. Returns where the marker ends.
+pub(crate) fn closing_marker(line: &str, marker: &str) -> Option<usize> {
+    let body = line.trim_start_matches([' ', '\t']);
+    let end = line.len() - body.len() + marker.len();
+    (body.starts_with(marker) && matches!(line.as_bytes().get(end), None | Some(b'\n' | b'\r'))).then_some(end)
 }
 
 /// `<<EOT` or `<<-EOT` followed by a newline: the marker and where the body starts.
