@@ -162,11 +162,9 @@ fn in_quoted(bytes: &[u8], i: usize, levels: &mut Vec<Level>) -> usize {
 fn in_text<'a>(text: &'a str, i: usize, marker: Option<&str>, levels: &mut Vec<Level<'a>>) -> usize {
     let bytes = text.as_bytes();
     let at_line_start = i == 0 || bytes[i - 1] == b'\n';
-    if let Some(marker) = marker.filter(|_| at_line_start) {
-        if let Some(end) = closing_marker(&text[i..], marker) {
-            levels.pop();
-            return i + end;
-        }
+    if let Some(end) = marker.filter(|_| at_line_start).and_then(|m| closing_marker(&text[i..], m)) {
+        levels.pop();
+        return i + end;
     }
     match bytes[i] {
         b'$' if escapes_interpolation(bytes, i) => i + 3,
