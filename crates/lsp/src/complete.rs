@@ -138,6 +138,7 @@ fn roots(module: &Module) -> Vec<CompletionItem> {
     ];
     let fixed = fixed.into_iter().map(|(n, doc)| simple(n, K::KEYWORD, String::new(), doc));
     let mut kinds: Vec<&str> = module.resources.keys().map(|(k, _)| k.as_str()).collect();
+    kinds.sort_unstable();
     kinds.dedup();
     let kinds = kinds.into_iter().map(|k| simple(k, K::CLASS, "resource type".into(), ""));
     functions.chain(fixed).chain(kinds).collect()
