@@ -13,8 +13,10 @@
 # no-op re-apply (refresh included) with the wall clock. The tools alternate
 # (infra first in odd rounds, pyinfra first in even ones). It prints every run,
 # then the median and range of each figure and of the infra / pyinfra ratio,
-# taken round by round. Each round also times the floor under any agentless
-# run: N OpenSSH logins at once, on fresh servers, running `true`. pyinfra is installed from PyPI into a virtualenv under
+# taken round by round. infra's no-op reuses the logins its first apply left to
+# keepers (its default, like Ansible's ControlPersist); each round also times a
+# second no-op that logs in afresh (INFRA_SSH_PERSIST=0), and the floor under any
+# agentless run that logs in: N OpenSSH logins at once, on fresh servers, running `true`. pyinfra is installed from PyPI into a virtualenv under
 # ~/.cache/infra. Everything it starts is removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -174,6 +176,10 @@ run_tool() { # TOOL ROUND
   if [ "$tool" = infra ] && ! grep -q 'No changes' "$work/run.log"; then
     cat "$work/run.log" >&2; echo "fleet-vs-pyinfra: infra's re-apply changed something" >&2; exit 1
   fi
+  if [ "$tool" = infra ]; then
+    unkept=$(cd "$dir" && INFRA_SSH_PERSIST=0 timed apply_infra)
+    echo "infra-unkept $2 $unkept $unkept" | tee -a "$work/results" >&2
+  fi
   stop_servers
   echo "$tool $2 $first $noop" | tee -a "$work/results" >&2
 }
@@ -200,5 +206,6 @@ for i, what in enumerate(["first apply", "no-op apply"]):
         show(f"{tool}, {n} servers, {what}", [v[i] for v in runs[tool].values()])
     ratios = [runs["infra"][r][i] / runs["pyinfra"][r][i] for r in runs["infra"]]
     show(f"infra / pyinfra, {what}", ratios, "  ")
+show(f"infra, {n} servers, no-op, logins not kept", [v[0] for v in runs["infra-unkept"].values()])
 show(f"{n} concurrent OpenSSH logins (floor)", [v[0] for v in runs["logins"].values()])
 PY

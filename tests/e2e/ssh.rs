@@ -340,6 +340,59 @@ file "note" {{
     assert_eq!(server.sh("ls /srv"), "", "destroy removed what infra made");
 }
 
+/// The keepers' sockets in a test environment's home.
+fn kept_logins(env: &TestEnv) -> Vec<String> {
+    let dir = env.join("home/.cache/infra/ssh");
+    let entries = std::fs::read_dir(dir).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    entries.iter().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".sock")).collect()
+}
+
+#[test]
+fn a_login_is_kept_between_runs_and_no_longer_than_its_server() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start(&key);
+    env.write(
+        "main.infra",
+        &format!(
+            "{}\nfile \"note\" {{\n  server  = server.box\n  path    = \"/srv/note\"\n  content = \"kept\\n\"\n}}\n",
+            server.block("box", &key)
+        ),
+    );
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(kept_logins(&env).len(), 1, "the apply left its login to a keeper");
+
+    // The kept connection dies on the server's side (its sshd session is
+    // killed): the next run still works, through a login of its own or a new keeper.
+    server.sh("pkill -f 'sshd: root' || true");
+    let run = env.command(&["plan", "-detailed-exitcode"]).output().expect("run infra");
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+
+    // The server stops accepting the key. A run within the idle time reads the
+    // server through the kept login (and sees a drift); a run that keeps
+    // nothing is refused, which shows the first did not log in.
+    let _ = env.command(&["plan"]).output();
+    server.sh("rm /root/.ssh/authorized_keys && echo changed > /srv/note");
+    let run = env.command(&["plan", "-detailed-exitcode"]).output().expect("run infra");
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("file.note"), "{}", String::from_utf8_lossy(&run.stdout));
+    let direct = env.command(&["plan"]).env("INFRA_SSH_PERSIST", "0").output().expect("run infra");
+    assert_eq!(direct.status.code(), Some(1));
+    let message = TestEnv::flat(&String::from_utf8_lossy(&direct.stderr));
+    assert!(message.contains("authentication refused for user root"), "{message}");
+    let invalid = env.command(&["plan"]).env("INFRA_SSH_PERSIST", "soon").output().expect("run infra");
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("INFRA_SSH_PERSIST"));
+
+    // The server goes away: its keeper ends and takes its socket with it.
+    drop(server);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !kept_logins(&env).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the keeper outlived its server: {:?}", kept_logins(&env));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn host_keys_are_checked_and_errors_name_the_server() {
     let env = TestEnv::new();

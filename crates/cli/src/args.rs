@@ -25,6 +25,10 @@ Working as a team:
   infra env new staging     one configuration, one state per environment (env.name in expressions)
   infra -env staging plan   work on another environment for one command (or INFRA_ENV=staging)
 
+Servers over SSH: a login is kept open for 60 s after a run (as Ansible's ControlPersist), so
+the next command within that time skips the handshake. INFRA_SSH_PERSIST=SECONDS sets the time,
+INFRA_SSH_PERSIST=0 logs in afresh every run.
+
 Flags may be written Terraform-style with one dash: `-auto-approve`, `-var name=value`.";
 
 #[derive(Parser, Debug)]
@@ -116,6 +120,9 @@ pub enum Command {
         The configuration still describes the newer revision: the next `infra apply` rolls forward \
         again unless you change the configuration to match.")]
     Rollback(RollbackArgs),
+    /// Keep one SSH login open for later runs (started by infra itself; see INFRA_SSH_PERSIST)
+    #[command(name = "__keep-ssh", hide = true)]
+    KeepSsh,
     /// Print an object's recent output (a container's logs)
     Logs {
         /// The resource address, e.g. container.web

@@ -34,7 +34,14 @@ async fn dispatch(cli: Cli) -> Outcome {
         std::env::set_current_dir(dir)
             .map_err(|e| CliError::message(format!("cannot switch to -chdir {}: {e}", dir.display())))?;
     }
+    if matches!(cli.command, Command::KeepSsh) {
+        return infra_ssh::persist::serve().await.map(|()| Status::Ok).map_err(CliError::message);
+    }
+    if let Ok(program) = std::env::current_exe() {
+        infra_ssh::persist::enable(program, vec!["__keep-ssh".to_string()]).map_err(CliError::message)?;
+    }
     match cli.command {
+        Command::KeepSsh => Ok(Status::Ok),
         Command::Init(args) => init(&global, &args),
         Command::Env(command) => env_command(&global, command),
         Command::Validate => validate(&global),

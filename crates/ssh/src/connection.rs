@@ -14,9 +14,10 @@ use russh::ChannelMsg;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
+use crate::persist::{self, Keeper, KeptError};
 use crate::shell;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Channels open at once on one connection: sshd's MaxSessions, which hardening
 /// guides set to 2, caps them; more would be refused.
 const SESSIONS_PER_CONNECTION: usize = 2;
@@ -24,7 +25,7 @@ const SESSIONS_PER_CONNECTION: usize = 2;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Where a server is and how to log in, as a resource's `server` attribute says.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Target {
     pub host: String,
     pub port: u16,
@@ -117,12 +118,10 @@ impl Pool {
         let cell = self.open.lock().await.entry(target.name()).or_default().clone();
         let connection = cell
             .get_or_try_init(|| async {
-                let via = match &target.jump {
-                    // A bastion's connection is shared like any other.
-                    Some(jump) => Some(Box::pin(self.get(jump)).await?),
-                    None => None,
-                };
-                Connection::open(target, via.as_deref()).await.map(Arc::new)
+                match persist::reach(target).await? {
+                    Some(keeper) => Ok(Arc::new(Connection::kept(target, keeper))),
+                    None => self.open_direct(target).await,
+                }
             })
             .await?
             .clone();
@@ -134,6 +133,20 @@ impl Pool {
         }
         Ok(connection)
     }
+
+    /// A login of this process's own, through the target's bastion if it has one.
+    async fn open_direct(&self, target: &Target) -> Result<Arc<Connection>, ProviderError> {
+        let via = match &target.jump {
+            // A bastion's connection is shared like any other.
+            Some(jump) => Some(Box::pin(self.get(jump)).await?),
+            None => None,
+        };
+        let via = match &via {
+            Some(bastion) => Some(Box::pin(bastion.direct()).await?),
+            None => None,
+        };
+        Connection::open(target, via).await.map(Arc::new)
+    }
 }
 
 impl Pool {
@@ -142,14 +155,18 @@ impl Pool {
     /// daemon that is still restarting gets a few seconds; a refused login
     /// is an answer at once.
     pub async fn probe(&self, target: &Target) -> Result<(), ProviderError> {
-        let via = match &target.jump {
+        let bastion = match &target.jump {
             Some(jump) => Some(self.get(jump).await?),
+            None => None,
+        };
+        let via = match &bastion {
+            Some(bastion) => Some(bastion.direct().await?),
             None => None,
         };
         let mut attempts = 0;
         loop {
             // As the user itself: the bootstrap login proves nothing about it.
-            match Connection::open_as(target, via.as_deref()).await {
+            match Connection::open_as(target, via).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind == infra_core::ProviderErrorKind::Unavailable && attempts < 20 => {
                     attempts += 1;
@@ -194,13 +211,39 @@ impl client::Handler for Checker {
 }
 
 pub struct Connection {
-    handle: Handle<Checker>,
-    sessions: tokio::sync::Semaphore,
+    transport: Transport,
     /// Who is logged in where: the server's target, or its bootstrap login.
     pub target: Target,
     /// The host key the server presented, in OpenSSH form.
     pub host_key: String,
 }
+
+enum Transport {
+    /// This process's own SSH connection.
+    Direct { handle: Handle<Checker>, sessions: tokio::sync::Semaphore },
+    /// A login kept by a keeper process (`persist`), with a login of this
+    /// process's own made only if the keeper's has gone, or a tunnel to a
+    /// server behind this one needs it.
+    Kept { keeper: Keeper, own: tokio::sync::OnceCell<Arc<Connection>>, pool: Pool },
+}
+
+/// Why a command on a connection of this process's own gave no output.
+pub(crate) struct ExecError {
+    pub error: ProviderError,
+    /// Whether the command may have reached the server.
+    pub started: bool,
+}
+
+impl From<ExecError> for ProviderError {
+    fn from(e: ExecError) -> ProviderError {
+        e.error
+    }
+}
+
+/// A byte stream to a socket on a server: a channel of this process's
+/// connection, or a keeper's relay of one.
+pub trait SocketStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> SocketStream for T {}
 
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
@@ -247,7 +290,8 @@ impl Connection {
             match via {
                 Some(bastion) => {
                     let channel = bastion
-                        .handle
+                        .handle()
+                        .map_err(|_| russh::Error::Disconnect)?
                         .channel_open_direct_tcpip(target.host.clone(), u32::from(target.port), "127.0.0.1", 0)
                         .await?;
                     client::connect_stream(config, channel.into_stream(), checker).await
@@ -279,7 +323,47 @@ impl Connection {
         })??;
         let host_key = presented_key().and_then(|k| k.to_openssh().ok()).unwrap_or_default();
         let sessions = tokio::sync::Semaphore::new(SESSIONS_PER_CONNECTION);
-        Ok(Connection { handle, sessions, target: target.clone(), host_key })
+        Ok(Connection { transport: Transport::Direct { handle, sessions }, target: target.clone(), host_key })
+    }
+
+    fn kept(target: &Target, keeper: Keeper) -> Connection {
+        let host_key = keeper.host_key.clone();
+        let transport = Transport::Kept { keeper, own: tokio::sync::OnceCell::new(), pool: Pool::default() };
+        Connection { transport, target: target.clone(), host_key }
+    }
+
+    /// A connection of this process's own to the same server: itself, or
+    /// for a kept one, a login made now (once).
+    async fn direct(&self) -> Result<&Connection, ProviderError> {
+        match &self.transport {
+            Transport::Direct { .. } => Ok(self),
+            Transport::Kept { own, pool, .. } => {
+                Ok(own.get_or_try_init(|| Box::pin(pool.open_direct(&self.target))).await?.as_ref())
+            }
+        }
+    }
+
+    fn handle(&self) -> Result<&Handle<Checker>, ProviderError> {
+        match &self.transport {
+            Transport::Direct { handle, .. } => Ok(handle),
+            Transport::Kept { .. } => Err(self.not_own()),
+        }
+    }
+
+    fn not_own(&self) -> ProviderError {
+        ProviderError::failed(format!(
+            "{}: a kept connection was used as one of this process's own (a defect of infra)",
+            self.target.name()
+        ))
+    }
+
+    /// Whether this process's own connection has ended (a kept one: never
+    /// known here; its keeper answers for it).
+    pub(crate) fn is_closed(&self) -> bool {
+        match &self.transport {
+            Transport::Direct { handle, .. } => handle.is_closed(),
+            Transport::Kept { .. } => false,
+        }
     }
 
     /// Runs `script` with bash on the server (through `sudo -n` when the server
@@ -299,19 +383,18 @@ impl Connection {
     }
 
     async fn exec(&self, command: String, stdin: &[u8]) -> Result<Output, ProviderError> {
-        let name = self.target.name();
-        let _session = self.sessions.acquire().await.map_err(|e| ProviderError::unavailable(e.to_string()))?;
-        // A channel of a connection that died can wait forever (for window
-        // space to send stdin, say): the connection's end ends the command.
-        let output = tokio::select! {
-            output = self.exec_on_channel(&name, command, stdin) => output?,
-            () = self.closed() => {
-                return Err(ProviderError::unavailable(format!("{name}: the connection was lost")));
-            }
+        let output = match &self.transport {
+            Transport::Direct { .. } => self.exec_direct(command, stdin).await?,
+            Transport::Kept { keeper, .. } => match keeper.exec(&command, stdin).await {
+                Ok(output) => output,
+                Err(KeptError::Gone) => self.direct().await?.exec_direct(command, stdin).await?,
+                Err(KeptError::Failed(e)) => return Err(e),
+            },
         };
         if self.target.sudo && output.code == 1 && output.stderr_text().starts_with("sudo:") {
             return Err(ProviderError::failed(format!(
-                "{name}: sudo refused ({}); infra needs sudo without a password (NOPASSWD) for {}",
+                "{}: sudo refused ({}); infra needs sudo without a password (NOPASSWD) for {}",
+                self.target.name(),
                 output.stderr_text(),
                 self.target.user
             )));
@@ -319,17 +402,49 @@ impl Connection {
         Ok(output)
     }
 
+    /// Runs a command on this process's own connection.
+    pub(crate) async fn exec_direct(&self, command: String, stdin: &[u8]) -> Result<Output, ExecError> {
+        let name = self.target.name();
+        let not_started = |error| ExecError { error, started: false };
+        let Transport::Direct { sessions, .. } = &self.transport else {
+            return Err(not_started(self.not_own()));
+        };
+        let _session = sessions.acquire().await.map_err(|e| not_started(ProviderError::unavailable(e.to_string())))?;
+        // A channel of a connection that died can wait forever (for window
+        // space to send stdin, say): the connection's end ends the command.
+        tokio::select! {
+            output = self.exec_on_channel(&name, command, stdin) => output,
+            () = self.closed() => Err(ExecError {
+                error: ProviderError::unavailable(format!("{name}: the connection was lost")),
+                started: true,
+            }),
+        }
+    }
+
     /// Resolves once the connection has ended (closed, reset, or given up by
     /// keepalive).
     async fn closed(&self) {
-        while !self.handle.is_closed() {
+        while !self.is_closed() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
-    async fn exec_on_channel(&self, name: &str, command: String, stdin: &[u8]) -> Result<Output, ProviderError> {
+    async fn exec_on_channel(&self, name: &str, command: String, stdin: &[u8]) -> Result<Output, ExecError> {
         let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
-        let mut channel = self.open_channel().await.map_err(lost)?;
+        let mut channel = self.open_channel().await.map_err(|e| ExecError { error: lost(e), started: false })?;
+        self.run_on_channel(name, &mut channel, command, stdin)
+            .await
+            .map_err(|error| ExecError { error, started: true })
+    }
+
+    async fn run_on_channel(
+        &self,
+        name: &str,
+        channel: &mut russh::Channel<client::Msg>,
+        command: String,
+        stdin: &[u8],
+    ) -> Result<Output, ProviderError> {
+        let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
         channel.exec(true, command).await.map_err(lost)?;
         if !stdin.is_empty() {
             channel.data_bytes(stdin.to_vec()).await.map_err(lost)?;
@@ -367,8 +482,22 @@ impl Connection {
     /// A byte stream to the unix socket `path` on the server (a
     /// `direct-streamlocal` channel). sshd opens the socket as the logged-in
     /// user, never through sudo.
-    pub async fn open_socket(&self, path: &str) -> Result<russh::ChannelStream<client::Msg>, ProviderError> {
-        match self.handle.channel_open_direct_streamlocal(path).await {
+    pub async fn open_socket(&self, path: &str) -> Result<Box<dyn SocketStream>, ProviderError> {
+        match &self.transport {
+            Transport::Direct { .. } => Ok(Box::new(self.open_socket_direct(path).await?)),
+            Transport::Kept { keeper, .. } => match keeper.open_socket(path).await {
+                Ok(stream) => Ok(Box::new(stream)),
+                Err(KeptError::Gone) => Ok(Box::new(self.direct().await?.open_socket_direct(path).await?)),
+                Err(KeptError::Failed(e)) => Err(e),
+            },
+        }
+    }
+
+    pub(crate) async fn open_socket_direct(
+        &self,
+        path: &str,
+    ) -> Result<russh::ChannelStream<client::Msg>, ProviderError> {
+        match self.handle()?.channel_open_direct_streamlocal(path).await {
             Ok(channel) => Ok(channel.into_stream()),
             Err(russh::Error::ChannelOpenFailure(reason)) => Err(ProviderError::failed(format!(
                 "{}: the server would not connect infra to its socket {path} ({reason:?}). sshd must allow it \
@@ -386,7 +515,8 @@ impl Connection {
     async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, russh::Error> {
         let mut attempts = 0;
         loop {
-            match self.handle.channel_open_session().await {
+            let handle = self.handle().map_err(|_| russh::Error::Disconnect)?;
+            match handle.channel_open_session().await {
                 Err(russh::Error::ChannelOpenFailure(_)) if attempts < 40 => {
                     attempts += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;

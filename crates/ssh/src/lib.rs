@@ -4,11 +4,13 @@
 //! One connection per server and login (`connection.rs`), its host key judged
 //! strictly; remote commands built from fixed scripts and quoted arguments
 //! (`shell.rs`); a remote unix socket made reachable as a private local one
-//! (`forward.rs`), which is how a Docker Engine on a server is driven.
+//! (`forward.rs`), which is how a Docker Engine on a server is driven; logins
+//! kept open between runs by a keeper process (`persist/`).
 
 mod connection;
 mod forward;
+pub mod persist;
 pub mod shell;
 
-pub use connection::{Connection, Output, Pool, Target, fingerprint};
+pub use connection::{Connection, Output, Pool, SocketStream, Target, fingerprint};
 pub use forward::SocketForward;
