@@ -16,7 +16,8 @@
 # taken round by round. infra's no-op reuses the logins its first apply left to
 # keepers (its default, like Ansible's ControlPersist); each round also times a
 # second no-op that logs in afresh (INFRA_SSH_PERSIST=0), and the floor under any
-# agentless run that logs in: N OpenSSH logins at once, on fresh servers, running `true`. pyinfra is installed from PyPI into a virtualenv under
+# agentless run that logs in: N OpenSSH logins at once, on fresh servers, running `true`;
+# and the floor with logins kept: `true` on N OpenSSH ControlMaster connections at once. pyinfra is installed from PyPI into a virtualenv under
 # ~/.cache/infra. Everything it starts is removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,8 +159,19 @@ run_logins() { # ROUND
       ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         -i "$1" -p "$port" root@127.0.0.1 true & pids+=($!)
     done < "$2"; for pid in "${pids[@]}"; do wait "$pid"; done' logins "$work/key" "$work/servers")
+  # The floor with logins kept, as infra keeps them: OpenSSH's ControlMaster
+  # connections made first, then one command (`true`) on each at once.
+  bash -c 'while read -r port hostkey; do
+      ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+        -o ControlMaster=yes -o ControlPersist=60 -o "ControlPath=$3/ctl-$port" -i "$1" -p "$port" -fN root@127.0.0.1
+    done < "$2"' masters "$work/key" "$work/servers" "$work"
+  kept=$(timed bash -c 'pids=(); while read -r port hostkey; do
+      ssh -o "ControlPath=$3/ctl-$port" -p "$port" root@127.0.0.1 true & pids+=($!)
+    done < "$2"; for pid in "${pids[@]}"; do wait "$pid"; done' kept "$work/key" "$work/servers" "$work")
+  while read -r port hostkey; do ssh -o "ControlPath=$work/ctl-$port" -p "$port" -O exit root@127.0.0.1 2>/dev/null || true; done < "$work/servers"
   stop_servers
   echo "logins $1 $floor $floor" | tee -a "$work/results" >&2
+  echo "kept-logins $1 $kept $kept" | tee -a "$work/results" >&2
 }
 
 apply_infra() { "$infra" apply -auto-approve -no-color; }
@@ -208,4 +220,5 @@ for i, what in enumerate(["first apply", "no-op apply"]):
     show(f"infra / pyinfra, {what}", ratios, "  ")
 show(f"infra, {n} servers, no-op, logins not kept", [v[0] for v in runs["infra-unkept"].values()])
 show(f"{n} concurrent OpenSSH logins (floor)", [v[0] for v in runs["logins"].values()])
+show(f"{n} commands on kept OpenSSH logins (floor)", [v[0] for v in runs["kept-logins"].values()])
 PY

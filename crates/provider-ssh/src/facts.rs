@@ -11,8 +11,18 @@ use infra_ssh::Connection;
 
 const SCRIPT: &str = r#"
 set -u
-printf '%s\0' "$(hostname)"
-( . /etc/os-release 2>/dev/null && printf '%s\0' "${PRETTY_NAME:-unknown}" ) || printf 'unknown\0'
+# Every process started here costs a fork and an exec on each server of a fleet
+# at once (most of a no-op's time): what bash can read itself, it reads.
+host=''
+read -r host < /proc/sys/kernel/hostname 2>/dev/null || host=$(hostname)
+printf '%s\0' "$host"
+pretty=unknown
+if [ -r /etc/os-release ]; then
+  while IFS='=' read -r key value; do
+    if [ "$key" = PRETTY_NAME ]; then value=${value#[\"\']} pretty=${value%[\"\']}; fi
+  done < /etc/os-release
+fi
+printf '%s\0' "$pretty"
 printf '\036'
 topics=() subjects=() services=() packages=() paths=()
 while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
@@ -20,7 +30,9 @@ while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
   case $topic in
     service) services+=("$subject") ;;
     package) packages+=("$subject") ;;
-    path|content) paths+=("$subject") ;;
+    path) paths+=("$subject") ;;
+    # A content question is the SHA-256 already known (64 characters), then the path.
+    content) paths+=("${subject:64}") ;;
   esac
 done
 # Services and packages are looked up in one call each: a systemctl or dpkg-query
@@ -81,15 +93,20 @@ for n in "${!topics[@]}"; do
     fi ;;
   user)
     if entry=$(getent passwd -- "$subject"); then
-      IFS=: read -r _ _ uid gid _ home shell <<< "$entry"
-      primary=$(getent group "$gid" | cut -d: -f1)
-      groups=$(id -nG -- "$subject" | tr ' ' '\n' | grep -vxF -- "$primary" | sort | paste -sd, -)
+      IFS=: read -r _ _ uid _ _ home shell <<< "$entry"
+      # id lists the primary group first, then the supplementary ones
+      # (comma-separated here; infra sorts them).
+      read -r -a all <<< "$(id -nG -- "$subject" 2>/dev/null)"
+      primary=${all[0]:-} groups=''
+      for g in "${all[@]:1}"; do if [ "$g" != "$primary" ]; then groups+=${groups:+,}$g; fi; done
       printf '%s\0%s\0%s\0%s\0%s\0' "$uid" "$primary" "$home" "$shell" "$groups"
     fi ;;
   content)
-    read -r _ _ _ size <<< "${path_stat[$subject]:-}"
-    if [ -f "$subject" ] && [ -n "$size" ] && [ "$size" -le 65536 ]; then
-      printf '%s\0' "$(base64 -w0 < "$subject")"
+    # Read only when it differs from what infra knows: the bytes are for a diff.
+    known=${subject:0:64} p=${subject:64}
+    read -r _ _ _ size <<< "${path_stat[$p]:-}"
+    if [ -f "$p" ] && [ -n "$size" ] && [ "$size" -le 65536 ] && [ "${path_sum[$p]:-}" != "$known" ]; then
+      printf '%s\0' "$(base64 -w0 < "$p")"
     fi ;;
   service)
     unit=$subject
@@ -123,8 +140,13 @@ for n in "${!topics[@]}"; do
     if listing=$(nft list table inet "$subject" 2>/dev/null); then printf '%s\0' "$(printf '%s' "$listing" | base64 -w0)"; fi ;;
   key)
     user=${subject%%$'\n'*} key=${subject#*$'\n'}
-    home=$(getent passwd -- "$user" | cut -d: -f6)
-    if [ -n "$home" ] && grep -qxF -- "$key" "$home/.ssh/authorized_keys" 2>/dev/null; then printf 'present\0'; fi ;;
+    home=''
+    if entry=$(getent passwd -- "$user"); then IFS=: read -r _ _ _ _ _ home _ <<< "$entry"; fi
+    if [ -n "$home" ] && [ -f "$home/.ssh/authorized_keys" ]; then
+      while IFS= read -r line || [ -n "$line" ]; do
+        if [ "$line" = "$key" ]; then printf 'present\0'; break; fi
+      done < "$home/.ssh/authorized_keys"
+    fi ;;
   esac
   printf '\036'
 done
@@ -134,8 +156,13 @@ done
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Question {
     Path(String),
-    /// The bytes of a small file (64 KiB at most), for a line diff in the plan.
-    Content(String),
+    /// The bytes of a small file (64 KiB at most), for a line diff in the
+    /// plan: not read (absent) when its SHA-256 is `known`, the sum infra
+    /// recorded, for then there is nothing to show.
+    Content {
+        path: String,
+        known: Option<String>,
+    },
     User(String),
     Group(String),
     Package(String),
@@ -152,11 +179,17 @@ pub enum Question {
     },
 }
 
+/// The sum sent with a content question when infra knows none (no file's sum).
+const UNKNOWN_SUM: &str = "----------------------------------------------------------------";
+
 impl Question {
     fn encode(&self, out: &mut Vec<u8>) {
         let (topic, subject) = match self {
             Question::Path(p) => ("path", p.clone()),
-            Question::Content(p) => ("content", p.clone()),
+            Question::Content { path, known } => {
+                let known = known.as_deref().filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()));
+                ("content", format!("{}{path}", known.unwrap_or(UNKNOWN_SUM)))
+            }
             Question::User(u) => ("user", u.clone()),
             Question::Group(g) => ("group", g.clone()),
             Question::Package(p) => ("package", p.clone()),
@@ -175,7 +208,11 @@ impl Question {
     fn decode(topic: &str, subject: &str) -> Option<Question> {
         Some(match topic {
             "path" => Question::Path(subject.to_string()),
-            "content" => Question::Content(subject.to_string()),
+            "content" => {
+                let (known, path) = (subject.get(..64)?, subject.get(64..)?);
+                let known = (known != UNKNOWN_SUM).then(|| known.to_string());
+                Question::Content { path: path.to_string(), known }
+            }
             "user" => Question::User(subject.to_string()),
             "group" => Question::Group(subject.to_string()),
             "package" => Question::Package(subject.to_string()),
@@ -306,7 +343,11 @@ fn answer(question: &Question, fields: &[&str]) -> Option<Answer> {
             group: group.to_string(),
             home: home.to_string(),
             shell: shell.to_string(),
-            groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_string).collect(),
+            groups: {
+                let mut groups: Vec<String> = groups.split(',').filter(|g| !g.is_empty()).map(str::to_string).collect();
+                groups.sort();
+                groups
+            },
         }),
         (Question::Group(_), [gid]) => Answer::Group { gid: gid.parse().ok()? },
         (Question::Package(_), [version]) => Answer::Package(version.to_string()),
@@ -318,7 +359,7 @@ fn answer(question: &Question, fields: &[&str]) -> Option<Answer> {
         (Question::Sysctl(_), [value, persisted]) => {
             Answer::Sysctl { value: value.to_string(), persisted: *persisted == "1" }
         }
-        (Question::Content(_) | Question::NftTable(_), [encoded]) => {
+        (Question::Content { .. } | Question::NftTable(_), [encoded]) => {
             use base64::Engine as _;
             Answer::Content(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?)
         }
@@ -350,13 +391,13 @@ mod tests {
             record(&["path", "/etc/motd", "f", "644", "root", "root", "abc"]),
             record(&["path", "/srv", "d", "755", "app", "app", ""]),
             record(&["path", "/gone"]),
-            record(&["user", "alice", "1000", "alice", "/home/alice", "/bin/bash", "adm,sudo"]),
+            record(&["user", "alice", "1000", "alice", "/home/alice", "/bin/bash", "sudo,adm"]),
             record(&["group", "ops", "1001"]),
             record(&["package", "curl", "7.88.1-10"]),
             record(&["candidate", "curl", "7.88.1-10+deb12u5"]),
             record(&["key", "alice\nssh-ed25519 AAAA x", "present"]),
             record(&["user", "nobody-here"]),
-            record(&["content", "/etc/motd", "aGkK"]),
+            record(&["content", &format!("{UNKNOWN_SUM}/etc/motd"), "aGkK"]),
         ]
         .concat();
         let facts = parse(stdout.as_bytes()).expect("parses");
@@ -370,7 +411,8 @@ mod tests {
         assert_eq!(facts.answer(&Question::User("nobody-here".into())), &Answer::Absent);
         let key = Question::Key { user: "alice".into(), key: "ssh-ed25519 AAAA x".into() };
         assert_eq!(facts.answer(&key), &Answer::KeyPresent);
-        assert_eq!(facts.answer(&Question::Content("/etc/motd".into())), &Answer::Content(b"hi\n".to_vec()));
+        let motd = Question::Content { path: "/etc/motd".into(), known: None };
+        assert_eq!(facts.answer(&motd), &Answer::Content(b"hi\n".to_vec()));
         assert!(parse(b"").is_none());
     }
 
@@ -406,7 +448,14 @@ mod tests {
         std::fs::set_permissions(at("sub"), std::fs::Permissions::from_mode(0o750)).expect("chmod");
         let names = ["plain", "with space\nand newline", "back\\slash", "link", "sub", "missing"];
         let mut questions: Vec<Question> = names.iter().map(|n| Question::Path(at(n))).collect();
-        questions.extend(["plain", "big", "missing"].map(|n| Question::Content(at(n))));
+        let content = |name: &str, known: Option<&[u8]>| Question::Content {
+            path: at(name),
+            known: known.map(|bytes| hex::encode(Sha256::digest(bytes))),
+        };
+        questions.extend(["plain", "big", "missing"].map(|n| content(n, None)));
+        questions.extend([content("with space\nand newline", Some(b"x")), content("back\\slash", Some(b"old"))]);
+        let me = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into());
+        questions.push(Question::User(me.clone()));
         let mut stdin = Vec::new();
         questions.iter().for_each(|q| q.encode(&mut stdin));
         let mut child = std::process::Command::new("bash")
@@ -437,8 +486,18 @@ mod tests {
         assert_eq!(path("link").map(|p| (p.0, p.4)), Some((Kind::Other, None)));
         assert_eq!(path("sub"), Some((Kind::Directory, "0750".to_string(), owner.clone(), group.clone(), None)));
         assert_eq!(path("missing"), None);
-        assert!(matches!(facts.answer(&Question::Content(at("plain"))), Answer::Content(c) if c == b"hello\n"));
-        assert!(matches!(facts.answer(&Question::Content(at("big"))), Answer::Absent), "over 64 KiB: not read");
-        assert!(matches!(facts.answer(&Question::Content(at("missing"))), Answer::Absent));
+        assert!(matches!(facts.answer(&content("plain", None)), Answer::Content(c) if c == b"hello\n"));
+        assert!(matches!(facts.answer(&content("big", None)), Answer::Absent), "over 64 KiB: not read");
+        assert!(matches!(facts.answer(&content("missing", None)), Answer::Absent));
+        let unchanged = content("with space\nand newline", Some(b"x"));
+        assert_eq!(facts.answer(&unchanged), &Answer::Absent, "the known content is not sent again");
+        assert!(matches!(facts.answer(&content("back\\slash", Some(b"old"))), Answer::Content(c) if c == b"y"));
+        let Answer::User(user) = facts.answer(&Question::User(me.clone())) else { panic!("{me} is a user here") };
+        let mut expected: Vec<String> = id("-Gn").split_whitespace().filter(|g| *g != user.group).map(str::to_string).collect();
+        expected.sort();
+        assert_eq!((user.group.as_str(), &user.groups), (id("-gn").as_str(), &expected));
+        assert_eq!(facts.hostname, std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim());
+        assert!(facts.os != "unknown" || !std::path::Path::new("/etc/os-release").exists(), "{}", facts.os);
+        assert!(!facts.os.contains(['"', '\'']), "quotes stripped: {}", facts.os);
     }
 }

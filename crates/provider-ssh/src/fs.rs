@@ -233,13 +233,19 @@ pub fn question(state: &Value) -> Question {
     Question::Path(state.text("path").to_string())
 }
 
+/// The file's bytes, unless they are still those recorded.
+fn content_question(recorded: &Value) -> Question {
+    let known = recorded.get("content_sha256").and_then(Value::as_str).map(str::to_string);
+    Question::Content { path: recorded.text("path").to_string(), known }
+}
+
 /// The path's state, and for a file whose content is written in the
 /// configuration (and not secret) its bytes too, so a change made by hand
 /// shows as a line diff.
 pub fn questions(kind: &str, state: &Value) -> Vec<Question> {
     let mut questions = vec![question(state)];
     if kind == "file" && matches!(state.get("content"), Some(Value::String(_))) {
-        questions.push(Question::Content(state.text("path").to_string()));
+        questions.push(content_question(state));
     }
     questions
 }
@@ -266,7 +272,7 @@ pub fn observed(kind: &str, recorded: &Value, facts: &Facts) -> Option<Value> {
             map.insert("content_sha256".into(), Value::string(sum));
             if changed
                 && matches!(map.get("content"), Some(Value::String(_)))
-                && let Answer::Content(bytes) = facts.answer(&Question::Content(recorded.text("path").to_string()))
+                && let Answer::Content(bytes) = facts.answer(&content_question(recorded))
             {
                 map.insert("content".into(), Value::string(String::from_utf8_lossy(bytes)));
             }
