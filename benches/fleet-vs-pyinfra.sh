@@ -41,22 +41,8 @@ trap cleanup EXIT
 ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$work/key"
 echo "$("$infra" --version); $("$pyinfra" --version | tr -d '\n'); $n servers, $rounds rounds" >&2
 
-# Starts N systemd servers, waits until each runs and has a host key, and writes
-# "port hostkey" lines to $1.
-start_servers() {
-  local list=$1 ids=()
-  for _ in $(seq 1 "$n"); do
-    ids+=("$(docker run -d --label "$label" -p 127.0.0.1::22 --cap-add NET_ADMIN --cap-add SYS_ADMIN \
-      --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$image" /sbin/init)")
-  done
-  : > "$list"
-  for id in "${ids[@]}"; do
-    docker exec -i "$id" sh -c 'cat > /root/.ssh/authorized_keys' < "$work/key.pub"
-    until docker exec "$id" systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded'; do sleep 0.3; done
-    until docker exec "$id" test -s /etc/ssh/ssh_host_ed25519_key.pub; do sleep 0.2; done
-    echo "$(docker port "$id" 22/tcp | head -1 | sed 's/.*://') $(docker exec "$id" cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)" >> "$list"
-  done
-}
+# start_servers, stop_servers and infra_config: the workload.
+source "$repo/benches/fleet-workload.sh"
 
 # Both tools must have done the whole job: look at one server.
 check_done() { # TOOL
@@ -66,50 +52,6 @@ check_done() { # TOOL
     [ "$(cat /srv/app/d.conf)" = "setting = d" ] && [ "$(stat -c %a /srv/app/d.conf)" = 640 ] &&
     systemctl is-enabled --quiet cron && systemctl is-active --quiet cron' ||
     { echo "fleet-vs-pyinfra: $1 left a server unconfigured" >&2; exit 1; }
-}
-
-stop_servers() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; }
-
-infra_config() { # LIST DIR
-  local i=0 port hostkey
-  mkdir -p "$2"
-  : > "$2/main.infra"
-  while read -r port hostkey; do
-    i=$((i + 1))
-    cat >> "$2/main.infra" <<INFRA
-server "s$i" {
-  host        = "127.0.0.1"
-  port        = $port
-  private_key = "$work/key"
-  host_key    = "$hostkey"
-}
-user "app$i" {
-  server = server.s$i
-  name   = "app"
-}
-directory "srv$i" {
-  server = server.s$i
-  path   = "/srv/app"
-  owner  = user.app$i.name
-  mode   = "0755"
-}
-file "conf$i" {
-  for_each = toset(["a", "b", "c", "d"])
-  server   = server.s$i
-  path     = "\${directory.srv$i.path}/\${each.key}.conf"
-  content  = "setting = \${each.key}\n"
-  mode     = "0640"
-}
-package "base$i" {
-  server = server.s$i
-  names  = ["sudo", "openssh-server"]
-}
-service "cron$i" {
-  server = server.s$i
-  name   = "cron"
-}
-INFRA
-  done < "$1"
 }
 
 pyinfra_config() { # LIST DIR

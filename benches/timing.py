@@ -7,7 +7,10 @@ of each run, after warm-up runs that are not counted, as a median and a range.
 
 Each CMD is one shell command line (run by sh -c, output thrown away; a
 failing run stops the timing with its output shown). --prepare runs before
-every run of every command and is not timed (removing state, say).
+every run of every command and is not timed (removing state, say). --cpu
+also reports the CPU time the whole machine spent during each run (busy
+jiffies of /proc/stat, every process included: for commands whose work is
+done by other processes, such as test servers on the same machine).
 
 With --vs the two commands run alternated, A B A B ..., so a drift in the
 machine's speed hits both; the ratio A/B is taken pair by pair and its median
@@ -19,19 +22,31 @@ Output, one line per command and one for the ratio:
 """
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import time
 
 
+def busy_seconds():
+    """CPU seconds the machine has spent not idle (user, nice, system, irq...)."""
+    with open("/proc/stat") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def run(command):
+    """Wall seconds of one run, and the machine's busy CPU seconds during it."""
+    busy = busy_seconds()
     started = time.monotonic()
     done = subprocess.run(["sh", "-c", command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.monotonic() - started
+    busy = busy_seconds() - busy
     if done.returncode != 0:
         sys.exit(f"timing: `{command}` exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, busy
 
 
 def prepare(args):
@@ -55,6 +70,7 @@ def main():
     parser.add_argument("--label")
     parser.add_argument("--vs")
     parser.add_argument("--label-b")
+    parser.add_argument("--cpu", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = " ".join(args.command[1:] if args.command[:1] == ["--"] else args.command)
@@ -67,12 +83,17 @@ def main():
             prepare(args)
             run(c)
     times = [[] for _ in commands]
+    cpu = [[] for _ in commands]
     for _ in range(args.runs):
         for i, c in enumerate(commands):
             prepare(args)
-            times[i].append(run(c))
-    for label, values in zip(labels, times):
+            elapsed, busy = run(c)
+            times[i].append(elapsed)
+            cpu[i].append(busy)
+    for label, values, busy in zip(labels, times, cpu):
         print(f"{label}: {summary(values, 's', 'runs')}")
+        if args.cpu:
+            print(f"{label}, machine CPU: {summary(busy, 'CPU-s', 'runs')}")
     if args.vs:
         ratios = [a / b for a, b in zip(times[0], times[1])]
         print(f"{labels[0]} / {labels[1]}: {summary(ratios, '', 'pairs')}")

@@ -24,12 +24,14 @@ if [ -r /etc/os-release ]; then
 fi
 printf '%s\0' "$pretty"
 printf '\036'
-topics=() subjects=() services=() packages=() paths=()
+topics=() subjects=() services=() packages=() paths=() users=()
 while IFS= read -r -d '' topic && IFS= read -r -d '' subject; do
   topics+=("$topic") subjects+=("$subject")
   case $topic in
     service) services+=("$subject") ;;
     package) packages+=("$subject") ;;
+    user) users+=("$subject") ;;
+    key) users+=("${subject%%$'\n'*}") ;;
     path) paths+=("$subject") ;;
     # A content question is the SHA-256 already known (64 characters), then the path.
     content) paths+=("${subject:64}") ;;
@@ -53,6 +55,11 @@ if [ ${#packages[@]} -gt 0 ]; then
   while IFS='	' read -r name status version; do
     case $status in 'install ok installed') installed[$name]=$version ;; esac
   done < <(dpkg-query -W -f='${Package}\t${Status}\t${Version}\n' -- "${packages[@]}" 2>/dev/null)
+fi
+# Accounts likewise: one getent for every user asked about or owning a key.
+declare -A passwd_of
+if [ ${#users[@]} -gt 0 ]; then
+  while IFS= read -r line; do passwd_of[${line%%:*}]=$line; done < <(getent passwd -- "${users[@]}" 2>/dev/null)
 fi
 # Paths likewise: one stat and one sha256sum for all of them (a process per
 # path was most of the rest). The type is read with test, which starts none.
@@ -92,7 +99,8 @@ for n in "${!topics[@]}"; do
       printf '%s\0%s\0%s\0%s\0%s\0' "$t" "$mode" "$owner" "$group" "$sum"
     fi ;;
   user)
-    if entry=$(getent passwd -- "$subject"); then
+    entry=${passwd_of[$subject]:-}
+    if [ -n "$entry" ]; then
       IFS=: read -r _ _ uid _ _ home shell <<< "$entry"
       # id lists the primary group first, then the supplementary ones
       # (comma-separated here; infra sorts them).
@@ -137,11 +145,18 @@ for n in "${!topics[@]}"; do
     candidate=$(apt-cache policy -- "$subject" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
     if [ -n "$candidate" ] && [ "$candidate" != '(none)' ]; then printf '%s\0' "$candidate"; fi ;;
   nft)
-    if listing=$(nft list table inet "$subject" 2>/dev/null); then printf '%s\0' "$(printf '%s' "$listing" | base64 -w0)"; fi ;;
+    # The listing is text: sent as it is (r) unless it holds the record
+    # separator, then in base64 (b).
+    if listing=$(nft list table inet "$subject" 2>/dev/null); then
+      if [[ $listing == *$'\036'* ]]; then printf 'b%s\0' "$(printf '%s' "$listing" | base64 -w0)"
+      else printf 'r%s\0' "$listing"
+      fi
+    fi ;;
   key)
     user=${subject%%$'\n'*} key=${subject#*$'\n'}
     home=''
-    if entry=$(getent passwd -- "$user"); then IFS=: read -r _ _ _ _ _ home _ <<< "$entry"; fi
+    entry=${passwd_of[$user]:-}
+    if [ -n "$entry" ]; then IFS=: read -r _ _ _ _ _ home _ <<< "$entry"; fi
     if [ -n "$home" ] && [ -f "$home/.ssh/authorized_keys" ]; then
       while IFS= read -r line || [ -n "$line" ]; do
         if [ "$line" = "$key" ]; then printf 'present\0'; break; fi
@@ -359,12 +374,19 @@ fn answer(question: &Question, fields: &[&str]) -> Option<Answer> {
         (Question::Sysctl(_), [value, persisted]) => {
             Answer::Sysctl { value: value.to_string(), persisted: *persisted == "1" }
         }
-        (Question::Content { .. } | Question::NftTable(_), [encoded]) => {
-            use base64::Engine as _;
-            Answer::Content(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?)
-        }
+        (Question::Content { .. }, [encoded]) => Answer::Content(decode_base64(encoded)?),
+        (Question::NftTable(_), [listing]) => Answer::Content(match listing.split_at_checked(1)? {
+            ("r", text) => text.as_bytes().to_vec(),
+            ("b", encoded) => decode_base64(encoded)?,
+            _ => return None,
+        }),
         _ => return None,
     })
+}
+
+fn decode_base64(encoded: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(encoded).ok()
 }
 
 /// `644`, `0644` and `00644` all become `0644`; anything but octal digits is refused.
@@ -398,6 +420,8 @@ mod tests {
             record(&["key", "alice\nssh-ed25519 AAAA x", "present"]),
             record(&["user", "nobody-here"]),
             record(&["content", &format!("{UNKNOWN_SUM}/etc/motd"), "aGkK"]),
+            record(&["nft", "infra", "rtable inet infra {\n}"]),
+            record(&["nft", "other", "bdGFibGU="]),
         ]
         .concat();
         let facts = parse(stdout.as_bytes()).expect("parses");
@@ -413,6 +437,9 @@ mod tests {
         assert_eq!(facts.answer(&key), &Answer::KeyPresent);
         let motd = Question::Content { path: "/etc/motd".into(), known: None };
         assert_eq!(facts.answer(&motd), &Answer::Content(b"hi\n".to_vec()));
+        let table = |name: &str| facts.answer(&Question::NftTable(name.into())).clone();
+        assert_eq!(table("infra"), Answer::Content(b"table inet infra {\n}".to_vec()), "sent as text");
+        assert_eq!(table("other"), Answer::Content(b"table".to_vec()), "sent in base64");
         assert!(parse(b"").is_none());
     }
 
@@ -456,6 +483,8 @@ mod tests {
         questions.extend([content("with space\nand newline", Some(b"x")), content("back\\slash", Some(b"old"))]);
         let me = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into());
         questions.push(Question::User(me.clone()));
+        questions.push(Question::User("no-such-user-here".into()));
+        questions.push(Question::Key { user: me.clone(), key: "ssh-ed25519 AAAA not-a-key-anyone-has".into() });
         let mut stdin = Vec::new();
         questions.iter().for_each(|q| q.encode(&mut stdin));
         let mut child = std::process::Command::new("bash")
@@ -493,7 +522,11 @@ mod tests {
         assert_eq!(facts.answer(&unchanged), &Answer::Absent, "the known content is not sent again");
         assert!(matches!(facts.answer(&content("back\\slash", Some(b"old"))), Answer::Content(c) if c == b"y"));
         let Answer::User(user) = facts.answer(&Question::User(me.clone())) else { panic!("{me} is a user here") };
-        let mut expected: Vec<String> = id("-Gn").split_whitespace().filter(|g| *g != user.group).map(str::to_string).collect();
+        assert_eq!(facts.answer(&Question::User("no-such-user-here".into())), &Answer::Absent);
+        let unknown_key = Question::Key { user: me.clone(), key: "ssh-ed25519 AAAA not-a-key-anyone-has".into() };
+        assert_eq!(facts.answer(&unknown_key), &Answer::Absent);
+        let mut expected: Vec<String> =
+            id("-Gn").split_whitespace().filter(|g| *g != user.group).map(str::to_string).collect();
         expected.sort();
         assert_eq!((user.group.as_str(), &user.groups), (id("-gn").as_str(), &expected));
         assert_eq!(facts.hostname, std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim());
