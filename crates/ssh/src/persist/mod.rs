@@ -34,8 +34,7 @@ use sha2::Digest;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use crate::Output;
-use crate::connection::{CONNECT_TIMEOUT, Target};
+use crate::target::{Output, Target};
 pub use keeper::serve;
 use wire::{Reply, Request};
 
@@ -43,6 +42,7 @@ use wire::{Reply, Request};
 /// last use, in seconds (`0`: never keep one).
 pub const PERSIST_VARIABLE: &str = "INFRA_SSH_PERSIST";
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+const KEEPER_START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Set once by the binary: the program to start as a keeper, and for how long
 /// keepers stay idle. Unset (a library user, a keeper itself), every
@@ -157,11 +157,11 @@ async fn start(keepers: &Keepers, target: &Target, socket: PathBuf) -> Result<Op
     }
     drop(stdin);
     let mut line = String::new();
-    // The keeper's own login is bounded (handshake and authentication, with
-    // a bastion's before them); this bound only guards against a keeper
-    // that hangs for another reason.
+    // The keeper's own login is bounded (handshake and authentication, 15 s
+    // each, with a bastion's before them); this bound only guards against a
+    // keeper that hangs for another reason.
     let answer =
-        tokio::time::timeout(CONNECT_TIMEOUT * 6, tokio::io::BufReader::new(stdout).read_line(&mut line)).await;
+        tokio::time::timeout(KEEPER_START_TIMEOUT, tokio::io::BufReader::new(stdout).read_line(&mut line)).await;
     // Reaps the keeper if it exits early; a serving keeper outlives the run.
     tokio::spawn(async move { child.wait().await });
     if !matches!(answer, Ok(Ok(n)) if n > 0) {
