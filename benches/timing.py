@@ -10,7 +10,9 @@ failing run stops the timing with its output shown). --prepare runs before
 every run of every command and is not timed (removing state, say). --cpu
 also reports the CPU time the whole machine spent during each run (busy
 jiffies of /proc/stat, every process included: for commands whose work is
-done by other processes, such as test servers on the same machine).
+done by other processes, such as test servers on the same machine). --rss
+also reports each run's peak resident memory in MiB (the kernel's ru_maxrss
+of the command's process tree, as /usr/bin/time's %M reads it).
 
 With --vs the two commands run alternated, A B A B ..., so a drift in the
 machine's speed hits both; the ratio A/B is taken pair by pair and its median
@@ -38,15 +40,19 @@ def busy_seconds():
 
 
 def run(command):
-    """Wall seconds of one run, and the machine's busy CPU seconds during it."""
+    """Wall seconds of one run, the machine's busy CPU seconds during it, and
+    the peak resident MiB of the command's processes."""
     busy = busy_seconds()
     started = time.monotonic()
-    done = subprocess.run(["sh", "-c", command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(["sh", "-c", command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.monotonic() - started
     busy = busy_seconds() - busy
-    if done.returncode != 0:
-        sys.exit(f"timing: `{command}` exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return elapsed, busy
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"timing: `{command}` exited {code}:\n{stderr[-2000:]}")
+    return elapsed, busy, usage.ru_maxrss / 1024
 
 
 def prepare(args):
@@ -71,6 +77,7 @@ def main():
     parser.add_argument("--vs")
     parser.add_argument("--label-b")
     parser.add_argument("--cpu", action="store_true")
+    parser.add_argument("--rss", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = " ".join(args.command[1:] if args.command[:1] == ["--"] else args.command)
@@ -84,16 +91,20 @@ def main():
             run(c)
     times = [[] for _ in commands]
     cpu = [[] for _ in commands]
+    rss = [[] for _ in commands]
     for _ in range(args.runs):
         for i, c in enumerate(commands):
             prepare(args)
-            elapsed, busy = run(c)
+            elapsed, busy, peak = run(c)
             times[i].append(elapsed)
             cpu[i].append(busy)
-    for label, values, busy in zip(labels, times, cpu):
+            rss[i].append(peak)
+    for label, values, busy, peak in zip(labels, times, cpu, rss):
         print(f"{label}: {summary(values, 's', 'runs')}")
         if args.cpu:
             print(f"{label}, machine CPU: {summary(busy, 'CPU-s', 'runs')}")
+        if args.rss:
+            print(f"{label}, peak RSS: {summary(peak, 'MiB', 'runs')}")
     if args.vs:
         ratios = [a / b for a, b in zip(times[0], times[1])]
         print(f"{labels[0]} / {labels[1]}: {summary(ratios, '', 'pairs')}")

@@ -241,11 +241,13 @@ async fn make_plan(p: Prepared, state: &State, options: &PlanOptions) -> Result<
     }
 }
 
-fn render_plan(plan: &Plan, format: Format, paint: Paint, full: bool) -> String {
+fn print_plan(plan: &Plan, format: Format, paint: Paint, full: bool) {
     match format {
-        Format::Human => render::human::plan(plan, paint),
-        Format::Json => render::json::plan(plan),
-        Format::Markdown => render::markdown::plan(plan, (!full).then_some(render::markdown::COMMENT_LIMIT)),
+        Format::Human => render::human::print_plan(plan, paint),
+        Format::Json => print!("{}", render::json::plan(plan)),
+        Format::Markdown => {
+            print!("{}", render::markdown::plan(plan, (!full).then_some(render::markdown::COMMENT_LIMIT)))
+        }
     }
 }
 
@@ -261,7 +263,7 @@ async fn plan(global: &Global, args: &PlanArgs) -> Outcome {
     let _lock = prepared.lock("plan", &args.common.lock_timeout)?;
     let state = prepared.load_state()?;
     let (prepared, plan) = make_plan(prepared, &state, &options).await?;
-    print!("{}", render_plan(&plan, args.format, paint(global), args.full));
+    print_plan(&plan, args.format, paint(global), args.full);
     if let Some(out) = &args.out {
         write_plan_file(out, &plan)?;
         if args.format == Format::Human {
@@ -355,7 +357,7 @@ async fn apply(global: &Global, args: &ApplyArgs, mode: PlanMode) -> Outcome {
             let state = stored.unwrap_or_default();
             let options = plan_options(&args.common, mode, prepared.variables.clone())?;
             let (prepared, plan) = make_plan(prepared, &state, &options).await?;
-            print!("{}", render::human::plan(&plan, paint(global)));
+            render::human::print_plan(&plan, paint(global));
             if !plan.has_changes() {
                 return Ok(Status::Ok);
             }
@@ -465,7 +467,7 @@ fn show(global: &Global, args: &ShowArgs) -> Outcome {
     match &args.plan_file {
         Some(file) => {
             let plan = read_plan_file(file)?;
-            print!("{}", render_plan(&plan, args.format, paint(global), args.full));
+            print_plan(&plan, args.format, paint(global), args.full);
         }
         None => {
             let (_, store) = open_state(global)?;
@@ -567,7 +569,7 @@ async fn rollback(global: &Global, args: &crate::args::RollbackArgs) -> Outcome 
         Ok(plan) => plan,
         Err(diagnostics) => return Err(prepared.session.config_error(diagnostics)),
     };
-    print!("{}", render::human::plan(&plan, paint(global)));
+    render::human::print_plan(&plan, paint(global));
     if !plan.has_changes() {
         println!("\n{address} already is as revision {} recorded it.", args.to);
         return Ok(Status::Ok);

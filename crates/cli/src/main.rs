@@ -11,6 +11,7 @@ mod render;
 mod report;
 mod state_commands;
 
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

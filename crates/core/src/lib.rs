@@ -13,6 +13,7 @@
 //! It knows nothing of the configuration language either: values arrive evaluated.
 
 mod address;
+mod object;
 pub mod plan;
 mod provider;
 mod provider_key;
@@ -22,6 +23,7 @@ mod types;
 mod value;
 
 pub use address::{AddressParseError, InstanceKey, ModuleStep, ResourceAddress};
+pub use object::Object;
 pub use provider::{
     ExecOutput, OperationContext, Provider, ProviderError, ProviderErrorKind, ProviderFactory, ProviderRegistry,
     ProviderSchema, ReadRequest, Refined, ResourceKind,

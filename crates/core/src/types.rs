@@ -71,7 +71,7 @@ impl Type {
                     let v = map.remove(name).unwrap_or(Value::Null);
                     out.insert(name.clone(), ty.convert(v).map_err(|e| format!("attribute {name:?}: {e}"))?);
                 }
-                Ok(Value::Object(out))
+                Ok(Value::Object(out.into()))
             }
             (_, v) => Err(describe(&v)),
         }

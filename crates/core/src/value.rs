@@ -15,7 +15,7 @@ pub enum Value {
     Number(f64),
     String(String),
     List(Vec<Value>),
-    Object(BTreeMap<String, Value>),
+    Object(crate::Object),
     Unknown,
     Sensitive(Box<Value>),
 }

@@ -75,7 +75,9 @@ pub async fn plan(
         providers: HashMap::new(),
         configured_at_apply: HashSet::new(),
         refreshed: HashMap::new(),
-        changes: Vec::new(),
+        // One change per resource block at least: reserved so that the vector
+        // does not double past it (at 100,000 resources, 9 MB of slack).
+        changes: Vec::with_capacity(graph.resource_provider.len()),
         drift: Vec::new(),
         warnings: Vec::new(),
         errors: Vec::new(),
@@ -96,7 +98,11 @@ pub async fn plan(
         return Err(planner.errors);
     }
     let mut changes = planner.changes;
-    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    // An address has one change at most (a recorded instance is either planned
+    // or deleted), so an unstable sort gives the stable order without the
+    // stable sort's buffer of half the changes.
+    changes.sort_unstable_by(|a, b| a.address.cmp(&b.address));
+    debug_assert!(changes.windows(2).all(|w| w[0].address != w[1].address), "one change per address");
     let mut drift = planner.drift;
     // An object just imported was read a moment ago; it has no history to drift from.
     drift.retain(|d| !imports.iter().any(|i| i.address == d.address));
@@ -627,23 +633,15 @@ impl<'a> Planner<'a> {
 
     /// Resources in state whose block is gone from the configuration.
     async fn plan_removed_resources(&mut self) {
-        let declared: HashSet<(Vec<&str>, &str, &str)> = self
-            .ws
-            .config
-            .modules
-            .iter()
-            .flat_map(|module| {
-                let path: Vec<&str> = module.path.iter().map(String::as_str).collect();
-                module.resources.keys().map(move |(k, n)| (path.clone(), k.as_str(), n.as_str()))
-            })
-            .collect();
+        let modules: HashMap<&[String], &infra_lang::Module> =
+            self.ws.config.modules.iter().map(|m| (m.path.as_slice(), m)).collect();
         let removed: Vec<(ResourceAddress, ResourceState)> = self
             .state
             .resources
             .iter()
             .filter(|(a, _)| {
-                let path: Vec<&str> = a.module.iter().map(|step| step.name.as_str()).collect();
-                !declared.contains(&(path, a.kind.as_str(), a.name.as_str()))
+                let path: Vec<String> = a.module.iter().map(|step| step.name.clone()).collect();
+                modules.get(path.as_slice()).is_none_or(|m| m.resource(&a.kind, &a.name).is_none())
             })
             .filter(|(a, _)| {
                 self.options.targets.is_empty()

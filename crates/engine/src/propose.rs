@@ -33,7 +33,7 @@ pub fn propose(schema: &Schema, prior: Option<&Value>, config: &Value, ignore_ch
         }
         after.insert((*name).to_string(), value);
     }
-    let mut proposed = Value::Object(after);
+    let mut proposed = Value::Object(after.into());
     let new_object = prior.is_some_and(|p| !forced(schema, &proposed, p).is_empty());
     let Value::Object(after) = &mut proposed else { return proposed };
     for (name, attr) in &schema.attributes {

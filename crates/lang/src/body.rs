@@ -136,7 +136,7 @@ pub fn eval_body(
         }
         out.insert((*name).to_string(), attr_schema.default.clone().unwrap_or(Value::Null));
     }
-    if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
+    if errors.is_empty() { Ok(Value::Object(out.into())) } else { Err(errors) }
 }
 
 /// The one label of a named block (`rule "ssh"`), unique among its siblings.

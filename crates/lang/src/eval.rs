@@ -112,7 +112,7 @@ impl Evaluator<'_> {
                     }
                 }
                 // A key known only after apply: the object's shape is not known either.
-                Ok(if unknown_key { Value::Unknown } else { Value::Object(map) })
+                Ok(if unknown_key { Value::Unknown } else { Value::Object(map.into()) })
             }
             ExprKind::Variable(root) => {
                 if let Some((_, v)) = self.bindings.iter().rev().find(|(n, _)| n == &root.name) {
@@ -336,7 +336,7 @@ impl Evaluator<'_> {
         let result = match &f.key_expr {
             None => Value::List(list),
             Some(_) if f.group => Value::Object(grouped.into_iter().map(|(k, v)| (k, Value::List(v))).collect()),
-            Some(_) => Value::Object(map),
+            Some(_) => Value::Object(map.into()),
         };
         Ok(if sensitive { result.sensitive() } else { result })
     }

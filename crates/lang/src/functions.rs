@@ -150,7 +150,7 @@ const FUNCTIONS: &[(&str, Function)] = &[
             }
             out.extend(map(a, i)?.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        Ok(Value::Object(out))
+        Ok(Value::Object(out.into()))
     }),
     ("min", |a, _| numbers(a).map(|n| Value::Number(n.into_iter().fold(f64::INFINITY, f64::min)))),
     ("pathexpand", |a, c| Ok(Value::string(expand_home(&s(a, 0)?, c.host).display().to_string()))),
@@ -233,7 +233,7 @@ const FUNCTIONS: &[(&str, Function)] = &[
         for (k, v) in ks.iter().zip(vs) {
             out.insert(k.to_template_string().ok_or("zipmap keys must be strings")?, v.clone());
         }
-        Ok(Value::Object(out))
+        Ok(Value::Object(out.into()))
     }),
 ];
 

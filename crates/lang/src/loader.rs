@@ -97,7 +97,7 @@ fn load_module(
         };
         let file_id = config.sources.add(file, text.as_str());
         match infra_syntax::parse(file_id, &text) {
-            Ok(ast) => decode_file(&mut module, &ast.body, errors),
+            Ok(ast) => decode_file(&mut module, ast.body, errors),
             Err(parse_errors) => errors.extend(parse_errors),
         }
     }

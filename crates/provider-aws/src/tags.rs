@@ -93,7 +93,7 @@ pub fn observed_pairs<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) ->
             }
         }
     }
-    let value = if user.is_empty() { Value::Null } else { Value::Object(user) };
+    let value = if user.is_empty() { Value::Null } else { Value::Object(user.into()) };
     (value, address)
 }
 

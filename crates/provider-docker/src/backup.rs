@@ -83,7 +83,7 @@ fn derived(config: &Value) -> Value {
                 environment.insert(key.to_string(), Value::string(value));
             }
         }
-        derived.set("environment", Value::Object(environment));
+        derived.set("environment", Value::Object(environment.into()));
     } else {
         derived.set("paths", list(&["/source"]));
     }

@@ -562,8 +562,8 @@ pub fn observed(id: &str, spec: &ServiceSpec) -> Value {
         ("image", Value::string(without_digest(container.image.as_deref().unwrap_or_default()))),
         ("entrypoint", strings(container.command)),
         ("command", strings(container.args)),
-        ("env", if env.is_empty() { Value::Null } else { Value::Object(env) }),
-        ("labels", if user_labels.is_empty() { Value::Null } else { Value::Object(user_labels) }),
+        ("env", if env.is_empty() { Value::Null } else { Value::Object(env.into()) }),
+        ("labels", if user_labels.is_empty() { Value::Null } else { Value::Object(user_labels.into()) }),
         ("ports", strings(ports.map(|ports| ports.iter().map(port_text).collect()))),
         ("constraints", strings(constraints)),
     ]);

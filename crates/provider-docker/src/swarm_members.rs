@@ -87,14 +87,15 @@ pub async fn list(docker: &Docker) -> Result<HashMap<String, Observed>, Provider
             Some((
                 id,
                 Value::object([
-                    ("labels", Value::Object(labels)),
+                    ("labels", Value::Object(labels.into())),
                     ("availability", Value::string(availability)),
                     ("state", Value::string(state)),
                 ]),
             ))
         })
         .collect();
-    let observed = Observed { value: Value::Object(by_id), lineage: None, address: None, labels: HashMap::new() };
+    let observed =
+        Observed { value: Value::Object(by_id.into()), lineage: None, address: None, labels: HashMap::new() };
     Ok(HashMap::from([(String::new(), observed)]))
 }
 
@@ -121,8 +122,8 @@ pub fn observed(recorded: &Value, swarm: &Value) -> Value {
             }
         }
     }
-    merged.set("nodes", Value::Object(nodes));
-    merged.set("status", Value::Object(status));
+    merged.set("nodes", Value::Object(nodes.into()));
+    merged.set("status", Value::Object(status.into()));
     merged
 }
 

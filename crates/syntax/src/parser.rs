@@ -32,8 +32,12 @@ pub(crate) fn parse_whole(file: FileId, text: &str) -> Result<File, Vec<Diagnost
     if builder.errors.is_empty() { Ok(File { body }) } else { Err(builder.errors) }
 }
 
-/// Below this size a file is parsed in one piece: a thread costs more than it saves.
-pub(crate) const PIECE_BYTES: usize = 256 * 1024;
+/// The size of a piece: below twice this a file is parsed in one piece (a
+/// thread costs more than it saves). Pieces stay this small however many
+/// threads there are, because pest's token queue for a piece takes about 55
+/// bytes per byte of text while the piece's tree is built: 100,000 resources
+/// cut into one piece per core held 335 MB of queues at once.
+pub(crate) const PIECE_BYTES: usize = 64 * 1024;
 
 /// A large file parsed as pieces on several threads, cut after top-level
 /// blocks. `None` when the file is small, or when a piece does not parse:
@@ -43,27 +47,43 @@ pub(crate) const PIECE_BYTES: usize = 256 * 1024;
 /// own: text that continues an expression (`[`, `.`, an operator, `:`) cannot
 /// start a file, and its piece fails.
 fn parse_in_pieces(file: FileId, text: &str, closes: &[usize]) -> Option<Body> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(text.len() / PIECE_BYTES);
-    if threads < 2 {
+    if text.len() < 2 * PIECE_BYTES {
         return None;
     }
     let mut cuts = vec![0];
-    for part in 1..threads {
-        let wanted = text.len() * part / threads;
-        let at = closes.partition_point(|&end| end < wanted);
+    for part in 1..text.len() / PIECE_BYTES {
+        let at = closes.partition_point(|&end| end < part * PIECE_BYTES);
         cuts.extend(closes.get(at).filter(|&&end| end > cuts[cuts.len() - 1] && end < text.len()));
     }
     cuts.push(text.len());
     parse_pieces(file, text, &cuts)
 }
 
-/// The pieces between `cuts` (the first 0, the last the text's length), each on a thread.
+/// The pieces between `cuts` (the first 0, the last the text's length), taken
+/// in turn by one thread per core.
 pub(crate) fn parse_pieces(file: FileId, text: &str, cuts: &[usize]) -> Option<Body> {
-    let bodies: Vec<Option<Body>> = std::thread::scope(|scope| {
-        let pieces: Vec<_> =
-            cuts.windows(2).map(|w| scope.spawn(move || parse_piece(file, &text[w[0]..w[1]], w[0]))).collect();
-        pieces.into_iter().map(|piece| piece.join().ok().flatten()).collect()
+    let pieces: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pieces.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let parsed: Vec<Vec<(usize, Option<Body>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(start, end)) = pieces.get(i) else { return done };
+                        done.push((i, parse_piece(file, &text[start..end], start)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
     });
+    let mut bodies: Vec<Option<Body>> = (0..pieces.len()).map(|_| None).collect();
+    for (i, body) in parsed.into_iter().flatten() {
+        bodies[i] = body;
+    }
     let mut bodies = bodies.into_iter().collect::<Option<Vec<Body>>>()?;
     if bodies.iter().any(|b| b.items.is_empty()) {
         return None; // a piece of comments alone: its body's span would not be the file's

@@ -10,8 +10,32 @@ use infra_core::plan::{Action, Plan, PlanMode, ResourceChange};
 use super::{Paint, action_symbol, change_phrase, reason_phrase, summary_line};
 
 pub fn plan(plan: &Plan, paint: Paint) -> String {
+    let mut text = String::new();
+    plan_in_parts(plan, paint, &mut |part| text.push_str(part));
+    text
+}
+
+/// Prints the plan to standard output part by part, as [`plan`] renders it.
+pub fn print_plan(plan: &Plan, paint: Paint) {
+    use std::io::Write as _;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // A closed standard output (`infra plan | head`) ends the printing, as it
+    // ends every other printer of a command; the plan itself is unaffected.
+    let mut open = true;
+    plan_in_parts(plan, paint, &mut |part| open = open && stdout.write_all(part.as_bytes()).is_ok());
+    let _ = stdout.flush();
+}
+
+/// The plan's text handed to `emit` a resource at a time, so that a large plan
+/// is never held whole as text (100,000 resources make 32 MB of it).
+pub fn plan_in_parts(plan: &Plan, paint: Paint, emit: &mut dyn FnMut(&str)) {
     let mut out = String::new();
-    drift(&mut out, plan, paint);
+    plan_parts(&mut out, plan, paint, emit);
+    emit(&out);
+}
+
+fn plan_parts(out: &mut String, plan: &Plan, paint: Paint, emit: &mut dyn FnMut(&str)) {
+    drift(out, plan, paint);
     if !plan.has_changes() {
         out.push_str(&paint.green("No changes."));
         out.push_str(match plan.mode {
@@ -19,16 +43,16 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
             PlanMode::Destroy => " No objects need to be destroyed.\n",
             PlanMode::RefreshOnly => " The real world still matches the recorded state.\n",
         });
-        return out;
+        return;
     }
-    moves_and_imports(&mut out, plan, paint);
+    moves_and_imports(out, plan, paint);
     if plan.mode == PlanMode::RefreshOnly {
         out.push_str(
             "This is a refresh-only plan: `infra apply -refresh-only` would record what was found in state. No \
              resource would be created, changed or destroyed.\n",
         );
-        output_changes(&mut out, plan, paint);
-        return out;
+        output_changes(out, plan, paint);
+        return;
     }
     let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if !changes.is_empty() {
@@ -38,8 +62,10 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
             for remark in reason_phrase(change).into_iter().chain(change.note.clone()) {
                 let _ = writeln!(out, "  # ({remark})");
             }
-            resource_body(&mut out, change, action_symbol(change), paint);
+            resource_body(out, change, action_symbol(change), paint);
             out.push('\n');
+            emit(out);
+            out.clear();
         }
     }
     if !changes.is_empty() || !plan.moved.is_empty() || !plan.imports.is_empty() {
@@ -49,8 +75,7 @@ pub fn plan(plan: &Plan, paint: Paint) -> String {
     for warning in &plan.warnings {
         let _ = write!(out, "\n{} {}: {}\n", paint.yellow("Warning:"), warning.address, warning.message);
     }
-    output_changes(&mut out, plan, paint);
-    out
+    output_changes(out, plan, paint);
 }
 
 /// What changed outside infra since the last apply, first, as Terraform shows it.
