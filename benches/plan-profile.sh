@@ -36,7 +36,7 @@ phases = [
     ("build the graph", "infra_engine::graph::build"),
     ("plan walk (evaluate, propose, provider plan)", "infra_engine::plan::plan"),
     ("  plan one resource block", "infra_engine::plan::Planner::plan_resource_in"),
-    ("render the human plan", "infra::render::human::plan"),
+    ("render the human plan", "infra::render::human::plan_in_parts"),
     ("free the plan at the end", "core::ptr::drop_in_place<infra_core::plan::Plan>"),
     ("free the configuration at the end", "core::ptr::drop_in_place<infra::commands::Prepared>"),
 ]
