@@ -340,6 +340,29 @@ file "note" {{
     assert_eq!(server.sh("ls /srv"), "", "destroy removed what infra made");
 }
 
+/// A server whose user does not exist yet is reached as its bootstrap user
+/// after a single refusal of the user: the keeper's try counts as the run's,
+/// and the run does not ask for the user again (sshd logs each refusal).
+#[test]
+fn a_bootstrap_login_asks_for_the_missing_user_once() {
+    let env = TestEnv::new();
+    let key = key_pair(&env);
+    let server = TestServer::start(&key);
+    let block = server
+        .block("box", &key)
+        .replace("  host_key", "  user           = \"admin\"\n  bootstrap_user = \"root\"\n  host_key");
+    env.write(
+        "main.infra",
+        &format!("{block}\nfile \"note\" {{\n  server  = server.box\n  path    = \"/srv/note\"\n  content = \"first\\n\"\n}}\n"),
+    );
+    env.infra(&["apply", "-auto-approve"]).success();
+    assert_eq!(server.sh("cat /srv/note"), "first", "the bootstrap login did the work");
+    assert!(kept_logins(&env).is_empty(), "a bootstrap login is not kept");
+    let logs = Command::new("docker").args(["logs", &server.id]).output().expect("docker logs");
+    let log = String::from_utf8_lossy(&logs.stderr);
+    assert_eq!(log.matches("Invalid user admin").count(), 1, "the missing user was asked for once:\n{log}");
+}
+
 /// The keepers' sockets in a test environment's home.
 fn kept_logins(env: &TestEnv) -> Vec<String> {
     let dir = env.join("home/.cache/infra/ssh");

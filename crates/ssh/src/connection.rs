@@ -14,7 +14,7 @@ use russh::ChannelMsg;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
-use crate::persist::{self, Keeper, KeptError};
+use crate::persist::{self, Keeper, KeptError, Reached};
 use crate::shell;
 use crate::target::expand_home;
 pub use crate::target::{Output, Target};
@@ -42,8 +42,9 @@ impl Pool {
         let connection = cell
             .get_or_try_init(|| async {
                 match persist::reach(target).await? {
-                    Some(keeper) => Ok(Arc::new(Connection::kept(target, keeper))),
-                    None => self.open_direct(target).await,
+                    Reached::Kept(keeper) => Ok(Arc::new(Connection::kept(target, keeper))),
+                    Reached::Own => self.open_direct(target, None).await,
+                    Reached::AsBootstrap(refused) => self.open_direct(target, Some(refused)).await,
                 }
             })
             .await?
@@ -57,8 +58,14 @@ impl Pool {
         Ok(connection)
     }
 
-    /// A login of this process's own, through the target's bastion if it has one.
-    async fn open_direct(&self, target: &Target) -> Result<Arc<Connection>, ProviderError> {
+    /// A login of this process's own, through the target's bastion if it has
+    /// one; straight as the bootstrap user when the target's user was already
+    /// `refused`.
+    async fn open_direct(
+        &self,
+        target: &Target,
+        refused: Option<ProviderError>,
+    ) -> Result<Arc<Connection>, ProviderError> {
         let via = match &target.jump {
             // A bastion's connection is shared like any other.
             Some(jump) => Some(Box::pin(self.get(jump)).await?),
@@ -68,7 +75,10 @@ impl Pool {
             Some(bastion) => Some(Box::pin(bastion.direct()).await?),
             None => None,
         };
-        Connection::open(target, via).await.map(Arc::new)
+        match refused {
+            Some(refused) => Connection::open_bootstrap(target, via, refused).await.map(Arc::new),
+            None => Connection::open(target, via).await.map(Arc::new),
+        }
     }
 }
 
@@ -178,18 +188,25 @@ impl Connection {
     async fn open(target: &Target, via: Option<&Connection>) -> Result<Connection, ProviderError> {
         match Connection::open_as(target, via).await {
             Err(e) if e.attribute.as_deref() == Some("user") && target.bootstrap_user.is_some() => {
-                let bootstrap = Target {
-                    user: target.bootstrap_user.clone().unwrap_or_default(),
-                    bootstrap_user: None,
-                    ..target.clone()
-                };
-                Connection::open_as(&bootstrap, via).await.map_err(|bootstrap_error| ProviderError {
-                    message: format!("{}; then, as the bootstrap user: {}", e.message, bootstrap_error.message),
-                    ..bootstrap_error
-                })
+                Connection::open_bootstrap(target, via, e).await
             }
             other => other,
         }
+    }
+
+    /// Opens a connection as the target's bootstrap user, the server having
+    /// `refused` the target's own.
+    async fn open_bootstrap(
+        target: &Target,
+        via: Option<&Connection>,
+        refused: ProviderError,
+    ) -> Result<Connection, ProviderError> {
+        let bootstrap =
+            Target { user: target.bootstrap_user.clone().unwrap_or_default(), bootstrap_user: None, ..target.clone() };
+        Connection::open_as(&bootstrap, via).await.map_err(|bootstrap_error| ProviderError {
+            message: format!("{}; then, as the bootstrap user: {}", refused.message, bootstrap_error.message),
+            ..bootstrap_error
+        })
     }
 
     /// Opens a connection: directly, or through a channel of the bastion's
@@ -261,7 +278,7 @@ impl Connection {
         match &self.transport {
             Transport::Direct { .. } => Ok(self),
             Transport::Kept { own, pool, .. } => {
-                Ok(own.get_or_try_init(|| Box::pin(pool.open_direct(&self.target))).await?.as_ref())
+                Ok(own.get_or_try_init(|| Box::pin(pool.open_direct(&self.target, None))).await?.as_ref())
             }
         }
     }

@@ -14,6 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use super::wire::{self, Reply, Request};
 use super::{Assignment, Started};
+use crate::target::Target;
 use crate::{Connection, Pool};
 
 /// Serves one assignment read from standard input; returns when the keeper's
@@ -24,13 +25,15 @@ pub async fn serve() -> Result<(), String> {
     tokio::io::stdin().read_to_end(&mut input).await.map_err(|e| e.to_string())?;
     let assignment: Assignment = serde_json::from_slice(&input).map_err(|e| e.to_string())?;
     let pool = Pool::default();
-    let connection = match pool.get(&assignment.target).await {
-        Ok(connection) if connection.target.user == assignment.target.user => connection,
-        Ok(_) => return announce(&Started::Bootstrap).await,
-        Err(e) => {
-            let kind = wire::kind_code(e.kind);
-            return announce(&Started::Refused { kind, attribute: e.attribute, message: e.message }).await;
+    // The target's own user only: a bootstrap login is not kept, and the run
+    // that asked makes it itself, told that the user was refused.
+    let own_user = Target { bootstrap_user: None, ..assignment.target.clone() };
+    let connection = match pool.get(&own_user).await {
+        Ok(connection) => connection,
+        Err(e) if e.attribute.as_deref() == Some("user") && assignment.target.bootstrap_user.is_some() => {
+            return announce(&Started::Bootstrap(e.into())).await;
         }
+        Err(e) => return announce(&Started::Refused(e.into())).await,
     };
     let listener = listen(&assignment.socket).map_err(|e| format!("{}: {e}", assignment.socket.display()))?;
     let own = socket_identity(&assignment.socket);

@@ -14,7 +14,9 @@
 //!   and it serves only peers of its own uid.
 //! - A keeper only keeps a login as the target's own user; a bootstrap login
 //!   (an account still to be created) is never kept, so each run tries the
-//!   user first, as without keepers.
+//!   user first, as without keepers. The keeper's own try counts as the run's:
+//!   when the server refuses the user, the run logs in as the bootstrap user
+//!   alone, without asking for the user again.
 //! - A request the keeper could not start on the server (its connection had
 //!   gone) is sent again on a connection of the run's own: a stale keeper
 //!   never fails a run.
@@ -88,13 +90,41 @@ enum Started {
     Ready {
         host_key: String,
     },
-    /// Only the bootstrap user got in: not kept, the run logs in itself.
-    Bootstrap,
-    Refused {
-        kind: u8,
-        attribute: Option<String>,
-        message: String,
-    },
+    /// The server refused the target's own user, and the target has a
+    /// bootstrap user: a login the keeper does not keep, so the run makes it.
+    Bootstrap(Refusal),
+    Refused(Refusal),
+}
+
+/// A refused login, as a keeper reports it.
+#[derive(Serialize, Deserialize)]
+struct Refusal {
+    kind: u8,
+    attribute: Option<String>,
+    message: String,
+}
+
+impl From<ProviderError> for Refusal {
+    fn from(e: ProviderError) -> Refusal {
+        Refusal { kind: wire::kind_code(e.kind), attribute: e.attribute, message: e.message }
+    }
+}
+
+impl From<Refusal> for ProviderError {
+    fn from(r: Refusal) -> ProviderError {
+        ProviderError { kind: wire::kind_from_code(r.kind), message: r.message, attribute: r.attribute }
+    }
+}
+
+/// How a run reaches a server.
+pub(crate) enum Reached {
+    /// Through a keeper's kept login.
+    Kept(Keeper),
+    /// With a login of the run's own: keepers are off, or none could start.
+    Own,
+    /// As the bootstrap user, with a login of the run's own: the server
+    /// refused the target's user (this error) when the keeper asked.
+    AsBootstrap(ProviderError),
 }
 
 /// A keeper serving this run.
@@ -113,13 +143,13 @@ pub(crate) enum KeptError {
 }
 
 /// The keeper for `target`: one already running, else a new one, started and
-/// logged in. `None` when kept connections are off or cannot be used here (the
-/// run then logs in itself); an error when the login itself was refused.
-pub(crate) async fn reach(target: &Target) -> Result<Option<Keeper>, ProviderError> {
-    let Some(keepers) = KEEPERS.get() else { return Ok(None) };
-    let Some(socket) = socket_path(target) else { return Ok(None) };
+/// logged in; or how the run logs in itself. An error when the login itself
+/// was refused.
+pub(crate) async fn reach(target: &Target) -> Result<Reached, ProviderError> {
+    let Some(keepers) = KEEPERS.get() else { return Ok(Reached::Own) };
+    let Some(socket) = socket_path(target) else { return Ok(Reached::Own) };
     if let Some(keeper) = greet(&socket).await {
-        return Ok(Some(keeper));
+        return Ok(Reached::Kept(keeper));
     }
     start(keepers, target, socket).await
 }
@@ -136,10 +166,10 @@ async fn greet(socket: &Path) -> Option<Keeper> {
 }
 
 /// Starts a keeper for `target` and waits for its login.
-async fn start(keepers: &Keepers, target: &Target, socket: PathBuf) -> Result<Option<Keeper>, ProviderError> {
+async fn start(keepers: &Keepers, target: &Target, socket: PathBuf) -> Result<Reached, ProviderError> {
     let assignment =
         Assignment { target: target.clone(), socket: socket.clone(), idle_seconds: keepers.idle.as_secs() };
-    let Ok(assignment) = serde_json::to_vec(&assignment) else { return Ok(None) };
+    let Ok(assignment) = serde_json::to_vec(&assignment) else { return Ok(Reached::Own) };
     let mut command = tokio::process::Command::new(&keepers.program);
     command
         .args(&keepers.arguments)
@@ -150,10 +180,10 @@ async fn start(keepers: &Keepers, target: &Target, socket: PathBuf) -> Result<Op
         // keeper in the middle of another run's command.
         .process_group(0)
         .kill_on_drop(false);
-    let Ok(mut child) = command.spawn() else { return Ok(None) };
-    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else { return Ok(None) };
+    let Ok(mut child) = command.spawn() else { return Ok(Reached::Own) };
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else { return Ok(Reached::Own) };
     if stdin.write_all(&assignment).await.is_err() {
-        return Ok(None);
+        return Ok(Reached::Own);
     }
     drop(stdin);
     let mut line = String::new();
@@ -165,14 +195,13 @@ async fn start(keepers: &Keepers, target: &Target, socket: PathBuf) -> Result<Op
     // Reaps the keeper if it exits early; a serving keeper outlives the run.
     tokio::spawn(async move { child.wait().await });
     if !matches!(answer, Ok(Ok(n)) if n > 0) {
-        return Ok(None);
+        return Ok(Reached::Own);
     }
     match serde_json::from_str::<Started>(&line) {
-        Ok(Started::Ready { host_key }) => Ok(Some(Keeper { socket, host_key })),
-        Ok(Started::Refused { kind, attribute, message }) => {
-            Err(ProviderError { kind: wire::kind_from_code(kind), message, attribute })
-        }
-        Ok(Started::Bootstrap) | Err(_) => Ok(None),
+        Ok(Started::Ready { host_key }) => Ok(Reached::Kept(Keeper { socket, host_key })),
+        Ok(Started::Refused(refusal)) => Err(refusal.into()),
+        Ok(Started::Bootstrap(refusal)) => Ok(Reached::AsBootstrap(refusal.into())),
+        Err(_) => Ok(Reached::Own),
     }
 }
 
