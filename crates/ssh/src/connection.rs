@@ -178,6 +178,12 @@ impl From<ExecError> for ProviderError {
 pub trait SocketStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> SocketStream for T {}
 
+/// The error of a command whose run went away (only a keeper sees it, and
+/// nobody is left to read it).
+fn abandoned_error(name: &str) -> ProviderError {
+    ProviderError::failed(format!("{name}: the run that asked for the command has gone"))
+}
+
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
@@ -324,10 +330,12 @@ impl Connection {
 
     async fn exec(&self, command: String, stdin: &[u8]) -> Result<Output, ProviderError> {
         let output = match &self.transport {
-            Transport::Direct { .. } => self.exec_direct(command, stdin).await?,
+            Transport::Direct { .. } => self.exec_direct(command, stdin, std::future::pending()).await?,
             Transport::Kept { keeper, .. } => match keeper.exec(&command, stdin).await {
                 Ok(output) => output,
-                Err(KeptError::Gone) => self.direct().await?.exec_direct(command, stdin).await?,
+                Err(KeptError::Gone) => {
+                    self.direct().await?.exec_direct(command, stdin, std::future::pending()).await?
+                }
                 Err(KeptError::Failed(e)) => return Err(e),
             },
         };
@@ -342,18 +350,31 @@ impl Connection {
         Ok(output)
     }
 
-    /// Runs a command on this process's own connection.
-    pub(crate) async fn exec_direct(&self, command: String, stdin: &[u8]) -> Result<Output, ExecError> {
+    /// Runs a command on this process's own connection. When `abandoned`
+    /// resolves first (a keeper's run went away), the command's channel is
+    /// closed: the server then ends the command's input, as the end of the
+    /// run's own connection would have, instead of leaving it waiting.
+    pub(crate) async fn exec_direct(
+        &self,
+        command: String,
+        stdin: &[u8],
+        abandoned: impl Future<Output = ()>,
+    ) -> Result<Output, ExecError> {
         let name = self.target.name();
         let not_started = |error| ExecError { error, started: false };
         let Transport::Direct { sessions, .. } = &self.transport else {
             return Err(not_started(self.not_own()));
         };
-        let _session = sessions.acquire().await.map_err(|e| not_started(ProviderError::unavailable(e.to_string())))?;
+        let mut abandoned = std::pin::pin!(abandoned);
+        // A command still waiting for a session when its run goes away never starts.
+        let _session = tokio::select! {
+            permit = sessions.acquire() => permit.map_err(|e| not_started(ProviderError::unavailable(e.to_string())))?,
+            () = &mut abandoned => return Err(not_started(abandoned_error(&name))),
+        };
         // A channel of a connection that died can wait forever (for window
         // space to send stdin, say): the connection's end ends the command.
         tokio::select! {
-            output = self.exec_on_channel(&name, command, stdin) => output,
+            output = self.exec_on_channel(&name, command, stdin, abandoned) => output,
             () = self.closed() => Err(ExecError {
                 error: ProviderError::unavailable(format!("{name}: the connection was lost")),
                 started: true,
@@ -369,12 +390,27 @@ impl Connection {
         }
     }
 
-    async fn exec_on_channel(&self, name: &str, command: String, stdin: &[u8]) -> Result<Output, ExecError> {
+    async fn exec_on_channel(
+        &self,
+        name: &str,
+        command: String,
+        stdin: &[u8],
+        abandoned: impl Future<Output = ()>,
+    ) -> Result<Output, ExecError> {
         let lost = |e: russh::Error| ProviderError::unavailable(format!("{name}: the connection failed: {e}"));
         let mut channel = self.open_channel().await.map_err(|e| ExecError { error: lost(e), started: false })?;
-        self.run_on_channel(name, &mut channel, command, stdin)
-            .await
-            .map_err(|error| ExecError { error, started: true })
+        // A dropped russh channel is not closed on the server: close it here.
+        let outcome = tokio::select! {
+            result = self.run_on_channel(name, &mut channel, command, stdin) => Some(result),
+            () = abandoned => None,
+        };
+        match outcome {
+            Some(result) => result.map_err(|error| ExecError { error, started: true }),
+            None => {
+                let _ = channel.close().await;
+                Err(ExecError { error: abandoned_error(name), started: true })
+            }
+        }
     }
 
     async fn run_on_channel(

@@ -126,8 +126,8 @@ async fn serve_until_idle(
     }
 }
 
-/// One request from a run. A run that goes away mid-command (killed) drops the
-/// command's channel, as the end of its own connection would have.
+/// One request from a run. A run that goes away mid-command (killed) has the
+/// command's channel closed, as the end of its own connection would have.
 async fn handle(mut stream: UnixStream, connection: &Connection) {
     let Ok(request) = wire::read_request(&mut stream).await else { return };
     match request {
@@ -137,15 +137,16 @@ async fn handle(mut stream: UnixStream, connection: &Connection) {
         }
         Request::Exec { command, stdin } => {
             let (mut reader, mut writer) = stream.split();
-            let mut probe = [0u8; 1];
-            let reply = tokio::select! {
-                result = connection.exec_direct(command, &stdin) => match result {
-                    Ok(output) => Reply::Output { code: output.code, stdout: output.stdout, stderr: output.stderr },
-                    Err(e) => Reply::error(&e.error, e.started),
-                },
-                // A run sends nothing after its request: a read ends only when it has gone.
-                _ = reader.read(&mut probe) => return,
+            // A run sends nothing after its request: a read ends only when it has gone.
+            let gone = async {
+                let mut probe = [0u8; 1];
+                let _ = reader.read(&mut probe).await;
             };
+            let reply = match connection.exec_direct(command, &stdin, gone).await {
+                Ok(output) => Reply::Output { code: output.code, stdout: output.stdout, stderr: output.stderr },
+                Err(e) => Reply::error(&e.error, e.started),
+            };
+            // To a run that has gone, this write fails, and that is all.
             let _ = wire::send_reply(&mut writer, &reply).await;
         }
         Request::Socket { path } => match connection.open_socket_direct(&path).await {
