@@ -633,15 +633,14 @@ impl<'a> Planner<'a> {
 
     /// Resources in state whose block is gone from the configuration.
     async fn plan_removed_resources(&mut self) {
-        let modules: HashMap<&[String], &infra_lang::Module> =
-            self.ws.config.modules.iter().map(|m| (m.path.as_slice(), m)).collect();
+        let modules = &self.ws.config.modules;
         let removed: Vec<(ResourceAddress, ResourceState)> = self
             .state
             .resources
             .iter()
             .filter(|(a, _)| {
-                let path: Vec<String> = a.module.iter().map(|step| step.name.clone()).collect();
-                modules.get(path.as_slice()).is_none_or(|m| m.resource(&a.kind, &a.name).is_none())
+                let module = modules.iter().find(|m| a.in_module(&m.path));
+                module.is_none_or(|m| m.resource(&a.kind, &a.name).is_none())
             })
             .filter(|(a, _)| {
                 self.options.targets.is_empty()

@@ -193,9 +193,7 @@ impl Connection {
     /// the server refuses the first.
     async fn open(target: &Target, via: Option<&Connection>) -> Result<Connection, ProviderError> {
         match Connection::open_as(target, via).await {
-            Err(e) if e.attribute.as_deref() == Some("user") && target.bootstrap_user.is_some() => {
-                Connection::open_bootstrap(target, via, e).await
-            }
+            Err(e) if target.bootstraps_after(&e) => Connection::open_bootstrap(target, via, e).await,
             other => other,
         }
     }

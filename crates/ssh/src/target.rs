@@ -55,6 +55,12 @@ impl Target {
         })
     }
 
+    /// Whether a login refused with `refused` is tried again as the bootstrap
+    /// user: the server refused `user` itself, and a bootstrap user is set.
+    pub(crate) fn bootstraps_after(&self, refused: &ProviderError) -> bool {
+        refused.attribute.as_deref() == Some("user") && self.bootstrap_user.is_some()
+    }
+
     /// `user@host:port` (`... via BASTION` behind a jump host), how messages name a server.
     pub fn name(&self) -> String {
         match &self.jump {

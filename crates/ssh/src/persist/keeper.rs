@@ -30,9 +30,7 @@ pub async fn serve() -> Result<(), String> {
     let own_user = Target { bootstrap_user: None, ..assignment.target.clone() };
     let connection = match pool.get(&own_user).await {
         Ok(connection) => connection,
-        Err(e) if e.attribute.as_deref() == Some("user") && assignment.target.bootstrap_user.is_some() => {
-            return announce(&Started::Bootstrap(e.into())).await;
-        }
+        Err(e) if assignment.target.bootstraps_after(&e) => return announce(&Started::Bootstrap(e.into())).await,
         Err(e) => return announce(&Started::Refused(e.into())).await,
     };
     let listener = listen(&assignment.socket).map_err(|e| format!("{}: {e}", assignment.socket.display()))?;
