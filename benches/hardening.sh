@@ -17,19 +17,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
 cargo build --manifest-path "$repo/Cargo.toml" --quiet
 infra="$CARGO_TARGET_DIR/debug/infra"
 command -v ssh-audit >/dev/null || { echo "ssh-audit is needed: python3 -m pip install ssh-audit" >&2; exit 1; }
-image=$(bash "$repo/scripts/server-image")
 work=$(mktemp -d /tmp/infra-hardening-bench.XXXXXX)
-id=$(docker run -d --label infra-bench=hardening -p 127.0.0.1::22 --cap-add NET_ADMIN --cap-add SYS_ADMIN \
-  --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$image" /sbin/init)
-trap 'docker rm -f "$id" >/dev/null; rm -rf "$work"' EXIT
-port=$(docker port "$id" 22/tcp | head -n1 | sed 's/.*://')
+source "$repo/benches/systemd-server.sh" hardening
 on_server() { docker exec "$id" sh -c "$1"; }
-ssh-keygen -q -t ed25519 -N '' -f "$work/id_ed25519"
-docker exec -i "$id" sh -c 'cat > /root/.ssh/authorized_keys' < "$work/id_ed25519.pub"
-for _ in $(seq 300); do
-  case $(on_server 'systemctl is-system-running 2>/dev/null' || true) in running|degraded) break ;; esac
-  sleep 0.2
-done
 on_server 'mount -o remount,rw /proc/sys; apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lynis >/dev/null 2>&1'
 
 lynis_index() {

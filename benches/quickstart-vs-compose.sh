@@ -2,17 +2,18 @@
 # Brings up the quickstart stack (web app, PostgreSQL, Redis, RabbitMQ on a
 # private network, a database volume, health-gated start) with `infra apply` and
 # with `docker-compose up -d`, from the same locally built images:
-#   cold: nothing running (containers, network and volume created)
-#   warm: everything already up (nothing to do)
+#   cold: nothing running (containers, network and volume created), one run
+#         each with /usr/bin/time, the first (image builds included);
+#   warm: everything already up (nothing to do), and a no-op `infra plan`:
+#         RUNS runs each, alternated, by benches/timing.py (median and range);
 # then cold to a healthy stack RUNS times (default 5) with the tools in turn,
-# printing each run and the medians.
-# and times a no-op `infra plan`. Both tools wait for the same healthchecks
-# before starting the web app (compose: depends_on condition service_healthy).
+# printing each run, the medians, ranges and the pairwise ratio. Both tools
+# wait for the same healthchecks before starting the web app (compose:
+# depends_on condition service_healthy).
 #
 #   benches/quickstart-vs-compose.sh            (needs Docker and docker-compose)
 #
-# Each step is timed with /usr/bin/time; wrap the printed commands in
-# `hyperfine --prepare ...` for repeated runs. Everything it creates is removed.
+# Everything it creates is removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
@@ -72,6 +73,12 @@ cp -r "$repo/examples/quickstart/." "$work/infra/"
 sed -i '/^# --- backups/,/^# --- end of backups/d' "$work/infra/main.infra"
 infra_vars=(-var "base_image=$base" -var stack=benchi -var "web_port=$((port + 1))" -var images=registry
             -var 'registry_images={ postgres = "bench/postgres:latest", redis = "bench/redis:latest", queue = "bench/queue:latest" }')
+cleanup() {
+  (cd "$work" && docker-compose -p benchc down -v >/dev/null 2>&1) || true
+  (cd "$work/infra" && "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null 2>&1) || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 timed() { local label=$1; shift; /usr/bin/time -f "$label: %e s" "$@" >/dev/null 2>"$work/time.log" || { cat "$work/time.log"; exit 1; }; tail -n1 "$work/time.log"; }
 
@@ -83,21 +90,24 @@ wait_web_healthy() {
 }
 export -f wait_web_healthy
 
+runs=${RUNS:-5}
 cd "$work"
 timed "docker-compose up -d (cold)" docker-compose -p benchc up -d
-timed "docker-compose up -d (warm)" docker-compose -p benchc up -d
-docker-compose -p benchc down -v >/dev/null 2>&1
-
 cd "$work/infra"
 timed "infra apply (cold)" "$infra" apply -auto-approve "${infra_vars[@]}"
-timed "infra apply (warm)" "$infra" apply -auto-approve "${infra_vars[@]}"
-timed "infra plan (no-op)" "$infra" plan "${infra_vars[@]}"
+# Warm: both stacks up (on ports of their own), nothing to do; RUNS runs each,
+# alternated, by benches/timing.py (median and range, the ratio pair by pair).
+vars=$(printf '%q ' "${infra_vars[@]}")
+python3 "$repo/benches/timing.py" --runs "$runs" --label "infra apply (warm)" \
+  --label-b "docker-compose up -d (warm)" --vs "cd $work && docker-compose -p benchc up -d" -- \
+  "cd $work/infra && $infra apply -auto-approve $vars"
+python3 "$repo/benches/timing.py" --runs "$runs" --label "infra plan (no-op)" -- "cd $work/infra && $infra plan $vars"
+(cd "$work" && docker-compose -p benchc down -v >/dev/null 2>&1)
 "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null
 
 # Cold to a healthy stack, both tools in turn RUNS times (default 5), so a slow
 # moment of the machine hits both; the medians, ranges and the pairwise ratio
 # printed at the end are the figures to quote.
-runs=${RUNS:-5}
 : > "$work/compose.times"; : > "$work/infra.times"
 for i in $(seq 1 "$runs"); do
   (cd "$work" && timed "run $i: docker-compose up -d, then wait for web healthy (cold)" bash -c wait_web_healthy) | tee -a "$work/compose.times"

@@ -1,40 +1,55 @@
 #!/usr/bin/env bash
 # Converges a fleet of N test servers (containers of scripts/server-image, SSH
-# on 127.0.0.1) with the same resources on each, and times the first apply and a
-# no-op re-apply (refresh included) for N = 1, 5 and 20. SET chooses them:
+# on 127.0.0.1) with the same resources on each, and times the first apply, a
+# no-op re-apply (refresh included) and a no-op plan for N = 1, 5 and 20. SET
+# chooses them:
 #   SET=small (default): sshd-only servers with a group, a user with a key, a
 #     directory, five files and a package check;
 #   SET=hardened: servers with systemd, and modules/hardened-server.
 #
-#   benches/ssh-fleet.sh            (needs Docker; FLEETS="1 5 20" to choose)
+#   benches/ssh-fleet.sh            (needs Docker; FLEETS="1 5 20", ROUNDS=3,
+#                                   RUNS=5 to choose)
 #   VS=path/to/other/infra benches/ssh-fleet.sh
 #                                   (also times the no-op apply 5 times with each
-#                                   binary, alternated, by benches/timing.py: how a
-#                                   change moved it; the package transaction is
-#                                   then not timed)
+#                                   binary, alternated: how a change moved it; the
+#                                   package transaction is then not timed)
 #
-# Each step is timed with /usr/bin/time. With SET=hardened, each fleet size is
-# followed by the package transaction alone on N fresh servers (the module's
-# apt-get update and install, run with docker exec on all of them at once), and
-# the first apply's time beyond it, in all and per server. Everything it creates
-# is removed.
+# Every figure is printed by benches/timing.py: the median and range of ROUNDS
+# first applies, each on N fresh servers from an empty state (starting them is
+# not timed), and of RUNS no-op applies and plans after a warm-up run. With
+# SET=hardened, each fleet size is followed by ROUNDS more first applies
+# alternated with the package transaction alone (the module's apt-get update
+# and install, run with docker exec on all N servers at once), each on N fresh
+# servers, and the first apply's time beyond the transaction pair by pair.
+# Everything it creates is removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
 infra="$CARGO_TARGET_DIR/release/infra"
 image=$(bash "$repo/scripts/server-image")
-work=$(mktemp -d /tmp/infra-ssh-fleet.XXXXXX)
-label="infra-bench=ssh-fleet-$$"
-cleanup() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$work/key"
+# Run again by timing.py's --prepare as `ssh-fleet.sh --fresh N DIR` (fresh
+# servers and an empty state in DIR) or `--packages` (the package transaction),
+# with the first run's work directory and label in the environment.
+if [ -z "${FLEET_WORK:-}" ]; then
+  cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+  FLEET_WORK=$(mktemp -d /tmp/infra-ssh-fleet.XXXXXX)
+  FLEET_LABEL="infra-bench=ssh-fleet-$$"
+  export FLEET_WORK FLEET_LABEL
+  cleanup() { docker ps -aq --filter "label=$FLEET_LABEL" | xargs -r docker rm -f >/dev/null; rm -rf "$FLEET_WORK"; }
+  trap cleanup EXIT
+  ssh-keygen -q -t ed25519 -N '' -C infra-bench -f "$FLEET_WORK/key"
+fi
+work=$FLEET_WORK
+label=$FLEET_LABEL
 
 set=${SET:-small}
 systemd=(--cap-add NET_ADMIN --cap-add SYS_ADMIN --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro)
 
+remove_servers() { docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null; }
+
 start_servers() {
   local n=$1
+  remove_servers
   for i in $(seq 1 "$n"); do
     if [ "$set" = hardened ]; then
       docker run -d --label "$label" -p 127.0.0.1::22 "${systemd[@]}" "$image" /sbin/init >/dev/null
@@ -130,8 +145,6 @@ INFRA
   done
 }
 
-timed() { local what=$1; shift; /usr/bin/time -f "$what: %e s" "$@" >/dev/null 2>"$work/time.log" || { cat "$work/time.log"; exit 1; }; tail -n1 "$work/time.log" | tee -a "$work/times-$n"; }
-
 # The module's package resource by hand: the same names, one apt-get run per
 # server (the test image has no package lists, so an update first), every
 # server at once.
@@ -148,25 +161,46 @@ package_transaction() {
   for pid in "${pids[@]}"; do wait "$pid"; done
 }
 
+case ${1:-} in
+  --fresh)
+    start_servers "$2"
+    rm -rf "$3" && mkdir -p "$3"
+    write_config "$3"
+    exit 0
+    ;;
+  --packages)
+    package_transaction
+    exit 0
+    ;;
+esac
+
+rounds=${ROUNDS:-3}
+runs=${RUNS:-5}
+timing() { python3 "$repo/benches/timing.py" "$@"; }
+
 for n in ${FLEETS:-1 5 20}; do
-  start_servers "$n"
-  dir="$work/fleet-$n"; mkdir -p "$dir"
-  write_config "$dir"
-  (cd "$dir" && timed "$set, $n servers: first apply" "$infra" apply -auto-approve)
-  (cd "$dir" && timed "$set, $n servers: no-op apply (refresh included)" "$infra" apply -auto-approve)
-  (cd "$dir" && timed "$set, $n servers: no-op plan" "$infra" plan)
+  dir="$work/fleet-$n"
+  first="$set, $n servers: first apply"
+  if [ "$set" = hardened ] && [ -z "${VS:-}" ]; then
+    # The first apply alternated with the package transaction alone, each on
+    # fresh servers, so the mirror's and the machine's drift hit both; then a
+    # fleet converged untimed for the no-op figures.
+    timing --runs "$rounds" --warmup 0 --difference --label "$first" \
+      --label-b "$set, $n servers: package transaction alone" \
+      --prepare "bash $repo/benches/ssh-fleet.sh --fresh $n $dir" \
+      --vs "bash $repo/benches/ssh-fleet.sh --packages" -- "cd $dir && $infra apply -auto-approve"
+    bash "$repo/benches/ssh-fleet.sh" --fresh "$n" "$dir"
+    (cd "$dir" && "$infra" apply -auto-approve >/dev/null)
+  else
+    timing --runs "$rounds" --warmup 0 --label "$first" --prepare "bash $repo/benches/ssh-fleet.sh --fresh $n $dir" -- \
+      "cd $dir && $infra apply -auto-approve"
+  fi
+  timing --runs "$runs" --label "$set, $n servers: no-op apply (refresh included)" -- \
+    "cd $dir && $infra apply -auto-approve"
+  timing --runs "$runs" --label "$set, $n servers: no-op plan" -- "cd $dir && $infra plan -detailed-exitcode"
   if [ -n "${VS:-}" ]; then
-    python3 "$repo/benches/timing.py" --runs 5 --label "$set, $n servers: no-op apply, this build" \
+    timing --runs 5 --label "$set, $n servers: no-op apply, this build" \
       --label-b "$VS" --vs "cd $dir && $VS apply -auto-approve" -- "cd $dir && $infra apply -auto-approve"
   fi
-  docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
-  if [ "$set" = hardened ] && [ -z "${VS:-}" ]; then
-    start_servers "$n"
-    export -f package_transaction; export label repo
-    timed "$set, $n servers: package transaction alone" bash -c package_transaction
-    docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
-    python3 -c "import re, sys; t = dict(re.findall(r'(first apply|alone): ([\d.]+) s', open(sys.argv[1]).read()))
-first, apt = float(t['first apply']), float(t['alone'])
-print(f'$set, $n servers: first apply beyond the package transaction: {first - apt:.1f} s, {(first - apt) / $n:.2f} s per server')" "$work/times-$n"
-  fi
+  remove_servers
 done

@@ -16,11 +16,14 @@ of the command's process tree, as /usr/bin/time's %M reads it).
 
 With --vs the two commands run alternated, A B A B ..., so a drift in the
 machine's speed hits both; the ratio A/B is taken pair by pair and its median
-and range printed with each command's own.
+and range printed with each command's own. --difference also prints A - B
+pair by pair, in seconds (for "how much longer than": a first apply beyond
+the package transaction it contains, say).
 
 Output, one line per command and one for the ratio:
     L: median 0.326 s (range 0.318-0.341 s, 5 runs)
     L / L_B: median 0.017 (range 0.016-0.018, 5 pairs)
+    L - L_B: median 1.200 s (range 0.900-1.500 s, 5 pairs)      (--difference)
 """
 
 import argparse
@@ -78,6 +81,7 @@ def main():
     parser.add_argument("--label-b")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--rss", action="store_true")
+    parser.add_argument("--difference", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = " ".join(args.command[1:] if args.command[:1] == ["--"] else args.command)
@@ -108,6 +112,9 @@ def main():
     if args.vs:
         ratios = [a / b for a, b in zip(times[0], times[1])]
         print(f"{labels[0]} / {labels[1]}: {summary(ratios, '', 'pairs')}")
+        if args.difference:
+            differences = [a - b for a, b in zip(times[0], times[1])]
+            print(f"{labels[0]} - {labels[1]}: {summary(differences, 's', 'pairs')}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # The quickstart stack (web app, PostgreSQL, Redis, RabbitMQ, from the same
 # locally built images) under docker-compose and under infra, in one run:
 #   cold: nothing running -> the web app healthy (one run each)
-#   no-op: everything up, nothing to do
+#   no-op: everything up, nothing to do (RUNS runs each, alternated, by
+#          benches/timing.py: median and range)
 #   update: the web app's GREETING changed while a client sends requests,
 #           RUNS times (default 5), the tools in turn
 # For an update it prints the command's wall time and the requests that failed
@@ -92,15 +93,15 @@ wait_healthy() {
   until [ "$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)" = healthy ]; do sleep 0.1; done
 }
 
-# cold and no-op, one run each
+# cold, one run each
 start=$(seconds); (cd "$work" && docker-compose -p benchuc up -d >/dev/null 2>&1); wait_healthy benchuc-web
 echo "cold to healthy, docker-compose: $(python3 -c "print(f'{$(seconds) - $start:.2f}')") s"
 start=$(seconds); (cd "$work/infra" && "$INFRA" apply -auto-approve "${infra_vars[@]}" >/dev/null)
 echo "cold to healthy, infra: $(python3 -c "print(f'{$(seconds) - $start:.2f}')") s"
-start=$(seconds); (cd "$work" && docker-compose -p benchuc up -d >/dev/null 2>&1)
-echo "no-op, docker-compose up -d: $(python3 -c "print(f'{$(seconds) - $start:.2f}')") s"
-start=$(seconds); (cd "$work/infra" && "$INFRA" apply -auto-approve "${infra_vars[@]}" >/dev/null)
-echo "no-op, infra apply: $(python3 -c "print(f'{$(seconds) - $start:.2f}')") s"
+# no-op: both stacks up, nothing to do; RUNS runs of each, alternated.
+python3 "$repo/benches/timing.py" --runs "$runs" --label "no-op, infra apply" \
+  --label-b "no-op, docker-compose up -d" --vs "cd $work && docker-compose -p benchuc up -d" -- \
+  "cd $work/infra && $INFRA apply -auto-approve $(printf '%q ' "${infra_vars[@]}")"
 
 # One update under load: the command's wall time and the failed requests.
 update() { # tool greeting port command...
