@@ -74,6 +74,7 @@ sed -i '/^# --- backups/,/^# --- end of backups/d' "$work/infra/main.infra"
 infra_vars=(-var "base_image=$base" -var stack=benchi -var "web_port=$((port + 1))" -var images=registry
             -var 'registry_images={ postgres = "bench/postgres:latest", redis = "bench/redis:latest", queue = "bench/queue:latest" }')
 cleanup() {
+  [ -d "$work" ] || return 0
   (cd "$work" && docker-compose -p benchc down -v >/dev/null 2>&1) || true
   (cd "$work/infra" && "$infra" destroy -auto-approve "${infra_vars[@]}" >/dev/null 2>&1) || true
   rm -rf "$work"
