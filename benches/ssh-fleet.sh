@@ -17,11 +17,11 @@
 # Every figure is printed by benches/timing.py: the median and range of ROUNDS
 # first applies, each on N fresh servers from an empty state (starting them is
 # not timed), and of RUNS no-op applies and plans after a warm-up run. With
-# SET=hardened, each fleet size is followed by ROUNDS more first applies
-# alternated with the package transaction alone (the module's apt-get update
-# and install, run with docker exec on all N servers at once), each on N fresh
-# servers, and the first apply's time beyond the transaction pair by pair.
-# Everything it creates is removed.
+# SET=hardened, the ROUNDS first applies alternate with the package transaction
+# alone (the module's apt-get update and install, run with docker exec on all N
+# servers at once), each on N fresh servers, and the first apply's time beyond
+# the transaction is printed pair by pair; a fleet is then converged untimed
+# for the no-op figures. Everything it creates is removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/infra/target}
